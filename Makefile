@@ -1,0 +1,34 @@
+# Every target creates .venv when missing and installs the project into it: nothing else is needed.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= runs/demo
+
+.PHONY: install test test-slow lint demo bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check personseg tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+demo: $(STAMP)
+	bash scripts/demo.sh $(DEMO_DIR)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/speed_table.py
+
+clean:
+	rm -rf runs build *.egg-info

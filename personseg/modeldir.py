@@ -1,0 +1,119 @@
+"""The saved-model directory: the one format every step, the registry and the server agree on.
+
+A saved model is a directory holding ``config.json`` (what it is and how to feed it), the weights
+file it names (``model.safetensors`` for PyTorch, ``model.onnx`` for ONNX Runtime) and usually
+``metrics.json``. Reading it needs neither torch nor onnxruntime.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from personseg.errors import UserError
+
+CONFIG = "config.json"
+METRICS = "metrics.json"
+FORMAT_VERSION = 1
+KINDS = ("torch", "onnx")
+PRECISIONS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``config.json`` says about a saved model.
+
+    Inputs are RGB float32 NCHW in [0, 1] at ``image_size`` (letterboxed); the output is one logit
+    per pixel, shape (N, 1, image_size, image_size).
+    """
+
+    path: Path
+    kind: str
+    precision: str
+    weights: str
+    image_size: int
+    arch: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def weights_path(self) -> Path:
+        """Absolute path of the weights file."""
+        return self.path / self.weights
+
+    @property
+    def name(self) -> str:
+        """A short display name such as ``unet-bilinear-w32-fp32``."""
+        arch = self.arch
+        return f"{arch.get('name', 'model')}-{arch.get('decoder', '')}-w{arch.get('width', '')}-{self.precision}"
+
+
+def write_config(
+    directory: str | Path,
+    *,
+    kind: str,
+    precision: str,
+    weights: str,
+    image_size: int,
+    arch: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``config.json`` into ``directory`` and return its path."""
+    if kind not in KINDS or precision not in PRECISIONS:
+        raise ValueError(f"kind must be one of {KINDS} and precision one of {PRECISIONS}")
+    data = {
+        "personseg_model": FORMAT_VERSION,
+        "kind": kind,
+        "precision": precision,
+        "weights": weights,
+        "image_size": int(image_size),
+        "arch": arch,
+        "input": {"layout": "NCHW", "dtype": "float32", "channels": "RGB", "range": [0, 1], "resize": "letterbox"},
+        "output": "logits",
+        **(extra or {}),
+    }
+    path = Path(directory) / CONFIG
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_model_dir(directory: str | Path) -> ModelInfo:
+    """Validate and read a saved-model directory; every problem names the file and field."""
+    directory = Path(directory)
+    cfg_path = directory / CONFIG
+    if not directory.is_dir():
+        raise UserError(f"model {directory}: not a directory")
+    if not cfg_path.is_file():
+        raise UserError(f"model {directory}: no {CONFIG}; not a personseg saved model")
+    try:
+        data = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{cfg_path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("personseg_model") != FORMAT_VERSION:
+        raise UserError(f"{cfg_path}: field 'personseg_model' must be {FORMAT_VERSION}; not a personseg model config")
+    for key, allowed in (("kind", KINDS), ("precision", PRECISIONS)):
+        if data.get(key) not in allowed:
+            raise UserError(f"{cfg_path}: field '{key}' is {data.get(key)!r}, expected one of {', '.join(allowed)}")
+    size = data.get("image_size")
+    if not isinstance(size, int) or size < 16 or size % 16:
+        raise UserError(f"{cfg_path}: field 'image_size' is {size!r}, expected a multiple of 16")
+    arch = data.get("arch")
+    if not isinstance(arch, dict):
+        raise UserError(f"{cfg_path}: field 'arch' must be an object")
+    weights = data.get("weights")
+    if not isinstance(weights, str) or "/" in weights or weights.startswith("."):
+        raise UserError(f"{cfg_path}: field 'weights' must be a file name in the model directory")
+    if not (directory / weights).is_file():
+        raise UserError(f"model {directory}: weights file {weights} named in {CONFIG} is missing")
+    known = {"personseg_model", "kind", "precision", "weights", "image_size", "arch"}
+    extra = {k: v for k, v in data.items() if k not in known}
+    return ModelInfo(directory, data["kind"], data["precision"], weights, size, arch, extra)
+
+
+def read_metrics(directory: str | Path) -> dict[str, Any]:
+    """``metrics.json`` of a saved model, or an empty dict when it has none."""
+    path = Path(directory) / METRICS
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())

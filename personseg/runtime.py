@@ -1,0 +1,91 @@
+"""Run a saved model on numpy batches, whatever its kind: one interface for evaluation and serving.
+
+``load_predictor`` picks ONNX Runtime for ``kind: onnx`` (no torch import, so the serving image needs
+no PyTorch) and PyTorch eager for ``kind: torch``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from personseg.errors import UserError
+from personseg.modeldir import ModelInfo, read_model_dir
+
+
+class Predictor(Protocol):
+    """Maps a (N, 3, S, S) float32 batch in [0, 1] to (N, 1, S, S) float32 logits."""
+
+    info: ModelInfo
+    threads: int
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Per-pixel logits for ``batch``."""
+        ...
+
+
+def default_threads() -> int:
+    """Threads for inference: ``PERSONSEG_THREADS``, else the CPUs this process may use."""
+    env = os.environ.get("PERSONSEG_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise UserError(f"PERSONSEG_THREADS={env!r}: expected a whole number") from None
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class OnnxPredictor:
+    """ONNX Runtime session with threads pinned, sequential execution, all graph optimisations."""
+
+    def __init__(self, info: ModelInfo, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.info = info
+        self.threads = threads or default_threads()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(info.weights_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            raise UserError(f"model {info.weights_path}: ONNX Runtime cannot load it ({exc})") from None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Run the session on one batch."""
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+class TorchPredictor:
+    """PyTorch eager inference under ``inference_mode`` with the thread count pinned."""
+
+    def __init__(self, info: ModelInfo, threads: int | None = None) -> None:
+        import torch
+
+        from personseg.models.checkpoint import load_model
+
+        self.info = info
+        self.threads = threads or default_threads()
+        torch.set_num_threads(self.threads)
+        self.model = load_model(info.path).eval()
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Run the module on one batch."""
+        import torch
+
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+
+
+def load_predictor(path: str | Path, threads: int | None = None) -> Predictor:
+    """Load the saved model at ``path`` with the runtime its ``config.json`` asks for."""
+    info = read_model_dir(path)
+    if info.kind == "onnx":
+        return OnnxPredictor(info, threads)
+    return TorchPredictor(info, threads)
