@@ -1,0 +1,246 @@
+"""Rebuild the committed datasets ``datasets/demo`` and ``datasets/real`` with the MediaPipe teacher.
+
+Run it only to regenerate them; ``personseg data demo`` copies the committed result and needs
+neither openpeople nor mediapipe. It runs in a separate environment because mediapipe 0.10.21
+needs numpy<2 (kept out of the project's own .venv)::
+
+    python3.11 -m venv .venv-teacher
+    .venv-teacher/bin/pip install --no-deps mediapipe==0.10.21
+    .venv-teacher/bin/pip install 'numpy<2' 'protobuf<5' opencv-python-headless attrs flatbuffers \
+        absl-py matplotlib pillow openpeople==0.1.2 scikit-image
+    apt-get install opencv-doc            # basketball1.png, basketball2.png
+    PYTHONPATH=. .venv-teacher/bin/python scripts/build_demo_data.py --overlays /tmp/overlays
+
+``demo``: the 40 single-person openpeople photos (10 synthetic people x 4 shots; the two multi-panel
+sheets per person are left out), split by person. ``real``: four real photographs shipped in
+packages, all held out (val) for "agreement with teacher on real photos".
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from personseg.atomic import atomic_dir, write_json
+from personseg.imageops import letterbox
+from personseg.labeling.band import Band
+from personseg.labeling.label import Labels, label_image, teacher_card, write_example
+from personseg.labeling.mediapipe_teacher import MediapipeTeacher
+
+# Each openpeople person has 6 assets; these 4 show one person. character_sheet and emotions_sheet
+# are grids of many small panels (checked by eye on a contact sheet) and are excluded.
+SINGLE_PERSON_SHOTS = ("amateur_selfie", "studio_portrait", "studio_posture", "amateur_posture")
+# Held-out people: one woman and one man, so val is not a single look.
+VAL_PEOPLE = ("P004", "P008")
+OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+JPEG_QUALITY = 90
+
+LICENCES = {
+    "openpeople": "MIT (Copyright (c) 2026 Prompt Haus); synthetic people, no real individuals",
+    "mediapipe": "Apache-2.0 (the teacher model selfie_segmentation.tflite ships in the package)",
+    "scikit-image": "astronaut.png: NASA photograph of Eileen Collins; per skimage.data.astronaut's "
+    "docstring 'No known copyright restrictions, released into the public domain'",
+    "matplotlib": "grace_hopper.jpg ships in matplotlib's sample_data under the Matplotlib licence "
+    "(PSF-based, redistribution allowed with the notice); the package states no separate licence for "
+    "the photo, which is the US Navy's official portrait of Grace Hopper, a US government work",
+    "opencv-doc": "Debian's copyright file puts examples/data (basketball1.png, basketball2.png) under "
+    "OpenCV's 'Files: *' stanza: Apache-2.0 AND BSD-3-Clause; the photographs' origin is not stated",
+}
+
+
+# What the masks looked like when checked by eye (image | overlay PNGs from --overlays).
+NOTES = {
+    "demo": "Checked by eye on all 40 overlays: people are covered head to toe including hair and hands; "
+    "the ignore band is a thin rim along the outline, wider around curly hair. Selfies have small ignore "
+    "(and a few person) specks on nearby furniture or a coffee cup; the full-body shots are clean.",
+    "real": "astronaut and grace_hopper: clean masks (the helmet Eileen Collins holds counts as person). "
+    "basketball1/2 (grayscale frames): the near man in the patterned shirt is person with ignore holes on "
+    "the pattern; the small man at the back is almost entirely ignore, so he is barely scored.",
+}
+
+
+def package_version(package: str) -> str:
+    """Installed version of a Python package, or of the Debian package for opencv-doc."""
+    if package == "opencv-doc":
+        done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+        return done.stdout.strip() or "unknown"
+    return importlib.metadata.version(package)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One picture to label: its dataset id, where it came from, a loader, and a group (person)."""
+
+    example_id: str
+    origin: str
+    package: str
+    group: str
+    path: Path | None = None
+    array: np.ndarray | None = None
+
+    def open(self) -> Image.Image:
+        """The picture as RGB."""
+        if self.array is not None:
+            return Image.fromarray(self.array).convert("RGB")
+        with Image.open(self.path) as img:
+            return img.convert("RGB")
+
+
+def demo_sources() -> list[Source]:
+    """The single-person openpeople photos, grouped by person id."""
+    import openpeople
+
+    out = []
+    for person in openpeople.curated.list():
+        for shot in SINGLE_PERSON_SHOTS:
+            path = Path(person.asset_path(shot))
+            out.append(Source(f"{person.person_id}_{shot}", f"openpeople {person.person_id}/{path.name}",
+                              "openpeople", person.person_id, path=path))
+    return out
+
+
+def real_sources() -> list[Source]:
+    """Real photographs shipped in scikit-image, matplotlib and Debian's opencv-doc."""
+    import matplotlib.cbook
+    import skimage.data
+
+    hopper = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    out = [
+        Source("astronaut", "skimage.data.astronaut()", "scikit-image", "astronaut", array=skimage.data.astronaut()),
+        Source("grace_hopper", "matplotlib sample_data/grace_hopper.jpg", "matplotlib", "grace_hopper", path=hopper),
+    ]
+    for name in ("basketball1", "basketball2"):
+        path = OPENCV_DATA / f"{name}.png"
+        if not path.is_file():
+            sys.exit(f"{path} is missing: apt-get install opencv-doc")
+        out.append(Source(name, f"opencv-doc examples/data/{name}.png", "opencv-doc", "basketball", path=path))
+    return out
+
+
+def overlay(image: Image.Image, labels: Labels) -> Image.Image:
+    """Person tinted green, ignore tinted red: for checking the masks by eye."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    tint = rgb.copy()
+    tint[labels.mask > 0] = 0.5 * rgb[labels.mask > 0] + 0.5 * np.array([0, 255, 0])
+    tint[labels.ignore > 0] = 0.4 * rgb[labels.ignore > 0] + 0.6 * np.array([255, 0, 0])
+    return Image.fromarray(np.concatenate([rgb, tint], axis=1).astype(np.uint8))
+
+
+def build(which: str, sources: list[Source], out_root: Path, size: int, band: Band,
+          overlays: Path | None, command: str) -> dict:
+    """Letterbox, label and write one dataset atomically; return its card."""
+    teacher = MediapipeTeacher()
+    groups: dict[str, list[str]] = {}
+    person, unsure = [], []
+    with atomic_dir(out_root / which) as tmp:
+        (tmp / "images").mkdir()
+        for src in sources:
+            boxed, _ = letterbox(src.open(), size, resample=Image.LANCZOS)
+            labels = label_image(teacher, boxed, band)
+            boxed.save(tmp / "images" / f"{src.example_id}.jpg", quality=JPEG_QUALITY)
+            write_example(tmp, src.example_id, labels)
+            groups.setdefault(src.group, []).append(src.example_id)
+            person.append(labels.person_fraction)
+            unsure.append(labels.ignore_fraction)
+            print(f"{which}/{src.example_id}: person {100 * labels.person_fraction:.1f}% "
+                  f"ignore {100 * labels.ignore_fraction:.1f}%")
+            if overlays:
+                overlays.mkdir(parents=True, exist_ok=True)
+                overlay(boxed, labels).save(overlays / f"{which}_{src.example_id}.png")
+        teacher.close()
+        ids = [s.example_id for s in sources]
+        held_out = set(groups) if which == "real" else set(VAL_PEOPLE)  # real photos are all held out
+        val = [i for group in sorted(held_out) for i in groups[group]]
+        split = {"train": [i for i in ids if i not in val], "val": val}
+        write_json(tmp / "split.json", split)
+        card = {
+            "name": f"personseg-{which}",
+            "description": DESCRIPTIONS[which],
+            "sources": [{"package": p, "version": package_version(p), "licence": LICENCES[p]}
+                        for p in sorted({s.package for s in sources})]
+            + [{"package": "mediapipe", "version": package_version("mediapipe"), "licence": LICENCES["mediapipe"],
+                "role": "teacher"}],
+            "origins": {s.example_id: s.origin for s in sources},
+            "labels": teacher_card(teacher, band),
+            "size": size,
+            "resize": "letterbox (aspect kept, padded with grey 114), LANCZOS; images JPEG quality 90",
+            "counts": {"images": len(ids), "train": len(split["train"]), "val": len(split["val"]),
+                       "with_ignore": sum(1 for f in unsure if f > 0)},
+            "groups": groups,
+            "person_fraction": round(float(np.mean(person)), 4),
+            "ignore_fraction": round(float(np.mean(unsure)), 4),
+            "notes": NOTES[which],
+            "built_with": command,
+        }
+        write_json(tmp / "dataset.json", card)
+        (tmp / "README.md").write_text(readme(card))
+    return card
+
+
+DESCRIPTIONS = {
+    "demo": "Single-person photos of 10 synthetic people from openpeople (selfie, studio portrait, "
+    "studio full body, outdoor full body), split by person so no person is in both train and val.",
+    "real": "Real photographs shipped in Python/Debian packages, all held out (val): scores on them are "
+    "'agreement with the teacher on real photos', not accuracy against human masks.",
+}
+
+
+def readme(card: dict) -> str:
+    """The human-readable card written beside dataset.json."""
+    lab = card["labels"]
+    lines = [
+        f"# {card['name']}", "", card["description"], "",
+        f"**Masks are teacher labels, not human annotation**: MediaPipe selfie segmentation "
+        f"({lab['teacher_model']}, mediapipe {lab['teacher_version']}) on the {card['size']} px letterboxed "
+        f"image; person where p >= {lab['high']}, background where p <= {lab['low']}, and in between "
+        "`ignore/<id>.png` = 255 (training and IoU skip those pixels; the mask has 0 there).", "",
+        "Counts: " + ", ".join(f"{k} {v}" for k, v in card["counts"].items())
+        + f". Mean person share {card['person_fraction']:.1%}, "
+        f"mean ignore share {card['ignore_fraction']:.1%}.", "",
+        "Layout: `images/<id>.jpg`, `masks/<id>.png` (L, 0/255), `ignore/<id>.png` (only where the teacher "
+        "was unsure), `split.json` (train/val by " + ("person" if "demo" in card["name"] else "hold-out") + "), "
+        "`dataset.json` (this card as data).", "",
+        "## Sources and licences", "",
+        *[f"- {s['package']} {s['version']}{' (teacher)' if s.get('role') else ''}: {s['licence']}"
+          for s in card["sources"]],
+        "",
+        "## What the masks look like", "",
+        card["notes"], "",
+        "## Rebuild", "",
+        "See the docstring of `scripts/build_demo_data.py` for the teacher environment, then:", "",
+        f"    {card['built_with']}", "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rebuild the requested datasets under ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--which", choices=("demo", "real", "both"), default="both")
+    parser.add_argument("--out", type=Path, default=Path("datasets"))
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--low", type=float, default=0.3)
+    parser.add_argument("--high", type=float, default=0.7)
+    parser.add_argument("--overlays", type=Path, help="also write image|overlay PNGs here, for checking by eye")
+    args = parser.parse_args(argv)
+    band = Band(args.low, args.high)
+    for which in ("demo", "real") if args.which == "both" else (args.which,):
+        words = ["scripts/build_demo_data.py", "--which", which, "--out", str(args.out),
+                 "--size", str(args.size), "--low", str(band.low), "--high", str(band.high)]
+        command = "PYTHONPATH=. .venv-teacher/bin/python " + " ".join(shlex.quote(w) for w in words)
+        sources = demo_sources() if which == "demo" else real_sources()
+        card = build(which, sources, args.out, args.size, band, args.overlays, command)
+        print(f"{which}: {card['counts']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
