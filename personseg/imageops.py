@@ -32,7 +32,9 @@ def fit_box(width: int, height: int, size: int) -> Box:
     return Box((size - w) // 2, (size - h) // 2, w, h)
 
 
-def letterbox(image: Image.Image, size: int, resample: int = Image.BILINEAR, fill: int = PAD_VALUE) -> tuple[Image.Image, Box]:
+def letterbox(
+    image: Image.Image, size: int, resample: int = Image.BILINEAR, fill: int = PAD_VALUE
+) -> tuple[Image.Image, Box]:
     """Resize ``image`` into a ``size`` square keeping its aspect ratio; return it and its box."""
     box = fit_box(image.width, image.height, size)
     canvas = Image.new(image.mode, (size, size), fill if image.mode == "L" else (fill,) * len(image.getbands()))

@@ -44,9 +44,12 @@ class ModelInfo:
 
     @property
     def name(self) -> str:
-        """A short display name such as ``unet-bilinear-w32-fp32``."""
+        """A short display name such as ``unet-bilinear-w32-fp32`` or ``unet-swapped-lean2-w32-int8``."""
         arch = self.arch
-        return f"{arch.get('name', 'model')}-{arch.get('decoder', '')}-w{arch.get('width', '')}-{self.precision}"
+        variant = arch.get("decoder") or arch.get("design", "")
+        if variant == "lean":
+            variant += str(arch.get("squeeze", ""))
+        return f"{arch.get('name', 'model')}-{variant}-w{arch.get('width', '')}-{self.precision}"
 
 
 def write_config(

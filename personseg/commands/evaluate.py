@@ -1,0 +1,27 @@
+"""``personseg evaluate``: IoU/Dice/boundary F and latency of models side by side."""
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the command."""
+    p = sub.add_parser("evaluate", help="evaluate and time models side by side")
+    p.add_argument("--model", action="append", required=True, help="[NAME=]URI; repeat; the first is the baseline")
+    p.add_argument("--data", required=True)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--baseline", help="name of the model speedups are relative to")
+    p.add_argument("--report", help="JSON report path (a .md table is written beside it)")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the evaluation and print the Markdown table."""
+    from personseg.evaluate.report import markdown_table
+    from personseg.evaluate.step import EvalConfig, run
+
+    cfg = EvalConfig(models=tuple(args.model), data=args.data, batch_size=args.batch_size, rounds=args.rounds,
+                     threads=args.threads, baseline=args.baseline)
+    print(markdown_table(run(cfg, args.report)), end="")
+    return 0

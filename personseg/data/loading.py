@@ -1,0 +1,107 @@
+"""Decode, check and resize a dataset into memory: images (N, S, S, 3) uint8, labels (N, S, S) uint8.
+
+Labels hold 0 (background), 1 (person) and ``IGNORE``. Every problem names its file; by default any
+problem is an error, and with ``skip_invalid`` bad samples are dropped with a warning that counts them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from personseg.data import IGNORE
+from personseg.data.layout import Sample, scan
+from personseg.errors import UserError
+from personseg.imageops import letterbox
+
+log = logging.getLogger(__name__)
+MAX_LISTED = 5
+
+
+@dataclass
+class LoadedData:
+    """A dataset held in memory at one size."""
+
+    ids: list[str]
+    images: np.ndarray
+    labels: np.ndarray
+    root: Path
+
+    def subset(self, ids: list[str]) -> LoadedData:
+        """The samples named by ``ids``, in that order."""
+        index = {i: n for n, i in enumerate(self.ids)}
+        rows = [index[i] for i in ids]
+        return LoadedData(list(ids), self.images[rows], self.labels[rows], self.root)
+
+
+def _open(path: Path, mode: str) -> Image.Image:
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert(mode)
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: not a readable image") from None
+    except (OSError, SyntaxError) as exc:
+        raise ValueError(f"{path}: unreadable or truncated image ({exc})") from None
+
+
+def _binary(mask: np.ndarray, path: Path) -> np.ndarray:
+    values = np.unique(mask)
+    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
+        shown = ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+        raise ValueError(
+            f"{path}: mask is not binary: found {len(values)} distinct values ({shown}); "
+            "expected 0 for background and one nonzero value for person"
+        )
+    return (mask > 0).astype(np.uint8)
+
+
+def load_sample(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One sample letterboxed to ``size``: (S, S, 3) uint8 image and (S, S) uint8 labels."""
+    image = _open(sample.image, "RGB")
+    mask_img = _open(sample.mask, "L")
+    if mask_img.size != image.size:
+        raise ValueError(f"{sample.mask}: mask is {mask_img.size[0]}x{mask_img.size[1]} but image is "
+                         f"{image.size[0]}x{image.size[1]}")
+    person = _binary(np.asarray(mask_img), sample.mask)
+    labels = person.copy()
+    if sample.ignore is not None:
+        ignore_img = _open(sample.ignore, "L")
+        if ignore_img.size != image.size:
+            raise ValueError(f"{sample.ignore}: ignore map size differs from image {image.size}")
+        labels[np.asarray(ignore_img) > 0] = IGNORE
+    boxed, _ = letterbox(image, size)
+    label_img, _ = letterbox(Image.fromarray(labels, mode="L"), size, resample=Image.NEAREST, fill=0)
+    return np.asarray(boxed, dtype=np.uint8), np.asarray(label_img, dtype=np.uint8)
+
+
+def load_dataset(root: str | Path, size: int, skip_invalid: bool = False) -> LoadedData:
+    """Load every sample under ``root`` at ``size``; problems raise (or are skipped and counted)."""
+    root = Path(root)
+    samples, problems = scan(root)
+    if not samples and not problems:
+        raise UserError(f"dataset {root}: empty (no images in {root / 'images'})")
+    ids, images, labels = [], [], []
+    for sample in samples:
+        try:
+            image, label = load_sample(sample, size)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        ids.append(sample.id)
+        images.append(image)
+        labels.append(label)
+    if problems:
+        more = len(problems) - MAX_LISTED
+        listed = "; ".join(problems[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
+        if not skip_invalid:
+            raise UserError(f"dataset {root}: {len(problems)} problem(s): {listed}")
+        log.warning("dataset %s: skipped %d problem file(s), kept %d samples: %s", root, len(problems), len(ids),
+                    listed)
+    if not ids:
+        raise UserError(f"dataset {root}: no usable samples")
+    return LoadedData(ids, np.stack(images), np.stack(labels), root)

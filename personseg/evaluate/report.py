@@ -1,0 +1,30 @@
+"""The evaluation report as a Markdown table: the same figures as the JSON, for people and the UI."""
+
+from __future__ import annotations
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def markdown_table(result: dict) -> str:
+    """Markdown: one row per model, speedups against the baseline, with machine and settings."""
+    cpu = result["cpu"]
+    lines = [
+        f"Batch {result['batch_size']}, {result['image_size']}x{result['image_size']}, {result['threads']} threads, "
+        f"{result['rounds']} interleaved rounds on {cpu['model']} ({', '.join(cpu['flags'])}); "
+        f"quality on {result['data']['samples']} held-out images of {result['data']['uri']}.",
+        "",
+        "| model | kind | IoU | Dice | boundary F | agreement IoU | median ms/batch | p90 ms | images/s "
+        "| speedup | GFLOP/img | GOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in result["models"]:
+        lines.append(
+            f"| {m['name']}{' (baseline)' if m['name'] == result['baseline'] else ''} "
+            f"| {m['kind']} {m['precision']} | {m['iou']:.4f} | {m['dice']:.4f} | {_fmt(m.get('boundary_f'), '.4f')} "
+            f"| {m['agreement_iou']:.4f} | {m['latency_ms']['median']:.1f} | {m['latency_ms']['p90']:.1f} "
+            f"| {m['images_per_s']:.1f} | {m['speedup']:.2f}x | {_fmt(m.get('gflops'), '.2f')} "
+            f"| {_fmt(m.get('achieved_gops'), '.0f')} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,122 @@
+"""``personseg evaluate``: quality and speed of several models side by side, in one process.
+
+The JSON report is a contract other steps read: ``{"batch_size", "image_size", "threads", "cpu":
+{model, flags}, "baseline", "models": [{"name", "uri", "iou", "dice", "boundary_f", "latency_ms":
+{"median", "p90"}, "images_per_s", "speedup", ...}]}``; ``speedup`` is against the baseline measured
+in the same run. Extra per-model fields: ``kind``, ``precision``, ``gflops``, ``achieved_gops``,
+``agreement_iou`` (IoU of its masks against the previous model's in the list) and ``speedup_vs_onnx_fp32``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from personseg.atomic import write_json
+from personseg.data.loading import load_dataset
+from personseg.data.split import split_ids
+from personseg.errors import UserError
+from personseg.evaluate.cpu import cpu_info
+from personseg.evaluate.latency import benchmark
+from personseg.evaluate.report import markdown_table
+from personseg.metrics import agreement_iou, mean_scores
+from personseg.runtime import Predictor, default_threads, load_predictor
+from personseg.uris import local_dataset, local_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate and how to time it."""
+
+    models: tuple[str, ...]
+    data: str
+    batch_size: int = 8
+    rounds: int = 10
+    warmup: int = 2
+    threads: int = 0
+    baseline: str | None = None
+    split: str = "val"
+
+
+def parse_model_arg(arg: str) -> tuple[str | None, str]:
+    """``NAME=URI`` or plain ``URI`` (the name then comes from the model's config)."""
+    name, sep, uri = arg.partition("=")
+    if sep and "/" not in name and ":" not in name:
+        return name, uri
+    return None, arg
+
+
+def _gflops(pred: Predictor) -> float | None:
+    try:
+        from personseg.evaluate.flops import count_gflops
+        from personseg.models.checkpoint import build_from_arch
+    except ImportError:  # torch not installed (serving-only environment): FLOPs unknown
+        return None
+    arch = pred.info.arch
+    if arch.get("name") not in ("unet", "unet-swapped"):
+        return None
+    return count_gflops(build_from_arch(arch), pred.info.image_size)
+
+
+def _masks(pred: Predictor, images: np.ndarray, batch_size: int) -> np.ndarray:
+    out = [pred.logits(images[i : i + batch_size]) > 0 for i in range(0, len(images), batch_size)]
+    return np.concatenate(out)[:, 0]
+
+
+def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
+    """Evaluate and time every model; write ``report`` (JSON) and a Markdown table beside it."""
+    if not cfg.models:
+        raise UserError("--model: give at least one model")
+    if cfg.batch_size < 1 or cfg.rounds < 1:
+        raise UserError("--batch-size and --rounds must be >= 1")
+    threads = cfg.threads or default_threads()
+    named = [parse_model_arg(m) for m in cfg.models]
+    preds = [load_predictor(local_model(uri), threads) for _, uri in named]
+    names = [name or p.info.name + ("-onnx" if p.info.kind == "onnx" else "") for (name, _), p in zip(named, preds)]
+    if len(set(names)) != len(names):
+        raise UserError(f"--model: names must be unique, got {names}; name them with NAME=URI")
+    sizes = {p.info.image_size for p in preds}
+    if len(sizes) != 1:
+        raise UserError(f"--model: all models must take one image size, got {sorted(sizes)}")
+    size = sizes.pop()
+    baseline = cfg.baseline or names[0]
+    if baseline not in names:
+        raise UserError(f"--baseline {baseline}: not among the models ({', '.join(names)})")
+    root = local_dataset(cfg.data)
+    data = load_dataset(root, size)
+    train_ids, val_ids = split_ids(data.ids, 0.2, root)
+    held = data.subset(val_ids if cfg.split == "val" else data.ids)
+    images = held.images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    masks = [_masks(p, images, cfg.batch_size) for p in preds]
+    batch = np.ascontiguousarray(np.resize(images, (cfg.batch_size, 3, size, size)))
+    timings = benchmark(preds, batch, cfg.rounds, cfg.warmup)
+    base_t = timings[names.index(baseline)]
+    onnx_fp32 = next((t for p, t in zip(preds, timings) if p.info.kind == "onnx" and p.info.precision == "fp32"), None)
+    rows = []
+    for i, (name, pred, t) in enumerate(zip(names, preds, timings)):
+        scores = mean_scores(masks[i], held.labels)
+        gflops = _gflops(pred)
+        rows.append({
+            "name": name, "uri": named[i][1], "kind": pred.info.kind, "precision": pred.info.precision,
+            **scores,
+            "agreement_iou": agreement_iou(masks[i], masks[i - 1]) if i else 1.0,
+            "latency_ms": {"median": t.median_ms, "p90": t.p90_ms}, "images_per_s": t.images_per_s,
+            "speedup": base_t.median_ms / t.median_ms,
+            "speedup_vs_onnx_fp32": onnx_fp32.median_ms / t.median_ms if onnx_fp32 else None,
+            "gflops": gflops, "achieved_gops": gflops * t.images_per_s if gflops else None,
+        })
+    result = {"batch_size": cfg.batch_size, "image_size": size, "threads": threads, "cpu": cpu_info(),
+              "baseline": baseline, "data": {"uri": cfg.data, "split": cfg.split, "samples": len(held.ids)},
+              "rounds": cfg.rounds, "config": dataclasses.asdict(cfg), "models": rows}
+    if report:
+        report = Path(report)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        write_json(report, result)
+        report.with_suffix(".md").write_text(markdown_table(result))
+    return result
