@@ -1,0 +1,153 @@
+"""The FastAPI application: KServe Open Inference Protocol v2 routes, ``/v1/segment`` and ``/metrics``.
+
+Routes only move bytes and map errors to ``{"error": ...}`` JSON; the work happens in
+``SegmentationService``. Nothing a request carries is ever used as a path or URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from personseg.runtime import load_predictor
+from personseg.serving import oip
+from personseg.serving.body import Upload, is_multipart, parse_multipart, read_body
+from personseg.serving.errors import InferenceFailed, RequestError
+from personseg.serving.metrics import CONTENT_TYPE, ServerMetrics
+from personseg.serving.model import Loader
+from personseg.serving.service import SegmentationService
+from personseg.serving.settings import ServeSettings
+
+MULTIPART_SLACK = 64 * 1024
+
+
+def route_of(scope: Scope) -> str:
+    """The matched route's template, so metric labels stay few."""
+    route = scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+class MetricsMiddleware:
+    """Counts every HTTP response by route, method and status, and times it."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass through, noting the status code on the way out."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = route_of(scope)
+            self.metrics.requests.labels(route, scope["method"], str(status["code"])).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+
+def _error(request: Request, metrics: ServerMetrics, status: int, message: str, reason: str) -> JSONResponse:
+    metrics.errors.labels(route_of(request.scope), reason).inc()
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _check_name(service: SegmentationService, name: str) -> None:
+    if name != service.settings.name:
+        raise RequestError(f"model {name!r} not found; this server serves {service.settings.name!r}",
+                           status=404, kind="unknown_model")
+
+
+def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> FastAPI:
+    """Build the app for ``settings``; the model starts loading when the app starts up."""
+    service = SegmentationService(settings, loader)
+    metrics = service.metrics
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        yield
+        service.stop()
+
+    app = FastAPI(title="personseg", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = service
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, exc: RequestError) -> JSONResponse:
+        return _error(request, metrics, exc.status, str(exc), exc.kind)
+
+    @app.exception_handler(InferenceFailed)
+    async def inference_failed(request: Request, exc: InferenceFailed) -> JSONResponse:
+        return _error(request, metrics, 500, str(exc), "inference")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return _error(request, metrics, exc.status_code, message, f"http_{exc.status_code}")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(request, metrics, 400, f"invalid request: {exc.errors()}", "bad_parameter")
+
+    @app.get("/v2/health/live")
+    async def live() -> dict:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> JSONResponse:
+        if service.ready:
+            return JSONResponse({"ready": True})
+        return JSONResponse({"ready": False, "error": service.load_error or "model is loading"}, status_code=503)
+
+    @app.get("/v2")
+    async def server_metadata() -> dict:
+        return oip.server_metadata()
+
+    @app.get("/v2/models/{name}")
+    async def model_metadata(name: str) -> dict:
+        _check_name(service, name)
+        service.require_ready()
+        return oip.model_metadata(name, service.model.image_size, service.model.info.kind)
+
+    @app.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> JSONResponse:
+        _check_name(service, name)
+        return JSONResponse({"name": name, "ready": service.ready}, status_code=200 if service.ready else 503)
+
+    @app.post("/v2/models/{name}/infer")
+    async def infer(name: str, request: Request) -> Response:
+        _check_name(service, name)
+        body = await read_body(request, service.infer_body_limit(), "max_batch images of JSON")
+        return Response(await service.infer(body), media_type="application/json")
+
+    @app.post("/v1/segment")
+    async def segment(request: Request, output: str | None = None, background: str | None = None) -> Response:
+        service.require_ready()
+        if is_multipart(request):
+            body = await read_body(request, 2 * settings.max_bytes + MULTIPART_SLACK)
+            upload = await parse_multipart(request, body, settings.max_bytes)
+        else:
+            upload = Upload(await read_body(request, settings.max_bytes))
+        return Response(await service.segment(upload, output, background), media_type="image/png")
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return app

@@ -1,0 +1,65 @@
+"""Untrusted bytes -> a decoded Pillow image, or a ``RequestError`` naming what is wrong.
+
+Order matters: the byte limit first (cheap), then the header (format and declared size) before any
+pixel is decoded, so a decompression bomb is refused without allocating its pixels. Pillow's
+``MAX_IMAGE_PIXELS`` is enforced as an error here, never as a mere warning.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from personseg.serving.errors import RequestError
+
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What a request may send: encoded size and decoded pixel count."""
+
+    max_bytes: int
+    max_pixels: int
+
+
+def too_large(what: str, size: int, limit: int, unit: str, setting: str) -> RequestError:
+    """The 413 error for a request over one of the configured limits."""
+    return RequestError(f"{what} is {size} {unit}, over this server's limit of {limit} ({setting})",
+                        status=413, kind=f"too_many_{unit}")
+
+
+def decode_image(data: bytes, limits: ImageLimits, field: str = "image") -> Image.Image:
+    """Decode ``data`` fully (so truncation shows now) and apply EXIF orientation."""
+    if not data:
+        raise RequestError(f"{field}: empty; send the image bytes as the body or a multipart part",
+                           kind="empty")
+    if len(data) > limits.max_bytes:
+        raise too_large(field, len(data), limits.max_bytes, "bytes", "PERSONSEG_MAX_BYTES")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise RequestError(f"{field}: decompression bomb refused ({exc})", 413, "decompression_bomb") from None
+    except UnidentifiedImageError:
+        raise RequestError(f"{field}: not an image ({len(data)} bytes Pillow cannot identify); "
+                           f"send one of {', '.join(FORMATS)}", kind="not_image") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise RequestError(f"{field}: corrupt image header ({exc})", kind="corrupt") from None
+    if image.format not in FORMATS:
+        raise RequestError(f"{field}: unsupported image format {image.format}; send one of {', '.join(FORMATS)}",
+                           status=415, kind="unsupported_format")
+    width, height = image.size
+    pixels = width * height
+    if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
+        raise RequestError(f"{field}: decompression bomb refused: declares {width}x{height} = {pixels} pixels, "
+                           f"over Pillow's MAX_IMAGE_PIXELS of {Image.MAX_IMAGE_PIXELS}", 413, "decompression_bomb")
+    if pixels > limits.max_pixels:
+        raise too_large(f"{field} ({width}x{height})", pixels, limits.max_pixels, "pixels", "PERSONSEG_MAX_PIXELS")
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise RequestError(f"{field}: truncated or corrupt {image.format} data ({exc})", kind="truncated") from None
+    return image

@@ -1,0 +1,45 @@
+"""Prometheus metrics for one server instance, in their own registry (tests run several servers).
+
+Routes are labelled by their template (``/v2/models/{name}/infer``), never the raw path, so a client
+cannot blow up label cardinality.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServerMetrics:
+    """Requests, errors, latency, batch sizes, queue depth, readiness and the served model."""
+
+    def __init__(self, max_batch: int) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("personseg_requests", "HTTP requests served", ["route", "method", "status"],
+                                registry=r)
+        self.errors = Counter("personseg_request_errors", "Requests that failed, by reason", ["route", "reason"],
+                              registry=r)
+        self.latency = Histogram("personseg_request_duration_seconds", "Request latency, receipt to response",
+                                 ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("personseg_batch_size", "Images per inference call",
+                                    buckets=tuple(range(1, max_batch + 1)), registry=r)
+        self.inference = Histogram("personseg_inference_duration_seconds", "Time of one batched inference call",
+                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.images = Counter("personseg_images", "Images run through the model", registry=r)
+        self.queue_depth = Gauge("personseg_queue_depth", "Images waiting for the inference thread", registry=r)
+        self.ready = Gauge("personseg_ready", "1 once the model is loaded and warmed up", registry=r)
+        self.model = Info("personseg_model", "The model being served", registry=r)
+
+    def observe_batch(self, size: int, seconds: float) -> None:
+        """Record one inference call (called from the inference thread)."""
+        self.batch_size.observe(size)
+        self.inference.observe(seconds)
+        self.images.inc(size)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

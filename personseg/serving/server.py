@@ -1,0 +1,59 @@
+"""Run the app under uvicorn: graceful shutdown on SIGTERM, and exit when the model cannot load.
+
+On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (up to
+``shutdown_timeout_s``), then the app's shutdown drains the inference queue. A model that fails to
+load stops the server with the error, so Kubernetes shows it rather than a replica stuck unready.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import warnings
+
+import prometheus_client
+import uvicorn
+from PIL import Image
+
+from personseg.errors import UserError
+from personseg.serving.app import create_app
+from personseg.serving.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_server(settings: ServeSettings, **app_kwargs: object) -> uvicorn.Server:
+    """A uvicorn server for ``settings`` (not started); ``app.state.service`` is the service."""
+    app = create_app(settings, **app_kwargs)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on", access_log=False,
+                            timeout_graceful_shutdown=settings.shutdown_timeout_s, log_config=None)
+    server = uvicorn.Server(config)
+
+    def fatal(message: str) -> None:
+        server.should_exit = True
+
+    app.state.service.on_fatal = fatal
+    return server
+
+
+def serve(settings: ServeSettings) -> int:
+    """Serve until SIGTERM/SIGINT; return 0 after a clean shutdown, raise ``UserError`` if loading failed."""
+    settings = settings.validated()
+    # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; a server must refuse those images.
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    prometheus_client.disable_created_metrics()  # the *_created series only add noise to scrapes
+    log.info("personseg serve: %s", settings)
+    server = build_server(settings)
+    # uvicorn re-raises the signal that stopped it once shutdown is complete; by then everything has
+    # finished cleanly, so note SIGTERM instead of dying by it and exit 0.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: log.info("stopped by SIGTERM"))
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    error = server.config.app.state.service.load_error
+    if error:
+        raise UserError(error)
+    if not server.started:
+        raise UserError(f"could not start the server on {settings.host}:{settings.port} (see the log above)")
+    return 0

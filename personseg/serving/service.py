@@ -1,0 +1,161 @@
+"""The serving service: the model, its micro-batcher and a worker pool, behind two async calls.
+
+``segment`` and ``infer`` decode and preprocess in the worker pool, queue tensors for the single
+inference thread, and postprocess in the pool again, so the event loop only moves bytes and the
+inference thread only runs the model. Loading happens in the background: the server answers
+liveness at once and readiness only after a warm-up inference has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from personseg.errors import UserError
+from personseg.imageops import sigmoid
+from personseg.runtime import load_predictor
+from personseg.serving import compose, oip
+from personseg.serving.batcher import MicroBatcher
+from personseg.serving.body import Upload
+from personseg.serving.cpu import cpu_quota
+from personseg.serving.decode import ImageLimits, decode_image
+from personseg.serving.errors import NOT_READY, NotReady, RequestError
+from personseg.serving.metrics import ServerMetrics
+from personseg.serving.model import Loader, Prepared, SegmentationModel
+from personseg.serving.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SegmentationService:
+    """Owns the model lifecycle and the threads around it.
+
+    Args:
+        settings: validated server settings.
+        loader: how to open a local model directory (``load_predictor``; tests may wrap it).
+    """
+
+    def __init__(self, settings: ServeSettings, loader: Loader = load_predictor) -> None:
+        self.settings = settings
+        self.model = SegmentationModel(settings.model_uri, settings.inference_threads, loader)
+        self.metrics = ServerMetrics(settings.max_batch)
+        self.limits = ImageLimits(settings.max_bytes, settings.max_pixels)
+        self.batcher: MicroBatcher | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.load_error: str | None = None
+        self.on_fatal: Callable[[str], None] | None = None
+        self._loader_thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Loaded, warmed up and accepting work."""
+        return self.batcher is not None and self.model.ready
+
+    def start(self) -> None:
+        """Create the worker pool and start loading the model in the background."""
+        self.pool = ThreadPoolExecutor(max_workers=max(2, cpu_quota()), thread_name_prefix="personseg-io")
+        self.metrics.queue_depth.set_function(lambda: self.batcher.pending() if self.batcher else 0)
+        self._loader_thread = threading.Thread(target=self._load, name="personseg-load", daemon=True)
+        self._loader_thread.start()
+
+    def _load(self) -> None:
+        try:
+            self.model.load()
+            self.model.warmup((1, self.settings.max_batch) if self.settings.max_batch > 1 else (1,))
+        except Exception as exc:  # whatever stops the model loading makes this replica useless: report and stop
+            self.load_error = f"model {self.settings.model_uri}: {exc}" if not isinstance(exc, UserError) else str(exc)
+            log.error("model failed to load: %s", self.load_error, exc_info=not isinstance(exc, UserError))
+            if self.on_fatal:
+                self.on_fatal(self.load_error)
+            return
+        info = self.model.info
+        self.metrics.model.info({"name": self.settings.name, "model": info.name, "version": self.model.version,
+                                 "kind": info.kind, "precision": info.precision,
+                                 "image_size": str(info.image_size), "uri": self.settings.model_uri})
+        batcher = MicroBatcher(self.model.predict, self.settings.max_batch, self.settings.batch_wait_ms / 1000.0,
+                               self.metrics.observe_batch)
+        batcher.start()
+        self.batcher = batcher
+        self.metrics.ready.set(1)
+        log.info("ready: serving %s as %r (threads=%d, max_batch=%d, batch_wait_ms=%g)", info.name,
+                 self.settings.name, self.model.threads, self.settings.max_batch, self.settings.batch_wait_ms)
+
+    def stop(self) -> None:
+        """Finish queued inferences, then the worker pool (called after in-flight requests drained)."""
+        self.metrics.ready.set(0)
+        if self.batcher is not None:
+            self.batcher.close(timeout=self.settings.shutdown_timeout_s)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def require_ready(self) -> MicroBatcher:
+        """The batcher, or 503 while loading (or after a failed load)."""
+        if self.batcher is None or not self.model.ready:
+            raise NotReady(f"model failed to load: {self.load_error}" if self.load_error else NOT_READY)
+        return self.batcher
+
+    def _admit(self, images: int) -> MicroBatcher:
+        batcher = self.require_ready()
+        if batcher.pending() + images > self.settings.max_queue:
+            raise RequestError(f"server busy: {batcher.pending()} images queued (PERSONSEG_MAX_QUEUE="
+                               f"{self.settings.max_queue}); retry shortly", status=503, kind="busy")
+        return batcher
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def _logits(self, batcher: MicroBatcher, tensors: list[np.ndarray]) -> list[np.ndarray]:
+        return list(await asyncio.gather(*(asyncio.wrap_future(batcher.submit(t)) for t in tensors)))
+
+    def _prepare(self, data: bytes) -> tuple[Image.Image, Prepared]:
+        image = decode_image(data, self.limits, "image")
+        return image, self.model.preprocess(image)
+
+    def _render(self, output: str, image: Image.Image, prepared: Prepared, logits: np.ndarray,
+                background: tuple[int, int, int] | Image.Image | None) -> bytes:
+        prob = self.model.postprocess(logits[0], prepared)
+        return compose.render(output, image, prob, background)
+
+    async def segment(self, upload: Upload, output: str, colour: str | None) -> bytes:
+        """``/v1/segment``: encoded image in, PNG (mask, cutout or composite) out."""
+        output = compose.parse_output(output)
+        if (colour is not None or upload.background is not None) and output != "composite":
+            raise RequestError("a background is only used with output=composite", kind="bad_parameter")
+        if colour is not None and upload.background is not None:
+            raise RequestError("give the background either as ?background=RRGGBB or as an uploaded "
+                               "'background' part, not both", kind="bad_parameter")
+        background: tuple[int, int, int] | Image.Image | None = compose.parse_colour(colour) if colour else None
+        batcher = self._admit(1)
+        image, prepared = await self._run(self._prepare, upload.image)
+        if upload.background is not None:
+            background = await self._run(decode_image, upload.background, self.limits, "background")
+        (logits,) = await self._logits(batcher, [prepared.tensor])
+        return await self._run(self._render, output, image, prepared, logits, background)
+
+    def infer_body_limit(self) -> int:
+        """Largest v2 JSON body accepted (``max_batch`` images as decimal text)."""
+        self.require_ready()
+        return oip.max_request_bytes(self.model.image_size, self.settings.max_batch)
+
+    def _respond(self, req: oip.InferRequest, logits: list[np.ndarray]) -> bytes:
+        return oip.infer_response(self.settings.name, req.id, sigmoid(np.stack(logits)))
+
+    async def infer(self, body: bytes) -> bytes:
+        """``/v2/models/<name>/infer``: a validated FP32 tensor in, probabilities out (JSON bytes)."""
+        self.require_ready()
+        req = await self._run(oip.parse_infer, body, self.model.image_size)
+        batcher = self._admit(len(req.batch))
+        logits = await self._logits(batcher, list(req.batch))
+        return await self._run(self._respond, req, logits)
