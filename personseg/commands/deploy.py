@@ -1,0 +1,67 @@
+"""`personseg deploy`: put a model version in front of users (Kubernetes, KServe or a local process)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `deploy` command."""
+    p = sub.add_parser(
+        "deploy",
+        help="deploy a model: apply, wait for the rollout, smoke-test, roll back on failure",
+        description="Deploy a model version. On success a models:/ version is promoted to production; "
+        "on failure the previous state is restored and the version is marked rolled-back.",
+    )
+    p.add_argument("--model", required=True, help="models:/NAME@STAGE, models:/NAME:VERSION, s3://... or a local dir")
+    p.add_argument("--target", choices=("kubernetes", "kserve", "local"), default="kubernetes")
+    p.add_argument("--namespace", help="target namespace (default: $PERSONSEG_NAMESPACE, the pod's own, or personseg)")
+    p.add_argument("--name", default="personseg", help="name of the Deployment/Service/InferenceService")
+    p.add_argument("--image", help="serving image (default: from the package version, $PERSONSEG_IMAGE_REGISTRY)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the rollout or readiness")
+    p.add_argument("--dry-run", action="store_true", help="print the objects as YAML and change nothing")
+    p.add_argument("--min-replicas", type=int, default=1)
+    p.add_argument("--max-replicas", type=int, default=4)
+    p.add_argument("--cpu-limit", default="2", help="CPU limit; PERSONSEG_THREADS follows it")
+    p.add_argument("--s3-endpoint", default="minio-service.kubeflow:9000", help="S3 endpoint as seen from the pods")
+    p.add_argument("--s3-secret", default="mlpipeline-minio-artifact",
+                   help="Secret with keys accesskey/secretkey that the pods read S3 credentials from")
+    p.add_argument("--context", help="kubeconfig context (default: current, or in-cluster)")
+    p.add_argument("--state-dir", help="local target: where running servers are recorded (default runs/deploy)")
+    p.add_argument("--stop", action="store_true", help="local target: stop the recorded server and exit")
+    p.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Build the config, then render (dry run), stop, or deploy."""
+    from personseg.deploy import DeployConfig, render, run
+    from personseg.deploy.config import default_namespace
+    from personseg.images import serving_image
+
+    cfg = DeployConfig(
+        model=args.model,
+        target=args.target,
+        name=args.name,
+        namespace=args.namespace or default_namespace(),
+        image=args.image or serving_image(),
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        cpu_limit=args.cpu_limit,
+        s3_endpoint=args.s3_endpoint,
+        s3_secret=args.s3_secret,
+        timeout=args.timeout,
+    )
+    if args.stop:
+        from personseg.deploy.local import state_dir, stop_local
+
+        stopped = stop_local(state_dir(args.state_dir), cfg.name)
+        print(json.dumps({"stopped": stopped}, indent=2))
+        return 0
+    if args.dry_run:
+        sys.stdout.write(render(cfg))
+        return 0
+    result = run(cfg, context=args.context, state_dir=args.state_dir)
+    print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    return 0

@@ -1,0 +1,76 @@
+"""Deploy a model version: render, apply, wait, smoke-test, roll back, record in the registry.
+
+``run(config)`` is the step function the CLI and the pipeline component call. Targets:
+``kubernetes`` (Deployment + Service + HPA + ServiceAccount), ``kserve`` (InferenceService in raw
+deployment mode) and ``local`` (a server process on 127.0.0.1). ``render(config)`` gives the YAML
+that ``--dry-run`` prints, without touching a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from personseg.deploy.config import DeployConfig
+from personseg.deploy.outcome import DeployFailed, DeployResult
+from personseg.deploy.registry import DeployRegistry, ModelRef, StorageRegistry, is_registry_ref, resolve_model
+from personseg.errors import UserError
+
+__all__ = ["DeployConfig", "DeployFailed", "DeployResult", "render", "run"]
+
+
+def _storage_uri(model: ModelRef, registry: DeployRegistry | None) -> str:
+    """The s3:// prefix KServe's storage initializer downloads (it cannot read models:/ refs)."""
+    if model.in_registry and registry is not None:
+        return registry.location(model.name, model.version)
+    if model.uri.startswith("s3://"):
+        return model.uri.rstrip("/") + "/"
+    raise UserError(f"--model {model.uri}: the kserve target needs an s3:// prefix or a models:/ reference")
+
+
+def _cluster_model(cfg: DeployConfig) -> None:
+    if cfg.target != "local" and not (cfg.model.startswith("s3://") or is_registry_ref(cfg.model)):
+        raise UserError(f"--model {cfg.model}: a cluster cannot read a local path; publish it first "
+                        "(personseg models publish DIR --name NAME) and pass models:/NAME@candidate or an s3:// URI")
+
+
+def render(cfg: DeployConfig, registry: Callable[[], DeployRegistry] = StorageRegistry) -> str:
+    """The YAML ``--dry-run`` prints; only the kserve target with a models:/ ref asks the registry."""
+    from personseg.deploy.kserve import render_kserve
+    from personseg.deploy.render import render_kubernetes, to_yaml
+
+    if cfg.target == "local":
+        raise UserError("--dry-run prints Kubernetes objects; the local target has none")
+    _cluster_model(cfg)
+    if cfg.target == "kserve":
+        model, reg = resolve_model(cfg.model, registry)
+        return to_yaml(render_kserve(cfg, _storage_uri(model, reg)))
+    return to_yaml(render_kubernetes(cfg, cfg.model))
+
+
+def run(
+    cfg: DeployConfig,
+    *,
+    registry: Callable[[], DeployRegistry] = StorageRegistry,
+    api: Any = None,
+    context: str | None = None,
+    state_dir: str | Path | None = None,
+    poll: float = 1.0,
+) -> DeployResult:
+    """Deploy ``cfg.model`` to ``cfg.target``; raise ``DeployFailed`` after restoring the previous state."""
+    if cfg.target == "local":
+        from personseg.deploy.local import deploy_local
+        from personseg.deploy.local import state_dir as local_state_dir
+
+        model, reg = resolve_model(cfg.model, registry)
+        return deploy_local(cfg, model, reg, local_state_dir(state_dir))
+
+    from personseg.deploy.cluster import deploy_cluster
+    from personseg.deploy.kube import KubeApi, connect
+
+    _cluster_model(cfg)
+    model, reg = resolve_model(cfg.model, registry)
+    rendered = _storage_uri(model, reg) if cfg.target == "kserve" else model.pinned
+    kube = api if api is not None else KubeApi(connect(context))
+    return deploy_cluster(cfg, model, kube, reg, rendered_uri=rendered, poll=poll)

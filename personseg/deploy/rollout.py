@@ -1,0 +1,148 @@
+"""Wait for a rollout the way ``kubectl rollout status`` judges it, and explain a failure.
+
+Done means: the controller has seen our generation, every replica runs the new template and every
+one of them is available. Pods that cannot ever become ready (image pull errors, a missing Secret,
+crash loops) fail the wait at once instead of after the timeout; a timeout reports the pods' states
+and the namespace's recent warning events, which is what an operator would look at next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from personseg.deploy.kube import KubeApi
+from personseg.deploy.render import TEMPLATE_HASH
+from personseg.errors import UserError
+
+FATAL_WAITING = {
+    "ErrImagePull": "image pull failed",
+    "ImagePullBackOff": "image pull failed",
+    "InvalidImageName": "invalid image name",
+    "CreateContainerConfigError": "container config error (missing Secret or key?)",
+    "CrashLoopBackOff": "container keeps crashing",
+}
+
+
+class RolloutFailed(UserError):
+    """The new version did not become available; the message carries the evidence."""
+
+
+def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c.get("type", ""): c for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+def deployment_progress(dep: dict[str, Any], generation: int) -> tuple[bool, str]:
+    """(done, what is still missing) for a Deployment object."""
+    status = dep.get("status") or {}
+    want = int((dep.get("spec") or {}).get("replicas", 1))
+    observed = int(status.get("observedGeneration", 0))
+    updated = int(status.get("updatedReplicas", 0))
+    total = int(status.get("replicas", 0))
+    available = int(status.get("availableReplicas", 0))
+    progressing = _conditions(dep).get("Progressing", {})
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        raise RolloutFailed(f"deployment exceeded its progress deadline: {progressing.get('message', '')}")
+    if observed < generation:
+        return False, f"controller has not seen generation {generation} yet (observed {observed})"
+    if updated < want:
+        return False, f"{updated}/{want} replicas updated"
+    if total > updated:
+        return False, f"{total - updated} old replicas pending termination"
+    if available < want:
+        return False, f"{available}/{want} updated replicas available"
+    return True, f"{available}/{want} replicas available"
+
+
+def inference_service_progress(isvc: dict[str, Any], generation: int) -> tuple[bool, str]:
+    """(done, what is still missing) for a KServe InferenceService."""
+    status = isvc.get("status") or {}
+    observed = int(status.get("observedGeneration", 0))
+    ready = _conditions(isvc).get("Ready", {})
+    if observed < generation:
+        return False, f"controller has not seen generation {generation} yet (observed {observed})"
+    if ready.get("status") != "True":
+        why = f"{ready.get('reason', '')} {ready.get('message', '')}".strip()
+        return False, f"Ready={ready.get('status', 'Unknown')} {why}".strip()
+    return True, "Ready=True"
+
+
+def pod_problems(pods: list[dict[str, Any]], template_hash: str | None) -> tuple[list[str], list[str]]:
+    """(fatal problems, other states) of the pods of this rollout, one line per pod."""
+    fatal: list[str] = []
+    states: list[str] = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if template_hash and (meta.get("annotations") or {}).get(TEMPLATE_HASH) != template_hash:
+            continue
+        name = meta.get("name", "?")
+        status = pod.get("status") or {}
+        for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason", "")
+            if reason in FATAL_WAITING:
+                fatal.append(f"pod {name} container {cs.get('name')}: {FATAL_WAITING[reason]} "
+                             f"({reason}: {waiting.get('message', '')}) image {cs.get('image', '?')}")
+            elif reason:
+                states.append(f"pod {name} container {cs.get('name')}: waiting ({reason})")
+            elif not cs.get("ready"):
+                states.append(f"pod {name} container {cs.get('name')}: running, not ready "
+                              f"(restarts {cs.get('restartCount', 0)})")
+        if not status.get("containerStatuses"):
+            states.append(f"pod {name}: {status.get('phase', 'Unknown')}")
+    return fatal, states
+
+
+def recent_events(api: KubeApi, namespace: str, prefix: str, limit: int = 10) -> list[str]:
+    """The latest events about objects named ``prefix*`` (the Deployment, its ReplicaSets and pods)."""
+    events = [e for e in api.list("Event", namespace)
+              if str((e.get("involvedObject") or {}).get("name", "")).startswith(prefix)]
+    events.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    lines = []
+    for e in events[-limit:]:
+        obj = e.get("involvedObject") or {}
+        lines.append(f"{e.get('type', '')} {e.get('reason', '')} {obj.get('kind', '')}/{obj.get('name', '')}: "
+                     f"{str(e.get('message', '')).strip()}")
+    return lines
+
+
+def wait_for_rollout(
+    api: KubeApi,
+    *,
+    kind: str,
+    namespace: str,
+    name: str,
+    generation: int,
+    pod_selector: str,
+    template_hash: str | None,
+    timeout: float,
+    poll: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """Block until the rollout is done; raise ``RolloutFailed`` with evidence otherwise."""
+    progress = deployment_progress if kind == "Deployment" else inference_service_progress
+    deadline = clock() + timeout
+    missing = "nothing observed yet"
+    while True:
+        obj = api.get(kind, namespace, name)
+        if obj is None:
+            raise RolloutFailed(f"{kind.lower()}/{name} disappeared from namespace '{namespace}' during the rollout")
+        done, missing = progress(obj, generation)
+        if done:
+            return missing
+        pods = api.list("Pod", namespace, label_selector=pod_selector)
+        fatal, states = pod_problems(pods, template_hash)
+        if fatal:
+            raise RolloutFailed(_report(f"rollout of {kind.lower()}/{name} cannot succeed", fatal, states,
+                                        recent_events(api, namespace, name)))
+        if clock() >= deadline:
+            raise RolloutFailed(_report(f"rollout of {kind.lower()}/{name} in '{namespace}' did not finish in "
+                                        f"{timeout:g}s: {missing}", fatal, states, recent_events(api, namespace, name)))
+        time.sleep(poll)
+
+
+def _report(headline: str, fatal: list[str], states: list[str], events: list[str]) -> str:
+    lines = [headline, *fatal, *states]
+    lines += ["events:", *(f"  {e}" for e in events)] if events else ["events: none recorded"]
+    return "\n".join(lines)
