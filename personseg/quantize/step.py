@@ -1,0 +1,143 @@
+"""``personseg quantize``: FP32 PyTorch model -> INT8 ONNX model, tuned on IoU and gated on FP32 masks.
+
+1. Export to ONNX; calibrate on training images (never the evaluation split).
+2. INC's accuracy-aware tuning, its eval function the IoU on the remaining training images.
+3. The gate: INT8 masks must agree with FP32 masks (IoU >= ``min_agreement``). Accuracy-driven tuning
+   can miss a broken INT8 kernel (fbgemm's ConvTranspose2d did exactly that), so when the gate fails,
+   each quantized op type is tried in FP32 and the one that restores agreement is kept in FP32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from personseg.atomic import atomic_dir, write_json
+from personseg.data.loading import load_dataset
+from personseg.data.split import split_ids
+from personseg.errors import UserError
+from personseg.hashing import tree_sha256
+from personseg.metrics import agreement_iou, mean_scores
+from personseg.modeldir import read_model_dir, write_config
+from personseg.quantize.calibration import as_inputs, calibration_sha256, choose
+from personseg.quantize.export import ONNX_FILE, export_onnx
+from personseg.quantize.onnx_backend import Fault, OnnxQuantSettings, fp32_nodes, quantize_onnx, quantized_op_types
+from personseg.uris import local_dataset, local_model
+
+log = logging.getLogger(__name__)
+BACKENDS = ("onnxruntime",)
+TUNE_IMAGES = 32
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """How to quantize and what the result must satisfy."""
+
+    model: str
+    data: str
+    backend: str = "onnxruntime"
+    calibration: int = 64
+    tolerable_loss: float = 0.005
+    min_agreement: float = 0.95
+    max_fallbacks: int = 3
+    max_trials: int = 4
+
+
+def _session_masks(model_path: str, images: np.ndarray, batch: int = 8) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: images[i : i + batch]})[0] > 0
+                           for i in range(0, len(images), batch)])[:, 0]
+
+
+def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dict:
+    """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
+    if cfg.backend not in BACKENDS:
+        raise UserError(f"--backend {cfg.backend!r}: available backends are {', '.join(BACKENDS)}")
+    if not 0 <= cfg.tolerable_loss < 1 or not 0 < cfg.min_agreement <= 1:
+        raise UserError("--tolerable-loss must be in [0, 1) and --min-agreement in (0, 1]")
+    src = local_model(cfg.model)
+    info = read_model_dir(src)
+    if info.kind != "torch" or info.precision != "fp32":
+        raise UserError(f"--model {cfg.model}: is a {info.kind} {info.precision} model; quantize takes an FP32 "
+                        "PyTorch saved model (the output of train or swap)")
+    root = local_dataset(cfg.data)
+    data = load_dataset(root, info.image_size)
+    train_ids, _ = split_ids(data.ids, 0.2, root)
+    calib, rest = choose(data.subset(train_ids), cfg.calibration)
+    tune = rest.subset(rest.ids[:TUNE_IMAGES])
+    calib_x, tune_x = as_inputs(calib), as_inputs(tune)
+    with tempfile.TemporaryDirectory(prefix="personseg-quant-") as work:
+        fp32_dir = Path(work) / "fp32"
+        fp32_dir.mkdir()
+        fp32_path = export_onnx(info, fp32_dir)
+        fp32_masks = _session_masks(str(fp32_path), tune_x)
+
+        def eval_fn(model_path: str) -> float:
+            return mean_scores(_session_masks(model_path, tune_x), tune.labels, boundary=False)["iou"]
+
+        settings = OnnxQuantSettings(tolerable_loss=cfg.tolerable_loss, max_trials=cfg.max_trials)
+        exclude: set[str] = set()
+        gate_log = []
+        q_path = Path(work) / ONNX_FILE
+        used = quantize_onnx(fp32_path, q_path, calib_x, eval_fn, settings, exclude, fault)
+        agreement = agreement_iou(_session_masks(str(q_path), tune_x), fp32_masks)
+        gate_log.append({"excluded": [], "agreement_iou": agreement})
+        log.info("quantize: INT8 vs FP32 mask agreement %.4f (gate %.3f)", agreement, cfg.min_agreement)
+        while agreement < cfg.min_agreement:
+            if len(exclude) >= cfg.max_fallbacks:
+                raise UserError(f"quantize: INT8 masks agree with FP32 at IoU {agreement:.4f} < --min-agreement "
+                                f"{cfg.min_agreement} even with {sorted(exclude)} in FP32; not writing a model")
+            trials = []
+            for op_type in [t for t in quantized_op_types(onnx.load(str(q_path))) if t not in exclude]:
+                trial_path = Path(work) / f"try-{op_type}.onnx"
+                trial_used = quantize_onnx(fp32_path, trial_path, calib_x, eval_fn, settings, exclude | {op_type},
+                                           fault)
+                score = agreement_iou(_session_masks(str(trial_path), tune_x), fp32_masks)
+                gate_log.append({"excluded": sorted(exclude | {op_type}), "agreement_iou": score})
+                log.info("quantize: with %s in FP32, agreement %.4f", op_type, score)
+                trials.append((score, op_type, trial_path, trial_used))
+            if not trials:
+                break
+            agreement, op_type, best_path, used = max(trials, key=lambda t: t[0])
+            exclude.add(op_type)
+            best_path.replace(q_path)
+        if agreement < cfg.min_agreement:
+            raise UserError(f"quantize: INT8 masks agree with FP32 at IoU {agreement:.4f} < --min-agreement "
+                            f"{cfg.min_agreement}; not writing a model")
+        q_model = onnx.load(str(q_path))
+        int8_iou = eval_fn(str(q_path))
+        fp32_iou = eval_fn(str(fp32_path))
+        data_sha = tree_sha256(root)
+        metrics = {"tune_iou_fp32": fp32_iou, "tune_iou_int8": int8_iou, "agreement_iou": agreement,
+                   "tune_images": len(tune.ids), "gate": gate_log}
+        with atomic_dir(out) as tmp:
+            onnx.save_model(q_model, str(tmp / ONNX_FILE))
+            write_config(tmp, kind="onnx", precision="int8", weights=ONNX_FILE, image_size=info.image_size,
+                         arch=info.arch, extra={
+                             "quantization": {**used, "fp32_nodes": fp32_nodes(q_model),
+                                              "min_agreement": cfg.min_agreement, "config": dataclasses.asdict(cfg)},
+                             "calibration": {"sha256": calibration_sha256(calib, data_sha), "count": len(calib.ids),
+                                             "ids": calib.ids},
+                             "data": {"uri": str(cfg.data), "sha256": data_sha},
+                             "source": {"uri": str(cfg.model), "arch": info.arch}})
+            write_json(tmp / "metrics.json", metrics)
+    return metrics
+
+
+def export(model: str, out: str | Path) -> Path:
+    """``personseg export``: the FP32 ONNX Runtime version of a PyTorch saved model."""
+    info = read_model_dir(local_model(model))
+    if info.kind != "torch":
+        raise UserError(f"--model {model}: already a {info.kind} model; export takes a PyTorch saved model")
+    with atomic_dir(out) as tmp:
+        export_onnx(info, tmp)
+    return Path(out)
