@@ -62,8 +62,9 @@ NOTES = {
     "the ignore band is a thin rim along the outline, wider around curly hair. Selfies have small ignore "
     "(and a few person) specks on nearby furniture or a coffee cup; the full-body shots are clean.",
     "real": "astronaut and grace_hopper: clean masks (the helmet Eileen Collins holds counts as person). "
-    "basketball1/2 (grayscale frames): the near man in the patterned shirt is person with ignore holes on "
-    "the pattern; the small man at the back is almost entirely ignore, so he is barely scored.",
+    "basketball1/2 (grayscale frames) are hard for a selfie model: the near man in the patterned shirt is "
+    "person with ignore patches (about half of him in basketball1), and the small man at the back is almost "
+    "entirely ignore, so he is barely scored.",
 }
 
 
@@ -144,8 +145,11 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
         (tmp / "images").mkdir()
         for src in sources:
             boxed, _ = letterbox(src.open(), size, resample=Image.LANCZOS)
+            image_path = tmp / "images" / f"{src.example_id}.jpg"
+            boxed.save(image_path, quality=JPEG_QUALITY)
+            with Image.open(image_path) as stored:  # label the pixels a reader will decode, not pre-JPEG ones
+                boxed = stored.convert("RGB")
             labels = label_image(teacher, boxed, band)
-            boxed.save(tmp / "images" / f"{src.example_id}.jpg", quality=JPEG_QUALITY)
             write_example(tmp, src.example_id, labels)
             groups.setdefault(src.group, []).append(src.example_id)
             person.append(labels.person_fraction)
@@ -171,7 +175,8 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
             "origins": {s.example_id: s.origin for s in sources},
             "labels": teacher_card(teacher, band),
             "size": size,
-            "resize": "letterbox (aspect kept, padded with grey 114), LANCZOS; images JPEG quality 90",
+            "resize": "letterbox (aspect kept, padded with grey 114), LANCZOS; images JPEG quality 90, "
+            "labelled as decoded from that JPEG",
             "counts": {"images": len(ids), "train": len(split["train"]), "val": len(split["val"]),
                        "with_ignore": sum(1 for f in unsure if f > 0)},
             "groups": groups,

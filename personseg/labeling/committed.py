@@ -44,17 +44,22 @@ def read_card(folder: Path) -> dict:
         raise UserError(f"{folder / CARD}: cannot be read as JSON ({exc})") from None
 
 
-def _resize_example(src: Path, dst: Path, size: int, label: bool) -> None:
-    """Letterbox one image (bilinear) or label PNG (nearest, padding 0) to ``size``."""
+def _resize_example(src: Path, dst: Path, size: int, kind: str) -> None:
+    """Letterbox one image (bilinear) or label PNG (nearest, padding 0) to ``size``.
+
+    An ignore map that loses all its pixels in the resize is not written, as the format asks.
+    """
     with Image.open(src) as img:
         img.load()
-        if label:
-            out, _ = letterbox(img.convert("L"), size, resample=Image.NEAREST, fill=0)
-            out.save(dst, optimize=True)
-        else:
+        if kind == "images":
             out, _ = letterbox(img.convert("RGB"), size)
             options = {"quality": JPEG_QUALITY} if dst.suffix == ".jpg" else {}
             out.save(dst, **options)
+            return
+        out, _ = letterbox(img.convert("L"), size, resample=Image.NEAREST, fill=0)
+    if kind == "ignore" and not out.getbbox():
+        return
+    out.save(dst, optimize=True)
 
 
 def copy_dataset(src: Path, out: str | Path, size: int | None = None) -> dict:
@@ -77,11 +82,13 @@ def copy_dataset(src: Path, out: str | Path, size: int | None = None) -> dict:
                 if same:
                     shutil.copyfile(path, tmp / sub / path.name)
                 else:
-                    _resize_example(path, tmp / sub / path.name, size, label=sub != "images")
+                    _resize_example(path, tmp / sub / path.name, size, sub)
         for extra in ("split.json", "README.md"):
             if (src / extra).is_file():
                 shutil.copyfile(src / extra, tmp / extra)
         if not same:
-            card = {**card, "size": size, "resized_from": card.get("size")}
+            ignored = sum(1 for _ in (tmp / "ignore").iterdir()) if (tmp / "ignore").is_dir() else 0
+            counts = {**card.get("counts", {}), "with_ignore": ignored}
+            card = {**card, "size": size, "resized_from": card.get("size"), "counts": counts}
         write_json(tmp / CARD, card)
     return card

@@ -1,0 +1,131 @@
+"""`personseg data demo` and the committed datasets it copies (datasets/demo, datasets/real)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from personseg.cli import main
+from personseg.hashing import tree_manifest
+from personseg.labeling.committed import committed_dataset
+
+BUDGET_BYTES = 4 * 1024 * 1024  # "a few MB" committed, both sets together
+
+
+def ids_in(folder):
+    return sorted(p.stem for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("which", ["demo", "real"])
+def test_committed_dataset_is_valid(which):
+    root = committed_dataset(which)
+    card = json.loads((root / "dataset.json").read_text())
+    ids = ids_in(root / "images")
+    assert ids == ids_in(root / "masks")
+    assert set(ids_in(root / "ignore")) <= set(ids)
+    assert card["counts"]["images"] == len(ids) and card["size"] == 256
+    for i in ids:
+        image = Image.open(root / "images" / f"{i}.jpg")
+        mask = Image.open(root / "masks" / f"{i}.png")
+        assert image.size == mask.size == (256, 256) and mask.mode == "L"
+        m = np.asarray(mask)
+        assert set(np.unique(m)) == {0, 255}, i  # some person and some background in every photo
+        ignore_path = root / "ignore" / f"{i}.png"
+        if ignore_path.exists():
+            ign = np.asarray(Image.open(ignore_path))
+            assert Image.open(ignore_path).mode == "L" and ign.shape == m.shape
+            assert set(np.unique(ign)) == {0, 255}  # written only when it has ignore pixels
+            assert not ((ign > 0) & (m > 0)).any()
+
+
+@pytest.mark.parametrize("which", ["demo", "real"])
+def test_committed_split_keeps_every_person_on_one_side(which):
+    root = committed_dataset(which)
+    split = json.loads((root / "split.json").read_text())
+    card = json.loads((root / "dataset.json").read_text())
+    train, val = set(split["train"]), set(split["val"])
+    assert not train & val
+    assert train | val == set(ids_in(root / "images"))
+    assert len(split["train"]) == len(train) and len(split["val"]) == len(val)
+    assert sorted(i for members in card["groups"].values() for i in members) == sorted(train | val)
+    for person, members in card["groups"].items():
+        sides = {("train" if i in train else "val") for i in members}
+        assert len(sides) == 1, f"{person} is in both train and val"
+    assert (card["counts"]["train"], card["counts"]["val"]) == (len(train), len(val))
+
+
+def test_demo_split_is_by_person_id_and_real_is_all_held_out():
+    demo = committed_dataset("demo")
+    split = json.loads((demo / "split.json").read_text())
+    train_people = {i.split("_")[0] for i in split["train"]}
+    val_people = {i.split("_")[0] for i in split["val"]}
+    assert train_people and val_people and not train_people & val_people
+    assert len(train_people | val_people) == 10
+    real = json.loads((committed_dataset("real") / "split.json").read_text())
+    assert real["train"] == [] and len(real["val"]) == 4
+
+
+@pytest.mark.parametrize("which", ["demo", "real"])
+def test_cards_name_sources_licences_and_teacher(which):
+    root = committed_dataset(which)
+    card = json.loads((root / "dataset.json").read_text())
+    packages = {s["package"]: s["licence"] for s in card["sources"]}
+    expected = {"demo": {"openpeople", "mediapipe"},
+                "real": {"scikit-image", "matplotlib", "opencv-doc", "mediapipe"}}[which]
+    assert set(packages) == expected and all(packages.values())
+    assert "not human annotation" in card["labels"]["kind"]
+    assert card["labels"]["low"] < card["labels"]["high"]
+    assert "scripts/build_demo_data.py" in card["built_with"]
+    readme = (root / "README.md").read_text()
+    assert "teacher labels" in readme and all(p in readme for p in packages)
+
+
+def test_committed_size_stays_within_budget():
+    total = sum(p.stat().st_size for which in ("demo", "real")
+                for p in committed_dataset(which).rglob("*") if p.is_file())
+    assert total < BUDGET_BYTES
+
+
+@pytest.mark.parametrize("which", ["demo", "real"])
+def test_demo_command_copies_the_committed_set_unchanged(tmp_path, which):
+    out = tmp_path / which
+    assert main(["data", "demo", str(out), "--which", which]) == 0
+    assert tree_manifest(out) == tree_manifest(committed_dataset(which))
+
+
+def test_demo_command_reletterboxes_to_another_size(tmp_path):
+    out = tmp_path / "small"
+    assert main(["data", "demo", str(out), "--size", "96"]) == 0
+    src = committed_dataset("demo")
+    card = json.loads((out / "dataset.json").read_text())
+    assert card["size"] == 96 and card["resized_from"] == 256
+    assert (out / "split.json").read_bytes() == (src / "split.json").read_bytes()
+    assert ids_in(out / "images") == ids_in(src / "images")
+    assert set(ids_in(out / "ignore")) <= set(ids_in(src / "ignore"))
+    for i in ids_in(out / "images"):
+        assert Image.open(out / "images" / f"{i}.jpg").size == (96, 96)
+        small = np.asarray(Image.open(out / "masks" / f"{i}.png"))
+        assert small.shape == (96, 96) and set(np.unique(small)) <= {0, 255}
+        big = np.asarray(Image.open(src / "masks" / f"{i}.png"))
+        assert abs((small > 0).mean() - (big > 0).mean()) < 0.02, i
+        if (out / "ignore" / f"{i}.png").exists():
+            ignore = np.asarray(Image.open(out / "ignore" / f"{i}.png"))
+            assert set(np.unique(ignore)) == {0, 255} and not ((ignore > 0) & (small > 0)).any()
+
+
+def test_ignore_maps_emptied_by_a_small_size_are_not_written(tmp_path):
+    out = tmp_path / "tiny"
+    assert main(["data", "demo", str(out), "--size", "16"]) == 0
+    written = list((out / "ignore").iterdir())
+    assert 0 < len(written) < len(list((committed_dataset("demo") / "ignore").iterdir()))
+    for path in written:
+        assert np.asarray(Image.open(path)).any(), path.name
+    card = json.loads((out / "dataset.json").read_text())
+    assert card["counts"]["with_ignore"] == len(written)
+
+
+def test_demo_command_rejects_a_tiny_size_and_leaves_nothing(tmp_path, capsys):
+    assert main(["data", "demo", str(tmp_path / "out"), "--size", "8"]) == 2
+    assert "--size 8" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
