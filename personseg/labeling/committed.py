@@ -88,6 +88,8 @@ def copy_dataset(src: Path, out: str | Path, size: int | None = None) -> dict:
                 shutil.copyfile(src / extra, tmp / extra)
         if not same:
             ignored = sum(1 for _ in (tmp / "ignore").iterdir()) if (tmp / "ignore").is_dir() else 0
+            if (tmp / "ignore").is_dir() and not ignored:
+                (tmp / "ignore").rmdir()
             counts = {**card.get("counts", {}), "with_ignore": ignored}
             card = {**card, "size": size, "resized_from": card.get("size"), "counts": counts}
         write_json(tmp / CARD, card)

@@ -150,7 +150,7 @@ def label_folder(teacher: Teacher, source: str | Path, out: str | Path, band: Ba
                              float(np.mean(person)), float(np.mean(unsure)))
         write_json(tmp / "dataset.json", {
             "name": Path(out).name,
-            "description": f"photos from {Path(source).resolve()} pseudo-labelled by a teacher segmenter",
+            "description": f"photos from {source} pseudo-labelled by a teacher segmenter",
             "labels": teacher_card(teacher, band),
             "size": "original (not resized)",
             "counts": {"images": report.count, "with_ignore": with_ignore},
