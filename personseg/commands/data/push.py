@@ -1,0 +1,28 @@
+"""`personseg data push DIR s3://bucket/prefix`: upload a dataset folder with its manifest."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `data push`."""
+    parser = sub.add_parser(
+        "push",
+        help="upload a dataset folder to an s3:// prefix (manifest last, sha256 of every file)",
+        description=__doc__,
+    )
+    parser.add_argument("dir", type=Path, help="dataset folder (images/, masks/, optional ignore/)")
+    parser.add_argument("uri", help="destination, s3://bucket/prefix")
+    parser.add_argument("--overwrite", action="store_true", help="replace a different dataset already there")
+    parser.set_defaults(func=_push)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from personseg.storage.datasets import push_dataset
+    from personseg.storage.s3uri import parse_s3_uri
+
+    tree = push_dataset(args.dir, args.uri, overwrite=args.overwrite)
+    print(f"{parse_s3_uri(args.uri)} {tree.sha256} ({len(tree.files)} files)")
+    return 0
