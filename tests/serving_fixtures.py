@@ -132,18 +132,21 @@ def wait_ready(url: str, timeout: float = 20.0) -> None:
 
 
 def start_server(settings, ready: bool = True, **app_kwargs) -> RunningServer:
-    """Start a real server on a free port; wait for it to listen (and to be ready unless told not to)."""
+    """Start a real server on a free port; wait for it to listen (and to be ready unless told not to).
+
+    The socket is bound here and handed to uvicorn, so the port is known even if the server stops at once.
+    """
     from personseg.serving.server import build_server
 
-    server = build_server(settings.with_overrides(host="127.0.0.1", port=0), **app_kwargs)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = build_server(settings.with_overrides(host="127.0.0.1", port=port), **app_kwargs)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "server thread died during start-up"
+    while not server.started and thread.is_alive():
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     running = RunningServer(f"http://127.0.0.1:{port}", server, thread)
     if ready:
         wait_ready(running.url)
