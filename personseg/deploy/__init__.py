@@ -38,7 +38,7 @@ def _cluster_model(cfg: DeployConfig) -> None:
 def render(cfg: DeployConfig, registry: Callable[[], DeployRegistry] = StorageRegistry) -> str:
     """The YAML ``--dry-run`` prints; only the kserve target with a models:/ ref asks the registry."""
     from personseg.deploy.kserve import render_kserve
-    from personseg.deploy.render import render_kubernetes, to_yaml
+    from personseg.deploy.objects import render_kubernetes, to_yaml
 
     if cfg.target == "local":
         raise UserError("--dry-run prints Kubernetes objects; the local target has none")

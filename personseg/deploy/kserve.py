@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from personseg.deploy.config import DeployConfig
-from personseg.deploy.render import (
+from personseg.deploy.objects import (
     MODEL_ANNOTATION,
     labels,
     pod_security,

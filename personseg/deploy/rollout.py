@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from personseg.deploy.kube import KubeApi
-from personseg.deploy.render import TEMPLATE_HASH
+from personseg.deploy.objects import TEMPLATE_HASH
 from personseg.errors import UserError
 
 FATAL_WAITING = {

@@ -1,0 +1,397 @@
+"""Fixtures for the deploy tests: a STAND-IN Kubernetes API server, a recording registry, tiny models.
+
+``FakeKubeApi`` is NOT Kubernetes. It is a small HTTP server on 127.0.0.1 that speaks just enough of
+the REST API for the calls ``personseg.deploy`` makes (server-side apply PATCH, GET, DELETE, pod and
+event lists, the service proxy), records every request, plays the Deployment/InferenceService
+controllers in a few lines (healthy, or never available for a chosen reason) and can enforce the RBAC
+Role from manifests/rbac. Tests say so where they use it; the real-cluster test needs KUBECONFIG.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+from personseg.errors import UserError
+
+GROUPS = {"deployments": "apps", "horizontalpodautoscalers": "autoscaling", "inferenceservices": "serving.kserve.io"}
+TEMPLATE_HASH = "personseg.io/template-hash"
+
+
+@dataclass
+class Recorded:
+    """One request as the stand-in saw it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    body: Any
+
+
+@dataclass
+class FakeKubeApi:
+    """STAND-IN for the Kubernetes API (see module docstring). Not a real API server.
+
+    ``failure(obj)`` decides how a workload's new pods behave: None (healthy), "ImagePullBackOff",
+    "CrashLoopBackOff" or "unready" (running, readiness probe failing, no fatal reason).
+    ``role_rules`` (the ``rules`` of an RBAC Role) makes it answer 403 to anything they do not allow.
+    ``proxy_to`` is the URL service-proxy requests are forwarded to (a real model server), else 503.
+    """
+
+    failure: Callable[[dict[str, Any]], str | None] = lambda obj: None
+    role_rules: list[dict[str, Any]] | None = None
+    proxy_to: str | None = None
+    requests: list[Recorded] = field(default_factory=list)
+    objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> FakeKubeApi:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                stand_in._dispatch(self)
+
+            do_GET = do_PATCH = do_DELETE = do_POST = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def client(self) -> Any:
+        """A real ``kubernetes`` ApiClient pointed at the stand-in."""
+        from kubernetes import client
+
+        cfg = client.Configuration()
+        cfg.host = self.url
+        return client.ApiClient(cfg)
+
+    def kube(self) -> Any:
+        from personseg.deploy.kube import KubeApi
+
+        return KubeApi(self.client(), request_timeout=10)
+
+    # -- helpers for assertions ------------------------------------------------------------------
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            obj = self.objects.get((plural, namespace, name))
+            return copy.deepcopy(obj) if obj else None
+
+    def put(self, plural: str, obj: dict[str, Any]) -> None:
+        """Seed an object as if applied earlier by someone (generation 1)."""
+        meta = obj["metadata"]
+        with self._lock:
+            self.objects[(plural, meta["namespace"], meta["name"])] = self._stored(obj, None)
+
+    def calls(self, method: str | None = None) -> list[Recorded]:
+        return [r for r in self.requests if method is None or r.method == method]
+
+    # -- the API ---------------------------------------------------------------------------------
+    def _dispatch(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        query = dict(parse_qsl(parts.query))
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        ctype = h.headers.get("Content-Type", "")
+        segs = [s for s in parts.path.split("/") if s]
+        is_proxy = "proxy" in segs
+        body: Any = raw if is_proxy else (yaml.safe_load(raw) if raw else None)
+        self.requests.append(Recorded(h.command, parts.path, query, ctype, body))
+        try:
+            ns_at = segs.index("namespaces")
+        except ValueError:
+            return self._send(h, 404, _status(404, "NotFound", f"stand-in does not serve {parts.path}"))
+        namespace, plural = segs[ns_at + 1], segs[ns_at + 2]
+        name = segs[ns_at + 3] if len(segs) > ns_at + 3 else None
+        group = GROUPS.get(plural, "")
+        if is_proxy:
+            svc = name.split(":")[0]
+            if not self._allowed("create", group, "services/proxy", name):
+                return self._forbid(h, "create", group, "services/proxy", name, namespace)
+            return self._proxy(h, namespace, svc, "/".join(segs[ns_at + 5:]), parts.query, raw, ctype)
+        verb = {"GET": "get" if name else "list", "PATCH": "patch", "DELETE": "delete"}.get(h.command, "?")
+        if not self._allowed(verb, group, plural, name):
+            return self._forbid(h, verb, group, plural, name, namespace)
+        with self._lock:
+            key = (plural, namespace, name or "")
+            if h.command == "GET" and name:
+                obj = self.objects.get(key)
+                if obj is None:
+                    return self._send(h, 404, _status(404, "NotFound", f'{plural} "{name}" not found'))
+                return self._send(h, 200, self._observed(plural, obj))
+            if h.command == "GET":
+                items = self._list(plural, namespace, query)
+                return self._send(h, 200, {"kind": "List", "apiVersion": "v1", "items": items})
+            if h.command == "DELETE":
+                if self.objects.pop(key, None) is None:
+                    return self._send(h, 404, _status(404, "NotFound", f'{plural} "{name}" not found'))
+                return self._send(h, 200, _status(200, "", "deleted", "Success"))
+            if h.command == "PATCH":
+                if ctype != "application/apply-patch+yaml" or not query.get("fieldManager"):
+                    msg = f"stand-in only takes apply patches with a fieldManager, got {ctype}"
+                    return self._send(h, 415, _status(415, "UnsupportedMediaType", msg))
+                if key not in self.objects and not self._allowed("create", group, plural, None):
+                    return self._forbid(h, "create", group, plural, name, namespace)
+                self.objects[key] = self._stored(body, self.objects.get(key))
+                return self._send(h, 200, self._observed(plural, self.objects[key]))
+        return self._send(h, 405, _status(405, "MethodNotAllowed", h.command))
+
+    def _stored(self, applied: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+        obj = copy.deepcopy(applied)
+        meta = obj.setdefault("metadata", {})
+        spec = obj.get("spec")
+        if obj.get("kind") == "Deployment":
+            spec.setdefault("replicas", (old or {}).get("spec", {}).get("replicas", 1))
+        if old is None:
+            meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1, resourceVersion="1")
+            return obj
+        oldmeta = old["metadata"]
+        changed = json.dumps(spec, sort_keys=True) != json.dumps(old.get("spec"), sort_keys=True)
+        server = ("uid", "creationTimestamp", "generation", "resourceVersion")
+        same = not changed and _dumps({k: v for k, v in meta.items() if k not in server}) == _dumps(
+            {k: v for k, v in oldmeta.items() if k not in server})
+        meta.update(uid=oldmeta["uid"], creationTimestamp=oldmeta["creationTimestamp"],
+                    generation=oldmeta["generation"] + (1 if changed else 0),
+                    resourceVersion=oldmeta["resourceVersion"] if same else str(int(oldmeta["resourceVersion"]) + 1))
+        if "status" in old:
+            obj["status"] = old["status"]
+        return obj
+
+    def _observed(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """The object with the status a controller would have written by now."""
+        out = copy.deepcopy(obj)
+        gen = out["metadata"]["generation"]
+        reason = self.failure(out)
+        if plural == "deployments":
+            want = int(out["spec"].get("replicas", 1))
+            if reason:
+                older = gen > 1
+                out["status"] = {"observedGeneration": gen, "replicas": want + (1 if older else 0),
+                                 "updatedReplicas": 1, "availableReplicas": want if older else 0,
+                                 "unavailableReplicas": 1,
+                                 "conditions": [{"type": "Progressing", "status": "True",
+                                                 "reason": "ReplicaSetUpdated"}]}
+            else:
+                out["status"] = {"observedGeneration": gen, "replicas": want, "updatedReplicas": want,
+                                 "readyReplicas": want, "availableReplicas": want}
+        elif plural == "inferenceservices":
+            ready = {"type": "Ready", "status": "False" if reason else "True"}
+            if reason:
+                ready.update(reason="PredictorNotReady", message=f"predictor pods: {reason}")
+            out["status"] = {"observedGeneration": gen, "conditions": [ready]}
+        return out
+
+    def _workloads(self, namespace: str) -> list[dict[str, Any]]:
+        return [o for (p, ns, _), o in self.objects.items()
+                if ns == namespace and p in ("deployments", "inferenceservices")]
+
+    def _list(self, plural: str, namespace: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        if plural == "pods":
+            pods = []
+            for wl in self._workloads(namespace):
+                pods.extend(self._pods(wl))
+            return [p for p in pods if _matches(p["metadata"]["labels"], query.get("labelSelector", ""))]
+        if plural == "events":
+            events = []
+            for wl in self._workloads(namespace):
+                for pod in self._pods(wl):
+                    container = pod["status"]["containerStatuses"][0]
+                    waiting = container["state"].get("waiting", {})
+                    reason = waiting.get("reason") or ("" if container["ready"] else "unready")
+                    if reason:
+                        events.append(_event(pod["metadata"]["name"], reason, waiting.get("message", "")))
+            return events
+        return []
+
+    def _pods(self, wl: dict[str, Any]) -> list[dict[str, Any]]:
+        """One pod of the current template, in the state ``failure`` asks for."""
+        name = wl["metadata"]["name"]
+        if wl["kind"] == "Deployment":
+            template = wl["spec"]["template"]
+            labels = dict(template["metadata"]["labels"])
+            annotations = dict(template["metadata"].get("annotations") or {})
+            image = template["spec"]["containers"][0]["image"]
+        else:
+            pred = wl["spec"]["predictor"]
+            labels = {"serving.kserve.io/inferenceservice": name}
+            annotations = {}
+            image = pred["containers"][0]["image"]
+        digest = hashlib.sha256(json.dumps(wl["spec"], sort_keys=True).encode()).hexdigest()[:8]
+        reason = self.failure(wl)
+        state: dict[str, Any] = {"running": {"startedAt": _now()}}
+        ready = reason is None
+        if reason == "ImagePullBackOff":
+            state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}
+        elif reason == "CrashLoopBackOff":
+            state = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}
+        return [{
+            "metadata": {"name": f"{name}-{digest}-x7k2p", "labels": labels, "annotations": annotations},
+            "status": {"phase": "Running" if reason != "ImagePullBackOff" else "Pending",
+                       "containerStatuses": [{"name": "server", "image": image, "ready": ready,
+                                              "restartCount": 3 if reason == "CrashLoopBackOff" else 0,
+                                              "state": state}]},
+        }]
+
+    def _proxy(self, h: BaseHTTPRequestHandler, ns: str, svc: str, rest: str, query: str, raw: bytes,
+               ctype: str) -> None:
+        if ("services", ns, svc) not in self.objects:
+            return self._send(h, 404, _status(404, "NotFound", f'services "{svc}" not found'))
+        if not self.proxy_to:
+            return self._send(h, 503, _status(503, "ServiceUnavailable", f'no endpoints available for service "{svc}"'))
+        req = urllib.request.Request(f"{self.proxy_to}/{rest}{'?' + query if query else ''}", data=raw,
+                                     method=h.command, headers={"Content-Type": ctype})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, rtype, data = resp.status, resp.headers.get("Content-Type", ""), resp.read()
+        except urllib.error.HTTPError as exc:
+            status, rtype, data = exc.code, exc.headers.get("Content-Type", ""), exc.read()
+        self._send_raw(h, status, rtype, data)
+
+    # -- RBAC --------------------------------------------------------------------------------------
+    def _allowed(self, verb: str, group: str, resource: str, name: str | None) -> bool:
+        if self.role_rules is None:
+            return True
+        for rule in self.role_rules:
+            if (group in rule.get("apiGroups", []) and resource in rule.get("resources", [])
+                    and verb in rule.get("verbs", [])
+                    and (not rule.get("resourceNames") or (name is not None and name in rule["resourceNames"]))):
+                return True
+        return False
+
+    def _forbid(self, h: BaseHTTPRequestHandler, verb: str, group: str, resource: str, name: str | None,
+                ns: str) -> None:
+        qualified = f"{resource}.{group}" if group else resource
+        msg = (f'{qualified} "{name or ""}" is forbidden: User "system:serviceaccount:kubeflow:pipeline-runner" '
+               f'cannot {verb} resource "{resource}" in API group "{group}" in the namespace "{ns}"')
+        self._send(h, 403, _status(403, "Forbidden", msg))
+
+    # -- wire --------------------------------------------------------------------------------------
+    def _send(self, h: BaseHTTPRequestHandler, code: int, data: dict[str, Any]) -> None:
+        self._send_raw(h, code, "application/json", json.dumps(data).encode())
+
+    @staticmethod
+    def _send_raw(h: BaseHTTPRequestHandler, code: int, ctype: str, data: bytes) -> None:
+        h.send_response(code)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+
+def _status(code: int, reason: str, message: str, status: str = "Failure") -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": status, "message": message, "reason": reason, "code": code}
+
+
+def _event(pod: str, reason: str, message: str) -> dict[str, Any]:
+    text = {"unready": ("Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"),
+            "ImagePullBackOff": ("Failed", f"Failed to pull image: {message}"),
+            "CrashLoopBackOff": ("BackOff", "Back-off restarting failed container server")}[reason]
+    return {"type": "Warning", "reason": text[0], "message": text[1], "lastTimestamp": _now(),
+            "involvedObject": {"kind": "Pod", "name": pod}}
+
+
+def _matches(labels: dict[str, str], selector: str) -> bool:
+    pairs = [p.split("=", 1) for p in selector.split(",") if p]
+    return all(labels.get(k) == v for k, v in pairs)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class RecordingRegistry:
+    """In-memory STAND-IN for ``personseg.storage.registry.Registry``: keeps stages, records calls."""
+
+    def __init__(self, versions: dict[str, int], stages: dict[tuple[str, str], int] | None = None) -> None:
+        self.versions = versions
+        self.stages = dict(stages or {})
+        self.calls: list[tuple] = []
+
+    def resolve(self, ref: str) -> tuple[str, int]:
+        body = ref.removeprefix("models:/")
+        if "@" in body:
+            name, stage = body.split("@", 1)
+            version = self.stages.get((name, stage))
+            if version is None:
+                raise UserError(f"{ref}: no version has stage {stage}")
+            return name, version
+        name, _, version = body.partition(":")
+        if name not in self.versions or not version.isdigit() or int(version) > self.versions[name]:
+            raise UserError(f"{ref}: unknown model version")
+        return name, int(version)
+
+    def promote(self, name: str, version: int, stage: str = "production") -> None:
+        self.calls.append(("promote", name, version, stage))
+        self.stages[(name, stage)] = version
+
+    def stage(self, name: str, stage: str) -> int | None:
+        return self.stages.get((name, stage))
+
+    def mark(self, name: str, version: int, status: str, detail: str = "") -> None:
+        self.calls.append(("mark", name, version, status, detail))
+
+    def location(self, name: str, version: int) -> str:
+        return f"s3://models/{name}/{version}/"
+
+
+def tiny_onnx_model(directory: Path, corrupt: bool = False) -> Path:
+    """A runnable saved model: one 3->1 Conv with a dynamic batch dim, image size 64 (or corrupt bytes)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from personseg.modeldir import write_config
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if corrupt:
+        (directory / "model.onnx").write_bytes(b"this is not an onnx model\x00" * 8)
+    else:
+        weight = numpy_helper.from_array(np.full((1, 3, 3, 3), 0.05, dtype=np.float32), "w")
+        bias = numpy_helper.from_array(np.array([-0.5], dtype=np.float32), "b")
+        node = helper.make_node("Conv", ["input", "w", "b"], ["logits"], pads=[1, 1, 1, 1])
+        graph = helper.make_graph(
+            [node], "tiny",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 64, 64])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1, 64, 64])],
+            initializer=[weight, bias],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        onnx.save(model, directory / "model.onnx")
+    write_config(directory, kind="onnx", precision="fp32", weights="model.onnx", image_size=64, arch={"name": "tiny"})
+    return directory
