@@ -163,6 +163,10 @@ class FakeKubeApi:
                 if key not in self.objects and not self._allowed("create", group, plural, None):
                     return self._forbid(h, "create", group, plural, name, namespace)
                 self.objects[key] = self._stored(body, self.objects.get(key))
+                if plural == "inferenceservices":  # KServe's controller makes the predictor Service
+                    svc = {"apiVersion": "v1", "kind": "Service",
+                           "metadata": {"name": f"{name}-predictor", "namespace": namespace}, "spec": {}}
+                    self.objects.setdefault(("services", namespace, f"{name}-predictor"), self._stored(svc, None))
                 return self._send(h, 200, self._observed(plural, self.objects[key]))
         return self._send(h, 405, _status(405, "MethodNotAllowed", h.command))
 
@@ -395,3 +399,51 @@ def tiny_onnx_model(directory: Path, corrupt: bool = False) -> Path:
         onnx.save(model, directory / "model.onnx")
     write_config(directory, kind="onnx", precision="fp32", weights="model.onnx", image_size=64, arch={"name": "tiny"})
     return directory
+
+
+@dataclass
+class ModelServer:
+    """A real ``python -m personseg serve`` process on a free 127.0.0.1 port."""
+
+    proc: Any
+    url: str
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except Exception:  # noqa: BLE001 - make sure a hung server never outlives the test
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_model_server(model_dir: Path, log_path: Path, timeout: float = 30.0) -> ModelServer:
+    """Start the real model server on ``model_dir`` and wait until it reports ready."""
+    import subprocess
+    import sys
+
+    from personseg.deploy.local import free_port
+
+    port = free_port()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "personseg", "serve", "--model", str(model_dir),
+                                 "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"model server exited: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=1) as resp:
+                if resp.status == 200:
+                    return ModelServer(proc, url)
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"model server not ready in {timeout}s: {log_path.read_text()[-2000:]}")
+
+
+def role_rules() -> list[dict[str, Any]]:
+    """The rules of manifests/rbac/role.yaml, for the stand-in to enforce."""
+    root = Path(__file__).resolve().parents[1]
+    return yaml.safe_load((root / "manifests" / "rbac" / "role.yaml").read_text())["rules"]

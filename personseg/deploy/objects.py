@@ -49,6 +49,7 @@ def container_env(cfg: DeployConfig, model_uri: str) -> list[dict[str, Any]]:
 
     return [
         {"name": "PERSONSEG_MODEL_URI", "value": model_uri},
+        {"name": "PERSONSEG_HOST", "value": "0.0.0.0"},
         {"name": "PORT", "value": str(cfg.port)},
         {"name": "PERSONSEG_THREADS", "value": str(cfg.threads)},
         {"name": "PERSONSEG_CACHE", "value": CACHE_DIR},

@@ -99,5 +99,5 @@ class StorageRegistry:
         self.registry.mark(name, version, status, detail=detail)
 
     def location(self, name: str, version: int) -> str:
-        """The version's ``s3://`` prefix, as the storage registry lays it out."""
-        return self.registry.location(name, version)
+        """The version's ``s3://`` prefix: ``<bucket>/<name>/<version>/`` is the storage registry's layout."""
+        return f"s3://{self.registry.bucket}/{name}/{int(version)}/"

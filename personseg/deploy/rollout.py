@@ -46,13 +46,9 @@ def deployment_progress(dep: dict[str, Any], generation: int) -> tuple[bool, str
         raise RolloutFailed(f"deployment exceeded its progress deadline: {progressing.get('message', '')}")
     if observed < generation:
         return False, f"controller has not seen generation {generation} yet (observed {observed})"
-    if updated < want:
-        return False, f"{updated}/{want} replicas updated"
-    if total > updated:
-        return False, f"{total - updated} old replicas pending termination"
-    if available < want:
-        return False, f"{available}/{want} updated replicas available"
-    return True, f"{available}/{want} replicas available"
+    done = updated >= want and total <= updated and available >= want
+    state = f"{updated}/{want} replicas updated, {available} available, {max(0, total - updated)} old still running"
+    return done, state
 
 
 def inference_service_progress(isvc: dict[str, Any], generation: int) -> tuple[bool, str]:

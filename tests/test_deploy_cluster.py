@@ -1,0 +1,194 @@
+"""Apply / wait / smoke / rollback against a STAND-IN for the Kubernetes API.
+
+Everything here talks to ``FakeKubeApi`` from tests/deploy_fixtures.py: a small HTTP server on
+127.0.0.1 that speaks just enough of the Kubernetes REST API and fakes the controllers. It is not
+Kubernetes. What is real: the ``kubernetes`` Python client making the HTTP calls, the RBAC Role from
+manifests/rbac (enforced by the stand-in), and the model server behind the service proxy (a real
+``personseg serve`` process on the tiny ONNX model). The registry is an in-memory stand-in too.
+tests/test_deploy_real_cluster.py runs against a real cluster when KUBECONFIG is set.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from deploy_fixtures import FakeKubeApi, RecordingRegistry, role_rules, start_model_server, tiny_onnx_model
+
+from personseg.deploy import DeployConfig, DeployFailed, run
+from personseg.deploy.kube import Forbidden, KubeApi, KubeError
+from personseg.deploy.objects import render_kubernetes
+from personseg.errors import UserError
+
+MODEL = "models:/personseg@candidate"
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("server")
+    server = start_model_server(tiny_onnx_model(base / "model"), base / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stand_in():
+    started: list[FakeKubeApi] = []
+
+    def make(**kwargs) -> FakeKubeApi:
+        api = FakeKubeApi(**kwargs).start()
+        started.append(api)
+        return api
+
+    yield make
+    for api in started:
+        api.stop()
+
+
+def registry() -> RecordingRegistry:
+    return RecordingRegistry({"personseg": 3}, {("personseg", "candidate"): 3, ("personseg", "production"): 2})
+
+
+def config(**kw) -> DeployConfig:
+    return DeployConfig(**{"model": MODEL, "namespace": "serving", "timeout": 3.0, **kw})
+
+
+def model_of(dep: dict) -> str:
+    env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    return next(e["value"] for e in env if e["name"] == "PERSONSEG_MODEL_URI")
+
+
+def seed_previous(api: FakeKubeApi, version: int) -> None:
+    """Objects as a good earlier deploy of ``version`` left them."""
+    cfg = config()
+    for obj in render_kubernetes(cfg, f"models:/personseg:{version}"):
+        plural = {"ServiceAccount": "serviceaccounts", "Deployment": "deployments", "Service": "services",
+                  "HorizontalPodAutoscaler": "horizontalpodautoscalers"}[obj["kind"]]
+        api.put(plural, obj)
+
+
+def test_deploy_applies_waits_smoke_tests_and_promotes(stand_in, model_server):
+    api = stand_in(proxy_to=model_server.url, role_rules=role_rules())
+    reg = registry()
+    result = run(config(), api=api.kube(), registry=lambda: reg, poll=0.05)
+    assert result.status == "deployed" and result.pinned_model == "models:/personseg:3"
+    assert result.smoke["width"] == 160 and result.smoke["height"] == 240
+    patches = api.calls("PATCH")
+    assert [p.body["kind"] for p in patches] == ["ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler"]
+    for p in patches:
+        assert p.content_type == "application/apply-patch+yaml"
+        assert p.query == {"fieldManager": "personseg-deploy", "force": "true"}
+    assert model_of(api.get("deployments", "serving", "personseg")) == "models:/personseg:3"
+    proxied = [r for r in api.calls("POST") if "/proxy/" in r.path]
+    assert proxied[0].path == "/api/v1/namespaces/serving/services/personseg:http/proxy/v1/segment"
+    assert proxied[0].body.startswith(b"\x89PNG")
+    assert ("promote", "personseg", 3, "production") in reg.calls
+    assert reg.calls[-1][:4] == ("mark", "personseg", 3, "deployed")
+
+
+def test_applying_the_same_version_twice_changes_nothing(stand_in, model_server):
+    api = stand_in(proxy_to=model_server.url)
+    for _ in range(2):
+        run(config(), api=api.kube(), registry=registry, poll=0.05)
+    dep = api.get("deployments", "serving", "personseg")
+    assert dep["metadata"]["generation"] == 1 and dep["metadata"]["resourceVersion"] == "1"
+    run(config(model="models:/personseg:2"), api=api.kube(), registry=registry, poll=0.05)
+    assert api.get("deployments", "serving", "personseg")["metadata"]["generation"] == 2
+
+
+def test_rollout_that_never_becomes_available_times_out_with_events_and_rolls_back(stand_in):
+    api = stand_in(failure=lambda obj: "unready" if "personseg:3" in str(obj) else None)
+    seed_previous(api, 2)
+    reg = registry()
+    start = time.monotonic()
+    with pytest.raises(DeployFailed) as info:
+        run(config(timeout=1.5), api=api.kube(), registry=lambda: reg, poll=0.1)
+    message = str(info.value)
+    assert time.monotonic() - start < 10
+    assert "did not finish in 1.5s: 1/1 replicas updated, 1 available, 1 old still running" in message
+    assert "Readiness probe failed" in message and "running, not ready" in message
+    assert "restored deployment/personseg" in message and "previous version available again" in message
+    assert model_of(api.get("deployments", "serving", "personseg")) == "models:/personseg:2"
+    assert reg.calls[-1][:4] == ("mark", "personseg", 3, "rolled-back")
+    assert "did not finish" in reg.calls[-1][4]
+    assert reg.stages[("personseg", "production")] == 2 and not [c for c in reg.calls if c[0] == "promote"]
+
+
+def test_image_pull_failure_fails_fast_and_first_deploy_is_removed(stand_in):
+    api = stand_in(failure=lambda obj: "ImagePullBackOff")
+    with pytest.raises(DeployFailed) as info:
+        run(config(timeout=60, image="registry.invalid/personseg:nope"), api=api.kube(),
+            registry=registry, poll=0.05)
+    message = str(info.value)
+    assert "image pull failed" in message and "registry.invalid/personseg:nope" in message
+    assert "deleted new deployment/personseg" in message
+    assert not api.objects, "a failed first deploy leaves nothing behind"
+    assert {r.path.rsplit("/", 2)[-2] for r in api.calls("DELETE")} == {
+        "serviceaccounts", "deployments", "services", "horizontalpodautoscalers"}
+
+
+def test_smoke_failure_rolls_back_to_the_previous_spec(stand_in):
+    api = stand_in(proxy_to=None)  # the service proxy answers 503: no endpoints
+    seed_previous(api, 2)
+    reg = registry()
+    with pytest.raises(DeployFailed) as info:
+        run(config(), api=api.kube(), registry=lambda: reg, poll=0.05)
+    assert "smoke test" in str(info.value) and "no endpoints available" in str(info.value)
+    assert model_of(api.get("deployments", "serving", "personseg")) == "models:/personseg:2"
+    assert reg.calls[-1][3] == "rolled-back"
+
+
+def test_rbac_role_is_enough_and_forbidden_names_verb_and_resource(stand_in, model_server):
+    rules = role_rules()
+    for rule in rules:
+        if "deployments" in rule["resources"]:
+            rule["verbs"] = [v for v in rule["verbs"] if v != "patch"]
+    api = stand_in(proxy_to=model_server.url, role_rules=rules)
+    with pytest.raises(DeployFailed) as info:
+        run(config(), api=api.kube(), registry=registry, poll=0.05)
+    assert "cannot patch deployments (API group 'apps') in namespace 'serving'" in str(info.value)
+    api = stand_in(role_rules=role_rules())
+    with pytest.raises(Forbidden) as denied:
+        run(config(name="someone-else"), api=api.kube(), registry=registry)
+    assert "cannot get serviceaccounts (API group 'core')" in str(denied.value)
+    assert not api.calls("PATCH"), "nothing is applied when the first read is forbidden"
+
+
+def test_kserve_target_applies_an_inference_service_and_smoke_tests_the_predictor(stand_in, model_server):
+    api = stand_in(proxy_to=model_server.url, role_rules=role_rules())
+    reg = registry()
+    result = run(config(target="kserve"), api=api.kube(), registry=lambda: reg, poll=0.05)
+    isvc = api.get("inferenceservices", "serving", "personseg")
+    env = {e["name"]: e["value"] for e in isvc["spec"]["predictor"]["containers"][0]["env"] if "value" in e}
+    assert env["STORAGE_URI"] == "s3://models/personseg/3/"
+    assert result.endpoint == "http://personseg-predictor.serving.svc:80"
+    assert any("/services/personseg-predictor:80/proxy/" in r.path for r in api.calls("POST"))
+    assert ("promote", "personseg", 3, "production") in reg.calls
+
+
+def test_kserve_not_ready_rolls_back(stand_in):
+    api = stand_in(failure=lambda obj: "CrashLoopBackOff")
+    with pytest.raises(DeployFailed) as info:
+        run(config(target="kserve", timeout=30), api=api.kube(), registry=registry, poll=0.05)
+    assert "container keeps crashing" in str(info.value)
+    assert api.get("inferenceservices", "serving", "personseg") is None
+
+
+def test_no_cluster_credentials_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(UserError, match="no Kubernetes cluster credentials"):
+        run(config(model="s3://models/personseg/3/"), registry=registry)
+
+
+def test_unreachable_api_server_is_a_clear_error():
+    from kubernetes import client
+
+    from personseg.deploy.local import free_port
+
+    cfg = client.Configuration()
+    cfg.host = f"http://127.0.0.1:{free_port()}"
+    cfg.retries = 0
+    with pytest.raises(KubeError, match="cannot reach the Kubernetes API at http://127.0.0.1"):
+        KubeApi(client.ApiClient(cfg), request_timeout=2).get("Deployment", "serving", "personseg")
