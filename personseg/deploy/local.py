@@ -188,8 +188,8 @@ def deploy_local(
         target="local", name=cfg.name, namespace="local", model=model.uri, pinned_model=model.pinned,
         image="", status="deployed", seconds=round(time.monotonic() - start, 3), endpoint=url,
         smoke={"width": smoke.width, "height": smoke.height, "seconds": round(smoke.seconds, 4),
-               "foreground_fraction": round(smoke.foreground_fraction, 4), "pid": proc.pid},
-        config=cfg.to_dict(),
+               "foreground_fraction": round(smoke.foreground_fraction, 4)},
+        config=cfg.to_dict(), pid=proc.pid,
     )
 
 

@@ -23,6 +23,7 @@ class DeployResult:
     endpoint: str
     smoke: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    pid: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
