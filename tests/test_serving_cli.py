@@ -1,0 +1,124 @@
+"""`personseg serve` as a real process (torch blocked), SIGTERM during a request, and `bench serve`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from serving_fixtures import decode_png, encode, free_port, make_tiny_model, reference_mask, split_image
+
+from personseg.cli import main
+
+# Run the CLI with `import torch` failing, as in the serving image where torch is not installed.
+NO_TORCH = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+from personseg.cli import main
+code = main(sys.argv[1:])
+assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch got imported"
+sys.exit(code)
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("cli") / "tiny")
+
+
+def _wait_ready(url, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server never became ready")
+
+
+def test_serve_onnx_without_torch_from_env_and_finish_a_request_on_sigterm(model):
+    port = free_port()
+    env = {**os.environ, "PERSONSEG_MODEL_URI": str(model), "PORT": str(port), "PERSONSEG_BATCH_WAIT_MS": "1500",
+           "PERSONSEG_THREADS": "1", "PERSONSEG_MODEL_NAME": "people"}
+    proc = subprocess.Popen([sys.executable, "-c", NO_TORCH, "serve", "--host", "127.0.0.1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc)
+        assert httpx.get(f"{url}/v2/models/people").json()["platform"] == "onnxruntime_onnx"
+        image = split_image(90, 50)
+        result = {}
+        # The lone request waits 1.5 s in the batch window: SIGTERM arrives while it is in flight.
+        request = threading.Thread(target=lambda: result.update(
+            r=httpx.post(f"{url}/v1/segment", content=encode(image, "JPEG"), timeout=20)))
+        request.start()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        request.join(20)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert result["r"].status_code == 200
+    mask = np.asarray(decode_png(result["r"].content))
+    assert mask.shape == (50, 90)
+    assert np.abs(mask.astype(int) - reference_mask(_jpeg_roundtrip(image))).max() <= 1
+    assert "ready: serving" in stderr and "Shutting down" in stderr
+
+
+def _jpeg_roundtrip(image):
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(encode(image, "JPEG"))).convert("RGB")
+
+
+def test_serve_exits_2_naming_a_model_that_does_not_exist(tmp_path):
+    missing = tmp_path / "no-such-model"
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, "serve", "--model", str(missing), "--port",
+                           str(free_port())], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"personseg serve: error: model {missing}: no such directory" in proc.stderr
+
+
+def test_serve_rejects_bad_settings_before_starting(monkeypatch, capsys, model):
+    monkeypatch.setenv("PERSONSEG_MAX_BATCH", "lots")
+    assert main(["serve", "--model", str(model)]) == 2
+    assert "PERSONSEG_MAX_BATCH='lots'" in capsys.readouterr().err
+    monkeypatch.delenv("PERSONSEG_MAX_BATCH")
+    assert main(["serve", "--model", str(model), "--max-batch", "0"]) == 2
+    assert "max_batch=0" in capsys.readouterr().err
+
+
+def test_bench_serve_drives_the_real_server_and_times_the_bare_model(model, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "serve", "--model", str(model), "--concurrency", "1,4", "--requests", "12",
+                 "--threads", "1", "--bare-seconds", "0.2", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    report = json.loads(out.read_text())
+    assert [lv["concurrency"] for lv in report["levels"]] == [1, 4]
+    assert all(lv["errors"] == 0 and lv["requests"] == 12 and lv["images_per_s"] > 0 for lv in report["levels"])
+    assert all(0 < lv["p50_ms"] <= lv["p99_ms"] for lv in report["levels"])
+    assert report["bare_batch8_images_per_s"] > 0
+    assert report["ratios"]["4"] == pytest.approx(report["levels"][1]["images_per_s"]
+                                                  / report["bare_batch8_images_per_s"])
+    assert "bare model, batch 8" in text and "images/s" in text and "p99 ms" in text
