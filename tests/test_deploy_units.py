@@ -1,0 +1,124 @@
+"""Pure functions of personseg.deploy: config checks, rollout judgement, pod diagnosis, smoke checks."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from personseg.deploy.config import DeployConfig, cpu_cores
+from personseg.deploy.objects import TEMPLATE_HASH, deployment
+from personseg.deploy.rollout import RolloutFailed, deployment_progress, inference_service_progress, pod_problems
+from personseg.deploy.smoke import SMOKE_SIZE, SmokeFailed, check_mask, person_image, run_smoke
+from personseg.errors import UserError
+
+
+def png(size: tuple[int, int], mode: str = "L") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("quantity", "cores"), [("2", 2.0), ("1.5", 1.5), ("500m", 0.5), ("4000m", 4.0)])
+def test_cpu_quantities(quantity: str, cores: float):
+    assert cpu_cores(quantity) == cores
+
+
+def test_threads_follow_the_cpu_limit_and_bad_values_name_the_field():
+    assert DeployConfig(model="s3://b/m/1/", cpu_limit="1500m").threads == 1
+    assert DeployConfig(model="s3://b/m/1/", cpu_limit="4").threads == 4
+    assert DeployConfig(model="s3://b/m/1/", cpu_limit="250m").threads == 1
+    with pytest.raises(UserError, match="CPU quantity '2 cores'"):
+        DeployConfig(model="s3://b/m/1/", cpu_limit="2 cores")
+    with pytest.raises(UserError, match="--target 'helm'"):
+        DeployConfig(model="s3://b/m/1/", target="helm")
+    with pytest.raises(UserError, match=r"min \(3\) <= max \(2\)"):
+        DeployConfig(model="s3://b/m/1/", min_replicas=3, max_replicas=2)
+
+
+def test_template_hash_is_stable_and_changes_with_the_model():
+    cfg = DeployConfig(model="s3://b/m/1/")
+    one = deployment(cfg, "models:/m:1")["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH]
+    again = deployment(cfg, "models:/m:1")["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH]
+    two = deployment(cfg, "models:/m:2")["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH]
+    assert one == again != two
+
+
+def dep(generation: int, **status) -> dict:
+    return {"metadata": {"generation": generation}, "spec": {"replicas": 2}, "status": status}
+
+
+def test_deployment_progress_follows_kubectl_rollout_status():
+    assert deployment_progress(dep(2, observedGeneration=1), 2)[0] is False
+    assert "has not seen generation 2" in deployment_progress(dep(2, observedGeneration=1), 2)[1]
+    mid = dep(2, observedGeneration=2, replicas=3, updatedReplicas=2, availableReplicas=2)
+    assert deployment_progress(mid, 2) == (False, "2/2 replicas updated, 2 available, 1 old still running")
+    done = dep(2, observedGeneration=2, replicas=2, updatedReplicas=2, availableReplicas=2)
+    assert deployment_progress(done, 2)[0] is True
+    stuck = dep(2, observedGeneration=2, conditions=[
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "RS timed out"}])
+    with pytest.raises(RolloutFailed, match="progress deadline: RS timed out"):
+        deployment_progress(stuck, 2)
+
+
+def test_inference_service_progress_reads_ready_and_generation():
+    isvc = {"status": {"observedGeneration": 3, "conditions": [{"type": "Ready", "status": "True"}]}}
+    assert inference_service_progress(isvc, 3) == (True, "Ready=True")
+    assert inference_service_progress(isvc, 4)[0] is False
+    isvc["status"]["conditions"][0] = {"type": "Ready", "status": "False", "reason": "PredictorNotReady"}
+    assert inference_service_progress(isvc, 3) == (False, "Ready=False PredictorNotReady")
+
+
+def pod(name: str, waiting: str | None, template: str = "abc", ready: bool = False) -> dict:
+    state = {"waiting": {"reason": waiting, "message": "details"}} if waiting else {"running": {}}
+    return {"metadata": {"name": name, "annotations": {TEMPLATE_HASH: template}},
+            "status": {"phase": "Pending", "containerStatuses": [
+                {"name": "server", "image": "img:1", "ready": ready, "state": state, "restartCount": 2}]}}
+
+
+def test_pod_problems_separates_fatal_from_waiting_and_ignores_old_pods():
+    pods = [pod("new-a", "ErrImagePull"), pod("new-b", "ContainerCreating"), pod("new-c", None),
+            pod("old", "CrashLoopBackOff", template="old"), pod("new-d", "CreateContainerConfigError")]
+    fatal, states = pod_problems(pods, "abc")
+    assert [f.split()[1] for f in fatal] == ["new-a", "new-d"]
+    assert "image pull failed (ErrImagePull: details) image img:1" in fatal[0]
+    assert "missing Secret" in fatal[1]
+    assert states == ["pod new-b container server: waiting (ContainerCreating)",
+                      "pod new-c container server: running, not ready (restarts 2)"]
+    assert len(pod_problems(pods, None)[0]) == 3
+
+
+def test_person_image_is_a_figure_on_a_background():
+    img = Image.open(io.BytesIO(person_image())).convert("RGB")
+    assert img.size == SMOKE_SIZE
+    w, h = img.size
+    assert img.getpixel((w // 2, h // 2)) == (200, 40, 50)  # the shirt, in the middle
+    assert img.getpixel((2, h // 2)) != img.getpixel((w // 2, h // 2))
+
+
+def test_check_mask_rejects_what_a_broken_server_returns():
+    assert check_mask(png(SMOKE_SIZE), "image/png", SMOKE_SIZE) == 0.0
+    with pytest.raises(SmokeFailed, match="not a PNG"):
+        check_mask(b'{"error": "boom"}', "application/json", SMOKE_SIZE)
+    with pytest.raises(SmokeFailed, match="mask is 64x64, input was 160x240"):
+        check_mask(png((64, 64)), "image/png", SMOKE_SIZE)
+    with pytest.raises(SmokeFailed, match="mode RGB"):
+        check_mask(png(SMOKE_SIZE, "RGB"), "image/png", SMOKE_SIZE)
+    with pytest.raises(SmokeFailed, match="does not decode"):
+        check_mask(png(SMOKE_SIZE)[:60], "image/png", SMOKE_SIZE)
+
+
+def test_run_smoke_retries_then_reports_the_last_answer(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("personseg.deploy.smoke.time.sleep", lambda s: None)
+    answers = [(503, "text/plain", b"warming"), (200, "image/png", png(SMOKE_SIZE))]
+    seen = []
+
+    def post(path: str, body: bytes, ctype: str):
+        seen.append((path, ctype, body[:8]))
+        return answers.pop(0)
+
+    assert run_smoke(post).width == 160
+    assert seen[0] == ("/v1/segment?output=mask", "image/png", b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(SmokeFailed, match=r"after 3 attempts \(HTTP 500: boom\)"):
+        run_smoke(lambda *a: (500, "text/plain", b"boom"))
