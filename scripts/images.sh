@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Build and push the container images; the Makefile's `images` and `push` targets call this.
+#
+#   scripts/images.sh build [serving|pipeline ...]   build (default: both) from images/<name>/Dockerfile
+#   scripts/images.sh push [serving|pipeline ...]    push to $REGISTRY (tagging the local build first)
+#   scripts/images.sh refs [serving|pipeline ...]    print the image references
+#
+# Image references come from personseg/images.py (tag = package version); nothing here repeats them.
+# The engine is `docker` when a Docker engine answers `docker info`, else `buildah`.
+# Environment:
+#   REGISTRY      registry/namespace to tag (build) or push to; else PERSONSEG_IMAGE_REGISTRY, else the
+#                 default in personseg/images.py. Push credentials come from `docker login`/`buildah login`.
+#   ENGINE        docker or buildah, to skip the detection.
+#   BUILD_ARGS    extra build flags, e.g. "--build-arg BASE_IMAGE=my/base:tag".
+#   BUILDAH_OPTS  global buildah flags, e.g. "--storage-driver vfs --root /some/dir".
+#   BUILDAH_LAYERS  cache buildah layers (default true; false saves disk on the vfs driver).
+#   PYTHON        interpreter that reads personseg/images.py (default python3; needs nothing installed).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PYTHON=${PYTHON:-python3}
+ALL_COMPONENTS=(serving pipeline)
+
+die() { echo "images.sh: $*" >&2; exit 2; }
+
+# personseg/images.py is import-light (it reads only the version), so the source tree suffices.
+ref() {
+    PYTHONPATH="$ROOT" "$PYTHON" -c \
+        'import sys; from personseg.images import image_ref; print(image_ref(sys.argv[1], sys.argv[2] or None))' \
+        "$1" "${2:-}"
+}
+
+version() { PYTHONPATH="$ROOT" "$PYTHON" -c 'import personseg; print(personseg.__version__)'; }
+
+revision() {
+    local rev
+    rev=$(git rev-parse HEAD 2>/dev/null) || { echo unknown; return; }
+    [ -z "$(git status --porcelain -- personseg images setup.cfg pyproject.toml 2>/dev/null)" ] || rev="$rev-dirty"
+    echo "$rev"
+}
+
+engine() {
+    if [ -n "${ENGINE:-}" ]; then
+        case "$ENGINE" in docker|buildah) echo "$ENGINE" ;; *) die "ENGINE=$ENGINE: expected docker or buildah" ;; esac
+    elif command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1; then
+        echo docker
+    elif command -v buildah >/dev/null 2>&1; then
+        echo buildah
+    else
+        die "no image builder: no Docker engine answers 'docker info' and buildah is not installed (apt-get install buildah)"
+    fi
+}
+
+check_component() {
+    [ -f "images/$1/Dockerfile" ] || die "unknown image '$1': no images/$1/Dockerfile (known: ${ALL_COMPONENTS[*]})"
+}
+
+build() {
+    local tool=$1 component=$2 target extra=() args=()
+    check_component "$component"
+    target=$(ref "$component" "${REGISTRY:-}")
+    read -ra extra <<< "${BUILD_ARGS:-}"
+    args=(-f "images/$component/Dockerfile" -t "$target"
+          --build-arg "VERSION=$(version)" --build-arg "REVISION=$(revision)")
+    local origin
+    if origin=$(git remote get-url origin 2>/dev/null) && [[ "$origin" == https://* ]]; then
+        args+=(--build-arg "SOURCE=${origin%.git}")
+    fi
+    echo "images.sh: building $target with $tool" >&2
+    if [ "$tool" = docker ]; then
+        docker build "${args[@]}" "${extra[@]}" .
+    else
+        local opts=()
+        read -ra opts <<< "${BUILDAH_OPTS:-}"
+        buildah "${opts[@]}" bud --layers="${BUILDAH_LAYERS:-true}" \
+            --ignorefile "images/$component/Dockerfile.dockerignore" "${args[@]}" "${extra[@]}" .
+    fi
+}
+
+exists() {
+    local tool=$1 image=$2 opts=()
+    read -ra opts <<< "${BUILDAH_OPTS:-}"
+    if [ "$tool" = docker ]; then
+        docker image inspect "$image" >/dev/null 2>&1
+    else
+        buildah "${opts[@]}" inspect --type image "$image" >/dev/null 2>&1
+    fi
+}
+
+push() {
+    local tool=$1 component=$2 registry=${REGISTRY:-${PERSONSEG_IMAGE_REGISTRY:-}} source target opts=()
+    [ -n "$registry" ] || die "push needs a registry: make push REGISTRY=host/namespace"
+    check_component "$component"
+    read -ra opts <<< "${BUILDAH_OPTS:-}"
+    target=$(ref "$component" "$registry")
+    if ! exists "$tool" "$target"; then
+        source=$(ref "$component")
+        exists "$tool" "$source" || die "no local image $target or $source: run 'make images' first"
+        if [ "$tool" = docker ]; then docker tag "$source" "$target"; else buildah "${opts[@]}" tag "$source" "$target"; fi
+    fi
+    echo "images.sh: pushing $target with $tool" >&2
+    if [ "$tool" = docker ]; then docker push "$target"; else buildah "${opts[@]}" push "$target"; fi
+}
+
+main() {
+    [ $# -ge 1 ] || die "usage: images.sh build|push|refs [serving|pipeline ...]"
+    local action=$1 tool
+    shift
+    local components=("$@")
+    [ ${#components[@]} -gt 0 ] || components=("${ALL_COMPONENTS[@]}")
+    case "$action" in
+        refs) for c in "${components[@]}"; do check_component "$c"; ref "$c" "${REGISTRY:-}"; done ;;
+        build) tool=$(engine); for c in "${components[@]}"; do build "$tool" "$c"; done ;;
+        push) tool=$(engine); for c in "${components[@]}"; do push "$tool" "$c"; done ;;
+        *) die "unknown action '$action': expected build, push or refs" ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,99 @@
+"""Helpers for the image tests: the Debian mirror apt uses, a debootstrap base, buildah in a private store."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _stanzas_deb822(text: str) -> list[dict[str, str]]:
+    """Split a deb822 ``.sources`` file into stanzas of ``{field: value}`` (comments dropped)."""
+    stanzas: list[dict[str, str]] = []
+    for block in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            if line.startswith("#") or ":" not in line or line[:1].isspace():
+                continue
+            key, value = line.split(":", 1)
+            fields[key.strip().lower()] = value.strip()
+        if fields:
+            stanzas.append(fields)
+    return stanzas
+
+
+def debian_mirror(suite: str = "bookworm", etc_apt: Path = Path("/etc/apt")) -> str | None:
+    """The first ``deb`` URI apt is configured to use for ``suite`` (main archive), or None.
+
+    Read at run time so the test uses whatever mirror this machine's apt uses, and names none itself.
+    Only ``sources.list``, ``*.list`` and ``*.sources`` count, as for apt (``*.disabled`` files do not).
+    """
+    files = [etc_apt / "sources.list"] + sorted((etc_apt / "sources.list.d").glob("*"))
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if path.suffix == ".sources":
+            for stanza in _stanzas_deb822(text):
+                enabled = stanza.get("enabled", "yes").lower() != "no"
+                if enabled and "deb" in stanza.get("types", "").split() and suite in stanza.get("suites", "").split():
+                    uris = stanza.get("uris", "").split()
+                    if uris:
+                        return uris[0]
+        elif path.suffix == ".list" or path.name == "sources.list":
+            for line in text.splitlines():
+                words = re.sub(r"\[[^]]*\]", " ", line.split("#")[0]).split()
+                if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
+                    return words[1]
+    return None
+
+
+@dataclass
+class Buildah:
+    """buildah with its own vfs store under ``root``: nothing touches the machine's image store."""
+
+    root: Path
+
+    @property
+    def global_opts(self) -> list[str]:
+        """The flags that select the private store."""
+        return ["--root", str(self.root / "storage"), "--runroot", str(self.root / "run"), "--storage-driver", "vfs"]
+
+    def __call__(self, *args: str, timeout: float = 600) -> str:
+        """Run ``buildah <args>`` and return stdout; fail the test with stderr when it fails."""
+        done = subprocess.run(["buildah", *self.global_opts, *args], capture_output=True, text=True,
+                              timeout=timeout)
+        assert done.returncode == 0, f"buildah {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}"
+        return done.stdout
+
+    def inspect_image(self, image: str) -> dict:
+        """``buildah inspect --type image`` as a dict."""
+        return json.loads(self(*("inspect", "--type", "image", image)))
+
+
+def debootstrap_base(rootfs: Path, tarball: Path, mirror: str, suite: str = "bookworm") -> Path:
+    """A minimal Debian with python3, venv and pip, packed as a tarball (what `buildah add` imports)."""
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip", suite, str(rootfs),
+         mirror], check=True, capture_output=True, timeout=1800,
+    )
+    tmp = tarball.with_suffix(".part")
+    subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tmp), "."], check=True, timeout=600)
+    tmp.replace(tarball)
+    return tarball
+
+
+def import_base(buildah: Buildah, tarball: Path, image: str) -> None:
+    """Turn a root filesystem tarball into a local image named ``image`` (no registry involved)."""
+    container = buildah("from", "scratch").strip()
+    try:
+        buildah("add", container, str(tarball), "/")
+        buildah("config", "--env", PATH_ENV, "--cmd", "/bin/bash", container)
+        buildah("commit", "--quiet", container, image)
+    finally:
+        buildah("rm", container)

