@@ -114,3 +114,41 @@ def test_shutdown_finishes_in_flight_requests_then_refuses_new_ones(model):
     finally:
         if server.thread.is_alive():
             server.stop()
+
+
+class FlakyPredictor(SlowPredictor):
+    """Fails every call while ``broken`` is set."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.broken = threading.Event()
+
+    def logits(self, batch):
+        if self.broken.is_set():
+            raise RuntimeError("simulated runtime fault")
+        return self.inner.logits(batch)
+
+
+def test_a_failing_inference_is_a_500_json_error_and_the_server_recovers(model):
+    predictors = []
+
+    def loader(path, threads):
+        predictors.append(FlakyPredictor(load_predictor(path, threads)))
+        return predictors[0]
+
+    server = start_server(ServeSettings(model_uri=str(model), threads=1), loader=loader)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            predictors[0].broken.set()
+            r = client.post("/v1/segment", content=encode(split_image()))
+            assert r.status_code == 500
+            assert r.json() == {"error": "inference failed: RuntimeError: simulated runtime fault"}
+            predictors[0].broken.clear()
+            assert client.post("/v1/segment", content=encode(split_image())).status_code == 200
+            text = client.get("/metrics").text
+            assert metric_value(text, "personseg_request_errors_total",
+                                {"route": "/v1/segment", "reason": "inference"}) == 1.0
+            assert metric_value(text, "personseg_requests_total",
+                                {"route": "/v1/segment", "method": "POST", "status": "500"}) == 1.0
+    finally:
+        server.stop()

@@ -96,6 +96,11 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
     async def inference_failed(request: Request, exc: InferenceFailed) -> JSONResponse:
         return _error(request, metrics, 500, str(exc), "inference")
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette still re-raises after this response so the traceback reaches the log.
+        return _error(request, metrics, 500, f"internal error: {type(exc).__name__}: {exc}", "internal")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = f"{request.method} {request.url.path}: {exc.detail}"

@@ -53,6 +53,7 @@ class SegmentationService:
         self.load_error: str | None = None
         self.on_fatal: Callable[[str], None] | None = None
         self._loader_thread: threading.Thread | None = None
+        self._stopping = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -84,6 +85,8 @@ class SegmentationService:
                                  "image_size": str(info.image_size), "uri": self.settings.model_uri})
         batcher = MicroBatcher(self.model.predict, self.settings.max_batch, self.settings.batch_wait_ms / 1000.0,
                                self.metrics.observe_batch)
+        if self._stopping:  # shut down while loading: never start serving
+            return
         batcher.start()
         self.batcher = batcher
         self.metrics.ready.set(1)
@@ -92,6 +95,7 @@ class SegmentationService:
 
     def stop(self) -> None:
         """Finish queued inferences, then the worker pool (called after in-flight requests drained)."""
+        self._stopping = True
         self.metrics.ready.set(0)
         if self.batcher is not None:
             self.batcher.close(timeout=self.settings.shutdown_timeout_s)
