@@ -122,3 +122,18 @@ def test_run_smoke_retries_then_reports_the_last_answer(monkeypatch: pytest.Monk
     assert seen[0] == ("/v1/segment?output=mask", "image/png", b"\x89PNG\r\n\x1a\n")
     with pytest.raises(SmokeFailed, match=r"after 3 attempts \(HTTP 500: boom\)"):
         run_smoke(lambda *a: (500, "text/plain", b"boom"))
+
+
+def test_restorable_strips_server_fields_and_leaves_replicas_to_the_hpa():
+    from personseg.deploy.cluster import restorable
+
+    live = deployment(DeployConfig(model="s3://b/m/1/"), "models:/m:1")
+    live["metadata"].update(uid="u", resourceVersion="9", generation=4, managedFields=[{}],
+                            annotations={"deployment.kubernetes.io/revision": "4", "keep": "me"})
+    live["spec"]["replicas"] = 5
+    live["status"] = {"replicas": 5}
+    out = restorable(live)
+    assert set(out["metadata"]) == {"name", "namespace", "labels", "annotations"}
+    assert out["metadata"]["annotations"] == {"keep": "me"}
+    assert "status" not in out and "replicas" not in out["spec"]
+    assert live["spec"]["replicas"] == 5, "the live copy is not modified"

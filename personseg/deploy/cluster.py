@@ -9,7 +9,6 @@ nothing (server-side apply with one field manager), so retries of a pipeline ste
 from __future__ import annotations
 
 import copy
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,6 @@ from personseg.deploy.rollout import RolloutFailed, wait_for_rollout
 from personseg.deploy.smoke import SmokeFailed, run_smoke
 from personseg.errors import UserError
 
-log = logging.getLogger(__name__)
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
 SERVER_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
 
@@ -59,6 +57,8 @@ def restorable(obj: dict[str, Any]) -> dict[str, Any]:
     annotations = meta.get("annotations") or {}
     for key in SERVER_ANNOTATIONS:
         annotations.pop(key, None)
+    if out.get("kind") == "Deployment":
+        out.get("spec", {}).pop("replicas", None)  # the HPA's field: owning it would reset it on the next apply
     return out
 
 
