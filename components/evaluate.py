@@ -1,0 +1,31 @@
+"""Evaluate: bilinear FP32, swapped FP32 and INT8 side by side, the report, the gallery and the gate."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+from components import STEP_IMAGE
+
+
+@dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
+def evaluate(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model], onnx_fp32: Input[Model],
+             int8: Input[Model], model_name: str, tolerable_iou_loss: float, min_speedup: float, rounds: int,
+             s3_endpoint: str, metrics: Output[Metrics], report: Output[Markdown], gallery: Output[HTML],
+             evaluation: Output[Artifact]) -> NamedTuple("Gate", [("deploy", bool), ("reason", str)]):
+    """Compare the models, score production, write the UI artifacts; return the gate's verdict."""
+    from collections import namedtuple
+
+    from personseg.pipeline_logic.evaluate import evaluate_candidates
+    from personseg.pipeline_logic.storage_env import use_endpoint
+
+    use_endpoint(s3_endpoint)
+    out = evaluate_candidates(data.path, bilinear.path, swapped.path, onnx_fp32.path, int8.path, model_name,
+                              tolerable_iou_loss, min_speedup, rounds=rounds, report_json=evaluation.path)
+    for key, value in out.metrics.items():
+        metrics.log_metric(key, value)
+    with open(report.path, "w") as fh:
+        fh.write(out.markdown)
+    with open(gallery.path, "w") as fh:
+        fh.write(out.gallery)
+    return namedtuple("Gate", ["deploy", "reason"])(out.decision.deploy, out.decision.summary)

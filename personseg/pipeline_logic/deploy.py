@@ -1,0 +1,25 @@
+"""The pipeline's deploy step: publish the INT8 model to the registry, then deploy that version.
+
+Publishing first means the cluster (or the local server) loads a pinned ``models:/NAME:V`` whose
+files are sha256-verified, and a good rollout promotes exactly that version to production.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def publish_and_deploy(model_dir: str | Path, model_name: str, target: str, namespace: str,
+                       card: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Publish ``model_dir`` as the next version of ``model_name`` and deploy it to ``target``."""
+    from personseg.deploy import DeployConfig, run
+    from personseg.storage.registry import Registry
+
+    registry = Registry.from_env()
+    version = registry.publish(Path(model_dir), model_name, card)
+    registry.promote(model_name, version, "candidate")
+    cfg = DeployConfig(model=f"models:/{model_name}:{version}", target=target, name=model_name,
+                       namespace=namespace)
+    result = run(cfg).to_dict()
+    return {**result, "version": version}

@@ -1,0 +1,112 @@
+"""An HTML gallery of held-out images: masks of each model, FP32-vs-INT8 differences, training curve.
+
+Images are embedded as base64 PNG and the curve as inline SVG, so the page renders in the Kubeflow
+UI (which shows an HTML artifact on its own, without access to sibling files).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from personseg.data.loading import load_dataset
+from personseg.data.split import split_ids
+from personseg.metrics import IGNORE
+from personseg.runtime import load_predictor
+
+OVERLAY = np.array([0, 200, 80], dtype=np.float32)
+ONLY_A = (230, 40, 40)
+ONLY_B = (40, 90, 230)
+
+
+def png_data_uri(pixels: np.ndarray) -> str:
+    """A ``data:`` URI holding ``pixels`` (H, W, 3 uint8) as PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8), mode="RGB").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """``image`` with ``mask`` pixels tinted green."""
+    out = image.astype(np.float32)
+    out[mask] = (1 - alpha) * out[mask] + alpha * OVERLAY
+    return out.astype(np.uint8)
+
+
+def difference(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Grey ``image`` with pixels only in mask ``a`` red and only in mask ``b`` blue."""
+    grey = image.mean(axis=2, keepdims=True).repeat(3, axis=2) * 0.5
+    grey[a & ~b] = ONLY_A
+    grey[b & ~a] = ONLY_B
+    return grey.astype(np.uint8)
+
+
+def curve_svg(history: Sequence[dict], width: int = 360, height: int = 160) -> str:
+    """Inline SVG of training loss and validation IoU per epoch (both scaled to the plot)."""
+    if not history:
+        return "<p>No training history.</p>"
+    epochs = [float(h["epoch"]) for h in history]
+    lo_e, hi_e = min(epochs), max(max(epochs), min(epochs) + 1)
+
+    def line(values: list[float], colour: str) -> str:
+        finite = [v for v in values if np.isfinite(v)]
+        top = max(finite, default=1.0) or 1.0
+        pts = " ".join(f"{20 + (e - lo_e) / (hi_e - lo_e) * (width - 40):.1f},"
+                       f"{height - 20 - (v / top if np.isfinite(v) else 0) * (height - 40):.1f}"
+                       for e, v in zip(epochs, values))
+        return f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>'
+
+    loss = [float(h.get("loss", float("nan"))) for h in history]
+    iou = [float(h.get("val_iou", float("nan"))) for h in history]
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+            f'<rect width="{width}" height="{height}" fill="#fafafa" stroke="#ccc"/>'
+            f"{line(loss, '#c0392b')}{line(iou, '#27ae60')}"
+            f'<text x="24" y="14" font-size="11" fill="#c0392b">loss (max {max(loss):.3f})</text>'
+            f'<text x="180" y="14" font-size="11" fill="#27ae60">val IoU (last {iou[-1]:.3f})</text></svg>')
+
+
+def masks_of(model_dir: str | Path, images: np.ndarray, batch: int = 8) -> np.ndarray:
+    """Boolean (N, S, S) person masks of the saved model at ``model_dir`` for uint8 NHWC ``images``."""
+    pred = load_predictor(model_dir)
+    x = images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    return np.concatenate([pred.logits(x[i : i + batch]) > 0 for i in range(0, len(x), batch)])[:, 0]
+
+
+def build_gallery(data_root: str | Path, size: int, models: Sequence[tuple[str, str | Path]],
+                  diff: tuple[str, str], history: Sequence[dict] = (), count: int = 6) -> str:
+    """The gallery page: one row per held-out image, one column per model, then the difference map.
+
+    ``models`` are (label, saved-model dir); ``diff`` names the two labels whose masks are compared
+    (red: only the first has person there, blue: only the second).
+    """
+    data = load_dataset(data_root, size)
+    _, val_ids = split_ids(data.ids, 0.2, data_root)
+    held = data.subset((val_ids or data.ids)[:count])
+    masks = {label: masks_of(path, held.images) for label, path in models}
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in
+                   ["image", "truth", *masks, f"{diff[0]} vs {diff[1]}"])
+    rows = []
+    for i, sample_id in enumerate(held.ids):
+        img = held.images[i]
+        truth = held.labels[i] == 1
+        cells = [img, overlay(img, truth), *(overlay(img, m[i]) for m in masks.values()),
+                 difference(img, masks[diff[0]][i], masks[diff[1]][i])]
+        changed = int((masks[diff[0]][i] != masks[diff[1]][i]).sum())
+        tds = "".join(f'<td><img src="{png_data_uri(c)}" width="{size}" height="{size}"/></td>' for c in cells)
+        rows.append(f"<tr><th>{html.escape(sample_id)}<br/><small>{changed} px differ</small></th>{tds}</tr>")
+    ignored = int((held.labels == IGNORE).sum())
+    return "\n".join([
+        "<!doctype html><html><head><meta charset='utf-8'><title>personseg gallery</title>",
+        "<style>body{font-family:sans-serif}td,th{padding:2px;text-align:center}</style></head><body>",
+        "<h2>Held-out images</h2>",
+        f"<p>Green: person. Difference map: red = only {html.escape(diff[0])}, blue = only "
+        f"{html.escape(diff[1])}. {ignored} ignore pixels in these labels.</p>",
+        f"<table><tr><th>id</th>{head}</tr>", *rows, "</table>",
+        "<h2>Training curve</h2>", curve_svg(history), "</body></html>",
+    ])

@@ -1,0 +1,82 @@
+"""The deploy gate: ship the INT8 model only if it is accurate enough, fast enough and better.
+
+Three checks, all on figures measured in one evaluation run on the held-out split:
+
+* accuracy: INT8 IoU >= FP32 IoU of the same network (``onnx-fp32``) - ``tolerable_iou_loss``
+  (absolute IoU points), so quantization never costs more than the user allows;
+* speed: INT8 speedup over the bilinear FP32 baseline, measured interleaved in the same process,
+  >= ``min_speedup``;
+* production: INT8 IoU > the current production model's IoU on the same images; passes when no
+  production model exists yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from personseg.errors import UserError
+
+CANDIDATE = "int8"
+FP32 = "onnx-fp32"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate check: did it pass, and the numbers that decided it."""
+
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The gate's verdict and why."""
+
+    deploy: bool
+    checks: dict[str, Check] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        """One line for logs and the KFP UI: verdict plus each check."""
+        verdict = "deploy" if self.deploy else "do not deploy"
+        parts = [f"{name} {'ok' if c.passed else 'FAILED'} ({c.detail})" for name, c in self.checks.items()]
+        return f"{verdict}: " + "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON reports."""
+        return {"deploy": self.deploy, "summary": self.summary,
+                "checks": {k: asdict(v) for k, v in self.checks.items()}}
+
+
+def model_row(result: dict, name: str) -> dict:
+    """The row of model ``name`` in an evaluation result (``personseg.evaluate.step`` contract)."""
+    for row in result.get("models", []):
+        if row.get("name") == name:
+            return row
+    known = ", ".join(r.get("name", "?") for r in result.get("models", []))
+    raise UserError(f"evaluation result: no model named {name!r} (models: {known})")
+
+
+def decide(result: dict, tolerable_iou_loss: float, min_speedup: float, production_iou: float | None = None,
+           candidate: str = CANDIDATE, fp32: str = FP32) -> GateDecision:
+    """Apply the three checks to an evaluation result; see the module docstring."""
+    if not 0 <= tolerable_iou_loss < 1:
+        raise UserError(f"tolerable_iou_loss {tolerable_iou_loss}: must be in [0, 1)")
+    if min_speedup <= 0:
+        raise UserError(f"min_speedup {min_speedup}: must be positive")
+    cand, ref = model_row(result, candidate), model_row(result, fp32)
+    loss = ref["iou"] - cand["iou"]
+    checks = {
+        "accuracy": Check(loss <= tolerable_iou_loss,
+                          f"{candidate} IoU {cand['iou']:.4f} vs {fp32} {ref['iou']:.4f}: loss {loss:.4f}, "
+                          f"tolerance {tolerable_iou_loss:.4f}"),
+        "speed": Check(cand["speedup"] >= min_speedup,
+                       f"{cand['speedup']:.2f}x over {result['baseline']}, minimum {min_speedup:.2f}x"),
+    }
+    if production_iou is None:
+        checks["production"] = Check(True, "no production model yet")
+    else:
+        checks["production"] = Check(cand["iou"] > production_iou,
+                                     f"{candidate} IoU {cand['iou']:.4f} vs production {production_iou:.4f}")
+    return GateDecision(all(c.passed for c in checks.values()), checks)

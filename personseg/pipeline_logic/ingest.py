@@ -1,0 +1,39 @@
+"""Turn the pipeline's ``dataset_uri`` into a dataset folder (the ``Dataset`` artifact).
+
+Accepted: ``demo`` / ``real`` (the committed datasets, letterboxed to the run's image size),
+``synthetic:N`` (N generated images, for smoke runs), a local folder, or an ``s3://`` prefix.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from personseg.atomic import atomic_dir
+from personseg.errors import UserError
+from personseg.uris import local_dataset
+
+COMMITTED = ("demo", "real")
+SYNTHETIC = "synthetic:"
+
+
+def materialize(uri: str, out: str | Path, size: int) -> Path:
+    """Write the dataset named by ``uri`` into ``out`` (complete or absent)."""
+    uri = str(uri).strip()
+    if uri in COMMITTED:
+        from personseg.labeling.committed import committed_dataset, copy_dataset
+
+        copy_dataset(committed_dataset(uri), out, size)
+        return Path(out)
+    if uri.startswith(SYNTHETIC):
+        from personseg.data.synthetic import write_synthetic
+
+        count = uri[len(SYNTHETIC):]
+        if not count.isdigit() or int(count) < 2:
+            raise UserError(f"dataset_uri {uri!r}: expected synthetic:N with N >= 2")
+        write_synthetic(out, int(count), size)
+        return Path(out)
+    src = local_dataset(uri)
+    with atomic_dir(out) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+    return Path(out)

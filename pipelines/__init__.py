@@ -1,0 +1,1 @@
+"""The person-segmentation pipeline, its compiled YAML, and helpers to submit and schedule it."""

@@ -1,0 +1,117 @@
+"""The person-segmentation pipeline: ingest -> train -> swap -> quantize -> evaluate -> (gate) deploy.
+
+Defaults give a sensible run on the committed demo dataset. Steps that touch object storage read
+their S3 keys from a Kubernetes Secret (``mlpipeline-minio-artifact`` unless ``minio_secret`` says
+otherwise) and retry; deploy is never cached, and neither is evaluate, because the production model
+it must beat changes between runs.
+"""
+
+from pathlib import Path
+
+from kfp import dsl, kubernetes
+
+from components.deploy import deploy
+from components.evaluate import evaluate
+from components.ingest import ingest
+from components.quantize import quantize
+from components.swap import swap
+from components.train import train
+
+PIPELINE_NAME = "person-segmentation"
+COMPILED = Path(__file__).with_name("person_segmentation.yaml")
+ACCESS_KEY_FIELD = "accesskey"
+SECRET_KEY_FIELD = "secretkey"
+RETRIES = 2
+# (cpu request, cpu limit, memory request, memory limit) per step
+RESOURCES = {
+    "ingest": ("500m", "1", "512Mi", "1Gi"),
+    "train": ("2", "4", "2Gi", "4Gi"),
+    "swap": ("2", "4", "2Gi", "4Gi"),
+    "quantize": ("2", "4", "2Gi", "6Gi"),
+    "evaluate": ("2", "2", "2Gi", "4Gi"),
+    "deploy": ("250m", "1", "512Mi", "1Gi"),
+}
+
+
+def _sized(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
+    cpu_req, cpu_lim, mem_req, mem_lim = RESOURCES[step]
+    return (task.set_cpu_request(cpu_req).set_cpu_limit(cpu_lim)
+            .set_memory_request(mem_req).set_memory_limit(mem_lim).set_display_name(step))
+
+
+def _networked(task: dsl.PipelineTask, secret: str, access_field: str, secret_field: str,
+               retries: int) -> dsl.PipelineTask:
+    """S3 keys from the Secret, and retries for the transient failures networks have."""
+    kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={
+        access_field: "MINIO_ACCESS_KEY", secret_field: "MINIO_SECRET_KEY"})
+    return task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0) if retries else task
+
+
+def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: str = SECRET_KEY_FIELD,
+                   retries: int = RETRIES):
+    """The pipeline function, with the Secret's key names fixed at compile time (KFP needs literals).
+
+    ``retries=0`` is for local runs: ``kfp.local`` honours retries, and on one machine a retry only
+    delays the error a person needs to see.
+    """
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
+                  "quantize it to INT8, evaluate, and deploy it when it passes the gate.")
+    def person_segmentation(
+        dataset_uri: str = "demo",
+        image_size: int = 128,
+        width: int = 16,
+        epochs: int = 15,
+        swap_design: str = "lean",
+        swap_epochs: int = 3,
+        calibration_size: int = 32,
+        tolerable_iou_loss: float = 0.02,
+        min_speedup: float = 1.5,
+        model_name: str = "personseg",
+        deploy_target: str = "kubernetes",
+        namespace: str = "personseg",
+        eval_rounds: int = 10,
+        s3_endpoint: str = "http://minio-service.kubeflow:9000",
+        minio_secret: str = "mlpipeline-minio-artifact",
+    ) -> dsl.Markdown:
+        def networked(task: dsl.PipelineTask) -> dsl.PipelineTask:
+            return _networked(task, minio_secret, access_key_field, secret_key_field, retries)
+
+        data = networked(_sized(ingest(dataset_uri=dataset_uri, image_size=image_size, s3_endpoint=s3_endpoint),
+                                "ingest"))
+        trained = _sized(train(data=data.outputs["data"], image_size=image_size, width=width, epochs=epochs),
+                         "train")
+        swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=swap_design,
+                              epochs=swap_epochs), "swap")
+        quantized = _sized(quantize(data=data.outputs["data"], swapped=swapped.outputs["model"],
+                                    calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss),
+                           "quantize")
+        evaluated = networked(_sized(evaluate(
+            data=data.outputs["data"], bilinear=trained.outputs["model"], swapped=swapped.outputs["model"],
+            onnx_fp32=quantized.outputs["onnx_fp32"], int8=quantized.outputs["int8"], model_name=model_name,
+            tolerable_iou_loss=tolerable_iou_loss, min_speedup=min_speedup, rounds=eval_rounds,
+            s3_endpoint=s3_endpoint), "evaluate"))
+        evaluated.set_caching_options(False)
+        with dsl.If(evaluated.outputs["deploy"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
+            shipped = networked(_sized(deploy(
+                int8=quantized.outputs["int8"], model_name=model_name, deploy_target=deploy_target,
+                namespace=namespace, s3_endpoint=s3_endpoint, gate=evaluated.outputs["reason"]), "deploy"))
+            shipped.set_caching_options(False)
+        return evaluated.outputs["report"]
+
+    return person_segmentation
+
+
+person_segmentation = build_pipeline()
+
+
+def compile_pipeline(out: str | Path = COMPILED, access_key_field: str = ACCESS_KEY_FIELD,
+                     secret_key_field: str = SECRET_KEY_FIELD) -> Path:
+    """Write the pipeline's IR YAML to ``out``."""
+    from kfp import compiler
+
+    pipeline = (person_segmentation if (access_key_field, secret_key_field) == (ACCESS_KEY_FIELD, SECRET_KEY_FIELD)
+                else build_pipeline(access_key_field, secret_key_field))
+    out = Path(out)
+    compiler.Compiler().compile(pipeline, str(out))
+    return out
