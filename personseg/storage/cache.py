@@ -97,6 +97,7 @@ def cached_tree_by_alias(kind: str, alias: str, fill: Callable[[Path], None]) ->
                     tmp.rename(final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        alias_file.parent.mkdir(parents=True, exist_ok=True)
         part = alias_file.with_name(f".{alias_key}.tmp-{os.getpid()}")
         part.write_text(key + "\n")
         part.replace(alias_file)

@@ -72,7 +72,9 @@ def weed_binary() -> Path:
 
 
 def _bindable(port: int) -> bool:
+    """Whether a listener could bind ``port``; SO_REUSEADDR as Go's listeners set it (TIME_WAIT is fine)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -199,6 +201,10 @@ class LocalS3:
         """SIGKILL, as a crash would: no shutdown, no flushing."""
         self._signal(signal.SIGKILL)
         self._wait(10.0)
+        _remove_stale_sockets(self._socket_ports())
+
+    def _socket_ports(self) -> set[int]:
+        return {p for port in self.ports.values() for p in (port, port + GRPC_OFFSET)}
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; remove the pid file and sockets."""
@@ -212,7 +218,7 @@ class LocalS3:
         with contextlib.suppress(FileNotFoundError, ValueError):
             if json.loads(pid_file.read_text()).get("pid") == self.pid:
                 pid_file.unlink()
-        _remove_stale_sockets({p for port in self.ports.values() for p in (port, port + GRPC_OFFSET)})
+        _remove_stale_sockets(self._socket_ports())
 
     def _signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
