@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CA_IN_BASE = "/etc/ssl/certs/ca-certificates.crt"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -88,12 +90,28 @@ def debootstrap_base(rootfs: Path, tarball: Path, mirror: str, suite: str = "boo
     return tarball
 
 
-def import_base(buildah: Buildah, tarball: Path, image: str) -> None:
-    """Turn a root filesystem tarball into a local image named ``image`` (no registry involved)."""
+def host_ca_bundle() -> Path | None:
+    """The CA bundle pip on this machine trusts (``PIP_CERT``, else the system bundle), if any."""
+    for candidate in (os.environ.get("PIP_CERT"), "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def import_base(buildah: Buildah, tarball: Path, image: str, ca_bundle: Path | None = None) -> None:
+    """Turn a root filesystem tarball into a local image named ``image`` (no registry involved).
+
+    ``ca_bundle`` goes into the base with ``PIP_CERT`` pointing at it, as a site's own base image
+    carries the site's CAs: pip inside the build then trusts what pip on this machine trusts (a
+    TLS-inspecting proxy, for one). The Dockerfile itself stays free of any site setting.
+    """
     container = buildah("from", "scratch").strip()
     try:
         buildah("add", container, str(tarball), "/")
         buildah("config", "--env", PATH_ENV, "--cmd", "/bin/bash", container)
+        if ca_bundle is not None:
+            buildah("copy", container, str(ca_bundle), CA_IN_BASE)
+            buildah("config", "--env", f"PIP_CERT={CA_IN_BASE}", container)
         buildah("commit", "--quiet", container, image)
     finally:
         buildah("rm", container)
