@@ -45,7 +45,10 @@ def _requirements() -> str | None:
 
 @pytest.fixture
 def buildah(tmp_path: Path):
-    """A private vfs image store, emptied and removed afterwards."""
+    """A private vfs image store, emptied and removed afterwards (skip when this machine cannot build)."""
+    reason = _requirements()
+    if reason:
+        pytest.skip(reason)
     tool = Buildah(tmp_path / "buildah")
     yield tool
     subprocess.run(["buildah", *tool.global_opts, "rm", "--all"], capture_output=True, timeout=300)
@@ -102,9 +105,6 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 18
 
 
 def test_serving_image_builds_on_a_local_debian_base_and_serves_a_mounted_model(tmp_path: Path, buildah: Buildah):
-    reason = _requirements()
-    if reason:
-        pytest.skip(reason)
     started = time.monotonic()
     import_base(buildah, _base_tarball(tmp_path), BASE, host_ca_bundle())
     base_done = time.monotonic()
