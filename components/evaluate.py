@@ -1,7 +1,5 @@
 """Evaluate: bilinear FP32, swapped FP32 and INT8 side by side, the report, the gallery and the gate."""
 
-from typing import NamedTuple
-
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
@@ -12,10 +10,8 @@ from components import STEP_IMAGE
 def evaluate(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model], onnx_fp32: Input[Model],
              int8: Input[Model], model_name: str, tolerable_iou_loss: float, min_speedup: float, rounds: int,
              s3_endpoint: str, metrics: Output[Metrics], report: Output[Markdown], gallery: Output[HTML],
-             evaluation: Output[Artifact]) -> NamedTuple("Gate", [("deploy", bool), ("reason", str)]):
-    """Compare the models, score production, write the UI artifacts; return the gate's verdict."""
-    from collections import namedtuple
-
+             evaluation: Output[Artifact]) -> bool:
+    """Compare the models, score production, write the UI artifacts; return whether to deploy."""
     from personseg.pipeline_logic.evaluate import evaluate_candidates
     from personseg.pipeline_logic.storage_env import use_endpoint
 
@@ -28,4 +24,4 @@ def evaluate(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model]
         fh.write(out.markdown)
     with open(gallery.path, "w") as fh:
         fh.write(out.gallery)
-    return namedtuple("Gate", ["deploy", "reason"])(out.decision.deploy, out.decision.summary)
+    return out.decision.deploy

@@ -4,7 +4,7 @@ from typing import Any
 
 from personseg.errors import UserError
 
-_CASTS = {"STRING": str, "NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "BOOLEAN": None}
+_CASTS = {"String": str, "Integer": int, "Float": float}
 
 
 def pipeline_inputs(pipeline: Any) -> dict[str, tuple[str, Any]]:
@@ -24,7 +24,7 @@ def parse_params(pairs: list[str], pipeline: Any) -> dict[str, Any]:
         if key not in known:
             raise UserError(f"--param {key}: not a pipeline parameter (known: {', '.join(sorted(known))})")
         kind = known[key][0]
-        if kind == "BOOLEAN":
+        if kind == "Boolean":
             if raw.lower() not in ("true", "false"):
                 raise UserError(f"--param {key}={raw!r}: expected true or false")
             out[key] = raw.lower() == "true"

@@ -92,10 +92,10 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
             tolerable_iou_loss=tolerable_iou_loss, min_speedup=min_speedup, rounds=eval_rounds,
             s3_endpoint=s3_endpoint), "evaluate"))
         evaluated.set_caching_options(False)
-        with dsl.If(evaluated.outputs["deploy"] == True, name="gate-passed"):  # noqa: E712 (KFP condition)
+        with dsl.If(evaluated.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition, not Python)
             shipped = networked(_sized(deploy(
-                int8=quantized.outputs["int8"], model_name=model_name, deploy_target=deploy_target,
-                namespace=namespace, s3_endpoint=s3_endpoint, gate=evaluated.outputs["reason"]), "deploy"))
+                int8=quantized.outputs["int8"], evaluation=evaluated.outputs["evaluation"], model_name=model_name,
+                deploy_target=deploy_target, namespace=namespace, s3_endpoint=s3_endpoint), "deploy"))
             shipped.set_caching_options(False)
         return evaluated.outputs["report"]
 

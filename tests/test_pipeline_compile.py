@@ -1,0 +1,102 @@
+"""Every component and the pipeline compile to KFP IR with the settings the cluster needs."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+from pipeline_fixtures import ROOT
+
+from personseg.images import pipeline_image
+
+STEPS = ("ingest", "train", "swap", "quantize", "evaluate", "deploy")
+PARAMS = {"dataset_uri", "image_size", "width", "epochs", "swap_design", "calibration_size", "tolerable_iou_loss",
+          "min_speedup", "model_name", "deploy_target", "namespace"}
+
+
+@pytest.fixture(autouse=True)
+def _default_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERSONSEG_IMAGE_REGISTRY", raising=False)
+
+
+def _docs(path: Path) -> tuple[dict, dict]:
+    spec, platform = list(yaml.safe_load_all(path.read_text()))
+    return spec, platform
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_component_compiles_on_the_step_image(step: str, tmp_path: Path) -> None:
+    from kfp import compiler
+
+    component = getattr(importlib.import_module(f"components.{step}"), step)
+    out = tmp_path / f"{step}.yaml"
+    compiler.Compiler().compile(component, str(out))
+    spec = yaml.safe_load(out.read_text())
+    (executor,) = spec["deploymentSpec"]["executors"].values()
+    container = executor["container"]
+    assert container["image"] == pipeline_image()
+    assert "pip install" not in " ".join(container["command"])  # dependencies live in the image
+    assert "from personseg" in container["command"][-1]  # the body calls the library
+
+
+def test_pipeline_structure(tmp_path: Path) -> None:
+    from pipelines.person_segmentation import compile_pipeline
+
+    spec, platform = _docs(compile_pipeline(tmp_path / "p.yaml"))
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert PARAMS <= set(params)
+    assert params["dataset_uri"]["defaultValue"] == "demo"
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"ingest", "train", "swap", "quantize", "evaluate", "condition-1"}
+    assert tasks["condition-1"]["triggerPolicy"]["condition"] == \
+        "inputs.parameter_values['pipelinechannel--evaluate-Output'] == true"
+    inner = spec["components"]["comp-condition-1"]["dag"]["tasks"]["deploy"]
+    assert inner["cachingOptions"] == {} and tasks["evaluate"]["cachingOptions"] == {}  # never cached
+    assert tasks["train"]["cachingOptions"] == {"enableCache": True}
+    assert inner["retryPolicy"]["maxRetryCount"] == 2 and tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
+    assert "retryPolicy" not in tasks["train"]
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        res = executor["container"]["resources"]
+        assert {"resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res)
+        assert executor["container"]["image"] == pipeline_image()
+    secrets = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(secrets) == {"exec-ingest", "exec-evaluate", "exec-deploy"}
+    for executor in secrets.values():
+        (entry,) = executor["secretAsEnv"]
+        assert {(k["secretKey"], k["envVar"]) for k in entry["keyToEnv"]} == {
+            ("accesskey", "MINIO_ACCESS_KEY"), ("secretkey", "MINIO_SECRET_KEY")}
+    assert spec["root"]["inputDefinitions"]["parameters"]["minio_secret"]["defaultValue"] == \
+        "mlpipeline-minio-artifact"
+
+
+def test_secret_keys_are_configurable(tmp_path: Path) -> None:
+    from pipelines.person_segmentation import compile_pipeline
+
+    _, platform = _docs(compile_pipeline(tmp_path / "p.yaml", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+    entry = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-deploy"]["secretAsEnv"][0]
+    assert {k["secretKey"] for k in entry["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_committed_yaml_is_current(tmp_path: Path) -> None:
+    from personseg.cli import main
+
+    out = tmp_path / "fresh.yaml"
+    assert main(["pipeline", "compile", "-o", str(out)]) == 0
+    committed = ROOT / "pipelines" / "person_segmentation.yaml"
+    assert out.read_text() == committed.read_text(), \
+        "pipelines/person_segmentation.yaml is stale: run `personseg pipeline compile` and commit it"
+
+
+def test_params_are_typed_against_the_pipeline() -> None:
+    from personseg.errors import UserError
+    from pipelines.params import parse_params
+    from pipelines.person_segmentation import person_segmentation
+
+    assert parse_params(["epochs=3", "min_speedup=1.5", "model_name=a=b"], person_segmentation) == {
+        "epochs": 3, "min_speedup": 1.5, "model_name": "a=b"}
+    with pytest.raises(UserError, match="not a pipeline parameter"):
+        parse_params(["epoch=3"], person_segmentation)
+    with pytest.raises(UserError, match="epochs='x': expected int"):
+        parse_params(["epochs=x"], person_segmentation)

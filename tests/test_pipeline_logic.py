@@ -1,0 +1,125 @@
+"""Unit tests of the pipeline's decisions and reports (personseg.pipeline_logic; no kfp involved)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from personseg.errors import UserError
+from personseg.pipeline_logic import gallery, summary
+from personseg.pipeline_logic.gate import decide
+from personseg.pipeline_logic.ingest import materialize
+from personseg.pipeline_logic.storage_env import use_endpoint
+
+
+def _row(name: str, iou: float, ms: float, base_ms: float) -> dict:
+    return {"name": name, "uri": f"/m/{name}", "kind": "onnx" if "8" in name or "onnx" in name else "torch",
+            "precision": "int8" if name == "int8" else "fp32", "iou": iou, "dice": iou, "boundary_f": 0.5,
+            "agreement_iou": 1.0, "latency_ms": {"median": ms, "p90": ms * 1.1}, "images_per_s": 8000 / ms,
+            "speedup": base_ms / ms, "gflops": 1.0, "achieved_gops": 8.0}
+
+
+def _result(int8_iou: float = 0.80, int8_ms: float = 20.0) -> dict:
+    rows = [_row("bilinear", 0.82, 200.0, 200.0), _row("swapped", 0.81, 100.0, 200.0),
+            _row("onnx-fp32", 0.81, 50.0, 200.0), _row("int8", int8_iou, int8_ms, 200.0)]
+    return {"batch_size": 8, "image_size": 64, "threads": 2, "cpu": {"model": "cpu", "flags": ["avx2"]},
+            "baseline": "bilinear", "data": {"uri": "d", "split": "val", "samples": 4}, "rounds": 3,
+            "config": {}, "models": rows}
+
+
+def test_gate_passes_when_accurate_fast_and_no_production() -> None:
+    decision = decide(_result(), tolerable_iou_loss=0.02, min_speedup=5.0)
+    assert decision.deploy
+    assert decision.checks["speed"].detail.startswith("10.00x")
+    assert decision.summary.startswith("deploy: ")
+
+
+@pytest.mark.parametrize(("kwargs", "failed"), [
+    ({"tolerable_iou_loss": 0.005}, "accuracy"),          # loss 0.01 > 0.005
+    ({"min_speedup": 10.5}, "speed"),                      # 10x < 10.5x
+    ({"production_iou": 0.80}, "production"),             # equal is not better
+])
+def test_gate_each_check_can_block(kwargs: dict, failed: str) -> None:
+    args = {"tolerable_iou_loss": 0.02, "min_speedup": 5.0, **kwargs}
+    decision = decide(_result(), **args)
+    assert not decision.deploy
+    assert [k for k, c in decision.checks.items() if not c.passed] == [failed]
+    assert f"{failed} FAILED" in decision.summary
+
+
+def test_gate_beats_production_and_rejects_bad_settings() -> None:
+    assert decide(_result(), 0.02, 5.0, production_iou=0.79).deploy
+    with pytest.raises(UserError, match="min_speedup"):
+        decide(_result(), 0.02, 0.0)
+    with pytest.raises(UserError, match="no model named 'int8'"):
+        decide({**_result(), "models": _result()["models"][:3]}, 0.02, 1.0)
+
+
+def test_chain_steps_multiply_to_the_measured_speedup() -> None:
+    c = summary.chain(_result())
+    assert c["swap"] == pytest.approx(2.0) and c["runtime"] == pytest.approx(2.0)
+    assert c["quantize"] == pytest.approx(2.5) and c["product"] == pytest.approx(5.0)
+    assert c["swap"] * c["runtime"] * c["quantize"] == pytest.approx(c["measured"]) == pytest.approx(10.0)
+
+
+def test_metrics_and_markdown_report() -> None:
+    result = _result()
+    decision = decide(result, 0.02, 5.0, production_iou=0.7)
+    metrics = summary.scalar_metrics(result, decision, 0.7)
+    assert metrics["iou_onnx_fp32"] == 0.81 and metrics["speedup_int8"] == pytest.approx(10.0)
+    assert metrics["iou_production"] == 0.7 and metrics["deploy"] == 1.0
+    assert all(isinstance(v, float) for v in metrics.values())
+    text = summary.markdown_report(result, decision, {"ref": "models:/p:3", "iou": 0.7}, {"min_speedup": 5.0})
+    assert "**Gate: deploy**" in text
+    assert "| swap decoder | swapped FP32 (PyTorch) | 0.8100 | 100.0 | 2.00x | 2.00x |" in text
+    assert "| quantize | swapped INT8 (ONNX Runtime) | 0.8000 | 20.0 | 2.50x | 10.00x |" in text
+    assert "**5.00x**" in text and "models:/p:3: IoU 0.7000" in text and '"min_speedup": 5.0' in text
+
+
+def test_overlay_difference_and_png() -> None:
+    img = np.full((4, 4, 3), 100, np.uint8)
+    a = np.zeros((4, 4), bool)
+    b = np.zeros((4, 4), bool)
+    a[0, 0] = b[1, 1] = True
+    diff = gallery.difference(img, a, b)
+    assert tuple(diff[0, 0]) == gallery.ONLY_A and tuple(diff[1, 1]) == gallery.ONLY_B
+    assert tuple(diff[2, 2]) == (50, 50, 50)
+    tinted = gallery.overlay(img, a)
+    assert tinted[0, 0, 1] > 100 and tuple(tinted[3, 3]) == (100, 100, 100)
+    uri = gallery.png_data_uri(diff)
+    back = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    assert np.array_equal(back, diff)
+
+
+def test_curve_svg() -> None:
+    svg = gallery.curve_svg([{"epoch": 1, "loss": 0.9, "val_iou": 0.2}, {"epoch": 2, "loss": 0.5, "val_iou": 0.6}])
+    assert svg.count("<polyline") == 2 and "last 0.600" in svg
+    assert "No training history" in gallery.curve_svg([])
+
+
+def test_ingest_synthetic_and_local_copy(tmp_path: Path) -> None:
+    syn = materialize("synthetic:3", tmp_path / "syn", 32)
+    assert len(list((syn / "images").iterdir())) == 3
+    copy = materialize(str(syn), tmp_path / "copy", 32)
+    assert sorted(p.name for p in (copy / "masks").iterdir()) == sorted(p.name for p in (syn / "masks").iterdir())
+    with pytest.raises(UserError, match="synthetic:N"):
+        materialize("synthetic:x", tmp_path / "bad", 32)
+    with pytest.raises(UserError, match="no such directory"):
+        materialize(str(tmp_path / "missing"), tmp_path / "bad", 32)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_use_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINIO_ENDPOINT", "http://keep:9000")
+    use_endpoint("  ")
+    assert os.environ["MINIO_ENDPOINT"] == "http://keep:9000"
+    use_endpoint("http://minio.kubeflow:9000")
+    assert os.environ["MINIO_ENDPOINT"] == "http://minio.kubeflow:9000"
+    with pytest.raises(UserError, match="s3_endpoint"):
+        use_endpoint("ftp://x:1")
