@@ -8,6 +8,7 @@ import os
 import shlex
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,9 @@ def test_no_secret_in_logs(s3_env, tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert s3_env.secret_key not in caplog.text
 
 
-def test_server_killed_mid_upload_leaves_no_visible_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_killed_mid_upload_leaves_no_visible_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """Kill -9 the server right after the first file of a publish lands; restart it on the same data.
 
     The crash point is injected by wrapping ``Store.upload_file`` around the real upload, so it is
@@ -110,9 +113,22 @@ def test_server_killed_mid_upload_leaves_no_visible_version(tmp_path: Path, monk
         assert not server.alive() and len(landed) >= 1
         monkeypatch.setattr(Store, "upload_file", real_upload)
 
-        server = start_local_s3(root, port=server.s3_port)  # same data, same endpoint
+        # Restart on the same data and endpoint while a reader is already retrying: the reader's
+        # first tries are refused, backoff carries it until the server answers.
+        monkeypatch.setenv("PERSONSEG_S3_RETRIES", "7")
+        monkeypatch.setenv("PERSONSEG_S3_BACKOFF", "0.1")
+        restarted: list = []
+        restart = threading.Thread(target=lambda: restarted.append(start_local_s3(root, port=server.s3_port)))
         reg = Registry.from_env()
-        assert reg.versions(name) == []
+        caplog.set_level(logging.DEBUG, logger="personseg.storage.client")
+        restart.start()
+        try:
+            versions = reg.versions(name)
+        finally:
+            restart.join()
+            server = restarted[0] if restarted else server
+        assert "connection refused; retrying" in caplog.text
+        assert versions == []
         survived = reg._listing(name)
         assert all(CARD not in keys for keys in survived.values())
         with pytest.raises(MissingKey, match="no complete version"):

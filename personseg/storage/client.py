@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,11 +156,12 @@ class Store:
                 raise _Transient(f"HTTP {exc.status_code}", network=False) from None
             raise StorageError(f"{what}: {self.url} answered HTTP {exc.status_code}") from None
         except InvalidResponseError as exc:
-            text = str(exc)
-            if any(f"code: {status}" in text for status in (500, 502, 503, 504)):
-                raise _Transient("non-S3 5xx response", network=False) from None
+            found = re.search(r"Response code: (\d+)", str(exc))
+            status = int(found.group(1)) if found else 0
+            if status >= 500 or status == 429:
+                raise _Transient(f"HTTP {status} without an S3 error body", network=False) from None
             raise StorageError(
-                f"{what}: {self.url} did not answer like an S3 server; check MINIO_ENDPOINT"
+                f"{what}: {self.url} did not answer like an S3 server (HTTP {status}); check MINIO_ENDPOINT"
             ) from None
         except urllib3.exceptions.HTTPError as exc:
             raise _Transient(_network_reason(exc), network=True) from None

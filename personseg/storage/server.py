@@ -206,12 +206,16 @@ class LocalS3:
     def _socket_ports(self) -> set[int]:
         return {p for port in self.ports.values() for p in (port, port + GRPC_OFFSET)}
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; remove the pid file and sockets."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; remove the pid file and sockets.
+
+        weed's volume server sometimes waits on idle internal connections after SIGTERM; by then
+        every acknowledged write is in its files, so a kill loses nothing (the crash test checks).
+        """
         if self.alive():
             self._signal(signal.SIGTERM)
             if not self._wait(timeout):
-                log.warning("weed mini (pid %d) ignored SIGTERM for %.0fs; killing it", self.pid, timeout)
+                log.info("weed mini (pid %d) still shutting down after %.0fs; killing it", self.pid, timeout)
                 self._signal(signal.SIGKILL)
                 self._wait(10.0)
         pid_file = self.root / PID_FILE
