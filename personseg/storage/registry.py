@@ -218,7 +218,7 @@ class Registry:
         previous = self.stage(name, stage)
         pointer = {"version": version, "previous": previous, "promoted_at": _now(), "by": _who()}
         self.store.put_json(self.bucket, f"{name}/{STAGES_DIR}/{stage}.json", pointer)
-        log.info("%s@%s -> %d (was %s)", name, stage, version, previous)
+        log.info("%s@%s -> %d (was %s)", name, stage, version, "-" if previous is None else previous)
 
     def mark(self, name: str, version: int, status: str, detail: str = "") -> None:
         """Record a deploy status (``deployed``, ``rolled-back``, ...) next to a version."""
