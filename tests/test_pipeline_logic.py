@@ -123,3 +123,32 @@ def test_use_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert os.environ["MINIO_ENDPOINT"] == "http://minio.kubeflow:9000"
     with pytest.raises(UserError, match="s3_endpoint"):
         use_endpoint("ftp://x:1")
+
+
+def test_library_never_imports_kfp() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, pkgutil, importlib, personseg.pipeline_logic as p\n"
+            "for m in pkgutil.iter_modules(p.__path__):\n"
+            "    importlib.import_module(f'personseg.pipeline_logic.{m.name}')\n"
+            "import personseg.commands.pipeline\n"
+            "print(sorted(m for m in sys.modules if m == 'kfp' or m.startswith('kfp.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_card_from_evaluation(tmp_path: Path) -> None:
+    import json
+
+    from personseg.pipeline_logic.deploy import card_from_evaluation
+
+    result = _result()
+    report = tmp_path / "evaluation.json"
+    report.write_text(json.dumps({**result, "gate": decide(result, 0.02, 5.0).to_dict()}))
+    card = card_from_evaluation(report)
+    assert card["gate"]["deploy"] is True and card["gate"]["checks"]["speed"]["passed"] is True
+    assert card["evaluation"]["iou"] == 0.80 and card["evaluation"]["speedup"] == pytest.approx(10.0)
+    report.write_text(json.dumps(result))
+    with pytest.raises(UserError, match="has no 'gate'"):
+        card_from_evaluation(report)
