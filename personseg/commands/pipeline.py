@@ -94,11 +94,11 @@ def handle_run(args: argparse.Namespace) -> int:
             log.info("local S3 server at %s (data in %s)", server.endpoint, args.storage_dir)
             outcome = run_local(params, args.root)
     print(outcome.report.read_text())
-    _print_deployment(outcome.report.parent.parent, outcome.params)
+    _print_deployment(outcome.report.parent.parent)
     return 0
 
 
-def _print_deployment(run_dir: Path, params: dict) -> None:
+def _print_deployment(run_dir: Path) -> None:
     import json
 
     result = run_dir / "deploy" / "result"
@@ -108,6 +108,9 @@ def _print_deployment(run_dir: Path, params: dict) -> None:
     deployed = json.loads(result.read_text())
     print(f"Deployed {deployed['pinned_model']} ({deployed['target']}); the model answers at {deployed['endpoint']} "
           f"(POST {deployed['endpoint']}/v1/segment); outputs in {run_dir}")
+    if deployed["target"] == "local":
+        print(f"Stop the server with: personseg deploy --target local --model {deployed['pinned_model']} "
+              f"--name {deployed['name']} --stop")
 
 
 def _connection(args: argparse.Namespace):  # noqa: ANN202 (type lives in pipelines/, imported lazily)
