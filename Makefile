@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: install test test-slow lint demo bench clean
+.PHONY: install test test-slow test-images lint demo bench images push clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check personseg tests benchmarks
+	$(BIN)/ruff check personseg tests benchmarks components pipelines scripts images
 
 test: lint
 	$(BIN)/python -m pytest -q
@@ -28,7 +28,17 @@ demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO_DIR)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/speed_table.py
+	bash benchmarks/speed_table.sh
+
+# Container images: docker when an engine answers, else buildah (scripts/images.sh).
+images:
+	bash scripts/images.sh build
+
+push:
+	REGISTRY='$(REGISTRY)' bash scripts/images.sh push
+
+test-images: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow -s tests/test_images_slow.py
 
 clean:
 	rm -rf runs build *.egg-info

@@ -8,6 +8,8 @@ Each has a test (tests/test_quantize_inc_bugs.py) that fails once the bug is fix
    ``honour_reduce_range`` passes the flag through.
 2. ``tuning.autotune`` calls ``exit(0)`` when no configuration meets the tolerance (and when the
    baseline evaluation fails). ``autotune_or_raise`` turns that into a clear error.
+3. ``tuning.autotune`` stops at ``max_trials`` and returns the last trial's model even when it misses
+   ``tolerable_loss``. ``autotune_or_raise`` records every evaluation and refuses such a model.
 """
 
 from __future__ import annotations
@@ -42,14 +44,24 @@ def autotune_or_raise(**kwargs: Any) -> Any:
     """``tuning.autotune`` that raises UserError instead of exiting the process (work-around 2)."""
     from onnx_neural_compressor.quantization import tuning
 
+    scores: list[float] = []
+    eval_fn = kwargs["eval_fn"]
+
+    def recording_eval(model_path: str) -> float:
+        scores.append(float(eval_fn(model_path)))
+        return scores[-1]
+
     try:
-        result = tuning.autotune(**kwargs)
+        result = tuning.autotune(**{**kwargs, "eval_fn": recording_eval})
     except SystemExit:
         result = None
-    if result is None:
-        tol = kwargs["tune_config"].tolerable_loss
+    tol = kwargs["tune_config"].tolerable_loss
+    met = len(scores) > 1 and scores[-1] >= scores[0] * (1 - tol)
+    if result is None or not met:
+        found = f"; best INT8 score {max(scores[1:]):.4f} vs FP32 {scores[0]:.4f}" if len(scores) > 1 else ""
         raise UserError(
             f"quantize: no INT8 configuration met --tolerable-loss {tol} (INC autotune tried "
-            f"{kwargs['tune_config'].max_trials} at most); raise the tolerance or calibrate on more images"
+            f"{len(scores) - 1} of at most {kwargs['tune_config'].max_trials}){found}; raise the tolerance or "
+            "calibrate on more images"
         )
     return result

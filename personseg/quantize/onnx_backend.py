@@ -18,7 +18,8 @@ import onnx
 from personseg.quantize.calibration import CalibrationReader
 from personseg.quantize.inc_workarounds import autotune_or_raise, honour_reduce_range
 
-Fault = Callable[[onnx.ModelProto], onnx.ModelProto]
+# A fault hook (tests): given the INT8 model and the op types kept in FP32, returns a (broken) model.
+Fault = Callable[[onnx.ModelProto, frozenset[str]], onnx.ModelProto]
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def quantize_onnx(
         model = autotune_or_raise(model_input=str(fp32_path), tune_config=tune, eval_fn=eval_fn,
                                   calibration_data_reader=reader)
     if fault is not None:
-        model = fault(model)
+        model = fault(model, frozenset(exclude_op_types))
     onnx.save_model(model, str(out_path))
     return {
         "backend": "onnxruntime", "library": "onnx-neural-compressor", "format": "QDQ",

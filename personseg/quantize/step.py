@@ -104,10 +104,14 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
                 score = agreement_iou(_session_masks(str(trial_path), tune_x), fp32_masks)
                 gate_log.append({"excluded": sorted(exclude | {op_type}), "agreement_iou": score})
                 log.info("quantize: with %s in FP32, agreement %.4f", op_type, score)
-                trials.append((score, op_type, trial_path, trial_used))
+                fp32_count = len(fp32_nodes(onnx.load(str(trial_path))))
+                trials.append((score, fp32_count, op_type, trial_path, trial_used))
             if not trials:
                 break
-            agreement, op_type, best_path, used = max(trials, key=lambda t: t[0])
+            # among fixes that pass the gate, keep the most work in INT8; else the best agreement so far
+            passing = [t for t in trials if t[0] >= cfg.min_agreement]
+            best = min(passing, key=lambda t: t[1]) if passing else max(trials, key=lambda t: t[0])
+            agreement, _, op_type, best_path, used = best
             exclude.add(op_type)
             best_path.replace(q_path)
         if agreement < cfg.min_agreement:

@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from personseg.models import build_model, list_models
+from personseg.models.swapped import bilinear_transposed
+
+
+@pytest.mark.parametrize("name,config", [
+    ("unet", {"decoder": "bilinear"}),
+    ("unet", {"decoder": "transposed"}),
+    ("unet-swapped", {"design": "exact"}),
+    ("unet-swapped", {"design": "lean", "squeeze": 2}),
+    ("unet-swapped", {"design": "lean", "squeeze": 4}),
+])
+def test_every_model_runs_on_tiny_input(name, config):
+    model = build_model(name, width=8, **config).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 64, 64))
+    assert out.shape == (2, 1, 64, 64)
+    assert torch.isfinite(out).all()
+
+
+def test_registry_lists_all_models_and_rejects_unknown():
+    assert {"unet", "unet-swapped"} <= set(list_models())
+    with pytest.raises(ValueError, match="unknown model 'resnet'.*unet"):
+        build_model("resnet")
+    with pytest.raises(ValueError, match="decoder 'nearest' unknown"):
+        build_model("unet", decoder="nearest")
+
+
+def test_bilinear_upsample_equals_transposed_conv_except_border():
+    x = torch.randn(2, 5, 12, 12)
+    up = torch.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)(x)
+    ct = bilinear_transposed(5)(x)
+    interior = (up - ct)[:, :, 1:-1, 1:-1].abs().max()
+    assert interior < 1e-5
+    assert (up - ct).abs().max() > 0.1  # the border differs: zero padding instead of edge clamping
+
+
+def test_transposed_decoder_has_more_flops_and_lean_fewer():
+    from personseg.evaluate.flops import count_gflops
+
+    bilinear = count_gflops(build_model("unet", width=32), 256)
+    assert 19.5 < bilinear < 20.5  # the published model's 20 GFLOP/img
+    assert count_gflops(build_model("unet", width=32, decoder="transposed"), 256) > bilinear * 1.15
+    assert count_gflops(build_model("unet-swapped", width=32, design="lean", squeeze=2), 256) < bilinear * 0.9

@@ -1,0 +1,98 @@
+"""INT8 quantization of a tiny trained model: agreement with FP32, the gate, and bad inputs."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from personseg.cli import main
+from personseg.errors import UserError
+from personseg.quantize.step import QuantizeConfig, run
+from personseg.runtime import load_predictor
+
+
+@pytest.fixture(scope="module")
+def int8_model(tiny_model, tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("q") / "int8"
+    metrics = run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=32), out)
+    return out, metrics
+
+
+def test_int8_model_loads_and_agrees_with_fp32(int8_model, tiny_model, tiny_dataset):
+    out, metrics = int8_model
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["kind"] == "onnx" and cfg["precision"] == "int8"
+    assert cfg["quantization"]["reduce_range"] is True and cfg["quantization"]["format"] == "QDQ"
+    assert len(cfg["calibration"]["sha256"]) == 64 and cfg["calibration"]["count"] == 32
+    assert metrics["agreement_iou"] > 0.9
+    model = onnx.load(str(out / "model.onnx"))
+    assert sum(n.op_type == "DequantizeLinear" for n in model.graph.node) > 10
+    int8, fp32 = load_predictor(out), load_predictor(tiny_model)
+    from personseg.data.loading import load_dataset
+    from personseg.metrics import agreement_iou
+
+    x = load_dataset(tiny_dataset, 64).images[:16].transpose(0, 3, 1, 2).astype(np.float32) / 255
+    assert agreement_iou(int8.logits(x)[:, 0] > 0, fp32.logits(x)[:, 0] > 0) > 0.9
+
+
+def test_calibration_never_uses_the_evaluation_split(int8_model, tiny_dataset):
+    from personseg.data.split import split_ids
+
+    out, _ = int8_model
+    ids = json.loads((out / "config.json").read_text())["calibration"]["ids"]
+    _, val = split_ids(sorted(p.stem for p in (tiny_dataset / "images").iterdir()), 0.2, tiny_dataset)
+    assert ids and not set(ids) & set(val)
+
+
+def _break_maxpool(model: onnx.ModelProto, fp32_op_types: frozenset) -> onnx.ModelProto:
+    """Fault hook simulating a wrong INT8 MaxPool kernel (as fbgemm's ConvTranspose2d was): while MaxPool
+    is quantized, the scale feeding each DequantizeLinear -> MaxPool -> QuantizeLinear is corrupted."""
+    if "MaxPool" in fp32_op_types:
+        return model
+    producers = {o: n for n in model.graph.node for o in n.output}
+    consumers = {i: n for n in model.graph.node for i in n.input}
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        dq, q = producers.get(node.input[0]), consumers.get(node.output[0])
+        if node.op_type == "MaxPool" and dq is not None and dq.op_type == "DequantizeLinear" and q is not None \
+                and q.op_type == "QuantizeLinear":
+            scale = inits[dq.input[1]]
+            broken = (numpy_helper.to_array(scale) * np.float32(0.001)).astype(np.float32)
+            scale.CopyFrom(numpy_helper.from_array(broken, scale.name))
+    return model
+
+
+def test_gate_detects_a_broken_op_and_keeps_it_in_fp32(tiny_model, tiny_dataset, tmp_path):
+    metrics = run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=16, max_trials=1),
+                  tmp_path / "q", fault=_break_maxpool)
+    first = metrics["gate"][0]
+    assert first["excluded"] == [] and first["agreement_iou"] < 0.95
+    assert metrics["agreement_iou"] >= 0.95
+    cfg = json.loads((tmp_path / "q" / "config.json").read_text())
+    assert "MaxPool" in cfg["quantization"]["excluded_op_types"]
+
+
+def test_gate_refuses_when_nothing_restores_agreement(tiny_model, tiny_dataset, tmp_path):
+    with pytest.raises(UserError, match="agree with FP32"):
+        run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=8, max_fallbacks=0),
+            tmp_path / "q", fault=_break_maxpool)
+    assert not (tmp_path / "q").exists()
+
+
+def test_bad_inputs_give_clear_errors(int8_model, tiny_model, tiny_dataset, tmp_path, capsys):
+    out, _ = int8_model
+    assert main(["quantize", "--model", str(out), "--data", str(tiny_dataset), "--out", str(tmp_path / "x")]) == 2
+    assert "is a onnx int8 model; quantize takes an FP32 PyTorch saved model" in capsys.readouterr().err
+    assert main(["quantize", "--model", str(tmp_path), "--data", str(tiny_dataset), "--out", str(tmp_path / "x")]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "masks").mkdir()
+    assert main(["quantize", "--model", str(tiny_model), "--data", str(empty), "--out", str(tmp_path / "x")]) == 2
+    assert "empty" in capsys.readouterr().err
+    assert main(["quantize", "--model", str(tiny_model), "--data", str(tiny_dataset), "--backend", "tensorrt",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "available backends are onnxruntime" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
