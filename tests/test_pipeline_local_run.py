@@ -63,6 +63,7 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
     assert metrics["speedup_chain_measured"] == pytest.approx(metrics["speedup_int8"])
     assert json.loads((run1 / "quantize" / "int8" / "config.json").read_text())["precision"] == "int8"
     assert (run1 / "train" / "model" / "model.safetensors").is_file()
+    assert not (run1 / "train" / "model.ckpt").exists()  # per-epoch state stays out of the artifacts
     gallery = (run1 / "evaluate" / "gallery").read_text()
     assert gallery.count("data:image/png;base64,") >= 6 and "<svg" in gallery
     evaluation = json.loads((run1 / "evaluate" / "evaluation").read_text())
