@@ -39,7 +39,7 @@ def default_threads() -> int:
 
 
 class OnnxPredictor:
-    """ONNX Runtime session with threads pinned, sequential execution, all graph optimisations."""
+    """ONNX Runtime session with threads pinned, no spinning, sequential execution, all optimisations."""
 
     def __init__(self, info: ModelInfo, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -51,6 +51,9 @@ class OnnxPredictor:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads must not spin: on a small CPU quota they would steal the cores that
+        # pre/post-processing (serving) or the next model in an interleaved benchmark needs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(info.weights_path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -88,8 +89,10 @@ def fit(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs), last_epoch=-1)
     if state.optimizer is not None:
         opt.load_state_dict(state.optimizer)
-    for _ in range(state.epoch):
-        sched.step()
+    with warnings.catch_warnings():  # fast-forwarding the schedule on resume, before any optimizer step
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(state.epoch):
+            sched.step()
     images, labels = to_tensors(train)
     aug_cfg = AugmentConfig() if cfg.augment else AugmentConfig(flip=0, scale_min=1, scale_max=1, brightness=0,
                                                                   contrast=0, saturation=0)
