@@ -28,7 +28,7 @@ demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO_DIR)
 
 bench: $(STAMP)
-	bash benchmarks/speed_table.sh
+	$(BIN)/python benchmarks/speed_table.py
 
 # Container images: docker when an engine answers, else buildah (scripts/images.sh).
 images:
