@@ -65,6 +65,9 @@ def test_swap_and_evaluate_side_by_side(tiny_model, tiny_dataset, tmp_path, caps
         assert 0 <= m["iou"] <= 1 and m["latency_ms"]["median"] > 0 and m["images_per_s"] > 0
         assert set(m) >= {"name", "uri", "iou", "dice", "boundary_f", "latency_ms", "images_per_s", "speedup"}
     assert out["models"][0]["speedup"] == 1.0
+    assert out["cpu"]["peak"]["fp32_gflops"] > 1 and out["cpu"]["peak"]["int8_gops"] > 1
+    assert all(0 < m["fraction_of_peak"] < 2 for m in out["models"])
+    assert 0.01 < out["models"][0]["gflops"] < 0.1  # width 8 at 64px
     assert np.isclose(out["models"][1]["speedup"], out["models"][0]["latency_ms"]["median"]
                       / out["models"][1]["latency_ms"]["median"])
     assert "| bilinear (baseline)" in report.with_suffix(".md").read_text()

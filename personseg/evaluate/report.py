@@ -13,11 +13,13 @@ def markdown_table(result: dict) -> str:
     lines = [
         f"Batch {result['batch_size']}, {result['image_size']}x{result['image_size']}, {result['threads']} threads, "
         f"{result['rounds']} interleaved rounds on {cpu['model']} ({', '.join(cpu['flags'])}); "
-        f"quality on {result['data']['samples']} held-out images of {result['data']['uri']}.",
+        f"quality on {result['data']['samples']} held-out images of {result['data']['uri']}."
+        + (f" Measured GEMM peak on these threads: FP32 {cpu['peak']['fp32_gflops']:.0f} GFLOP/s, "
+           f"INT8 {cpu['peak']['int8_gops']:.0f} GOP/s." if cpu.get("peak") else ""),
         "",
         "| model | kind | IoU | Dice | boundary F | agreement IoU | median ms/batch | p90 ms | images/s "
-        "| speedup | GFLOP/img | GOP/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| speedup | GFLOP/img | GOP/s | % of peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in result["models"]:
         lines.append(
@@ -25,6 +27,7 @@ def markdown_table(result: dict) -> str:
             f"| {m['kind']} {m['precision']} | {m['iou']:.4f} | {m['dice']:.4f} | {_fmt(m.get('boundary_f'), '.4f')} "
             f"| {m['agreement_iou']:.4f} | {m['latency_ms']['median']:.1f} | {m['latency_ms']['p90']:.1f} "
             f"| {m['images_per_s']:.1f} | {m['speedup']:.2f}x | {_fmt(m.get('gflops'), '.2f')} "
-            f"| {_fmt(m.get('achieved_gops'), '.0f')} |"
+            f"| {_fmt(m.get('achieved_gops'), '.0f')} "
+            f"| {_fmt(m['fraction_of_peak'] * 100 if m.get('fraction_of_peak') is not None else None, '.0f')} |"
         )
     return "\n".join(lines) + "\n"

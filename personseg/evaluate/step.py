@@ -4,7 +4,9 @@ The JSON report is a contract other steps read: ``{"batch_size", "image_size", "
 {model, flags}, "baseline", "models": [{"name", "uri", "iou", "dice", "boundary_f", "latency_ms":
 {"median", "p90"}, "images_per_s", "speedup", ...}]}``; ``speedup`` is against the baseline measured
 in the same run. Extra per-model fields: ``kind``, ``precision``, ``gflops``, ``achieved_gops``,
-``agreement_iou`` (IoU of its masks against the previous model's in the list) and ``speedup_vs_onnx_fp32``.
+``agreement_iou`` (IoU of its masks against the previous model's in the list), ``speedup_vs_onnx_fp32``
+and ``fraction_of_peak`` (achieved GOP/s over this CPU's measured GEMM peak for its precision, in
+``cpu.peak``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.evaluate.cpu import cpu_info
 from personseg.evaluate.latency import benchmark
+from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.report import markdown_table
 from personseg.metrics import agreement_iou, mean_scores
 from personseg.runtime import Predictor, default_threads, load_predictor
@@ -42,6 +45,7 @@ class EvalConfig:
     threads: int = 0
     baseline: str | None = None
     split: str = "val"
+    measure_peak: bool = True
 
 
 def parse_model_arg(arg: str) -> tuple[str | None, str]:
@@ -96,6 +100,7 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
     masks = [_masks(p, images, cfg.batch_size) for p in preds]
     batch = np.ascontiguousarray(np.resize(images, (cfg.batch_size, 3, size, size)))
     timings = benchmark(preds, batch, cfg.rounds, cfg.warmup)
+    peak = measure_peaks(threads) if cfg.measure_peak else None
     base_t = timings[names.index(baseline)]
     onnx_fp32 = next((t for p, t in zip(preds, timings) if p.info.kind == "onnx" and p.info.precision == "fp32"), None)
     rows = []
@@ -111,7 +116,9 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
             "speedup_vs_onnx_fp32": onnx_fp32.median_ms / t.median_ms if onnx_fp32 else None,
             "gflops": gflops, "achieved_gops": gflops * t.images_per_s if gflops else None,
         })
-    result = {"batch_size": cfg.batch_size, "image_size": size, "threads": threads, "cpu": cpu_info(),
+        key = "int8_gops" if pred.info.precision == "int8" else "fp32_gflops"
+        rows[-1]["fraction_of_peak"] = rows[-1]["achieved_gops"] / peak[key] if peak and gflops else None
+    result = {"batch_size": cfg.batch_size, "image_size": size, "threads": threads, "cpu": {**cpu_info(), "peak": peak},
               "baseline": baseline, "data": {"uri": cfg.data, "split": cfg.split, "samples": len(held.ids)},
               "rounds": cfg.rounds, "config": dataclasses.asdict(cfg), "models": rows}
     if report:
