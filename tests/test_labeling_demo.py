@@ -129,3 +129,10 @@ def test_demo_command_rejects_a_tiny_size_and_leaves_nothing(tmp_path, capsys):
     assert main(["data", "demo", str(tmp_path / "out"), "--size", "8"]) == 2
     assert "--size 8" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_datasets_root_follows_the_image_env(tmp_path, monkeypatch):
+    from personseg.labeling.committed import datasets_root
+
+    monkeypatch.setenv("PERSONSEG_DATASETS", str(tmp_path))
+    assert datasets_root() == tmp_path

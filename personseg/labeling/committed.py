@@ -7,6 +7,7 @@ needs neither openpeople nor mediapipe: it copies, re-letterboxing only when ano
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -22,8 +23,9 @@ JPEG_QUALITY = 90
 
 
 def datasets_root() -> Path:
-    """``datasets/`` beside the ``personseg`` package in the project checkout."""
-    return Path(__file__).resolve().parents[2] / "datasets"
+    """``$PERSONSEG_DATASETS`` (set in the pipeline image), else ``datasets/`` beside the package."""
+    env = os.environ.get("PERSONSEG_DATASETS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "datasets"
 
 
 def committed_dataset(which: str) -> Path:
