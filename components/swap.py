@@ -10,8 +10,11 @@ from components import STEP_IMAGE
 def swap(data: Input[Dataset], bilinear: Input[Model], design: str, epochs: int, model: Output[Model],
          metrics: Output[Metrics]):
     """Swap the decoder of ``bilinear`` and save the FP32 swapped model."""
+    from personseg.models.swapped import parse_design
     from personseg.swap import SwapConfig, run
 
-    report = run(SwapConfig(model=bilinear.path, data=data.path, design=design, epochs=epochs), model.path)
+    name, squeeze = parse_design(design)
+    report = run(SwapConfig(model=bilinear.path, data=data.path, design=name, squeeze=squeeze, epochs=epochs),
+                 model.path)
     for key in ("val_iou_bilinear", "val_iou_swapped_initial", "val_iou_swapped"):
         metrics.log_metric(key, report[key])

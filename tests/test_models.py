@@ -44,3 +44,14 @@ def test_transposed_decoder_has_more_flops_and_lean_fewer():
     assert 19.5 < bilinear < 20.5  # the published model's 20 GFLOP/img
     assert count_gflops(build_model("unet", width=32, decoder="transposed"), 256) > bilinear * 1.15
     assert count_gflops(build_model("unet-swapped", width=32, design="lean", squeeze=2), 256) < bilinear * 0.9
+
+
+def test_swap_design_specs():
+    from personseg.models.swapped import parse_design
+
+    assert parse_design("exact") == ("exact", 1)
+    assert parse_design("lean") == ("lean", 2)
+    assert parse_design("lean4") == ("lean", 4)
+    assert parse_design("lean:4") == ("lean", 4)
+    with pytest.raises(ValueError, match="swap design 'nearest2' unknown"):
+        parse_design("nearest2")
