@@ -7,8 +7,9 @@ no PyTorch) and PyTorch eager for ``kind: torch``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,24 +39,35 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def onnx_session(model: str | Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session with threads pinned, no spinning, sequential, all optimisations."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle worker threads must not spin: on a small CPU quota they would steal the cores that
+    # pre/post-processing (serving) or the next model in an interleaved benchmark needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+
+
+def predict_masks(logits: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """Boolean (N, S, S) person masks of ``images`` (logit > 0), run ``batch_size`` at a time."""
+    out = [logits(images[i : i + batch_size]) > 0 for i in range(0, len(images), batch_size)]
+    return np.concatenate(out)[:, 0]
+
+
 class OnnxPredictor:
     """ONNX Runtime session with threads pinned, no spinning, sequential execution, all optimisations."""
 
     def __init__(self, info: ModelInfo, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.info = info
         self.threads = threads or default_threads()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle worker threads must not spin: on a small CPU quota they would steal the cores that
-        # pre/post-processing (serving) or the next model in an interleaved benchmark needs.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(info.weights_path), opts, providers=["CPUExecutionProvider"])
+            self.session = onnx_session(info.weights_path, self.threads)
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             raise UserError(f"model {info.weights_path}: ONNX Runtime cannot load it ({exc})") from None
         self.input_name = self.session.get_inputs()[0].name

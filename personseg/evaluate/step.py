@@ -27,7 +27,7 @@ from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.report import markdown_table
 from personseg.metrics import agreement_iou, mean_scores
-from personseg.runtime import Predictor, default_threads, load_predictor
+from personseg.runtime import Predictor, default_threads, load_predictor, predict_masks
 from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,6 @@ def _gflops(pred: Predictor) -> float | None:
     return count_gflops(build_from_arch(arch), pred.info.image_size)
 
 
-def _masks(pred: Predictor, images: np.ndarray, batch_size: int) -> np.ndarray:
-    out = [pred.logits(images[i : i + batch_size]) > 0 for i in range(0, len(images), batch_size)]
-    return np.concatenate(out)[:, 0]
-
-
 def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
     """Evaluate and time every model; write ``report`` (JSON) and a Markdown table beside it."""
     if not cfg.models:
@@ -97,7 +92,7 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
     train_ids, val_ids = split_ids(data.ids, 0.2, root)
     held = data.subset(val_ids if cfg.split == "val" else data.ids)
     images = held.images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    masks = [_masks(p, images, cfg.batch_size) for p in preds]
+    masks = [predict_masks(p.logits, images, cfg.batch_size) for p in preds]
     batch = np.ascontiguousarray(np.resize(images, (cfg.batch_size, 3, size, size)))
     timings = benchmark(preds, batch, cfg.rounds, cfg.warmup)
     peak = measure_peaks(threads) if cfg.measure_peak else None

@@ -28,6 +28,7 @@ from personseg.modeldir import read_model_dir, write_config
 from personseg.quantize.calibration import as_inputs, calibration_sha256, choose
 from personseg.quantize.export import ONNX_FILE, export_onnx
 from personseg.quantize.onnx_backend import Fault, OnnxQuantSettings, fp32_nodes, quantize_onnx, quantized_op_types
+from personseg.runtime import default_threads, onnx_session, predict_masks
 from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,10 @@ class QuantizeConfig:
     max_trials: int = 4
 
 
-def _session_masks(model_path: str, images: np.ndarray, batch: int = 8) -> np.ndarray:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+def _session_masks(model_path: str, images: np.ndarray) -> np.ndarray:
+    sess = onnx_session(model_path, default_threads())
     name = sess.get_inputs()[0].name
-    return np.concatenate([sess.run(None, {name: images[i : i + batch]})[0] > 0
-                           for i in range(0, len(images), batch)])[:, 0]
+    return predict_masks(lambda batch: sess.run(None, {name: batch})[0], images)
 
 
 def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dict:
@@ -81,15 +79,19 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
         fp32_path = export_onnx(info, fp32_dir)
         fp32_masks = _session_masks(str(fp32_path), tune_x)
 
+        def score(masks: np.ndarray) -> float:
+            return mean_scores(masks, tune.labels, boundary=False)["iou"]
+
         def eval_fn(model_path: str) -> float:
-            return mean_scores(_session_masks(model_path, tune_x), tune.labels, boundary=False)["iou"]
+            return score(_session_masks(model_path, tune_x))
 
         settings = OnnxQuantSettings(tolerable_loss=cfg.tolerable_loss, max_trials=cfg.max_trials)
         exclude: set[str] = set()
         gate_log = []
         q_path = Path(work) / ONNX_FILE
         used = quantize_onnx(fp32_path, q_path, calib_x, eval_fn, settings, exclude, fault)
-        agreement = agreement_iou(_session_masks(str(q_path), tune_x), fp32_masks)
+        q_masks = _session_masks(str(q_path), tune_x)
+        agreement = agreement_iou(q_masks, fp32_masks)
         gate_log.append({"excluded": [], "agreement_iou": agreement})
         log.info("quantize: INT8 vs FP32 mask agreement %.4f (gate %.3f)", agreement, cfg.min_agreement)
         while agreement < cfg.min_agreement:
@@ -101,27 +103,26 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
                 trial_path = Path(work) / f"try-{op_type}.onnx"
                 trial_used = quantize_onnx(fp32_path, trial_path, calib_x, eval_fn, settings, exclude | {op_type},
                                            fault)
-                score = agreement_iou(_session_masks(str(trial_path), tune_x), fp32_masks)
-                gate_log.append({"excluded": sorted(exclude | {op_type}), "agreement_iou": score})
-                log.info("quantize: with %s in FP32, agreement %.4f", op_type, score)
+                trial_masks = _session_masks(str(trial_path), tune_x)
+                trial_agreement = agreement_iou(trial_masks, fp32_masks)
+                gate_log.append({"excluded": sorted(exclude | {op_type}), "agreement_iou": trial_agreement})
+                log.info("quantize: with %s in FP32, agreement %.4f", op_type, trial_agreement)
                 fp32_count = len(fp32_nodes(onnx.load(str(trial_path))))
-                trials.append((score, fp32_count, op_type, trial_path, trial_used))
+                trials.append((trial_agreement, fp32_count, op_type, trial_path, trial_used, trial_masks))
             if not trials:
                 break
             # among fixes that pass the gate, keep the most work in INT8; else the best agreement so far
             passing = [t for t in trials if t[0] >= cfg.min_agreement]
             best = min(passing, key=lambda t: t[1]) if passing else max(trials, key=lambda t: t[0])
-            agreement, _, op_type, best_path, used = best
+            agreement, _, op_type, best_path, used, q_masks = best
             exclude.add(op_type)
             best_path.replace(q_path)
         if agreement < cfg.min_agreement:
             raise UserError(f"quantize: INT8 masks agree with FP32 at IoU {agreement:.4f} < --min-agreement "
                             f"{cfg.min_agreement}; not writing a model")
         q_model = onnx.load(str(q_path))
-        int8_iou = eval_fn(str(q_path))
-        fp32_iou = eval_fn(str(fp32_path))
         data_sha = tree_sha256(root)
-        metrics = {"tune_iou_fp32": fp32_iou, "tune_iou_int8": int8_iou, "agreement_iou": agreement,
+        metrics = {"tune_iou_fp32": score(fp32_masks), "tune_iou_int8": score(q_masks), "agreement_iou": agreement,
                    "tune_images": len(tune.ids), "gate": gate_log}
         with atomic_dir(out) as tmp:
             onnx.save_model(q_model, str(tmp / ONNX_FILE))
