@@ -13,7 +13,7 @@ def quantize(data: Input[Dataset], swapped: Input[Model], calibration_size: int,
     from personseg.quantize.step import QuantizeConfig, export, run
 
     result = run(QuantizeConfig(model=swapped.path, data=data.path, calibration=calibration_size,
-                                tolerable_loss=tolerable_iou_loss), int8.path)
+                                tolerable_iou_loss=tolerable_iou_loss), int8.path)
     export(swapped.path, onnx_fp32.path)
     for key in ("tune_iou_fp32", "tune_iou_int8", "agreement_iou"):
         metrics.log_metric(key, result[key])

@@ -59,3 +59,10 @@ def unletterbox(prob: np.ndarray, box: Box, width: int, height: int) -> np.ndarr
     crop = prob[box.top : box.top + box.height, box.left : box.left + box.width]
     img = Image.fromarray(np.clip(crop * 255.0, 0, 255).astype(np.uint8), mode="L")
     return np.asarray(img.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
+
+
+def padding_mask(box: Box, size: int) -> np.ndarray:
+    """(size, size) bool: True on the letterbox padding around ``box`` (not part of the picture)."""
+    pad = np.ones((size, size), dtype=bool)
+    pad[box.top : box.top + box.height, box.left : box.left + box.width] = False
+    return pad

@@ -76,6 +76,13 @@ def mean_scores(preds: np.ndarray, truths: np.ndarray, boundary: bool = True) ->
     return scores
 
 
-def agreement_iou(preds: np.ndarray, reference: np.ndarray) -> float:
-    """Mean IoU of ``preds`` against another model's masks (how far INT8 drifts from FP32)."""
-    return float(np.mean([iou(p, r.astype(np.uint8)) for p, r in zip(preds, reference)]))
+def agreement_iou(preds: np.ndarray, reference: np.ndarray, truths: np.ndarray | None = None) -> float:
+    """Mean IoU of ``preds`` against another model's masks (how far INT8 drifts from FP32).
+
+    With ``truths``, their ``IGNORE`` pixels (ignore maps, letterbox padding) are skipped, so the
+    figure covers the same pixels as IoU.
+    """
+    refs = [r.astype(np.uint8) for r in reference]
+    if truths is not None:
+        refs = [np.where(t == IGNORE, IGNORE, r).astype(np.uint8) for r, t in zip(refs, truths)]
+    return float(np.mean([iou(p, r) for p, r in zip(preds, refs)]))

@@ -91,8 +91,11 @@ def run(cfg: SwapConfig, out: str | Path) -> dict:
         raise UserError(f"--squeeze {cfg.squeeze}: {exc}") from None
     root = local_dataset(cfg.data)
     data = load_dataset(root, info.image_size)
-    train_ids, val_ids = split_ids(data.ids, 0.2, root)
-    train, val = data.subset(train_ids), data.subset(val_ids)
+    split = split_ids(data.ids, root)  # the revert decision reads val; test stays unseen
+    train, val = data.subset(split.train), data.subset(split.val)
+    if not split.train or not split.val:
+        raise UserError(f"--data {cfg.data}: the swap needs train and val images; the split has "
+                        f"{split.counts()}")
     before = validate(seed_model, val)["iou"]
     at_swap = validate(model, val)["iou"]
     log.info("swap %s: val IoU bilinear %.4f, swapped before fine-tuning %.4f", cfg.design, before, at_swap)

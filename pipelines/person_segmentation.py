@@ -66,7 +66,9 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         swap_epochs: int = 3,
         calibration_size: int = 32,
         tolerable_iou_loss: float = 0.02,
-        min_speedup: float = 1.5,
+        min_speedup: float = 1.25,
+        extra_eval_uri: str = "real",
+        min_extra_iou: float = 0.0,
         model_name: str = "personseg",
         deploy_target: str = "kubernetes",
         namespace: str = "personseg",
@@ -90,6 +92,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
             data=data.outputs["data"], bilinear=trained.outputs["model"], swapped=swapped.outputs["model"],
             onnx_fp32=quantized.outputs["onnx_fp32"], int8=quantized.outputs["int8"], model_name=model_name,
             tolerable_iou_loss=tolerable_iou_loss, min_speedup=min_speedup, rounds=eval_rounds,
+            extra_eval_uri=extra_eval_uri, min_extra_iou=min_extra_iou, image_size=image_size,
             s3_endpoint=s3_endpoint), "evaluate"))
         evaluated.set_caching_options(False)
         with dsl.If(evaluated.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition, not Python)

@@ -12,8 +12,9 @@ needs numpy<2 (kept out of the project's own .venv)::
     PYTHONPATH=. .venv-teacher/bin/python scripts/build_demo_data.py --overlays /tmp/overlays
 
 ``demo``: the 40 single-person openpeople photos (10 synthetic people x 4 shots; the two multi-panel
-sheets per person are left out), split by person. ``real``: four real photographs shipped in
-packages, all held out (val) for "agreement with teacher on real photos".
+sheets per person are left out), split by person into train / val / test. ``real``: four real
+photographs shipped in packages, all held out (test) for "agreement with teacher on real photos".
+The letterbox padding of each image is written into its ignore map: it is not part of the photo.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from personseg.atomic import atomic_dir, write_json
-from personseg.imageops import letterbox
+from personseg.imageops import letterbox, padding_mask
 from personseg.labeling.band import Band
 from personseg.labeling.label import Labels, label_image, teacher_card, write_example
 from personseg.labeling.mediapipe_teacher import MediapipeTeacher
@@ -38,8 +39,9 @@ from personseg.labeling.mediapipe_teacher import MediapipeTeacher
 # Each openpeople person has 6 assets; these 4 show one person. character_sheet and emotions_sheet
 # are grids of many small panels (checked by eye on a contact sheet) and are excluded.
 SINGLE_PERSON_SHOTS = ("amateur_selfie", "studio_portrait", "studio_posture", "amateur_posture")
-# Held-out people: one woman and one man, so val is not a single look.
-VAL_PEOPLE = ("P004", "P008")
+# Held-out people: one woman and one man for test, so it is not a single look; one more for val.
+TEST_PEOPLE = ("P004", "P008")
+VAL_PEOPLE = ("P006",)
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 JPEG_QUALITY = 90
 
@@ -144,12 +146,13 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
     with atomic_dir(out_root / which) as tmp:
         (tmp / "images").mkdir()
         for src in sources:
-            boxed, _ = letterbox(src.open(), size, resample=Image.LANCZOS)
+            boxed, box = letterbox(src.open(), size, resample=Image.LANCZOS)
             image_path = tmp / "images" / f"{src.example_id}.jpg"
             boxed.save(image_path, quality=JPEG_QUALITY)
             with Image.open(image_path) as stored:  # label the pixels a reader will decode, not pre-JPEG ones
                 boxed = stored.convert("RGB")
             labels = label_image(teacher, boxed, band)
+            labels = Labels(labels.mask, np.where(padding_mask(box, size), 255, labels.ignore).astype(np.uint8))
             write_example(tmp, src.example_id, labels)
             groups.setdefault(src.group, []).append(src.example_id)
             person.append(labels.person_fraction)
@@ -161,9 +164,11 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
                 overlay(boxed, labels).save(overlays / f"{which}_{src.example_id}.png")
         teacher.close()
         ids = [s.example_id for s in sources]
-        held_out = set(groups) if which == "real" else set(VAL_PEOPLE)  # real photos are all held out
-        val = [i for group in sorted(held_out) for i in groups[group]]
-        split = {"train": [i for i in ids if i not in val], "val": val}
+        test_groups = set(groups) if which == "real" else set(TEST_PEOPLE)  # real photos are all held out
+        val_groups = set() if which == "real" else set(VAL_PEOPLE)
+        test = [i for group in sorted(test_groups) for i in groups[group]]
+        val = [i for group in sorted(val_groups) for i in groups[group]]
+        split = {"train": [i for i in ids if i not in test and i not in val], "val": val, "test": test}
         write_json(tmp / "split.json", split)
         card = {
             "name": f"personseg-{which}",
@@ -176,8 +181,9 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
             "labels": teacher_card(teacher, band),
             "size": size,
             "resize": "letterbox (aspect kept, padded with grey 114), LANCZOS; images JPEG quality 90, "
-            "labelled as decoded from that JPEG",
+            "labelled as decoded from that JPEG; the padding is ignore (not part of the photo)",
             "counts": {"images": len(ids), "train": len(split["train"]), "val": len(split["val"]),
+                       "test": len(split["test"]),
                        "with_ignore": sum(1 for f in unsure if f > 0)},
             "groups": groups,
             "person_fraction": round(float(np.mean(person)), 4),
@@ -192,8 +198,9 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
 
 DESCRIPTIONS = {
     "demo": "Single-person photos of 10 synthetic people from openpeople (selfie, studio portrait, "
-    "studio full body, outdoor full body), split by person so no person is in both train and val.",
-    "real": "Real photographs shipped in Python/Debian packages, all held out (val): scores on them are "
+    "studio full body, outdoor full body), split by person (7 train, 1 val, 2 test) so no person is in two "
+    "parts.",
+    "real": "Real photographs shipped in Python/Debian packages, all held out (test): scores on them are "
     "'agreement with the teacher on real photos', not accuracy against human masks.",
 }
 
@@ -211,7 +218,8 @@ def readme(card: dict) -> str:
         + f". Mean person share {card['person_fraction']:.1%}, "
         f"mean ignore share {card['ignore_fraction']:.1%}.", "",
         "Layout: `images/<id>.jpg`, `masks/<id>.png` (L, 0/255), `ignore/<id>.png` (only where the teacher "
-        "was unsure), `split.json` (train/val by " + ("person" if "demo" in card["name"] else "hold-out") + "), "
+        "was unsure, and the letterbox padding), `split.json` (train/val/test by "
+        + ("person" if "demo" in card["name"] else "hold-out") + "), "
         "`dataset.json` (this card as data).", "",
         "## Sources and licences", "",
         *[f"- {s['package']} {s['version']}{' (teacher)' if s.get('role') else ''}: {s['licence']}"

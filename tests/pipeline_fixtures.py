@@ -7,4 +7,4 @@ from personseg.commands.pipeline import project_root
 ROOT = project_root()  # puts pipelines/ and components/ on sys.path, as the CLI does
 
 TINY_PARAMS = {"dataset_uri": "synthetic:16", "image_size": 64, "width": 8, "epochs": 1, "swap_epochs": 1,
-               "calibration_size": 4, "eval_rounds": 2, "model_name": "tiny-seg"}
+               "calibration_size": 8, "eval_rounds": 2, "model_name": "tiny-seg"}

@@ -40,30 +40,43 @@ def test_committed_dataset_is_valid(which):
 
 
 @pytest.mark.parametrize("which", ["demo", "real"])
-def test_committed_split_keeps_every_person_on_one_side(which):
+def test_committed_split_keeps_every_person_in_one_part(which):
     root = committed_dataset(which)
     split = json.loads((root / "split.json").read_text())
     card = json.loads((root / "dataset.json").read_text())
-    train, val = set(split["train"]), set(split["val"])
-    assert not train & val
-    assert train | val == set(ids_in(root / "images"))
-    assert len(split["train"]) == len(train) and len(split["val"]) == len(val)
-    assert sorted(i for members in card["groups"].values() for i in members) == sorted(train | val)
+    parts = {p: set(split[p]) for p in ("train", "val", "test")}
+    assert sum(len(v) for v in parts.values()) == len(set().union(*parts.values()))  # disjoint
+    assert set().union(*parts.values()) == set(ids_in(root / "images"))
+    assert sorted(i for members in card["groups"].values() for i in members) == sorted(ids_in(root / "images"))
     for person, members in card["groups"].items():
-        sides = {("train" if i in train else "val") for i in members}
-        assert len(sides) == 1, f"{person} is in both train and val"
-    assert (card["counts"]["train"], card["counts"]["val"]) == (len(train), len(val))
+        sides = {p for p, ids in parts.items() for i in members if i in ids}
+        assert len(sides) == 1, f"{person} is in {sides}"
+    assert {p: card["counts"][p] for p in parts} == {p: len(v) for p, v in parts.items()}
 
 
-def test_demo_split_is_by_person_id_and_real_is_all_held_out():
-    demo = committed_dataset("demo")
-    split = json.loads((demo / "split.json").read_text())
-    train_people = {i.split("_")[0] for i in split["train"]}
-    val_people = {i.split("_")[0] for i in split["val"]}
-    assert train_people and val_people and not train_people & val_people
-    assert len(train_people | val_people) == 10
+def test_demo_split_is_by_person_id_and_real_is_all_test():
+    demo = json.loads((committed_dataset("demo") / "split.json").read_text())
+    people = {p: {i.split("_")[0] for i in demo[p]} for p in ("train", "val", "test")}
+    assert people == {"train": {"P001", "P002", "P003", "P005", "P007", "P009", "P010"}, "val": {"P006"},
+                      "test": {"P004", "P008"}}
     real = json.loads((committed_dataset("real") / "split.json").read_text())
-    assert real["train"] == [] and len(real["val"]) == 4
+    assert real["train"] == real["val"] == [] and len(real["test"]) == 4
+
+
+@pytest.mark.parametrize(("which", "sample", "columns", "rows"), [
+    ("demo", "P001_studio_posture", (56, 57), (0, 0)), ("demo", "P003_amateur_selfie", (32, 32), (0, 0)),
+    ("real", "basketball1", (0, 0), (32, 32)), ("real", "grace_hopper", (16, 16), (0, 0)),
+])
+def test_committed_letterbox_padding_is_ignore(which, sample, columns, rows):
+    from personseg.data.loading import load_dataset
+
+    data = load_dataset(committed_dataset(which), 256)
+    labels = data.labels[data.ids.index(sample)]
+    pad = np.zeros((256, 256), bool)
+    pad[:, : columns[0]] = pad[:, 256 - columns[1]:] = pad[: rows[0]] = pad[256 - rows[1]:] = True
+    assert (labels[pad] == 255).all()
+    inner = labels[rows[0] : 256 - rows[1], columns[0] : 256 - columns[1]]
+    assert (inner[:, [0, -1]] != 255).any() and (inner == 1).any()  # the photo itself is labelled
 
 
 @pytest.mark.parametrize("which", ["demo", "real"])

@@ -66,6 +66,9 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not (run1 / "train" / "model.ckpt").exists()  # per-epoch state stays out of the artifacts
     gallery = (run1 / "evaluate" / "gallery").read_text()
     assert gallery.count("data:image/png;base64,") >= 6 and "<svg" in gallery
+    # the second evaluation set (the committed real photographs by default) is in report, metrics and gallery
+    assert "## Second evaluation set: real (4 images)" in out and 0 <= metrics["iou_extra_int8"] <= 1
+    assert "Second evaluation set: real" in gallery and "grace_hopper" in gallery
     evaluation = json.loads((run1 / "evaluate" / "evaluation").read_text())
     assert [m["name"] for m in evaluation["models"]] == ["bilinear", "swapped", "onnx-fp32", "int8"]
     assert "speed FAILED" in evaluation["gate"]["summary"]

@@ -37,13 +37,14 @@ def test_int8_model_loads_and_agrees_with_fp32(int8_model, tiny_model, tiny_data
     assert agreement_iou(int8.logits(x)[:, 0] > 0, fp32.logits(x)[:, 0] > 0) > 0.9
 
 
-def test_calibration_never_uses_the_evaluation_split(int8_model, tiny_dataset):
+def test_calibration_and_tuning_never_use_the_test_split(int8_model, tiny_dataset):
     from personseg.data.split import split_ids
 
     out, _ = int8_model
-    ids = json.loads((out / "config.json").read_text())["calibration"]["ids"]
-    _, val = split_ids(sorted(p.stem for p in (tiny_dataset / "images").iterdir()), 0.2, tiny_dataset)
-    assert ids and not set(ids) & set(val)
+    card = json.loads((out / "config.json").read_text())
+    s = split_ids(sorted(p.stem for p in (tiny_dataset / "images").iterdir()), tiny_dataset)
+    assert set(card["calibration"]["ids"]) <= set(s.train)
+    assert card["tuning"]["ids"] and not set(card["tuning"]["ids"]) & set(s.test)
 
 
 def _break_maxpool(model: onnx.ModelProto, fp32_op_types: frozenset) -> onnx.ModelProto:

@@ -70,11 +70,11 @@ def test_inc_autotune_returns_a_model_that_misses_the_tolerance_at_max_trials(tm
 
 
 def test_autotune_or_raise_refuses_a_model_that_misses_the_tolerance(tmp_path):
-    with pytest.raises(UserError, match=r"no INT8 configuration met --tolerable-loss 0.01 .*0.0000 vs FP32 1.0000"):
+    with pytest.raises(UserError, match=r"no INT8 configuration met INC relative loss 0.01 .*0.0000 vs FP32 1.0000"):
         autotune_or_raise(**_tune(tmp_path, iter([1.0, 0.0]), max_trials=1))
 
 
 def test_autotune_or_raise_turns_exit_into_a_clear_error(tmp_path):
     # the single config is expanded into one trial; with max_trials 5 the config set runs out and INC exits
-    with pytest.raises(UserError, match="no INT8 configuration met --tolerable-loss 0.01"):
+    with pytest.raises(UserError, match="no INT8 configuration met INC relative loss 0.01"):
         autotune_or_raise(**_tune(tmp_path, iter([1.0] + [0.0] * 10), max_trials=5))

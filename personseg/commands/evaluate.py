@@ -8,6 +8,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate and time models side by side")
     p.add_argument("--model", action="append", required=True, help="[NAME=]URI; repeat; the first is the baseline")
     p.add_argument("--data", required=True)
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"),
+                   help="which images of --data to score (default test: never used to choose a model)")
+    p.add_argument("--extra-data", help="a second evaluation set (e.g. real photographs), scored for quality")
+    p.add_argument("--extra-split", default="all", choices=("train", "val", "test", "all"))
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--threads", type=int, default=0)
@@ -22,6 +26,11 @@ def handle(args: argparse.Namespace) -> int:
     from personseg.evaluate.step import EvalConfig, run
 
     cfg = EvalConfig(models=tuple(args.model), data=args.data, batch_size=args.batch_size, rounds=args.rounds,
-                     threads=args.threads, baseline=args.baseline)
-    print(markdown_table(run(cfg, args.report)), end="")
+                     threads=args.threads, baseline=args.baseline, split=args.split, extra_data=args.extra_data,
+                     extra_split=args.extra_split)
+    result = run(cfg, args.report)
+    print(markdown_table(result), end="")
+    extra = result["extra_data"]
+    print(f"scored {result['data']['samples']} images ({args.split} split of {args.data})"
+          + (f" and {extra['samples']} ({extra['split']} of {extra['uri']})" if extra else ""))
     return 0

@@ -7,11 +7,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the command."""
     p = sub.add_parser("quantize", help="quantize an FP32 model to INT8 (INC on ONNX Runtime)")
     p.add_argument("--model", required=True, help="FP32 PyTorch saved model (directory, s3:// or models:/)")
-    p.add_argument("--data", required=True, help="dataset: calibration and tuning use its training split")
+    p.add_argument("--data", required=True, help="dataset: calibrates on its train split, tunes on val (then train)")
     p.add_argument("--out", required=True)
     p.add_argument("--backend", default="onnxruntime", help="onnxruntime (the fastest on this CPU, measured)")
-    p.add_argument("--calibration", type=int, default=64, help="number of training images to calibrate on")
-    p.add_argument("--tolerable-loss", type=float, default=0.005, help="relative IoU loss INC may accept")
+    p.add_argument("--calibration", type=int, default=64, help="number of training images to calibrate on (>= 8)")
+    p.add_argument("--tolerable-iou-loss", type=float, default=0.005,
+                   help="IoU points INT8 may lose against FP32 on the tuning images (absolute: 0.005 = half a point)")
     p.add_argument("--min-agreement", type=float, default=0.95, help="gate: IoU of INT8 masks vs FP32 masks")
     p.add_argument("--max-trials", type=int, default=4)
     p.set_defaults(func=handle)
@@ -22,9 +23,10 @@ def handle(args: argparse.Namespace) -> int:
     from personseg.quantize.step import QuantizeConfig, run
 
     cfg = QuantizeConfig(model=args.model, data=args.data, backend=args.backend, calibration=args.calibration,
-                         tolerable_loss=args.tolerable_loss, min_agreement=args.min_agreement,
+                         tolerable_iou_loss=args.tolerable_iou_loss, min_agreement=args.min_agreement,
                          max_trials=args.max_trials)
     m = run(cfg, args.out)
     print(f"{args.out}: INT8 IoU {m['tune_iou_int8']:.4f} (FP32 {m['tune_iou_fp32']:.4f}) on {m['tune_images']} "
-          f"tuning images; agreement with FP32 masks {m['agreement_iou']:.4f}")
+          f"tuning images (calibrated on {m['calibration_images']}); agreement with FP32 masks "
+          f"{m['agreement_iou']:.4f}")
     return 0

@@ -6,7 +6,8 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the command."""
     p = sub.add_parser("train", help="train a segmentation model")
-    p.add_argument("--data", required=True, help="dataset folder or s3:// prefix")
+    p.add_argument("--data", required=True, help="dataset folder or s3:// prefix; trains on its train split and "
+                   "keeps the epoch best on val (split.json, else a 70/15/15 hash split)")
     p.add_argument("--model", default="unet")
     p.add_argument("--decoder", default="bilinear", help="bilinear or transposed")
     p.add_argument("--width", type=int, default=32)
@@ -15,7 +16,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--skip-invalid", action="store_true", help="skip bad samples (counted in a warning)")
     p.add_argument("--threads", type=int, default=0)
@@ -31,8 +31,7 @@ def handle(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(data=args.data, model=args.model, decoder=args.decoder, width=args.width, size=args.size,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      val_fraction=args.val_fraction, augment=not args.no_augment, skip_invalid=args.skip_invalid,
-                      threads=args.threads)
+                      augment=not args.no_augment, skip_invalid=args.skip_invalid, threads=args.threads)
     result = run(cfg, args.out, resume=args.resume, checkpoint_dir=args.checkpoint_dir)
     print(f"{result.out}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}")
     return 0

@@ -1,6 +1,7 @@
 """Decode, check and resize a dataset into memory: images (N, S, S, 3) uint8, labels (N, S, S) uint8.
 
-Labels hold 0 (background), 1 (person) and ``IGNORE``. Every problem names its file; by default any
+Labels hold 0 (background), 1 (person) and ``IGNORE`` (the ignore map and the letterbox padding).
+Every problem names its file; by default any
 problem is an error, and with ``skip_invalid`` bad samples are dropped with a warning that counts them.
 """
 
@@ -75,7 +76,8 @@ def load_sample(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"{sample.ignore}: ignore map size differs from image {image.size}")
         labels[np.asarray(ignore_img) > 0] = IGNORE
     boxed, _ = letterbox(image, size)
-    label_img, _ = letterbox(Image.fromarray(labels, mode="L"), size, resample=Image.NEAREST, fill=0)
+    # the letterbox padding is not part of the photo: loss and every metric skip it
+    label_img, _ = letterbox(Image.fromarray(labels, mode="L"), size, resample=Image.NEAREST, fill=IGNORE)
     return np.asarray(boxed, dtype=np.uint8), np.asarray(label_img, dtype=np.uint8)
 
 

@@ -10,21 +10,25 @@ def _fmt(value: float | None, spec: str) -> str:
 def markdown_table(result: dict) -> str:
     """Markdown: one row per model, speedups against the baseline, with machine and settings."""
     cpu = result["cpu"]
+    extra = result.get("extra_data")
     lines = [
         f"Batch {result['batch_size']}, {result['image_size']}x{result['image_size']}, {result['threads']} threads, "
         f"{result['rounds']} interleaved rounds on {cpu['model']} ({', '.join(cpu['flags'])}); "
-        f"quality on {result['data']['samples']} held-out images of {result['data']['uri']}."
+        f"quality on {result['data']['samples']} images ({result['data']['split']} split) of {result['data']['uri']}"
+        + (f"; extra: {extra['samples']} images ({extra['split']}) of {extra['uri']}" if extra else "") + "."
         + (f" Measured GEMM peak on these threads: FP32 {cpu['peak']['fp32_gflops']:.0f} GFLOP/s, "
            f"INT8 {cpu['peak']['int8_gops']:.0f} GOP/s." if cpu.get("peak") else ""),
         "",
-        "| model | kind | IoU | Dice | boundary F | agreement IoU | median ms/batch | p90 ms | images/s "
-        "| speedup | GFLOP/img | GOP/s | % of peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | kind | IoU | Dice | boundary F | " + ("IoU (extra) | " if extra else "")
+        + "agreement IoU (vs row above) | median ms/batch | p90 ms | images/s | speedup | GFLOP/img | GOP/s "
+        "| % of peak |",
+        "|---" * (14 if extra else 13) + "|",
     ]
     for m in result["models"]:
         lines.append(
             f"| {m['name']}{' (baseline)' if m['name'] == result['baseline'] else ''} "
             f"| {m['kind']} {m['precision']} | {m['iou']:.4f} | {m['dice']:.4f} | {_fmt(m.get('boundary_f'), '.4f')} "
+            + (f"| {_fmt((m.get('extra') or {}).get('iou'), '.4f')} " if extra else "") +
             f"| {m['agreement_iou']:.4f} | {m['latency_ms']['median']:.1f} | {m['latency_ms']['p90']:.1f} "
             f"| {m['images_per_s']:.1f} | {m['speedup']:.2f}x | {_fmt(m.get('gflops'), '.2f')} "
             f"| {_fmt(m.get('achieved_gops'), '.0f')} "

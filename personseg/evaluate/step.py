@@ -6,7 +6,11 @@ The JSON report is a contract other steps read: ``{"batch_size", "image_size", "
 in the same run. Extra per-model fields: ``kind``, ``precision``, ``gflops``, ``achieved_gops``,
 ``agreement_iou`` (IoU of its masks against the previous model's in the list), ``speedup_vs_onnx_fp32``
 and ``fraction_of_peak`` (achieved GOP/s over this CPU's measured GEMM peak for its precision, in
-``cpu.peak``).
+``cpu.peak``), and ``extra`` (``{"iou", "dice", "boundary_f"}`` on the second evaluation set, when one
+is given: ``result["extra_data"]`` names it).
+
+Quality is scored on one split (default ``test``: never used to choose a model) and skips ``IGNORE``
+pixels, which include the letterbox padding.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from personseg.atomic import write_json
-from personseg.data.loading import load_dataset
-from personseg.data.split import split_ids
+from personseg.data.loading import LoadedData, load_dataset
+from personseg.data.split import CHOICES, split_ids
 from personseg.errors import UserError
 from personseg.evaluate.cpu import cpu_info
 from personseg.evaluate.latency import benchmark
@@ -44,8 +48,10 @@ class EvalConfig:
     warmup: int = 2
     threads: int = 0
     baseline: str | None = None
-    split: str = "val"
+    split: str = "test"
     measure_peak: bool = True
+    extra_data: str | None = None
+    extra_split: str = "all"
 
 
 def parse_model_arg(arg: str) -> tuple[str | None, str]:
@@ -54,6 +60,25 @@ def parse_model_arg(arg: str) -> tuple[str | None, str]:
     if sep and "/" not in name and ":" not in name:
         return name, uri
     return None, arg
+
+
+def scored_images(uri: str, size: int, split: str) -> LoadedData:
+    """The images of ``split`` of the dataset at ``uri``, letterboxed to ``size``; never empty."""
+    if split not in CHOICES:
+        raise UserError(f"--split {split!r}: expected one of {', '.join(CHOICES)}")
+    root = local_dataset(uri)
+    data = load_dataset(root, size)
+    ids = data.ids if split == "all" else split_ids(data.ids, root).part(split)
+    if not ids:
+        raise UserError(f"--split {split}: dataset {uri} has no {split} images; use --split all to score "
+                        "every image")
+    return data.subset(ids)
+
+
+def score_on(pred: Predictor, data: LoadedData, batch_size: int) -> dict[str, float]:
+    """IoU, Dice and boundary F of ``pred`` on ``data`` (a second evaluation set: quality only)."""
+    images = data.images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    return mean_scores(predict_masks(pred.logits, images, batch_size), data.labels)
 
 
 def _gflops(pred: Predictor) -> float | None:
@@ -87,12 +112,12 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
     baseline = cfg.baseline or names[0]
     if baseline not in names:
         raise UserError(f"--baseline {baseline}: not among the models ({', '.join(names)})")
-    root = local_dataset(cfg.data)
-    data = load_dataset(root, size)
-    train_ids, val_ids = split_ids(data.ids, 0.2, root)
-    held = data.subset(val_ids if cfg.split == "val" else data.ids)
+    held = scored_images(cfg.data, size, cfg.split)
+    log.info("evaluate: scoring %d images of the %s split of %s", len(held.ids), cfg.split, cfg.data)
     images = held.images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     masks = [predict_masks(p.logits, images, cfg.batch_size) for p in preds]
+    extra = scored_images(cfg.extra_data, size, cfg.extra_split) if cfg.extra_data else None
+    extra_scores = [score_on(p, extra, cfg.batch_size) for p in preds] if extra else [None] * len(preds)
     batch = np.ascontiguousarray(np.resize(images, (cfg.batch_size, 3, size, size)))
     timings = benchmark(preds, batch, cfg.rounds, cfg.warmup)
     peak = measure_peaks(threads) if cfg.measure_peak else None
@@ -105,16 +130,19 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
         rows.append({
             "name": name, "uri": named[i][1], "kind": pred.info.kind, "precision": pred.info.precision,
             **scores,
-            "agreement_iou": agreement_iou(masks[i], masks[i - 1]) if i else 1.0,
+            "agreement_iou": agreement_iou(masks[i], masks[i - 1], held.labels) if i else 1.0,
             "latency_ms": {"median": t.median_ms, "p90": t.p90_ms}, "images_per_s": t.images_per_s,
             "speedup": base_t.median_ms / t.median_ms,
             "speedup_vs_onnx_fp32": onnx_fp32.median_ms / t.median_ms if onnx_fp32 else None,
             "gflops": gflops, "achieved_gops": gflops * t.images_per_s if gflops else None,
+            "extra": extra_scores[i],
         })
         key = "int8_gops" if pred.info.precision == "int8" else "fp32_gflops"
         rows[-1]["fraction_of_peak"] = rows[-1]["achieved_gops"] / peak[key] if peak and gflops else None
     result = {"batch_size": cfg.batch_size, "image_size": size, "threads": threads, "cpu": {**cpu_info(), "peak": peak},
               "baseline": baseline, "data": {"uri": cfg.data, "split": cfg.split, "samples": len(held.ids)},
+              "extra_data": ({"uri": cfg.extra_data, "split": cfg.extra_split, "samples": len(extra.ids)}
+                             if extra else None),
               "rounds": cfg.rounds, "config": dataclasses.asdict(cfg), "models": rows}
     if report:
         report = Path(report)

@@ -47,7 +47,7 @@ def read_card(folder: Path) -> dict:
 
 
 def _resize_example(src: Path, dst: Path, size: int, kind: str) -> None:
-    """Letterbox one image (bilinear) or label PNG (nearest, padding 0) to ``size``.
+    """Letterbox one image (bilinear) or label PNG (nearest; padding 0 in masks, 255 in ignore maps) to ``size``.
 
     An ignore map that loses all its pixels in the resize is not written, as the format asks.
     """
@@ -58,7 +58,8 @@ def _resize_example(src: Path, dst: Path, size: int, kind: str) -> None:
             options = {"quality": JPEG_QUALITY} if dst.suffix == ".jpg" else {}
             out.save(dst, **options)
             return
-        out, _ = letterbox(img.convert("L"), size, resample=Image.NEAREST, fill=0)
+        # new letterbox padding is ignore, not background; masks pad with 0
+        out, _ = letterbox(img.convert("L"), size, resample=Image.NEAREST, fill=255 if kind == "ignore" else 0)
     if kind == "ignore" and not out.getbbox():
         return
     out.save(dst, optimize=True)

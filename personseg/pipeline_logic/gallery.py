@@ -1,4 +1,4 @@
-"""An HTML gallery of held-out images: masks of each model, FP32-vs-INT8 differences, training curve.
+"""An HTML gallery of test images and a second evaluation set: masks per model, FP32-vs-INT8 differences.
 
 Images are embedded as base64 PNG and the curve as inline SVG, so the page renders in the Kubeflow
 UI (which shows an HTML artifact on its own, without access to sibling files).
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from personseg.data.loading import load_dataset
+from personseg.data.loading import LoadedData, load_dataset
 from personseg.data.split import split_ids
 from personseg.metrics import IGNORE
 from personseg.runtime import load_predictor
@@ -78,19 +78,10 @@ def masks_of(model_dir: str | Path, images: np.ndarray, batch: int = 8) -> np.nd
     return np.concatenate([pred.logits(x[i : i + batch]) > 0 for i in range(0, len(x), batch)])[:, 0]
 
 
-def build_gallery(data_root: str | Path, size: int, models: Sequence[tuple[str, str | Path]],
-                  diff: tuple[str, str], history: Sequence[dict] = (), count: int = 6) -> str:
-    """The gallery page: one row per held-out image, one column per model, then the difference map.
-
-    ``models`` are (label, saved-model dir); ``diff`` names the two labels whose masks are compared
-    (red: only the first has person there, blue: only the second).
-    """
-    data = load_dataset(data_root, size)
-    _, val_ids = split_ids(data.ids, 0.2, data_root)
-    held = data.subset((val_ids or data.ids)[:count])
+def _table(held: LoadedData, size: int, models: Sequence[tuple[str, str | Path]], diff: tuple[str, str]) -> list[str]:
+    """One row per image of ``held``: the image, truth, each model's mask, then the difference map."""
     masks = {label: masks_of(path, held.images) for label, path in models}
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in
-                   ["image", "truth", *masks, f"{diff[0]} vs {diff[1]}"])
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["image", "truth", *masks, f"{diff[0]} vs {diff[1]}"])
     rows = []
     for i, sample_id in enumerate(held.ids):
         img = held.images[i]
@@ -101,12 +92,31 @@ def build_gallery(data_root: str | Path, size: int, models: Sequence[tuple[str, 
         tds = "".join(f'<td><img src="{png_data_uri(c)}" width="{size}" height="{size}"/></td>' for c in cells)
         rows.append(f"<tr><th>{html.escape(sample_id)}<br/><small>{changed} px differ</small></th>{tds}</tr>")
     ignored = int((held.labels == IGNORE).sum())
+    return [f"<p>{len(held.ids)} images; {ignored} ignore pixels (unsure rim, letterbox padding) in their labels.</p>",
+            f"<table><tr><th>id</th>{head}</tr>", *rows, "</table>"]
+
+
+def build_gallery(data_root: str | Path, size: int, models: Sequence[tuple[str, str | Path]],
+                  diff: tuple[str, str], history: Sequence[dict] = (), count: int = 6,
+                  extra: tuple[str, str | Path] | None = None) -> str:
+    """The gallery page: one row per test image, one column per model, then the difference map.
+
+    ``models`` are (label, saved-model dir); ``diff`` names the two labels whose masks are compared
+    (red: only the first has person there, blue: only the second). ``extra`` is (name, folder) of a
+    second evaluation set (e.g. real photographs), shown in full after the test images.
+    """
+    data = load_dataset(data_root, size)
+    held = data.subset(split_ids(data.ids, data_root).test[:count])
+    sections = ["<h2>Test images</h2>", *_table(held, size, models, diff)]
+    if extra is not None:
+        extra_data = load_dataset(extra[1], size)
+        sections += [f"<h2>Second evaluation set: {html.escape(extra[0])}</h2>",
+                     *_table(extra_data.subset(extra_data.ids[:count]), size, models, diff)]
     return "\n".join([
         "<!doctype html><html><head><meta charset='utf-8'><title>personseg gallery</title>",
         "<style>body{font-family:sans-serif}td,th{padding:2px;text-align:center}</style></head><body>",
-        "<h2>Held-out images</h2>",
         f"<p>Green: person. Difference map: red = only {html.escape(diff[0])}, blue = only "
-        f"{html.escape(diff[1])}. {ignored} ignore pixels in these labels.</p>",
-        f"<table><tr><th>id</th>{head}</tr>", *rows, "</table>",
+        f"{html.escape(diff[1])}.</p>",
+        *sections,
         "<h2>Training curve</h2>", curve_svg(history), "</body></html>",
     ])

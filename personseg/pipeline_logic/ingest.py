@@ -17,6 +17,14 @@ COMMITTED = ("demo", "real")
 SYNTHETIC = "synthetic:"
 
 
+def extra_eval_set(uri: str, workdir: str | Path, size: int) -> tuple[str, Path] | None:
+    """(uri, folder) of the second evaluation set named by ``uri``, or None when ``uri`` is empty."""
+    uri = str(uri).strip()
+    if not uri:
+        return None
+    return uri, materialize(uri, Path(workdir) / "extra-eval", size)
+
+
 def materialize(uri: str, out: str | Path, size: int) -> Path:
     """Write the dataset named by ``uri`` into ``out`` (complete or absent)."""
     uri = str(uri).strip()

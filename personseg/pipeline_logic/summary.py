@@ -43,6 +43,8 @@ def scalar_metrics(result: dict, decision: GateDecision, production_iou: float |
         out[f"iou_{key}"] = float(row["iou"])
         out[f"latency_ms_{key}"] = float(row["latency_ms"]["median"])
         out[f"speedup_{key}"] = float(row["speedup"])
+        if row.get("extra"):
+            out[f"iou_extra_{key}"] = float(row["extra"]["iou"])
     out.update({f"speedup_chain_{k}": float(v) for k, v in chain(result).items()})
     if production_iou is not None:
         out["iou_production"] = float(production_iou)
@@ -68,13 +70,24 @@ def chain_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def extra_section(result: dict) -> str:
+    """Markdown: each model's quality on the second evaluation set beside its test-split IoU."""
+    extra = result.get("extra_data")
+    if not extra:
+        return ""
+    lines = [f"## Second evaluation set: {extra['uri']} ({extra['samples']} images)", "",
+             f"| model | IoU on {extra['uri']} | IoU on test ({result['data']['samples']} images) |", "|---|---|---|"]
+    lines += [f"| {m['name']} | {m['extra']['iou']:.4f} | {m['iou']:.4f} |" for m in result["models"]]
+    return "\n".join(lines) + "\n"
+
+
 def markdown_report(result: dict, decision: GateDecision, production: dict[str, Any] | None,
                     settings: dict[str, Any]) -> str:
     """The whole report: verdict, the chain, the full table, production, and the settings used."""
     checks = "\n".join(f"- **{name}**: {'passed' if c.passed else 'failed'} ({c.detail})"
                        for name, c in decision.checks.items())
     prod = ("No production model in the registry yet." if production is None else
-            f"Production model {production['ref']}: IoU {production['iou']:.4f} on the same held-out images.")
+            f"Production model {production['ref']}: IoU {production['iou']:.4f} on the same test images.")
     return "\n".join([
         "# Person segmentation: speed and accuracy",
         "",
@@ -85,6 +98,7 @@ def markdown_report(result: dict, decision: GateDecision, production: dict[str, 
         "## Bilinear FP32 -> swapped -> INT8",
         "",
         chain_table(result),
+        extra_section(result),
         "## All models",
         "",
         markdown_table(result),

@@ -1,12 +1,14 @@
-"""Calibration data: training-split images only (never the evaluation split), hashed for the model card."""
+"""Calibration (train split) and tuning (val, then train) images for INT8; never the test split."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from personseg.data.loading import LoadedData
+from personseg.data.split import Split
 from personseg.errors import UserError
 
 
@@ -46,19 +48,45 @@ def as_inputs(data: LoadedData) -> np.ndarray:
     return np.ascontiguousarray(data.images.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
 
 
-def choose(train: LoadedData, count: int) -> tuple[LoadedData, LoadedData]:
-    """Split training data into ``count`` calibration images and the rest (used to tune against).
+MIN_CALIBRATION = 8
+MIN_TUNE = 8
+MAX_TUNE = 32
 
-    The choice is by sorted id so it is reproducible and independent of load order.
+
+@dataclass(frozen=True)
+class QuantSets:
+    """Calibration images (train only) and tuning images (val first), with where each came from."""
+
+    calibration: LoadedData
+    tune: LoadedData
+    sizes: dict[str, int]
+
+
+def choose(data: LoadedData, split: Split, count: int) -> QuantSets:
+    """Calibrate on ``count`` training images; tune on val, then the other training images.
+
+    Both are selection sets, so test is never read. Calibration takes the first ``count`` training ids
+    by sorted id (reproducible, independent of load order). When val plus the uncalibrated training
+    images are under ``MIN_TUNE``, calibration images fill the tuning set up to the floor (counted
+    in ``sizes["tune_overlap_with_calibration"]``): a small overlap beats tuning on one image.
     """
-    if count < 1:
-        raise UserError(f"--calibration {count}: must be >= 1")
-    if len(train.ids) < 2:
-        raise UserError(f"calibration: the training split has {len(train.ids)} image(s); need at least 2")
-    ids = sorted(train.ids)
-    count = min(count, len(ids) - 1)
-    calib, rest = ids[:count], ids[count:]
-    return train.subset(calib), train.subset(rest)
+    if count < MIN_CALIBRATION:
+        raise UserError(f"--calibration {count}: must be >= {MIN_CALIBRATION}")
+    train = sorted(split.train)
+    if len(train) < MIN_CALIBRATION:
+        raise UserError(f"calibration: the training split has {len(train)} image(s); need at least "
+                        f"{MIN_CALIBRATION}")
+    calib = train[:count]
+    tune = (sorted(split.val) + train[count:])[:MAX_TUNE]
+    overlap = calib[: max(0, MIN_TUNE - len(tune))]
+    if len(tune) + len(overlap) < MIN_TUNE:
+        raise UserError(f"quantize: train and val hold {len(set(train) | set(split.val))} image(s); tuning needs "
+                        f"at least {MIN_TUNE}")
+    val = set(split.val)
+    from_val = sum(1 for i in tune if i in val)
+    sizes = {"calibration": len(calib), "tune": len(tune) + len(overlap), "tune_from_val": from_val,
+             "tune_from_train": len(tune) - from_val, "tune_overlap_with_calibration": len(overlap)}
+    return QuantSets(data.subset(calib), data.subset(tune + overlap), sizes)
 
 
 def calibration_sha256(data: LoadedData, dataset_sha256: str) -> str:

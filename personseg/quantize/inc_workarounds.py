@@ -40,8 +40,11 @@ def honour_reduce_range(reduce_range: bool) -> Iterator[None]:
         algorithm_entry.quantizer.StaticQuantizer = original
 
 
-def autotune_or_raise(**kwargs: Any) -> Any:
-    """``tuning.autotune`` that raises UserError instead of exiting the process (work-around 2)."""
+def autotune_or_raise(absolute_loss: float | None = None, **kwargs: Any) -> Any:
+    """``tuning.autotune`` that raises UserError instead of exiting the process (work-around 2).
+
+    ``absolute_loss`` is the user's tolerance in IoU points, named in the error (INC's is relative).
+    """
     from onnx_neural_compressor.quantization import tuning
 
     scores: list[float] = []
@@ -59,8 +62,10 @@ def autotune_or_raise(**kwargs: Any) -> Any:
     met = len(scores) > 1 and scores[-1] >= scores[0] * (1 - tol)
     if result is None or not met:
         found = f"; best INT8 score {max(scores[1:]):.4f} vs FP32 {scores[0]:.4f}" if len(scores) > 1 else ""
+        asked = f"--tolerable-iou-loss {absolute_loss} (INC relative loss {tol:.4g})" if absolute_loss is not None \
+            else f"INC relative loss {tol:.4g}"
         raise UserError(
-            f"quantize: no INT8 configuration met --tolerable-loss {tol} (INC autotune tried "
+            f"quantize: no INT8 configuration met {asked} (INC autotune tried "
             f"{len(scores) - 1} of at most {kwargs['tune_config'].max_trials}){found}; raise the tolerance or "
             "calibrate on more images"
         )

@@ -24,9 +24,10 @@ Fault = Callable[[onnx.ModelProto, frozenset[str]], onnx.ModelProto]
 
 @dataclass(frozen=True)
 class OnnxQuantSettings:
-    """What the tuner may choose between, and how much IoU it may lose (relative)."""
+    """What the tuner may choose between, and how much IoU it may lose (INC's relative form, and absolute)."""
 
     tolerable_loss: float = 0.005
+    tolerable_iou_loss: float | None = None
     max_trials: int = 4
     reduce_range: bool = True
     batch_size: int = 8
@@ -66,7 +67,7 @@ def quantize_onnx(
                                max_trials=settings.max_trials)
     with honour_reduce_range(settings.reduce_range):
         model = autotune_or_raise(model_input=str(fp32_path), tune_config=tune, eval_fn=eval_fn,
-                                  calibration_data_reader=reader)
+                                  calibration_data_reader=reader, absolute_loss=settings.tolerable_iou_loss)
     if fault is not None:
         model = fault(model, frozenset(exclude_op_types))
     onnx.save_model(model, str(out_path))
@@ -75,7 +76,7 @@ def quantize_onnx(
         "activations": "uint8 asymmetric", "weights": "int8 symmetric",
         "per_channel": is_per_channel(model), "reduce_range": settings.reduce_range,
         "calibrate_method": "MinMax", "op_types_to_quantize": op_types, "excluded_op_types": sorted(exclude_op_types),
-        "tolerable_loss": settings.tolerable_loss,
+        "tolerable_loss_relative": settings.tolerable_loss, "tolerable_iou_loss": settings.tolerable_iou_loss,
     }
 
 

@@ -1,7 +1,9 @@
 """``personseg quantize``: FP32 PyTorch model -> INT8 ONNX model, tuned on IoU and gated on FP32 masks.
 
-1. Export to ONNX; calibrate on training images (never the evaluation split).
-2. INC's accuracy-aware tuning, its eval function the IoU on the remaining training images.
+1. Export to ONNX; calibrate on training images (never the test split).
+2. INC's accuracy-aware tuning, its eval function the IoU on val (then uncalibrated training images).
+   ``tolerable_iou_loss`` is absolute IoU points, as the deploy gate reads it; INC's tolerance is
+   relative, so it gets ``tolerable_iou_loss / FP32 IoU`` on the same tuning images.
 3. The gate: INT8 masks must agree with FP32 masks (IoU >= ``min_agreement``). Accuracy-driven tuning
    can miss a broken INT8 kernel (fbgemm's ConvTranspose2d did exactly that), so when the gate fails,
    each quantized op type is tried in FP32 and the one that restores agreement is kept in FP32.
@@ -33,7 +35,6 @@ from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger(__name__)
 BACKENDS = ("onnxruntime",)
-TUNE_IMAGES = 32
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class QuantizeConfig:
     data: str
     backend: str = "onnxruntime"
     calibration: int = 64
-    tolerable_loss: float = 0.005
+    tolerable_iou_loss: float = 0.005
     min_agreement: float = 0.95
     max_fallbacks: int = 3
     max_trials: int = 4
@@ -56,12 +57,20 @@ def _session_masks(model_path: str, images: np.ndarray) -> np.ndarray:
     return predict_masks(lambda batch: sess.run(None, {name: batch})[0], images)
 
 
+def relative_tolerance(absolute: float, fp32_iou: float) -> float:
+    """INC's relative loss allowance that equals ``absolute`` IoU points at ``fp32_iou``."""
+    if fp32_iou <= 0:
+        raise UserError(f"quantize: the FP32 model scores IoU {fp32_iou:.4f} on the tuning images; nothing to keep")
+    return min(absolute / fp32_iou, 0.999)
+
+
 def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dict:
     """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
     if cfg.backend not in BACKENDS:
         raise UserError(f"--backend {cfg.backend!r}: available backends are {', '.join(BACKENDS)}")
-    if not 0 <= cfg.tolerable_loss < 1 or not 0 < cfg.min_agreement <= 1:
-        raise UserError("--tolerable-loss must be in [0, 1) and --min-agreement in (0, 1]")
+    if not 0 <= cfg.tolerable_iou_loss < 1 or not 0 < cfg.min_agreement <= 1:
+        raise UserError(f"--tolerable-iou-loss {cfg.tolerable_iou_loss} must be in [0, 1) (absolute IoU points) "
+                        f"and --min-agreement {cfg.min_agreement} in (0, 1]")
     src = local_model(cfg.model)
     info = read_model_dir(src)
     if info.kind != "torch" or info.precision != "fp32":
@@ -69,9 +78,10 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
                         "PyTorch saved model (the output of train or swap)")
     root = local_dataset(cfg.data)
     data = load_dataset(root, info.image_size)
-    train_ids, _ = split_ids(data.ids, 0.2, root)
-    calib, rest = choose(data.subset(train_ids), cfg.calibration)
-    tune = rest.subset(rest.ids[:TUNE_IMAGES])
+    sets = choose(data, split_ids(data.ids, root), cfg.calibration)
+    calib, tune = sets.calibration, sets.tune
+    log.info("quantize: calibrating on %d training images, tuning on %d (%d val)", sets.sizes["calibration"],
+             sets.sizes["tune"], sets.sizes["tune_from_val"])
     calib_x, tune_x = as_inputs(calib), as_inputs(tune)
     with tempfile.TemporaryDirectory(prefix="personseg-quant-") as work:
         fp32_dir = Path(work) / "fp32"
@@ -85,7 +95,9 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
         def eval_fn(model_path: str) -> float:
             return score(_session_masks(model_path, tune_x))
 
-        settings = OnnxQuantSettings(tolerable_loss=cfg.tolerable_loss, max_trials=cfg.max_trials)
+        fp32_iou = score(fp32_masks)
+        settings = OnnxQuantSettings(tolerable_loss=relative_tolerance(cfg.tolerable_iou_loss, fp32_iou),
+                                     max_trials=cfg.max_trials, tolerable_iou_loss=cfg.tolerable_iou_loss)
         exclude: set[str] = set()
         gate_log = []
         q_path = Path(work) / ONNX_FILE
@@ -122,8 +134,9 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
                             f"{cfg.min_agreement}; not writing a model")
         q_model = onnx.load(str(q_path))
         data_sha = tree_sha256(root)
-        metrics = {"tune_iou_fp32": score(fp32_masks), "tune_iou_int8": score(q_masks), "agreement_iou": agreement,
-                   "tune_images": len(tune.ids), "gate": gate_log}
+        metrics = {"tune_iou_fp32": fp32_iou, "tune_iou_int8": score(q_masks), "agreement_iou": agreement,
+                   "tune_images": sets.sizes["tune"], "calibration_images": sets.sizes["calibration"],
+                   "gate": gate_log}
         with atomic_dir(out) as tmp:
             onnx.save_model(q_model, str(tmp / ONNX_FILE))
             write_config(tmp, kind="onnx", precision="int8", weights=ONNX_FILE, image_size=info.image_size,
@@ -132,6 +145,7 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
                                               "min_agreement": cfg.min_agreement, "config": dataclasses.asdict(cfg)},
                              "calibration": {"sha256": calibration_sha256(calib, data_sha), "count": len(calib.ids),
                                              "ids": calib.ids},
+                             "tuning": {**sets.sizes, "ids": tune.ids},
                              "data": {"uri": str(cfg.data), "sha256": data_sha},
                              "source": {"uri": str(cfg.model), "arch": info.arch}})
             write_json(tmp / "metrics.json", metrics)

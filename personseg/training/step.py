@@ -37,7 +37,6 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    val_fraction: float = 0.2
     augment: bool = True
     skip_invalid: bool = False
     threads: int = 0
@@ -71,8 +70,13 @@ def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
         torch.set_num_threads(cfg.threads)
     root = local_dataset(cfg.data)
     data = load_dataset(root, cfg.size, skip_invalid=cfg.skip_invalid)
-    train_ids, val_ids = split_ids(data.ids, cfg.val_fraction, root)
-    log.info("dataset %s: %d train, %d val at %dpx", cfg.data, len(train_ids), len(val_ids), cfg.size)
+    split = split_ids(data.ids, root)  # test is never read here: it is for reporting and the deploy gate
+    train_ids, val_ids = split.train, split.val
+    if not train_ids or not val_ids:
+        raise UserError(f"dataset {cfg.data}: the split has {len(train_ids)} train and {len(val_ids)} val "
+                        f"image(s) ({split.source}); training needs both")
+    log.info("dataset %s: %d train, %d val (%d test held out) at %dpx", cfg.data, len(train_ids), len(val_ids),
+             len(split.test), cfg.size)
     arch = {"name": cfg.model, "decoder": cfg.decoder, "width": cfg.width}
     torch.manual_seed(cfg.seed)
     try:
@@ -86,7 +90,7 @@ def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
                 on_epoch=lambda s, m: save_state(ckpt / STATE_FILE, s, m))
     with atomic_dir(out) as tmp:
         extra = {"train": dataclasses.asdict(cfg), "data": {"uri": str(cfg.data), "sha256": tree_sha256(root)},
-                 "split": {"train": len(train_ids), "val": len(val_ids)}}
+                 "split": {**split.counts(), "source": split.source}}
         save_model(model, tmp, arch, cfg.size, extra)
         save_state(tmp / STATE_FILE, state, model)
         write_json(tmp / "metrics.json", {"val_iou": state.best_iou, "best_epoch": state.best_epoch,

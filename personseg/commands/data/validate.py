@@ -19,6 +19,8 @@ def handle(args: argparse.Namespace) -> int:
 
     root = local_dataset(args.data)
     data = load_dataset(root, args.size)
-    train, val = split_ids(data.ids, 0.2, root)
-    print(f"{args.data}: {len(data.ids)} samples ok ({len(train)} train, {len(val)} val)")
+    split = split_ids(data.ids, root)
+    counts = split.counts()
+    print(f"{args.data}: {len(data.ids)} samples ok ({counts['train']} train, {counts['val']} val, "
+          f"{counts['test']} test; split from {split.source})")
     return 0
