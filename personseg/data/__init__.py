@@ -2,7 +2,8 @@
 
 A dataset is a folder (or an s3:// prefix, fetched by ``personseg.uris``) with ``images/<id>.jpg|png``,
 ``masks/<id>.png`` (person = nonzero) and optionally ``ignore/<id>.png`` (nonzero = pixels that
-training and IoU skip) and ``split.json`` (``{"train": [...], "val": [...]}``).
+training and IoU skip) and ``split.json`` (``{"train": [...], "val": [...], "test": [...]}``; see
+``personseg.data.split``).
 """
 
 IGNORE = 255  # label value for pixels that loss and metrics skip
