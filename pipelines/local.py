@@ -17,6 +17,7 @@ class LocalRun:
     """Where a local run left its results."""
 
     pipeline_root: Path
+    run_dir: Path
     report: Path
     params: dict[str, Any]
 
@@ -31,14 +32,25 @@ def run_local(params: dict[str, Any], pipeline_root: str | Path) -> LocalRun:
     root.mkdir(parents=True, exist_ok=True)
     args = {**LOCAL_DEFAULTS, **params}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    task = build_pipeline(retries=0)(**args)
-    return LocalRun(root, Path(task.output.path), args)
+    build_pipeline(retries=0)(**args)
+    run_dir = newest_run(root)
+    # evaluate's report when the run trained; check_data's ("no new data since version N") when it did not
+    report = next(p for p in (run_dir / "evaluate" / "report", run_dir / "check-data" / "report") if p.is_file())
+    return LocalRun(root, run_dir, report, args)
+
+
+def newest_run(pipeline_root: str | Path) -> Path:
+    """The folder of the newest run under ``pipeline_root`` (kfp.local names them by pipeline and time)."""
+    runs = sorted(p for p in Path(pipeline_root).iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not runs:  # names end in the start time (YYYY-MM-DD-HH-MM-SS-micro), so they sort by age
+        raise FileNotFoundError(f"{pipeline_root}: no pipeline runs")
+    return runs[-1]
 
 
 def find_outputs(pipeline_root: str | Path, task: str) -> dict[str, Path]:
     """``{output name: path}`` of task ``task`` in the newest run under ``pipeline_root``."""
-    runs = sorted((p for p in Path(pipeline_root).iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    if not runs:
+    try:
+        folder = newest_run(pipeline_root) / task
+    except FileNotFoundError:
         return {}
-    folder = runs[-1] / task
     return {p.name: p for p in folder.iterdir()} if folder.is_dir() else {}

@@ -1,15 +1,21 @@
-"""The person-segmentation pipeline: ingest -> train -> swap -> quantize -> evaluate -> (gate) deploy.
+"""The person-segmentation pipeline: check data -> ingest -> train -> swap -> quantize -> evaluate -> deploy.
 
-Defaults give a sensible run on the committed demo dataset. Steps that touch object storage read
-their S3 keys from a Kubernetes Secret (``mlpipeline-minio-artifact`` unless ``minio_secret`` says
-otherwise) and retry; deploy is never cached, and neither is evaluate, because the production model
-it must beat changes between runs.
+Defaults give a sensible run on the committed demo dataset. ``check_data`` fingerprints the dataset
+and ends the run ("no new data since version N") when the production model was trained on exactly
+this data with this recipe; otherwise its key is ingest's cache key, so new data retrains everything
+downstream (``force_retrain`` forces it). Steps that touch object storage read their S3 keys from a
+Kubernetes Secret (``mlpipeline-minio-artifact`` unless ``minio_secret`` says otherwise) and retry;
+check_data, evaluate and deploy are never cached, because the production model changes between runs.
+The deploy step owns the served objects' endpoint, Secret and sizing (the ``serving_*`` parameters).
 """
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kfp import dsl, kubernetes
 
+from components.check_data import check_data
 from components.deploy import deploy
 from components.evaluate import evaluate
 from components.ingest import ingest
@@ -24,6 +30,7 @@ SECRET_KEY_FIELD = "secretkey"
 RETRIES = 2
 # (cpu request, cpu limit, memory request, memory limit) per step
 RESOURCES = {
+    "check_data": ("250m", "1", "256Mi", "1Gi"),
     "ingest": ("500m", "1", "512Mi", "1Gi"),
     "train": ("2", "4", "2Gi", "4Gi"),
     "swap": ("2", "4", "2Gi", "4Gi"),
@@ -73,36 +80,62 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         deploy_target: str = "kubernetes",
         namespace: str = "personseg",
         eval_rounds: int = 10,
+        force_retrain: bool = False,
         s3_endpoint: str = "http://minio-service.kubeflow:9000",
         minio_secret: str = "mlpipeline-minio-artifact",
-    ) -> dsl.Markdown:
+        serving_min_replicas: int = 1,
+        serving_max_replicas: int = 4,
+        serving_cpu_request: str = "1",
+        serving_cpu_limit: str = "2",
+        serving_memory_request: str = "768Mi",
+        serving_memory_limit: str = "1536Mi",
+    ):
+        p = dict(locals())  # the parameters, as pipeline channels, for the tasks inside the condition
+
         def networked(task: dsl.PipelineTask) -> dsl.PipelineTask:
             return _networked(task, minio_secret, access_key_field, secret_key_field, retries)
 
-        data = networked(_sized(ingest(dataset_uri=dataset_uri, image_size=image_size, s3_endpoint=s3_endpoint),
-                                "ingest"))
-        trained = _sized(train(data=data.outputs["data"], image_size=image_size, width=width, epochs=epochs),
-                         "train")
-        swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=swap_design,
-                              epochs=swap_epochs), "swap")
-        quantized = _sized(quantize(data=data.outputs["data"], swapped=swapped.outputs["model"],
-                                    calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss),
-                           "quantize")
-        evaluated = networked(_sized(evaluate(
-            data=data.outputs["data"], bilinear=trained.outputs["model"], swapped=swapped.outputs["model"],
-            onnx_fp32=quantized.outputs["onnx_fp32"], int8=quantized.outputs["int8"], model_name=model_name,
-            tolerable_iou_loss=tolerable_iou_loss, min_speedup=min_speedup, rounds=eval_rounds,
-            extra_eval_uri=extra_eval_uri, min_extra_iou=min_extra_iou, image_size=image_size,
-            s3_endpoint=s3_endpoint), "evaluate"))
-        evaluated.set_caching_options(False)
-        with dsl.If(evaluated.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition, not Python)
-            shipped = networked(_sized(deploy(
-                int8=quantized.outputs["int8"], evaluation=evaluated.outputs["evaluation"], model_name=model_name,
-                deploy_target=deploy_target, namespace=namespace, s3_endpoint=s3_endpoint), "deploy"))
-            shipped.set_caching_options(False)
-        return evaluated.outputs["report"]
+        checked = networked(_sized(check_data(
+            dataset_uri=dataset_uri, image_size=image_size, width=width, epochs=epochs, swap_design=swap_design,
+            swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
+            model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint), "check_data"))
+        checked.set_caching_options(False)
+        with dsl.If(checked.outputs["Output"] != "", name="new-data"):
+            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field)
 
     return person_segmentation
+
+
+def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[dsl.PipelineTask], dsl.PipelineTask],
+                     access_key_field: str, secret_key_field: str) -> None:
+    """The tasks of a run that trains: ingest (cached on ``retrain_key``) through the gated deploy."""
+    data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
+                                   s3_endpoint=p["s3_endpoint"]), "ingest"))
+    trained = _sized(train(data=data.outputs["data"], image_size=p["image_size"], width=p["width"],
+                           epochs=p["epochs"]), "train")
+    swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
+                          epochs=p["swap_epochs"]), "swap")
+    quantized = _sized(quantize(data=data.outputs["data"], swapped=swapped.outputs["model"],
+                                calibration_size=p["calibration_size"], tolerable_iou_loss=p["tolerable_iou_loss"]),
+                       "quantize")
+    evaluated = networked(_sized(evaluate(
+        data=data.outputs["data"], bilinear=trained.outputs["model"], swapped=swapped.outputs["model"],
+        onnx_fp32=quantized.outputs["onnx_fp32"], int8=quantized.outputs["int8"], model_name=p["model_name"],
+        tolerable_iou_loss=p["tolerable_iou_loss"], min_speedup=p["min_speedup"], rounds=p["eval_rounds"],
+        extra_eval_uri=p["extra_eval_uri"], min_extra_iou=p["min_extra_iou"], image_size=p["image_size"],
+        s3_endpoint=p["s3_endpoint"]), "evaluate"))
+    evaluated.set_caching_options(False)
+    with dsl.If(evaluated.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition, not Python)
+        shipped = networked(_sized(deploy(
+            int8=quantized.outputs["int8"], evaluation=evaluated.outputs["evaluation"], model_name=p["model_name"],
+            deploy_target=p["deploy_target"], namespace=p["namespace"], dataset_uri=p["dataset_uri"],
+            retrain_key=retrain_key, s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"],
+            access_key_field=access_key_field, secret_key_field=secret_key_field,
+            serving_min_replicas=p["serving_min_replicas"], serving_max_replicas=p["serving_max_replicas"],
+            serving_cpu_request=p["serving_cpu_request"], serving_cpu_limit=p["serving_cpu_limit"],
+            serving_memory_request=p["serving_memory_request"], serving_memory_limit=p["serving_memory_limit"]),
+            "deploy"))
+        shipped.set_caching_options(False)
 
 
 person_segmentation = build_pipeline()

@@ -48,11 +48,18 @@ def test_pipeline_structure(tmp_path: Path) -> None:
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert PARAMS <= set(params)
     assert params["dataset_uri"]["defaultValue"] == "demo"
-    tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"ingest", "train", "swap", "quantize", "evaluate", "condition-1"}
-    assert tasks["condition-1"]["triggerPolicy"]["condition"] == \
+    root = spec["root"]["dag"]["tasks"]
+    assert set(root) == {"check-data", "condition-1"}  # nothing trains unless check-data finds new data
+    assert root["condition-1"]["triggerPolicy"]["condition"] == \
+        "inputs.parameter_values['pipelinechannel--check-data-Output'] != ''"
+    assert root["check-data"]["cachingOptions"] == {}  # never cached: it must look at the data every run
+    tasks = spec["components"]["comp-condition-1"]["dag"]["tasks"]
+    assert set(tasks) == {"ingest", "train", "swap", "quantize", "evaluate", "condition-2"}
+    assert tasks["ingest"]["inputs"]["parameters"]["retrain_key"]["componentInputParameter"] == \
+        "pipelinechannel--check-data-Output"  # the data's fingerprint is ingest's cache key
+    assert tasks["condition-2"]["triggerPolicy"]["condition"] == \
         "inputs.parameter_values['pipelinechannel--evaluate-Output'] == true"
-    inner = spec["components"]["comp-condition-1"]["dag"]["tasks"]["deploy"]
+    inner = spec["components"]["comp-condition-2"]["dag"]["tasks"]["deploy"]
     assert inner["cachingOptions"] == {} and tasks["evaluate"]["cachingOptions"] == {}  # never cached
     assert tasks["train"]["cachingOptions"] == {"enableCache": True}
     assert inner["retryPolicy"]["maxRetryCount"] == 2 and tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
@@ -62,7 +69,7 @@ def test_pipeline_structure(tmp_path: Path) -> None:
         assert {"resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res)
         assert executor["container"]["image"] == pipeline_image()
     secrets = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(secrets) == {"exec-ingest", "exec-evaluate", "exec-deploy"}
+    assert set(secrets) == {"exec-check-data", "exec-ingest", "exec-evaluate", "exec-deploy"}
     for executor in secrets.values():
         (entry,) = executor["secretAsEnv"]
         assert {(k["secretKey"], k["envVar"]) for k in entry["keyToEnv"]} == {

@@ -90,5 +90,11 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
             card = registry.card("tiny-seg", 1)
             assert card["gate"]["deploy"] is True and card["evaluation"]["speedup"] >= 0.01
             assert production_ref("tiny-seg") == "models:/tiny-seg:1"
+            assert card["training"]["dataset_uri"] == "synthetic:16" and len(card["training"]["data_fingerprint"]) == 64
+
+            # the same data and recipe again (a scheduled run with nothing new): no training, says why
+            out, run3 = _cli_run({**TINY_PARAMS, "min_speedup": 0.01}, tmp_path / "runs", storage, capsys)
+            assert "No new data since version 1" in out and "Nothing trained (no new data)" in out
+            assert (run3 / "check-data").is_dir() and not (run3 / "ingest").exists() and not (run3 / "train").exists()
         finally:
             stop_local(state, "tiny-seg")

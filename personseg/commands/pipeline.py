@@ -94,7 +94,7 @@ def handle_run(args: argparse.Namespace) -> int:
             log.info("local S3 server at %s (data in %s)", server.endpoint, args.storage_dir)
             outcome = run_local(params, args.root)
     print(outcome.report.read_text())
-    _print_deployment(outcome.report.parent.parent)
+    _print_deployment(outcome.run_dir)
     return 0
 
 
@@ -102,6 +102,9 @@ def _print_deployment(run_dir: Path) -> None:
     import json
 
     result = run_dir / "deploy" / "result"
+    if not (run_dir / "evaluate").is_dir():
+        print(f"Nothing trained (no new data); outputs in {run_dir}")
+        return
     if not result.is_file():
         print(f"Not deployed (the gate said no); outputs in {run_dir}")
         return

@@ -1,0 +1,55 @@
+"""A dataset's fingerprint: changes when any of its files does, computed without downloading it.
+
+Scheduled retraining is driven by it: the pipeline trains only when the data (or the recipe) differs
+from what the production model was trained on. For ``s3://`` prefixes it hashes the listing (key,
+size and ETag of every object), which S3 changes whenever an object's bytes change; local folders
+and the committed datasets hash their contents; ``synthetic:N`` is generated, so its name and the
+generator's version are the fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from personseg.errors import UserError
+
+SYNTHETIC = "synthetic:"
+
+
+def _sha(parts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def s3_listing_fingerprint(uri: str) -> str:
+    """sha256 over (relative key, size, ETag) of every object under the ``s3://`` prefix ``uri``."""
+    from personseg.storage.client import Store
+    from personseg.storage.s3uri import parse_s3_uri
+
+    target = parse_s3_uri(uri)
+    objects = Store.from_env().list(target.bucket, target.prefix)
+    if not objects:
+        raise UserError(f"dataset {uri}: no objects under this prefix")
+    return _sha([f"{o.key[len(target.prefix):]}\t{o.size}\t{o.etag}" for o in sorted(objects, key=lambda o: o.key)])
+
+
+def dataset_fingerprint(uri: str) -> str:
+    """The fingerprint of the dataset named by ``uri`` (any form the pipeline's ``dataset_uri`` takes)."""
+    uri = str(uri).strip()
+    if uri.startswith("s3://"):
+        return s3_listing_fingerprint(uri)
+    if uri.startswith(SYNTHETIC):
+        from personseg import __version__
+
+        return _sha([uri, f"personseg {__version__}"])
+    from personseg.hashing import tree_sha256
+
+    if uri in ("demo", "real"):
+        from personseg.labeling.committed import committed_dataset
+
+        return tree_sha256(committed_dataset(uri))
+    from personseg.uris import local_dataset
+
+    return tree_sha256(local_dataset(uri))
