@@ -103,7 +103,7 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
         q_path = Path(work) / ONNX_FILE
         used = quantize_onnx(fp32_path, q_path, calib_x, eval_fn, settings, exclude, fault)
         q_masks = _session_masks(str(q_path), tune_x)
-        agreement = agreement_iou(q_masks, fp32_masks)
+        agreement = agreement_iou(q_masks, fp32_masks, tune.labels)
         gate_log.append({"excluded": [], "agreement_iou": agreement})
         log.info("quantize: INT8 vs FP32 mask agreement %.4f (gate %.3f)", agreement, cfg.min_agreement)
         while agreement < cfg.min_agreement:
@@ -116,7 +116,7 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
                 trial_used = quantize_onnx(fp32_path, trial_path, calib_x, eval_fn, settings, exclude | {op_type},
                                            fault)
                 trial_masks = _session_masks(str(trial_path), tune_x)
-                trial_agreement = agreement_iou(trial_masks, fp32_masks)
+                trial_agreement = agreement_iou(trial_masks, fp32_masks, tune.labels)
                 gate_log.append({"excluded": sorted(exclude | {op_type}), "agreement_iou": trial_agreement})
                 log.info("quantize: with %s in FP32, agreement %.4f", op_type, trial_agreement)
                 fp32_count = len(fp32_nodes(onnx.load(str(trial_path))))
