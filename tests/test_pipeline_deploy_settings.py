@@ -16,7 +16,8 @@ import pytest
 import storage_fixtures
 from deploy_fixtures import FakeKubeApi, role_rules, start_model_server, tiny_onnx_model
 
-from personseg.pipeline_logic.deploy import ServingSettings, publish_and_deploy, serving_config
+from personseg.errors import UserError
+from personseg.pipeline_logic.deploy import publish_and_deploy, serving_config
 
 s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env
@@ -32,11 +33,12 @@ def test_pipeline_deploy_renders_its_endpoint_secret_and_sizing(s3_env, tmp_path
     server = start_model_server(model, tmp_path / "server.log")
     api = FakeKubeApi(proxy_to=server.url, role_rules=role_rules()).start()
     try:
-        settings = ServingSettings(s3_endpoint="https://minio.storage.svc:9443", s3_secret="team-s3",
-                                   access_key_field="AK", secret_key_field="SK", min_replicas=2, max_replicas=6,
-                                   cpu_request="500m", cpu_limit="3", memory_request="1Gi", memory_limit="2Gi")
+        serving = {"s3_secret": "team-s3", "s3_access_key_field": "AK", "s3_secret_key_field": "SK",
+                   "min_replicas": 2, "max_replicas": 6, "cpu_request": "500m", "cpu_limit": "3",
+                   "memory_request": "1Gi", "memory_limit": "2Gi"}
         name = "personseg"  # the only name manifests/rbac lets the runner manage (fresh server per module)
-        outcome = publish_and_deploy(model, name, "kubernetes", "serving", {}, settings, api=api.kube(), poll=0.05)
+        outcome = publish_and_deploy(model, name, "kubernetes", "serving", {}, "https://minio.storage.svc:9443",
+                                     serving, api=api.kube(), poll=0.05)
         assert outcome["status"] == "deployed" and outcome["version"] == 1
         dep = api.get("deployments", "serving", name)
         env = _env(dep)
@@ -55,5 +57,7 @@ def test_pipeline_deploy_renders_its_endpoint_secret_and_sizing(s3_env, tmp_path
 
 def test_an_empty_endpoint_means_the_steps_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MINIO_ENDPOINT", "http://10.0.0.5:9000")
-    cfg = serving_config("models:/m:1", "kubernetes", "m", "ns", ServingSettings())
+    cfg = serving_config("models:/m:1", "kubernetes", "m", "ns")
     assert (cfg.s3_endpoint, cfg.s3_secure, cfg.s3_secret) == ("10.0.0.5:9000", False, "mlpipeline-minio-artifact")
+    with pytest.raises(UserError, match="unknown field\\(s\\) cpus"):
+        serving_config("models:/m:1", "kubernetes", "m", "ns", serving={"cpus": "2"})
