@@ -63,7 +63,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
     """
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
-                  "quantize it to INT8, evaluate, and deploy it when it passes the gate.")
+                  "quantize it to INT8, evaluate, and deploy it when it passes the gate. Needs a Kubeflow "
+                  "Pipelines backend 2.5.0 or newer: the S3 Secret's name is a pipeline parameter (minio_secret).")
     def person_segmentation(
         dataset_uri: str = "demo",
         image_size: int = 128,

@@ -1,116 +1,21 @@
-"""``personseg pipeline submit|schedule`` against a STUB of the KFP v2beta1 REST API on 127.0.0.1.
+"""``personseg pipeline submit|schedule`` against the KFP API stand-in (tests/kfp_fixtures.py).
 
-The stub is not a cluster: it implements only the endpoints ``kfp.Client`` calls here (healthz,
-experiments, runs, recurring runs), keeps what it is sent, and lets the tests check the request
-bodies the real API server would receive.
+The stand-in is not a cluster: see kfp_fixtures' docstring for what the real API server does that
+it does not (validation, auth, namespaces, execution). The one server behaviour these tests rely
+on, re-serialized specs, it imitates on purpose.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
-
-import pytest
-from pipeline_fixtures import ROOT  # noqa: F401 (puts pipelines/ on sys.path)
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from personseg.cli import main
 
-API = "/apis/v2beta1"
+if TYPE_CHECKING:
+    from kfp_fixtures import StubKfp
 
-
-class StubKfp:
-    """In-memory state of the stub and the requests it saw."""
-
-    def __init__(self) -> None:
-        self.experiments: list[dict] = []
-        self.runs: list[dict] = []
-        self.recurring: list[dict] = []
-        self.requests: list[tuple[str, str, dict | None, str | None]] = []
-
-
-def _handler(state: StubKfp) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, body: dict, status: int = 200) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _record(self, body: dict | None) -> tuple[str, dict]:
-            parts = urlsplit(self.path)
-            state.requests.append((self.command, parts.path, body, self.headers.get("Authorization")))
-            return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
-
-        @staticmethod
-        def _named(items: list[dict], query: dict) -> list[dict]:
-            if "filter" not in query:
-                return items
-            (pred,) = json.loads(query["filter"])["predicates"]
-            return [i for i in items if i["display_name"] == pred["stringValue"]]
-
-        def do_GET(self) -> None:  # noqa: N802
-            path, query = self._record(None)
-            if path == f"{API}/healthz":
-                self._send({"multi_user": False})
-            elif path == f"{API}/experiments":
-                self._send({"experiments": self._named(state.experiments, query)})
-            elif path == f"{API}/recurringruns":
-                found = [r for r in self._named(state.recurring, query)
-                         if r["experiment_id"] == query.get("experiment_id")]
-                self._send({"recurringRuns": found, "total_size": len(found), "next_page_token": ""})  # the API's key
-            else:
-                self._send({"error": f"stub: no GET {path}"}, 404)
-
-        def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            path, _ = self._record(body)
-            if path == f"{API}/experiments":
-                exp = {**body, "experiment_id": f"exp-{len(state.experiments) + 1}"}
-                state.experiments.append(exp)
-                self._send(exp)
-            elif path == f"{API}/runs":
-                run = {**body, "run_id": str(uuid.uuid4()), "state": "PENDING"}
-                state.runs.append(run)
-                self._send(run)
-            elif path == f"{API}/recurringruns":
-                rec = {**body, "recurring_run_id": str(uuid.uuid4()), "status": "ENABLED"}
-                state.recurring.append(rec)
-                self._send(rec)
-            else:
-                self._send({"error": f"stub: no POST {path}"}, 404)
-
-        def do_DELETE(self) -> None:  # noqa: N802
-            path, _ = self._record(None)
-            rid = path.rsplit("/", 1)[-1]
-            before = len(state.recurring)
-            state.recurring[:] = [r for r in state.recurring if r["recurring_run_id"] != rid]
-            self._send({}, 200 if len(state.recurring) < before else 404)
-
-    return Handler
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[tuple[str, StubKfp]]:
-    monkeypatch.setenv("HOME", str(tmp_path))  # kfp.Client reads ~/.config/kfp/context.json
-    monkeypatch.setenv("KFP_TOKEN", "test-token")
-    state = StubKfp()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", state
-    finally:
-        server.shutdown()
-        server.server_close()
+pytest_plugins = ("kfp_fixtures",)  # the stand-in and compiled-package fixtures
 
 
 def test_submit_sends_the_compiled_spec_and_typed_params(stub: tuple[str, StubKfp], capsys) -> None:
@@ -148,7 +53,7 @@ def test_schedule_is_idempotent_by_name(stub: tuple[str, StubKfp], capsys) -> No
 
     assert main([*base, "--cron", "30 4 * * 1"]) == 0
     assert "retrain: replaced" in capsys.readouterr().out
-    assert ("DELETE", f"{API}/recurringruns/{rec['recurring_run_id']}") in [(m, p) for m, p, *_ in state.requests]
+    assert ("DELETE", f"{state.API}/recurringruns/{rec['recurring_run_id']}") in [(m, p) for m, p, *_ in state.requests]
     (new,) = state.recurring
     assert new["trigger"]["cron_schedule"]["cron"] == "0 30 4 * * 1"
 
@@ -160,3 +65,79 @@ def test_bad_cron_and_missing_package_are_user_errors(stub: tuple[str, StubKfp],
     assert main(["pipeline", "submit", "--host", host, "--package", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml: no such file" in capsys.readouterr().err
     assert state.runs == [] and state.recurring == []
+
+
+def _schedule(host: str, package: Path | None = None, *extra: str) -> int:
+    args = ["pipeline", "schedule", "--host", host, "--name", "retrain", "--cron", "0 3 * * *", "--param", "epochs=5"]
+    return main([*args, *(["--package", str(package)] if package else []), *extra])
+
+
+def _secret_keys(rec: dict) -> set[str]:
+    executors = rec["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    return {k["secretKey"] for k in executors["exec-deploy"]["secretAsEnv"][0]["keyToEnv"]}
+
+
+def test_schedule_replaces_a_changed_spec_and_keeps_the_same_one(stub: tuple[str, StubKfp], packages, capsys) -> None:
+    """Issue 12 item 5: same cron and params but a recompiled, changed package used to be "unchanged"."""
+    host, state = stub
+    assert _schedule(host, packages["a"]) == 0
+    (first,) = state.recurring
+    assert _secret_keys(first) == {"accesskey", "secretkey"}
+
+    assert _schedule(host, packages["a_same"]) == 0  # same spec written by another kfp: a no-op
+    assert "retrain: unchanged" in capsys.readouterr().out
+    assert state.count("POST", "/recurringruns") == 1 and state.count("DELETE", first["recurring_run_id"]) == 0
+
+    assert _schedule(host, packages["b"]) == 0
+    assert "retrain: replaced" in capsys.readouterr().out
+    (new,) = state.recurring
+    assert new["recurring_run_id"] != first["recurring_run_id"]
+    assert _secret_keys(new) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}  # the new spec runs now
+
+    assert _schedule(host, packages["b"]) == 0
+    assert "retrain: unchanged" in capsys.readouterr().out
+    assert state.count("POST", "/recurringruns") == 2
+
+
+def test_schedule_keeps_the_old_one_when_the_new_one_is_refused(stub: tuple[str, StubKfp], packages) -> None:
+    host, state = stub
+    assert _schedule(host, packages["a"]) == 0
+    (old,) = state.recurring
+    state.fail[f"POST {state.API}/recurringruns"] = (400, {"message": "Invalid input error: bad spec"})
+    assert _schedule(host, packages["b"]) == 2
+    assert [r["recurring_run_id"] for r in state.recurring] == [old["recurring_run_id"]]
+
+
+def test_schedule_and_submit_an_uploaded_version(stub: tuple[str, StubKfp], packages, capsys) -> None:
+    host, state = stub
+    upload = ["pipeline", "upload", "--host", host]
+    assert main([*upload, "--package", str(packages["a"]), "--version", "v-a"]) == 0
+    (va,) = state.versions
+    assert _schedule(host, None, "--pipeline-version", "v-a") == 0
+    (rec,) = state.recurring
+    assert rec["pipeline_version_reference"] == {"pipeline_id": va["pipeline_id"],
+                                                 "pipeline_version_id": va["pipeline_version_id"]}
+    assert "pipeline_spec" not in rec  # the server runs its stored version, not a local spec
+    capsys.readouterr()
+    assert _schedule(host, None, "--pipeline-version", va["pipeline_version_id"]) == 0  # by id: the same version
+    assert "retrain: unchanged" in capsys.readouterr().out
+
+    assert _schedule(host, packages["a"]) == 0  # the local package instead of the version: replaced
+    assert "retrain: replaced" in capsys.readouterr().out
+    assert main([*upload, "--package", str(packages["b"]), "--version", "v-b"]) == 0
+    vb = state.versions[-1]
+    assert _schedule(host, None, "--pipeline-version", "v-b") == 0
+    assert "retrain: replaced" in capsys.readouterr().out
+    (rec,) = state.recurring
+    assert rec["pipeline_version_reference"]["pipeline_version_id"] == vb["pipeline_version_id"]
+
+    assert main(["pipeline", "submit", "--host", host, "--pipeline-version", "v-a", "--param", "epochs=2"]) == 0
+    (run,) = state.runs
+    assert run["pipeline_version_reference"]["pipeline_version_id"] == va["pipeline_version_id"]
+    assert run["runtime_config"]["parameters"] == {"epochs": 2} and "pipeline_spec" not in run
+
+    capsys.readouterr()
+    assert main(["pipeline", "submit", "--host", host, "--pipeline-version", "v-zz"]) == 2
+    err = capsys.readouterr().err
+    assert "--pipeline-version v-zz" in err and "v-a" in err and len(err.splitlines()) == 1
+    assert len(state.runs) == 1

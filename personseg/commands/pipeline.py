@@ -1,4 +1,4 @@
-"""``personseg pipeline``: compile the Kubeflow pipeline, run it locally, submit it, schedule it.
+"""``personseg pipeline``: compile the Kubeflow pipeline, run it locally, upload, submit or schedule it.
 
 The pipeline itself lives in the project's top-level ``pipelines/`` and ``components/`` folders
 (they import kfp, which the library never does); handlers import them lazily from the checkout.
@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from personseg.commands._pipeline_remote import register_remote
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ def project_root() -> Path:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``pipeline compile|run|submit|schedule``."""
-    parser = sub.add_parser("pipeline", help="compile, run locally, submit or schedule the Kubeflow pipeline")
+    """Add ``pipeline compile|run|upload|submit|schedule``."""
+    parser = sub.add_parser("pipeline", help="compile, run locally, upload, submit or schedule the Kubeflow pipeline")
     inner = parser.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")
 
     comp = inner.add_parser("compile", help="write the pipeline's IR YAML")
@@ -48,23 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="local S3 server data, started when MINIO_ENDPOINT is unset (default runs/s3)")
     run.set_defaults(func=handle_run)
 
-    for name, helptext in (("submit", "start a run on a Kubeflow Pipelines endpoint"),
-                           ("schedule", "create or update a recurring run (idempotent by --name)")):
-        p = inner.add_parser(name, help=helptext)
-        p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8888")
-        p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="pipeline parameter")
-        p.add_argument("--package", help="compiled pipeline (default pipelines/person_segmentation.yaml)")
-        p.add_argument("--experiment", default="person-segmentation")
-        p.add_argument("--namespace", help="Kubeflow profile namespace (multi-user deployments)")
-        p.add_argument("--token-env", default="KFP_TOKEN", help="environment variable holding a bearer token")
-        p.add_argument("--ssl-ca-cert", help="CA bundle for a TLS endpoint")
-        if name == "submit":
-            p.add_argument("--run-name")
-            p.set_defaults(func=handle_submit)
-        else:
-            p.add_argument("--cron", required=True, help="cron expression (5 fields, or 6 with seconds first)")
-            p.add_argument("--name", default="person-segmentation-retrain", help="schedule name (its identity)")
-            p.set_defaults(func=handle_schedule)
+    register_remote(inner)
 
 
 def handle_compile(args: argparse.Namespace) -> int:
@@ -114,35 +99,3 @@ def _print_deployment(run_dir: Path) -> None:
     if deployed["target"] == "local":
         print(f"Stop the server with: personseg deploy --target local --model {deployed['pinned_model']} "
               f"--name {deployed['name']} --stop")
-
-
-def _connection(args: argparse.Namespace):  # noqa: ANN202 (type lives in pipelines/, imported lazily)
-    from pipelines.remote import Connection
-
-    return Connection(args.host, args.namespace, args.token_env, args.ssl_ca_cert)
-
-
-def handle_submit(args: argparse.Namespace) -> int:
-    """Submit one run."""
-    project_root()
-    from pipelines.params import parse_params
-    from pipelines.person_segmentation import COMPILED, person_segmentation
-    from pipelines.remote import submit
-
-    run_id = submit(_connection(args), args.package or COMPILED, parse_params(args.param, person_segmentation),
-                    args.experiment, args.run_name)
-    print(f"submitted run {run_id}")
-    return 0
-
-
-def handle_schedule(args: argparse.Namespace) -> int:
-    """Create or update the recurring run."""
-    project_root()
-    from pipelines.params import parse_params
-    from pipelines.person_segmentation import COMPILED, person_segmentation
-    from pipelines.remote import schedule
-
-    rid, action = schedule(_connection(args), args.package or COMPILED, args.cron,
-                           parse_params(args.param, person_segmentation), args.name, args.experiment)
-    print(f"schedule {args.name}: {action} (recurring run {rid})")
-    return 0
