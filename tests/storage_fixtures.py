@@ -1,8 +1,9 @@
 """Fixtures for the storage tests: a real ``weed mini`` S3 server on a free 127.0.0.1 port.
 
 ``s3_server`` starts one server per test module and stops it afterwards. ``s3_env`` points the
-environment at it with a fresh cache per test; tests use unique prefixes and model names in two
-shared buckets, because SeaweedFS takes up to a second to allocate volumes for each new bucket.
+environment at it with a fresh cache and a fresh If-None-Match probe per test; tests use unique
+prefixes and model names in two shared buckets, because SeaweedFS takes up to a second to allocate
+volumes for each new bucket.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from personseg.modeldir import write_config
+from personseg.storage import probe
 from personseg.storage.client import Store
 from personseg.storage.server import LocalS3, start_local_s3
 
@@ -60,6 +62,7 @@ def s3_env(s3_server: LocalS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     point_env_at(monkeypatch, s3_server)
     monkeypatch.setenv("PERSONSEG_MODEL_BUCKET", MODEL_BUCKET)
     monkeypatch.setenv("PERSONSEG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(probe, "_answers", {})  # ports are reused across modules: never trust an old answer
     return s3_server
 
 

@@ -1,7 +1,9 @@
-"""Storage pieces that need no server: env parsing, URIs, references, cache locking, card parts."""
+"""Storage pieces that need no server: env parsing, URIs, references, cache locking, card parts, gc ages."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import threading
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from personseg.storage.cache import cached_tree, file_lock
 from personseg.storage.card import cpu_info
 from personseg.storage.config import RetryPolicy, S3Config, model_bucket
 from personseg.storage.errors import ConfigError
+from personseg.storage.gc import age_text, parse_age
 from personseg.storage.refs import ModelRef, parse_ref
 from personseg.storage.s3uri import parse_s3_uri
 from personseg.storage.server import weed_binary
@@ -186,3 +189,21 @@ def test_weed_binary_found_and_overridable(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("PERSONSEG_WEED", str(tmp_path / "nope"))
     with pytest.raises(UserError, match="PERSONSEG_WEED"):
         weed_binary()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("0", 0), ("45", 45), ("90s", 90), ("30m", 1800), ("1h", 3600), (" 2d ", 172800)]
+)
+def test_gc_ages_parse(text: str, seconds: int) -> None:
+    assert parse_age(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "1x", "-1h", "1.5h", "1 hour", "h"])
+def test_gc_ages_refuse_what_they_cannot_read(text: str) -> None:
+    with pytest.raises(UserError, match=re.escape(f"--older-than {text!r}: use a whole number")):
+        parse_age(text)
+
+
+def test_gc_age_text_rounds_down_to_the_largest_unit() -> None:
+    ages = [age_text(dt.timedelta(seconds=s)) for s in (-3, 0, 59, 61, 7300, 90000)]
+    assert ages == ["0s", "0s", "59s", "1m", "2h", "1d"]

@@ -1,4 +1,4 @@
-"""`personseg models ...`: the model registry on S3 (publish, list, show, promote, pull, presign).
+"""`personseg models ...`: the model registry on S3 (publish, list, show, promote, pull, presign, gc).
 
 A version is ``s3://<bucket>/<name>/<version>/``; references look like ``NAME``, ``NAME:3`` or
 ``NAME@production`` (``models:/`` prefix optional) and work wherever a ``--model`` is taken.
@@ -46,6 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd = add("presign", "print download links for every file of a version", _presign)
     cmd.add_argument("ref", help="NAME, NAME:VERSION or NAME@STAGE")
     cmd.add_argument("--expires", type=int, default=3600, help="seconds the links work (default %(default)s)")
+    cmd = add("gc", "remove what interrupted publishes left behind (never a complete version)", _gc)
+    cmd.add_argument("name")
+    cmd.add_argument(
+        "--older-than",
+        default="1h",
+        metavar="AGE",
+        help="keep anything younger, it may be a publish in progress (default %(default)s; s, m, h, d)",
+    )
+    cmd.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
 
 
 def _registry(args: argparse.Namespace):
@@ -124,4 +133,20 @@ def _presign(args: argparse.Namespace) -> int:
     links = registry.presign(name, version, dt.timedelta(seconds=args.expires))
     for rel, url in links.items():
         print(f"{rel}\t{url}")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from personseg.storage.gc import age_text, collect, parse_age
+
+    older_than = parse_age(args.older_than)
+    registry = _registry(args)
+    report = collect(registry.store, registry.bucket, args.name, older_than, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for found in report.removed:
+        print(f"{verb}\ts3://{registry.bucket}/{found.key}\t{found.reason}")
+    for found in report.kept:
+        print(f"kept\ts3://{registry.bucket}/{found.key}\t{found.reason}")
+    print(f"{args.name}: {verb} {len(report.removed)} object(s), kept {len(report.kept)} incomplete version(s) "
+          f"(--older-than {age_text(older_than)})")
     return 0

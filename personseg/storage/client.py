@@ -9,6 +9,7 @@ retries are switched off so the policy lives in one place.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -18,7 +19,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -59,11 +59,12 @@ NOT_FOUND_CODES = {"NoSuchKey", "ResourceNotFound", "NoSuchObject"}
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One listed object: key, size in bytes, ETag (quotes removed)."""
+    """One listed object: key, size in bytes, ETag (quotes removed), server's LastModified."""
 
     key: str
     size: int
     etag: str
+    modified: dt.datetime | None = None
 
 
 class _Transient(Exception):
@@ -316,16 +317,28 @@ class Store:
                 if obj.is_dir:
                     out.append(ObjectInfo(obj.object_name, -1, ""))
                 else:
-                    out.append(ObjectInfo(obj.object_name, int(obj.size or 0), (obj.etag or "").strip('"')))
+                    etag = (obj.etag or "").strip('"')
+                    out.append(ObjectInfo(obj.object_name, int(obj.size or 0), etag, obj.last_modified))
             return out
 
         return self.run(f"s3://{bucket}/{prefix}", listing, bucket)
+
+    def server_time(self, bucket: str, key: str) -> dt.datetime:
+        """The server's clock (``Date`` of a HEAD on an existing object), to age objects without our clock.
+
+        Falls back to this machine's clock if the server sends no ``Date``.
+        """
+        from email.utils import parsedate_to_datetime
+
+        stat = self.run(f"s3://{bucket}/{key}", lambda: self.client.stat_object(bucket, key), bucket, key)
+        date = (stat.metadata or {}).get("Date")
+        return parsedate_to_datetime(date) if date else dt.datetime.now(dt.timezone.utc)
 
     def remove(self, bucket: str, key: str) -> None:
         """Delete one object (deleting a missing object is not an error in S3)."""
         self.run(f"s3://{bucket}/{key}", lambda: self.client.remove_object(bucket, key), bucket, key)
 
-    def presign_get(self, bucket: str, key: str, expires: timedelta) -> str:
+    def presign_get(self, bucket: str, key: str, expires: dt.timedelta) -> str:
         """A GET URL for one object that works without credentials until ``expires`` passes."""
         return self.run(
             f"s3://{bucket}/{key}",

@@ -2,15 +2,18 @@
 
 Layout (``s3://<bucket>/``)::
 
-    <name>/<version>/.claim            who reserved this version number (written first)
+    <name>/<version>/.claim            who reserved this version number (written first), or
+    <name>/<version>/.claims/<uuid>    the same where the server ignores If-None-Match
     <name>/<version>/<model files>     config.json, weights, metrics.json, ...
     <name>/<version>/model-card.json   provenance + sha256 of every file (written last)
     <name>/<version>/.status.json      deploy status history (never changes the card)
+    <name>/<version>/.collected.json   left by `models gc` in place of an abandoned version
     <name>/_stages/<stage>.json        {"version": N, ...}: one PUT promotes or rolls back
 
 A version exists for readers only once its card exists, so an interrupted publish is invisible.
-Version numbers are reserved with a conditional PUT (``If-None-Match: *``), so two publishers
-never share a number, and numbers of abandoned uploads are never reused.
+Version numbers are reserved by ``claims.claim_version`` (with or without conditional PUTs, as the
+server allows), so two publishers never share a number, and numbers of abandoned uploads are
+never reused.
 """
 
 from __future__ import annotations
@@ -19,10 +22,7 @@ import datetime as dt
 import getpass
 import json
 import logging
-import os
 import re
-import socket
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,16 @@ from personseg.atomic import atomic_dir
 from personseg.errors import UserError
 from personseg.modeldir import read_model_dir
 from personseg.storage.card import CARD, CARD_FORMAT, build_card
+from personseg.storage.claims import Claim, claim_version
 from personseg.storage.client import Store
 from personseg.storage.config import model_bucket
-from personseg.storage.errors import IntegrityError, MissingKey, StorageError
+from personseg.storage.errors import IntegrityError, MissingKey
+from personseg.storage.probe import honours_if_none_match
 from personseg.storage.refs import STAGES, check_name, check_stage, parse_ref
 from personseg.storage.transfer import FileRecord, download_tree, record_tree, records_from_json, upload_tree
 
 log = logging.getLogger(__name__)
 
-CLAIM = ".claim"
 STATUS = ".status.json"
 STAGES_DIR = "_stages"
 MAX_PRESIGN = dt.timedelta(days=7)
@@ -166,21 +167,10 @@ class Registry:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _claim(self, name: str) -> int:
-        """Reserve the next version number with a conditional PUT; retry if someone was faster."""
-        for _ in range(50):
-            version = max(self._listing(name), default=0) + 1
-            key = f"{name}/{version}/{CLAIM}"
-            token = uuid.uuid4().hex
-            body = {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "at": _now()}
-            self.store.put_if_absent(self.bucket, key, json.dumps(body).encode())
-            try:
-                back = self.store.get_json(self.bucket, key)
-            except MissingKey:
-                continue
-            if isinstance(back, dict) and back.get("token") == token:
-                return version
-        raise StorageError(f"could not reserve a version number for {name} in {self.where} after 50 tries")
+    def _claim(self, name: str) -> Claim:
+        """Reserve the next version number, conditionally if the server honours it (``claims.py``)."""
+        conditional = honours_if_none_match(self.store, self.bucket)
+        return claim_version(self.store, self.bucket, name, lambda: self._listing(name), conditional)
 
     def publish(self, model_dir: Path, name: str, card: dict[str, Any] | None = None) -> int:
         """Upload a saved-model directory as the next version of ``name``; returns the version.
@@ -194,7 +184,8 @@ class Registry:
         files = record_tree(model_dir, skip=lambda rel: rel == CARD)
         body = build_card(info, name, 0, files, card)
         self.store.ensure_bucket(self.bucket)
-        version = self._claim(name)
+        claim = self._claim(name)
+        version = claim.version
         prefix = f"{name}/{version}"
         log.info("publishing %s as %s:%d (%d files) to %s", model_dir, name, version, len(files), self.where)
         upload_tree(self.store, self.bucket, prefix, model_dir, list(files))
@@ -205,6 +196,7 @@ class Registry:
                     f"s3://{self.bucket}/{prefix}/{rel}: stored size {stored.get(rel)} != {rec.size}; not publishing"
                 )
         body["version"] = version
+        claim.check_held(self.store)
         self.store.put_json(self.bucket, f"{prefix}/{CARD}", body)
         return version
 
