@@ -338,12 +338,22 @@ def _now() -> str:
 
 
 class RecordingRegistry:
-    """In-memory STAND-IN for ``personseg.storage.registry.Registry``: keeps stages, records calls."""
+    """In-memory STAND-IN for ``personseg.storage.registry.Registry``: keeps stages, records calls.
 
-    def __init__(self, versions: dict[str, int], stages: dict[tuple[str, str], int] | None = None) -> None:
+    Every version's card carries ``smoke`` (the card field publish writes, e.g. ``card_entry`` of the
+    tiny model); ``smoke=None`` gives cards like those published before the field existed.
+    """
+
+    def __init__(self, versions: dict[str, int], stages: dict[tuple[str, str], int] | None = None,
+                 smoke: dict[str, Any] | None = None) -> None:
         self.versions = versions
         self.stages = dict(stages or {})
+        self.smoke = smoke
         self.calls: list[tuple] = []
+
+    def card(self, name: str, version: int) -> dict[str, Any]:
+        card: dict[str, Any] = {"format": 1, "name": name, "version": version}
+        return card if self.smoke is None else {**card, "smoke": self.smoke}
 
     def resolve(self, ref: str) -> tuple[str, int]:
         body = ref.removeprefix("models:/")
@@ -372,8 +382,13 @@ class RecordingRegistry:
         return f"s3://models/{name}/{version}/"
 
 
-def tiny_onnx_model(directory: Path, corrupt: bool = False) -> Path:
-    """A runnable saved model: one 3->1 Conv with a dynamic batch dim, image size 64 (or corrupt bytes)."""
+def tiny_onnx_model(directory: Path, corrupt: bool = False, bias: float = -0.5, batch: int | str = "N") -> Path:
+    """A runnable saved model: one 3->1 Conv, image size 64 (or corrupt bytes).
+
+    On the smoke probe the default marks most pixels (bright ones) as person; ``bias=-10`` makes every
+    logit negative, so every mask is blank. ``batch=1`` fixes the batch dimension: it runs one image
+    (the offline probe) but the server's warm-up with a full batch fails, so the server exits.
+    """
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -385,13 +400,13 @@ def tiny_onnx_model(directory: Path, corrupt: bool = False) -> Path:
         (directory / "model.onnx").write_bytes(b"this is not an onnx model\x00" * 8)
     else:
         weight = numpy_helper.from_array(np.full((1, 3, 3, 3), 0.05, dtype=np.float32), "w")
-        bias = numpy_helper.from_array(np.array([-0.5], dtype=np.float32), "b")
+        offset = numpy_helper.from_array(np.array([bias], dtype=np.float32), "b")
         node = helper.make_node("Conv", ["input", "w", "b"], ["logits"], pads=[1, 1, 1, 1])
         graph = helper.make_graph(
             [node], "tiny",
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 64, 64])],
-            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1, 64, 64])],
-            initializer=[weight, bias],
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, 64, 64])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 1, 64, 64])],
+            initializer=[weight, offset],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
