@@ -49,7 +49,10 @@ class FakeKubeApi:
 
     ``failure(obj)`` decides how a workload's new pods behave: None (healthy), "ImagePullBackOff",
     "CrashLoopBackOff" or "unready" (running, readiness probe failing, no fatal reason).
-    ``role_rules`` (the ``rules`` of an RBAC Role) makes it answer 403 to anything they do not allow.
+    ``role_rules`` (the ``rules`` of an RBAC Role) makes it answer 403 to anything they do not allow;
+    every check is recorded in ``authorized`` as (verb, API group, resource, name or None), the
+    attributes a real API server hands its RBAC authorizer for the same request. Matching follows RBAC
+    for apiGroups/resources/verbs/resourceNames but knows no "*" wildcards and no ClusterRoles.
     ``proxy_to`` is the URL service-proxy requests are forwarded to (a real model server), else 503.
     """
 
@@ -57,6 +60,7 @@ class FakeKubeApi:
     role_rules: list[dict[str, Any]] | None = None
     proxy_to: str | None = None
     requests: list[Recorded] = field(default_factory=list)
+    authorized: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     url: str = ""
 
@@ -160,7 +164,9 @@ class FakeKubeApi:
                 if ctype != "application/apply-patch+yaml" or not query.get("fieldManager"):
                     msg = f"stand-in only takes apply patches with a fieldManager, got {ctype}"
                     return self._send(h, 415, _status(415, "UnsupportedMediaType", msg))
-                if key not in self.objects and not self._allowed("create", group, plural, None):
+                # As the real API server does for an apply that creates (apiserver endpoints/handlers/
+                # patch.go, createAuthorizerAttributes), the extra "create" check names the object.
+                if key not in self.objects and not self._allowed("create", group, plural, name):
                     return self._forbid(h, "create", group, plural, name, namespace)
                 self.objects[key] = self._stored(body, self.objects.get(key))
                 if plural == "inferenceservices":  # KServe's controller makes the predictor Service
@@ -283,6 +289,7 @@ class FakeKubeApi:
 
     # -- RBAC --------------------------------------------------------------------------------------
     def _allowed(self, verb: str, group: str, resource: str, name: str | None) -> bool:
+        self.authorized.append((verb, group, resource, name))
         if self.role_rules is None:
             return True
         for rule in self.role_rules:

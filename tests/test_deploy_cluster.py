@@ -12,9 +12,9 @@ What a real API server does that the stand-in does not: admission (webhooks, quo
 schema validation and defaulting of applied objects, field-manager conflict tracking, watch-driven
 controllers that create ReplicaSets and Pods and move them through their states over time, endpoint
 selection for the service proxy (the stand-in forwards to one fixed URL, so "the pods" answer with
-whichever server the test chose), and RBAC evaluation beyond plain rule matching (aggregated
-ClusterRoles, escalation checks). tests/test_deploy_real_cluster.py runs against a real cluster when
-KUBECONFIG is set.
+whichever server the test chose), and RBAC evaluation beyond plain rule matching (wildcards,
+aggregated ClusterRoles, escalation checks; tests/test_rbac.py pins the Role's exact rules).
+tests/test_deploy_real_cluster.py runs against a real cluster when KUBECONFIG is set.
 """
 
 from __future__ import annotations
