@@ -49,7 +49,10 @@ class FakeKubeApi:
 
     ``failure(obj)`` decides how a workload's new pods behave: None (healthy), "ImagePullBackOff",
     "CrashLoopBackOff" or "unready" (running, readiness probe failing, no fatal reason).
-    ``role_rules`` (the ``rules`` of an RBAC Role) makes it answer 403 to anything they do not allow.
+    ``role_rules`` (the ``rules`` of an RBAC Role) makes it answer 403 to anything they do not allow;
+    every check is recorded in ``authorized`` as (verb, API group, resource, name or None), the
+    attributes a real API server hands its RBAC authorizer for the same request. Matching follows RBAC
+    for apiGroups/resources/verbs/resourceNames but knows no "*" wildcards and no ClusterRoles.
     ``proxy_to`` is the URL service-proxy requests are forwarded to (a real model server), else 503.
     """
 
@@ -57,6 +60,7 @@ class FakeKubeApi:
     role_rules: list[dict[str, Any]] | None = None
     proxy_to: str | None = None
     requests: list[Recorded] = field(default_factory=list)
+    authorized: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     url: str = ""
 
@@ -160,7 +164,9 @@ class FakeKubeApi:
                 if ctype != "application/apply-patch+yaml" or not query.get("fieldManager"):
                     msg = f"stand-in only takes apply patches with a fieldManager, got {ctype}"
                     return self._send(h, 415, _status(415, "UnsupportedMediaType", msg))
-                if key not in self.objects and not self._allowed("create", group, plural, None):
+                # As the real API server does for an apply that creates (apiserver endpoints/handlers/
+                # patch.go, createAuthorizerAttributes), the extra "create" check names the object.
+                if key not in self.objects and not self._allowed("create", group, plural, name):
                     return self._forbid(h, "create", group, plural, name, namespace)
                 self.objects[key] = self._stored(body, self.objects.get(key))
                 if plural == "inferenceservices":  # KServe's controller makes the predictor Service
@@ -283,6 +289,7 @@ class FakeKubeApi:
 
     # -- RBAC --------------------------------------------------------------------------------------
     def _allowed(self, verb: str, group: str, resource: str, name: str | None) -> bool:
+        self.authorized.append((verb, group, resource, name))
         if self.role_rules is None:
             return True
         for rule in self.role_rules:
@@ -338,12 +345,22 @@ def _now() -> str:
 
 
 class RecordingRegistry:
-    """In-memory STAND-IN for ``personseg.storage.registry.Registry``: keeps stages, records calls."""
+    """In-memory STAND-IN for ``personseg.storage.registry.Registry``: keeps stages, records calls.
 
-    def __init__(self, versions: dict[str, int], stages: dict[tuple[str, str], int] | None = None) -> None:
+    Every version's card carries ``smoke`` (the card field publish writes, e.g. ``card_entry`` of the
+    tiny model); ``smoke=None`` gives cards like those published before the field existed.
+    """
+
+    def __init__(self, versions: dict[str, int], stages: dict[tuple[str, str], int] | None = None,
+                 smoke: dict[str, Any] | None = None) -> None:
         self.versions = versions
         self.stages = dict(stages or {})
+        self.smoke = smoke
         self.calls: list[tuple] = []
+
+    def card(self, name: str, version: int) -> dict[str, Any]:
+        card: dict[str, Any] = {"format": 1, "name": name, "version": version}
+        return card if self.smoke is None else {**card, "smoke": self.smoke}
 
     def resolve(self, ref: str) -> tuple[str, int]:
         body = ref.removeprefix("models:/")
@@ -372,8 +389,13 @@ class RecordingRegistry:
         return f"s3://models/{name}/{version}/"
 
 
-def tiny_onnx_model(directory: Path, corrupt: bool = False) -> Path:
-    """A runnable saved model: one 3->1 Conv with a dynamic batch dim, image size 64 (or corrupt bytes)."""
+def tiny_onnx_model(directory: Path, corrupt: bool = False, bias: float = -0.5, batch: int | str = "N") -> Path:
+    """A runnable saved model: one 3->1 Conv, image size 64 (or corrupt bytes).
+
+    On the smoke probe the default marks most pixels (bright ones) as person; ``bias=-10`` makes every
+    logit negative, so every mask is blank. ``batch=1`` fixes the batch dimension: it runs one image
+    (the offline probe) but the server's warm-up with a full batch fails, so the server exits.
+    """
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -385,13 +407,13 @@ def tiny_onnx_model(directory: Path, corrupt: bool = False) -> Path:
         (directory / "model.onnx").write_bytes(b"this is not an onnx model\x00" * 8)
     else:
         weight = numpy_helper.from_array(np.full((1, 3, 3, 3), 0.05, dtype=np.float32), "w")
-        bias = numpy_helper.from_array(np.array([-0.5], dtype=np.float32), "b")
+        offset = numpy_helper.from_array(np.array([bias], dtype=np.float32), "b")
         node = helper.make_node("Conv", ["input", "w", "b"], ["logits"], pads=[1, 1, 1, 1])
         graph = helper.make_graph(
             [node], "tiny",
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 64, 64])],
-            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1, 64, 64])],
-            initializer=[weight, bias],
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, 64, 64])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 1, 64, 64])],
+            initializer=[weight, offset],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8

@@ -4,7 +4,16 @@ Everything here talks to ``FakeKubeApi`` from tests/deploy_fixtures.py: a small 
 127.0.0.1 that speaks just enough of the Kubernetes REST API and fakes the controllers. It is not
 Kubernetes. What is real: the ``kubernetes`` Python client making the HTTP calls, the RBAC Role from
 manifests/rbac (enforced by the stand-in), and the model server behind the service proxy (a real
-``personseg serve`` process on the tiny ONNX model). The registry is an in-memory stand-in too.
+``personseg serve`` process on the tiny ONNX model, or on one whose masks are all blank). The
+registry is an in-memory stand-in too; its cards carry the probe mask publish computes for the tiny
+model (``card_entry``), so the smoke test compares real served masks with a real expected one.
+
+What a real API server does that the stand-in does not: admission (webhooks, quotas, Pod Security),
+schema validation and defaulting of applied objects, field-manager conflict tracking, watch-driven
+controllers that create ReplicaSets and Pods and move them through their states over time, endpoint
+selection for the service proxy (the stand-in forwards to one fixed URL, so "the pods" answer with
+whichever server the test chose), and RBAC evaluation beyond plain rule matching (wildcards,
+aggregated ClusterRoles, escalation checks; tests/test_rbac.py pins the Role's exact rules).
 tests/test_deploy_real_cluster.py runs against a real cluster when KUBECONFIG is set.
 """
 
@@ -19,17 +28,39 @@ from deploy_fixtures import FakeKubeApi, RecordingRegistry, role_rules, start_mo
 from personseg.deploy import DeployConfig, DeployFailed, run
 from personseg.deploy.kube import Forbidden, KubeApi, KubeError
 from personseg.deploy.objects import render_kubernetes
+from personseg.deploy.probe import card_entry
 from personseg.errors import UserError
 
 MODEL = "models:/personseg@candidate"
 
 
 @pytest.fixture(scope="module")
-def model_server(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("server")
-    server = start_model_server(tiny_onnx_model(base / "model"), base / "server.log")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_onnx_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="module")
+def model_server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    server = start_model_server(tiny_dir, tmp_path_factory.mktemp("server") / "server.log")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def blank_server(tmp_path_factory: pytest.TempPathFactory):
+    """Pods that answer every request with a valid, correctly sized, all-black mask."""
+    base = tmp_path_factory.mktemp("blank")
+    server = start_model_server(tiny_onnx_model(base / "model", bias=-10.0), base / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def probe(tiny_dir: Path) -> dict:
+    """The card field publish writes for the tiny model: its offline mask of the probe image."""
+    entry = card_entry(tiny_dir)
+    assert entry["foreground_fraction"] > 0.5, "the expected mask must not be blank, or blank answers would pass"
+    return entry
 
 
 @pytest.fixture
@@ -46,8 +77,13 @@ def stand_in():
         api.stop()
 
 
-def registry() -> RecordingRegistry:
-    return RecordingRegistry({"personseg": 3}, {("personseg", "candidate"): 3, ("personseg", "production"): 2})
+@pytest.fixture
+def registry(probe: dict):
+    """Makes registries whose versions 2 (production) and 3 (candidate) were published with ``probe``."""
+    def make(smoke: dict | None = probe) -> RecordingRegistry:
+        return RecordingRegistry({"personseg": 3}, {("personseg", "candidate"): 3, ("personseg", "production"): 2},
+                                 smoke=smoke)
+    return make
 
 
 def config(**kw) -> DeployConfig:
@@ -68,12 +104,13 @@ def seed_previous(api: FakeKubeApi, version: int) -> None:
         api.put(plural, obj)
 
 
-def test_deploy_applies_waits_smoke_tests_and_promotes(stand_in, model_server):
+def test_deploy_applies_waits_smoke_tests_and_promotes(stand_in, model_server, registry):
     api = stand_in(proxy_to=model_server.url, role_rules=role_rules())
     reg = registry()
     result = run(config(), api=api.kube(), registry=lambda: reg, poll=0.05)
     assert result.status == "deployed" and result.pinned_model == "models:/personseg:3"
     assert result.smoke["width"] == 160 and result.smoke["height"] == 240
+    assert result.smoke["iou"] == 1.0, "the server's mask is the one publish computed offline"
     patches = api.calls("PATCH")
     assert [p.body["kind"] for p in patches] == ["ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler"]
     for p in patches:
@@ -87,7 +124,7 @@ def test_deploy_applies_waits_smoke_tests_and_promotes(stand_in, model_server):
     assert reg.calls[-1][:4] == ("mark", "personseg", 3, "deployed")
 
 
-def test_applying_the_same_version_twice_changes_nothing(stand_in, model_server):
+def test_applying_the_same_version_twice_changes_nothing(stand_in, model_server, registry):
     api = stand_in(proxy_to=model_server.url)
     for _ in range(2):
         run(config(), api=api.kube(), registry=registry, poll=0.05)
@@ -97,7 +134,7 @@ def test_applying_the_same_version_twice_changes_nothing(stand_in, model_server)
     assert api.get("deployments", "serving", "personseg")["metadata"]["generation"] == 2
 
 
-def test_rollout_that_never_becomes_available_times_out_with_events_and_rolls_back(stand_in):
+def test_rollout_that_never_becomes_available_times_out_with_events_and_rolls_back(stand_in, registry):
     api = stand_in(failure=lambda obj: "unready" if "personseg:3" in str(obj) else None)
     seed_previous(api, 2)
     reg = registry()
@@ -115,7 +152,7 @@ def test_rollout_that_never_becomes_available_times_out_with_events_and_rolls_ba
     assert reg.stages[("personseg", "production")] == 2 and not [c for c in reg.calls if c[0] == "promote"]
 
 
-def test_image_pull_failure_fails_fast_and_first_deploy_is_removed(stand_in):
+def test_image_pull_failure_fails_fast_and_first_deploy_is_removed(stand_in, registry):
     api = stand_in(failure=lambda obj: "ImagePullBackOff")
     with pytest.raises(DeployFailed) as info:
         run(config(timeout=60, image="registry.invalid/personseg:nope"), api=api.kube(),
@@ -128,7 +165,7 @@ def test_image_pull_failure_fails_fast_and_first_deploy_is_removed(stand_in):
         "serviceaccounts", "deployments", "services", "horizontalpodautoscalers"}
 
 
-def test_smoke_failure_rolls_back_to_the_previous_spec(stand_in):
+def test_smoke_failure_rolls_back_to_the_previous_spec(stand_in, registry):
     api = stand_in(proxy_to=None)  # the service proxy answers 503: no endpoints
     seed_previous(api, 2)
     reg = registry()
@@ -139,7 +176,46 @@ def test_smoke_failure_rolls_back_to_the_previous_spec(stand_in):
     assert reg.calls[-1][3] == "rolled-back"
 
 
-def test_rbac_role_is_enough_and_forbidden_names_verb_and_resource(stand_in, model_server):
+def test_blank_masks_fail_the_smoke_test_and_roll_back_to_the_previous_version(stand_in, blank_server, registry):
+    # The stand-in proxies "the Service" to a real server whose masks are all black: a valid PNG of the
+    # right size, which the old size-only smoke test accepted.
+    api = stand_in(proxy_to=blank_server.url, role_rules=role_rules())
+    seed_previous(api, 2)
+    reg = registry()
+    with pytest.raises(DeployFailed) as info:
+        run(config(), api=api.kube(), registry=lambda: reg, poll=0.05)
+    message = str(info.value)
+    assert "mask differs from the expected one: IoU 0.000 < 0.9" in message and info.value.rolled_back
+    assert "restored deployment/personseg" in message and "previous version available again" in message
+    assert model_of(api.get("deployments", "serving", "personseg")) == "models:/personseg:2"
+    assert reg.calls[-1][:4] == ("mark", "personseg", 3, "rolled-back") and "IoU 0.000" in reg.calls[-1][4]
+    assert reg.stages[("personseg", "production")] == 2 and not [c for c in reg.calls if c[0] == "promote"]
+
+
+def test_kserve_blank_masks_roll_back_and_a_first_deploy_leaves_nothing(stand_in, blank_server, registry):
+    api = stand_in(proxy_to=blank_server.url, role_rules=role_rules())
+    reg = registry()
+    with pytest.raises(DeployFailed, match="IoU 0.000 < 0.9") as info:
+        run(config(target="kserve"), api=api.kube(), registry=lambda: reg, poll=0.05)
+    assert "deleted new inferenceservice/personseg" in str(info.value)
+    assert api.get("inferenceservices", "serving", "personseg") is None
+    assert reg.calls[-1][:4] == ("mark", "personseg", 3, "rolled-back")
+
+
+def test_a_version_whose_card_has_no_expected_mask_is_refused_before_any_change(stand_in, model_server, registry):
+    api = stand_in(proxy_to=model_server.url, role_rules=role_rules())
+    seed_previous(api, 2)
+    reg = registry(smoke=None)  # a card published before cards recorded the probe's mask
+    with pytest.raises(DeployFailed) as info:
+        run(config(), api=api.kube(), registry=lambda: reg, poll=0.05)
+    assert "not started, nothing changed: model card of models:/personseg:3 has no expected smoke-test mask" in (
+        str(info.value)) and not info.value.rolled_back
+    assert not api.calls("PATCH") and not api.calls("DELETE")
+    assert reg.calls == [("mark", "personseg", 3, "deploy-failed", reg.calls[0][4])]
+    assert "personseg models pull models:/personseg:3 DIR" in reg.calls[0][4]
+
+
+def test_rbac_role_is_enough_and_forbidden_names_verb_and_resource(stand_in, model_server, registry):
     rules = role_rules()
     for rule in rules:
         if "deployments" in rule["resources"]:
@@ -155,7 +231,8 @@ def test_rbac_role_is_enough_and_forbidden_names_verb_and_resource(stand_in, mod
     assert not api.calls("PATCH"), "nothing is applied when the first read is forbidden"
 
 
-def test_kserve_target_applies_an_inference_service_and_smoke_tests_the_predictor(stand_in, model_server):
+def test_kserve_target_applies_an_inference_service_and_smoke_tests_the_predictor(stand_in, model_server,
+                                                                                  registry):
     api = stand_in(proxy_to=model_server.url, role_rules=role_rules())
     reg = registry()
     result = run(config(target="kserve"), api=api.kube(), registry=lambda: reg, poll=0.05)
@@ -167,7 +244,7 @@ def test_kserve_target_applies_an_inference_service_and_smoke_tests_the_predicto
     assert ("promote", "personseg", 3, "production") in reg.calls
 
 
-def test_kserve_not_ready_rolls_back(stand_in):
+def test_kserve_not_ready_rolls_back(stand_in, registry):
     api = stand_in(failure=lambda obj: "CrashLoopBackOff")
     with pytest.raises(DeployFailed) as info:
         run(config(target="kserve", timeout=30), api=api.kube(), registry=registry, poll=0.05)
@@ -175,7 +252,7 @@ def test_kserve_not_ready_rolls_back(stand_in):
     assert api.get("inferenceservices", "serving", "personseg") is None
 
 
-def test_no_cluster_credentials_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_no_cluster_credentials_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(UserError, match="no Kubernetes cluster credentials"):

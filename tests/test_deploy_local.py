@@ -1,8 +1,11 @@
 """The local target for real: `python -m personseg serve` processes on 127.0.0.1 ports.
 
 Deploy a tiny ONNX model, smoke-test it, redeploy a second version (the old process is stopped only
-after the new one is healthy), then deploy a corrupt model and check the rollback: the failing process
-is gone and the previous version keeps serving. No stand-ins here.
+after the new one is healthy), then deploy models that fail and check that the previous version keeps
+serving: one whose server exits during warm-up (rolled back), one that cannot run at all (refused
+before any server starts). A model outside the registry has no card, so deploy computes its expected
+mask offline from the same files. No stand-ins here; blank-mask servers under a published card are in
+tests/test_deploy_registry.py.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def alive(pid: int) -> bool:
 def test_local_deploy_redeploy_and_rollback(tmp_path: Path):
     state_dir = tmp_path / "state"
     first, second = tiny_onnx_model(tmp_path / "v1"), tiny_onnx_model(tmp_path / "v2")
+    one_image = tiny_onnx_model(tmp_path / "batch1", batch=1)  # runs offline, fails the server's warm-up
     broken = tiny_onnx_model(tmp_path / "broken", corrupt=True)
     try:
         out = io.StringIO()
@@ -46,7 +50,8 @@ def test_local_deploy_redeploy_and_rollback(tmp_path: Path):
             assert main(["deploy", "--target", "local", "--model", str(first), "--state-dir", str(state_dir),
                          "--timeout", "60"]) == 0
         one = json.loads(out.getvalue())
-        assert one["status"] == "deployed" and one["smoke"] == {**one["smoke"], "width": 160, "height": 240}
+        assert one["status"] == "deployed" and one["smoke"] == {**one["smoke"], "width": 160, "height": 240,
+                                                                  "iou": 1.0}
         assert ready(one["endpoint"]) == 200
         recorded = json.loads(state_file(state_dir, "personseg").read_text())
         assert recorded["model"] == str(first) and recorded["pid"] == one["pid"]
@@ -57,10 +62,16 @@ def test_local_deploy_redeploy_and_rollback(tmp_path: Path):
         assert read_state(state_dir, "personseg")["model"] == str(second)
 
         with pytest.raises(DeployFailed) as info:
+            run(DeployConfig(model=str(one_image), target="local", timeout=60), state_dir=state_dir)
+        message = str(info.value)
+        assert "exited with code" in message and "Got invalid dimensions" in message
+        assert f"previous deployment keeps serving {second}" in message and info.value.rolled_back
+
+        with pytest.raises(DeployFailed) as info:
             run(DeployConfig(model=str(broken), target="local", timeout=60), state_dir=state_dir)
         message = str(info.value)
-        assert "exited with code" in message and "ONNX Runtime cannot load" in message
-        assert f"previous deployment keeps serving {second}" in message
+        assert "not started, nothing changed" in message and "cannot compute the expected smoke-test mask" in message
+        assert "ONNX Runtime cannot load" in message and not info.value.rolled_back
         assert ready(two.endpoint) == 200
         assert read_state(state_dir, "personseg")["pid"] == two.pid
         assert len(list(state_dir.glob("local-personseg-*.log"))) == 3, "one log per server started"

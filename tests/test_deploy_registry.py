@@ -1,13 +1,16 @@
 """Deploy's registry updates against the REAL registry on a real S3 server (``weed mini``).
 
 The local target deploys ``models:/NAME@candidate`` (the server pulls it from S3 and verifies it);
-success promotes the version to production and marks it ``deployed``; a corrupt next version fails,
-is marked ``rolled-back`` with the reason, and production keeps pointing at the good version.
-Skipped only if the storage test fixtures (tests/storage_fixtures.py) are not in the tree.
+publish stores the probe's expected mask in the card, success promotes the version to production and
+marks it ``deployed``. A next version whose server answers blank masks is rolled back and marked
+``rolled-back`` with the IoU; a corrupt one (publish could not run it, the card says why) is refused
+before any server starts and marked ``deploy-failed``. Production keeps pointing at, and the old
+process keeps serving, the good version. Skipped only if tests/storage_fixtures.py is not in the tree.
 """
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,28 +21,53 @@ s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env
 
 
-def test_local_deploy_promotes_and_marks_in_the_real_registry(s3_env, tmp_path: Path):
+def ready(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=5) as resp:
+        return resp.status
+
+
+def test_local_deploy_promotes_and_marks_in_the_real_registry(s3_env, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    import personseg.deploy.local as local
     from personseg.deploy import DeployConfig, DeployFailed, run
-    from personseg.deploy.local import stop_local
     from personseg.storage.registry import Registry
 
     registry = Registry.from_env()
     name = storage_fixtures.unique_name()
     good = registry.publish(tiny_onnx_model(tmp_path / "good"), name=name)
+    assert registry.card(name, good)["smoke"]["foreground_fraction"] > 0.5, "publish recorded a non-blank mask"
     registry.promote(name, good, "candidate")
     state = tmp_path / "state"
     try:
         result = run(DeployConfig(model=f"models:/{name}@candidate", target="local", timeout=60), state_dir=state)
-        assert result.pinned_model == f"models:/{name}:{good}"
+        assert result.pinned_model == f"models:/{name}:{good}" and result.smoke["iou"] == 1.0
         assert registry.stage(name, "production") == good
         assert registry.status(name, good)["status"] == "deployed"
 
+        # The next version's files are fine and so is its card, but the server that comes up answers
+        # blank masks (as a broken image or a preprocessing change would): the smoke test must see it.
+        nxt = registry.publish(tiny_onnx_model(tmp_path / "next"), name=name)
+        registry.promote(name, nxt, "candidate")
+        blank = tiny_onnx_model(tmp_path / "blank", bias=-10.0)
+        real_start = local.start_server
+        monkeypatch.setattr(local, "start_server", lambda uri, *a: real_start(str(blank), *a))
+        with pytest.raises(DeployFailed) as info:
+            run(DeployConfig(model=f"models:/{name}@candidate", target="local", timeout=60), state_dir=state)
+        assert "IoU 0.000 < 0.9" in str(info.value) and info.value.rolled_back
+        status = registry.status(name, nxt)
+        assert status["status"] == "rolled-back" and "mask differs from the expected one: IoU 0.000" in status["detail"]
+        assert registry.stage(name, "production") == good
+        assert ready(result.endpoint) == 200, "the previous version keeps serving"
+        monkeypatch.setattr(local, "start_server", real_start)
+
         bad = registry.publish(tiny_onnx_model(tmp_path / "bad", corrupt=True), name=name)
+        assert "ONNX Runtime cannot load" in registry.card(name, bad)["smoke"]["error"]
         registry.promote(name, bad, "candidate")
-        with pytest.raises(DeployFailed):
+        with pytest.raises(DeployFailed, match="not started, nothing changed"):
             run(DeployConfig(model=f"models:/{name}@candidate", target="local", timeout=60), state_dir=state)
         status = registry.status(name, bad)
-        assert status["status"] == "rolled-back" and "ONNX Runtime cannot load" in status["detail"]
-        assert registry.stage(name, "production") == good
+        assert status["status"] == "deploy-failed" and "did not run at publish" in status["detail"]
+        assert "ONNX Runtime cannot load" in status["detail"]
+        assert registry.stage(name, "production") == good and ready(result.endpoint) == 200
     finally:
-        stop_local(state, "personseg")
+        local.stop_local(state, "personseg")

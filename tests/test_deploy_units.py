@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import numpy as np
 import pytest
+from deploy_fixtures import tiny_onnx_model
 from PIL import Image
 
 from personseg.deploy.config import DeployConfig, cpu_cores
 from personseg.deploy.objects import TEMPLATE_HASH, deployment
+from personseg.deploy.probe import (
+    PROBE,
+    NoExpectedMask,
+    card_entry,
+    decode_mask,
+    encode_mask,
+    expected_from_card,
+    offline_mask,
+)
 from personseg.deploy.rollout import RolloutFailed, deployment_progress, inference_service_progress, pod_problems
-from personseg.deploy.smoke import SMOKE_SIZE, SmokeFailed, check_mask, person_image, run_smoke
+from personseg.deploy.smoke import MIN_IOU, SMOKE_SIZE, SmokeFailed, iou, person_image, read_mask, run_smoke
 from personseg.errors import UserError
 
 
@@ -18,6 +30,24 @@ def png(size: tuple[int, int], mode: str = "L") -> bytes:
     out = io.BytesIO()
     Image.new(mode, size).save(out, format="PNG")
     return out.getvalue()
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A boolean mask as the server sends it: an 8-bit greyscale PNG, 255 = person."""
+    out = io.BytesIO()
+    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L").save(out, format="PNG")
+    return out.getvalue()
+
+
+def figure() -> np.ndarray:
+    """A non-empty expected mask at the probe's size (rows 40..199, columns 40..119)."""
+    mask = np.zeros(SMOKE_SIZE[::-1], dtype=bool)
+    mask[40:200, 40:120] = True
+    return mask
+
+
+def answer(mask: np.ndarray):
+    return lambda path, body, ctype: (200, "image/png", mask_png(mask))
 
 
 @pytest.mark.parametrize(("quantity", "cores"), [("2", 2.0), ("1.5", 1.5), ("500m", 0.5), ("4000m", 4.0)])
@@ -97,31 +127,91 @@ def test_person_image_is_a_figure_on_a_background():
     assert img.getpixel((2, h // 2)) != img.getpixel((w // 2, h // 2))
 
 
-def test_check_mask_rejects_what_a_broken_server_returns():
-    assert check_mask(png(SMOKE_SIZE), "image/png", SMOKE_SIZE) == 0.0
+def test_read_mask_rejects_what_a_broken_server_returns():
+    assert read_mask(png(SMOKE_SIZE), "image/png", SMOKE_SIZE).shape == (240, 160)
     with pytest.raises(SmokeFailed, match="not a PNG"):
-        check_mask(b'{"error": "boom"}', "application/json", SMOKE_SIZE)
+        read_mask(b'{"error": "boom"}', "application/json", SMOKE_SIZE)
     with pytest.raises(SmokeFailed, match="mask is 64x64, input was 160x240"):
-        check_mask(png((64, 64)), "image/png", SMOKE_SIZE)
+        read_mask(png((64, 64)), "image/png", SMOKE_SIZE)
     with pytest.raises(SmokeFailed, match="mode RGB"):
-        check_mask(png(SMOKE_SIZE, "RGB"), "image/png", SMOKE_SIZE)
+        read_mask(png(SMOKE_SIZE, "RGB"), "image/png", SMOKE_SIZE)
     with pytest.raises(SmokeFailed, match="does not decode"):
-        check_mask(png(SMOKE_SIZE)[:60], "image/png", SMOKE_SIZE)
+        read_mask(png(SMOKE_SIZE)[:60], "image/png", SMOKE_SIZE)
+
+
+def test_a_blank_mask_fails_the_smoke_test_when_a_person_is_expected():
+    blank = np.zeros_like(figure())
+    with pytest.raises(SmokeFailed, match=r"IoU 0\.000 < 0\.9 \(person pixels: served 0\.000, expected 0\.333\)"):
+        run_smoke(answer(blank), figure())
+
+
+def test_the_expected_mask_passes_the_smoke_test():
+    result = run_smoke(answer(figure()), figure())
+    assert result.iou == 1.0 and result.to_dict()["min_iou"] == MIN_IOU == 0.9
+    assert result.foreground_fraction == pytest.approx(figure().mean())
+
+
+def test_shifted_or_partial_masks_under_the_threshold_fail_and_near_misses_pass():
+    shifted = np.roll(figure(), 12, axis=1)  # 12 of 80 columns off: IoU 68/92
+    partial = figure() & (np.arange(240)[:, None] < 176)  # legs missing: IoU 136/160
+    near = figure() & (np.arange(240)[:, None] < 188)  # 148/160 = 0.925
+    assert iou(shifted, figure()) == pytest.approx(68 / 92) and iou(partial, figure()) == pytest.approx(0.85)
+    for wrong in (shifted, partial):
+        with pytest.raises(SmokeFailed, match="mask differs from the expected one"):
+            run_smoke(answer(wrong), figure())
+    assert run_smoke(answer(near), figure()).iou == pytest.approx(0.925)
+    assert iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0, "two empty masks agree"
 
 
 def test_run_smoke_retries_then_reports_the_last_answer(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr("personseg.deploy.smoke.time.sleep", lambda s: None)
-    answers = [(503, "text/plain", b"warming"), (200, "image/png", png(SMOKE_SIZE))]
+    answers = [(503, "text/plain", b"warming"), (200, "image/png", mask_png(figure()))]
     seen = []
 
     def post(path: str, body: bytes, ctype: str):
         seen.append((path, ctype, body[:8]))
         return answers.pop(0)
 
-    assert run_smoke(post).width == 160
+    assert run_smoke(post, figure()).width == 160
     assert seen[0] == ("/v1/segment?output=mask", "image/png", b"\x89PNG\r\n\x1a\n")
     with pytest.raises(SmokeFailed, match=r"after 3 attempts \(HTTP 500: boom\)"):
-        run_smoke(lambda *a: (500, "text/plain", b"boom"))
+        run_smoke(lambda *a: (500, "text/plain", b"boom"), figure())
+
+
+def test_card_entry_stores_the_offline_mask_compactly_or_why_there_is_none(tmp_path: Path):
+    entry = card_entry(tiny_onnx_model(tmp_path / "tiny"))
+    mask = offline_mask(tmp_path / "tiny")
+    assert entry["probe"] == PROBE and entry["size"] == [160, 240] and len(entry["mask_png_b64"]) < 2000
+    assert 0.5 < entry["foreground_fraction"] == round(float(mask.mean()), 4) < 1.0
+    assert np.array_equal(expected_from_card({"smoke": entry}, "models:/m:1"), mask)
+    assert not offline_mask(tiny_onnx_model(tmp_path / "blank", bias=-10.0)).any()
+    broken = card_entry(tiny_onnx_model(tmp_path / "broken", corrupt=True))
+    assert set(broken) == {"probe", "error"} and "ONNX Runtime cannot load" in broken["error"]
+
+
+def test_a_card_without_a_usable_mask_names_what_is_missing():
+    with pytest.raises(NoExpectedMask, match=r"models:/m:2 has no expected smoke-test mask \(field 'smoke'; "
+                       r"published before.*personseg models pull models:/m:2 DIR"):
+        expected_from_card({"name": "m"}, "models:/m:2")
+    with pytest.raises(NoExpectedMask, match=r"did not run at publish \(ONNX Runtime cannot load it\)"):
+        expected_from_card({"smoke": {"probe": PROBE, "error": "ONNX Runtime cannot load it"}}, "models:/m:2")
+    with pytest.raises(NoExpectedMask, match="smoke probe 'person_image-v0'"):
+        expected_from_card({"smoke": {"probe": "person_image-v0", "mask_png_b64": encode_mask(figure())}}, "m")
+    with pytest.raises(NoExpectedMask, match="expected mask is 16x8"):
+        expected_from_card({"smoke": {"probe": PROBE, "mask_png_b64": encode_mask(np.ones((8, 16), bool))}}, "m")
+    with pytest.raises(NoExpectedMask, match="'smoke.mask_png_b64' is not a PNG"):
+        expected_from_card({"smoke": {"probe": PROBE, "mask_png_b64": "bm90IGEgcG5n"}}, "m")
+    assert np.array_equal(decode_mask(encode_mask(figure())), figure())
+
+
+def test_the_card_mask_is_computed_by_the_registry_never_given(tmp_path: Path):
+    from personseg.modeldir import read_model_dir
+    from personseg.storage.card import build_card
+
+    info = read_model_dir(tiny_onnx_model(tmp_path / "tiny"))
+    with pytest.raises(UserError, match="field\\(s\\) smoke are set by the registry"):
+        build_card(info, "m", 0, {}, {"smoke": {"probe": PROBE, "mask_png_b64": encode_mask(figure())}})
+    assert build_card(info, "m", 0, {}, None)["smoke"] == card_entry(info.path)
 
 
 def test_restorable_strips_server_fields_and_leaves_replicas_to_the_hpa():

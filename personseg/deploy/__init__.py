@@ -3,7 +3,9 @@
 ``run(config)`` is the step function the CLI and the pipeline component call. Targets:
 ``kubernetes`` (Deployment + Service + HPA + ServiceAccount), ``kserve`` (InferenceService in raw
 deployment mode) and ``local`` (a server process on 127.0.0.1). ``render(config)`` gives the YAML
-that ``--dry-run`` prints, without touching a cluster.
+that ``--dry-run`` prints, without touching a cluster. The mask the smoke test must see is read (or,
+for a model outside the registry, computed) before anything changes, so a version whose card has
+none is refused without a rollout.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.outcome import DeployFailed, DeployResult
@@ -33,6 +37,19 @@ def _cluster_model(cfg: DeployConfig) -> None:
     if cfg.target != "local" and not (cfg.model.startswith("s3://") or is_registry_ref(cfg.model)):
         raise UserError(f"--model {cfg.model}: a cluster cannot read a local path; publish it first "
                         "(personseg models publish DIR --name NAME) and pass models:/NAME@candidate or an s3:// URI")
+
+
+def _expected(cfg: DeployConfig, model: ModelRef, registry: DeployRegistry | None) -> np.ndarray:
+    """The probe's expected mask; without one the deploy stops here and the registry says why."""
+    from personseg.deploy.probe import NoExpectedMask, expected_mask
+
+    try:
+        return expected_mask(model, registry)
+    except NoExpectedMask as exc:
+        if registry is not None and model.in_registry:
+            registry.mark(model.name, model.version, "deploy-failed", detail=str(exc)[:2000])
+        raise DeployFailed(f"deploy of {model.pinned} to {cfg.target} not started, nothing changed: {exc}",
+                           rolled_back=False) from None
 
 
 def render(cfg: DeployConfig, registry: Callable[[], DeployRegistry] = StorageRegistry) -> str:
@@ -64,7 +81,7 @@ def run(
         from personseg.deploy.local import state_dir as local_state_dir
 
         model, reg = resolve_model(cfg.model, registry)
-        return deploy_local(cfg, model, reg, local_state_dir(state_dir))
+        return deploy_local(cfg, model, reg, local_state_dir(state_dir), _expected(cfg, model, reg))
 
     from personseg.deploy.cluster import deploy_cluster
     from personseg.deploy.kube import KubeApi, connect
@@ -73,4 +90,5 @@ def run(
     model, reg = resolve_model(cfg.model, registry)
     rendered = _storage_uri(model, reg) if cfg.target == "kserve" else model.pinned
     kube = api if api is not None else KubeApi(connect(context))
-    return deploy_cluster(cfg, model, kube, reg, rendered_uri=rendered, poll=poll)
+    mask = _expected(cfg, model, reg)
+    return deploy_cluster(cfg, model, kube, reg, expected=mask, rendered_uri=rendered, poll=poll)

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.kserve import predictor_service, render_kserve
 from personseg.deploy.kube import KubeApi, KubeError
@@ -77,10 +79,14 @@ def deploy_cluster(
     api: KubeApi,
     registry: DeployRegistry | None,
     *,
+    expected: np.ndarray,
     rendered_uri: str | None = None,
     poll: float = 1.0,
 ) -> DeployResult:
-    """Roll ``model`` out to the cluster behind ``api``; on failure restore and raise ``DeployFailed``."""
+    """Roll ``model`` out to the cluster behind ``api``; on failure restore and raise ``DeployFailed``.
+
+    ``expected`` is the probe's mask (``personseg.deploy.probe``) the Service must answer.
+    """
     start = time.monotonic()
     plan = plan_for(cfg, rendered_uri or model.pinned)
     namespace = cfg.namespace
@@ -96,7 +102,7 @@ def deploy_cluster(
             template_hash=_template_hash(workload), timeout=cfg.timeout, poll=poll,
         )
         smoke = run_smoke(lambda path, body, ctype: api.proxy_post(namespace, plan.service, plan.service_port,
-                                                                   path, body, ctype))
+                                                                   path, body, ctype), expected)
     except (RolloutFailed, SmokeFailed, KubeError) as exc:
         reason = str(exc)
         restored = _rollback(cfg, api, plan, previous, applied, poll) if applied else "nothing had changed"
@@ -110,9 +116,7 @@ def deploy_cluster(
         target=cfg.target, name=cfg.name, namespace=namespace, model=model.uri, pinned_model=model.pinned,
         image=cfg.image, status="deployed", seconds=round(time.monotonic() - start, 3),
         endpoint=f"http://{plan.service}.{namespace}.svc:{SERVICE_PORT}",
-        smoke={"width": smoke.width, "height": smoke.height, "seconds": round(smoke.seconds, 4),
-               "foreground_fraction": round(smoke.foreground_fraction, 4)},
-        config=cfg.to_dict(),
+        smoke=smoke.to_dict(), config=cfg.to_dict(),
     )
 
 

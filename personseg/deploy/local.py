@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from personseg.atomic import write_json
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.outcome import DeployFailed, DeployResult
@@ -154,9 +156,13 @@ def deploy_local(
     model: ModelRef,
     registry: DeployRegistry | None,
     directory: Path,
+    expected: np.ndarray,
     threads: int | None = None,
 ) -> DeployResult:
-    """Start the new version beside the old one, switch only if it is ready and passes the smoke test."""
+    """Start the new version beside the old one, switch only if it is ready and passes the smoke test.
+
+    ``expected`` is the probe's mask (``personseg.deploy.probe``) the new server must answer.
+    """
     start = time.monotonic()
     directory.mkdir(parents=True, exist_ok=True)
     old = read_state(directory, cfg.name)
@@ -166,7 +172,7 @@ def deploy_local(
     proc = start_server(model.pinned, port, log_path, threads)
     try:
         ready = wait_ready(url, proc, log_path, cfg.timeout)
-        smoke = run_smoke(lambda path, body, ctype: http_post(url + path, body, ctype))
+        smoke = run_smoke(lambda path, body, ctype: http_post(url + path, body, ctype), expected)
     except (DeployFailed, SmokeFailed) as exc:
         stop_process(proc.pid)
         keeps = (f"previous deployment keeps serving {old['model']} at {old['url']} (pid {old['pid']})"
@@ -187,9 +193,7 @@ def deploy_local(
     return DeployResult(
         target="local", name=cfg.name, namespace="local", model=model.uri, pinned_model=model.pinned,
         image="", status="deployed", seconds=round(time.monotonic() - start, 3), endpoint=url,
-        smoke={"width": smoke.width, "height": smoke.height, "seconds": round(smoke.seconds, 4),
-               "foreground_fraction": round(smoke.foreground_fraction, 4)},
-        config=cfg.to_dict(), pid=proc.pid,
+        smoke=smoke.to_dict(), config=cfg.to_dict(), pid=proc.pid,
     )
 
 

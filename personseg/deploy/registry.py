@@ -1,8 +1,9 @@
 """What deploy needs from the model registry, behind a small interface.
 
 Only ``models:/`` references touch the registry: the reference is pinned to one version before
-rendering (so a pod restarted next week still loads the version that passed the smoke test), the
-version is promoted to ``production`` after a good rollout and marked ``rolled-back`` after a bad one.
+rendering (so a pod restarted next week still loads the version that passed the smoke test), its
+card gives the mask the smoke test expects, the version is promoted to ``production`` after a good
+rollout and marked ``rolled-back`` after a bad one (``deploy-failed`` when nothing was changed).
 Tests pass an in-memory implementation of ``DeployRegistry``; production uses ``StorageRegistry``.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 MODELS_PREFIX = "models:/"
 
@@ -36,6 +37,10 @@ class DeployRegistry(Protocol):
 
     def location(self, name: str, version: int) -> str:
         """The ``s3://`` prefix holding the version's files (for KServe's storage initializer)."""
+        ...
+
+    def card(self, name: str, version: int) -> dict[str, Any]:
+        """The version's model card (its ``smoke`` field holds the expected mask)."""
         ...
 
 
@@ -97,6 +102,10 @@ class StorageRegistry:
     def mark(self, name: str, version: int, status: str, detail: str = "") -> None:
         """Delegate to the storage registry."""
         self.registry.mark(name, version, status, detail=detail)
+
+    def card(self, name: str, version: int) -> dict[str, Any]:
+        """Delegate to the storage registry."""
+        return self.registry.card(name, version)
 
     def location(self, name: str, version: int) -> str:
         """The version's ``s3://`` prefix: ``<bucket>/<name>/<version>/`` is the storage registry's layout."""

@@ -1,7 +1,8 @@
-"""The smoke test every target runs: one known image through /v1/segment, a valid mask back.
+"""The smoke test every target runs: the probe image through /v1/segment, the expected mask back.
 
-The image is drawn in code (a figure on a background) so the check needs no files, and it is not
-square so a server that forgets to undo its letterbox returns the wrong size and fails here.
+"Expected" is the mask the offline model gave the probe (``personseg.deploy.probe``, stored in the
+model card at publish). A valid PNG of the right size is not enough: a Service that answers blank,
+shifted or another model's masks has an IoU with the expected mask below ``MIN_IOU`` and fails.
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+
+from personseg.deploy.probe import PROBE_SIZE, foreground, person_image
 from personseg.errors import UserError
 
-SMOKE_SIZE = (160, 240)
+SMOKE_SIZE = PROBE_SIZE
 SEGMENT_PATH = "/v1/segment?output=mask"
+MIN_IOU = 0.9  # served vs offline mask of the probe; INT8 kernels differ by CPU, wrong masks score far lower
 
 
 class SmokeFailed(UserError):
-    """The new version answered, but not with a usable mask."""
+    """The new version answered, but not with the mask the offline model gives."""
 
 
 @dataclass(frozen=True)
@@ -29,36 +35,17 @@ class SmokeResult:
     height: int
     seconds: float
     foreground_fraction: float
+    iou: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Rounded figures for the deploy result."""
+        return {"width": self.width, "height": self.height, "seconds": round(self.seconds, 4),
+                "foreground_fraction": round(self.foreground_fraction, 4), "iou": round(self.iou, 4),
+                "min_iou": MIN_IOU}
 
 
-def person_image(size: tuple[int, int] = SMOKE_SIZE) -> bytes:
-    """A PNG of a person-like figure (head, torso, arms, legs) on a graded background."""
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    img = Image.new("RGB", size)
-    draw = ImageDraw.Draw(img)
-    for y in range(h):
-        shade = 90 + 120 * y // max(1, h - 1)
-        draw.line([(0, y), (w, y)], fill=(shade // 2, shade, 200 - shade // 3))
-    cx = w // 2
-    skin, shirt, trousers = (224, 172, 140), (200, 40, 50), (40, 50, 120)
-    head = h // 10
-    draw.ellipse([cx - head, h // 12, cx + head, h // 12 + 2 * head], fill=skin)
-    top, hip = h // 12 + 2 * head + 4, h * 11 // 20
-    draw.rounded_rectangle([cx - w // 6, top, cx + w // 6, hip], radius=8, fill=shirt)
-    draw.line([(cx - w // 6, top + 6), (cx - w // 3, hip)], fill=shirt, width=max(4, w // 16))
-    draw.line([(cx + w // 6, top + 6), (cx + w // 3, hip)], fill=shirt, width=max(4, w // 16))
-    draw.rectangle([cx - w // 6, hip, cx - 4, h * 19 // 20], fill=trousers)
-    draw.rectangle([cx + 4, hip, cx + w // 6, h * 19 // 20], fill=trousers)
-    out = io.BytesIO()
-    img.save(out, format="PNG")
-    return out.getvalue()
-
-
-def check_mask(data: bytes, content_type: str, size: tuple[int, int]) -> float:
-    """Validate a mask response; return the fraction of pixels above one half."""
-    import numpy as np
+def read_mask(data: bytes, content_type: str, size: tuple[int, int]) -> np.ndarray:
+    """Validate a mask response; return its person pixels (above one half) as a boolean array."""
     from PIL import Image, UnidentifiedImageError
 
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -72,15 +59,31 @@ def check_mask(data: bytes, content_type: str, size: tuple[int, int]) -> float:
         raise SmokeFailed(f"smoke test: mask is {mask.size[0]}x{mask.size[1]}, input was {size[0]}x{size[1]}")
     if mask.mode not in ("L", "1", "LA", "P"):
         raise SmokeFailed(f"smoke test: mask has mode {mask.mode}, expected a single-channel PNG")
-    values = np.asarray(mask.convert("L"), dtype=np.float32) / 255.0
-    return float((values > 0.5).mean())
+    return foreground(np.asarray(mask.convert("L")))
 
 
-def run_smoke(post: Callable[[str, bytes, str], tuple[int, str, bytes]], attempts: int = 3) -> SmokeResult:
-    """POST the known image with ``post(path, body, content_type)`` and check the mask.
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean masks; two empty masks agree (1.0)."""
+    union = int(np.logical_or(a, b).sum())
+    return 1.0 if union == 0 else int(np.logical_and(a, b).sum()) / union
+
+
+def check_mask(served: np.ndarray, expected: np.ndarray, min_iou: float = MIN_IOU) -> float:
+    """The IoU of the served and the expected mask; ``SmokeFailed`` below ``min_iou``."""
+    score = iou(served, expected)
+    if score < min_iou:
+        raise SmokeFailed(f"smoke test: mask differs from the expected one: IoU {score:.3f} < {min_iou} "
+                          f"(person pixels: served {served.mean():.3f}, expected {expected.mean():.3f})")
+    return score
+
+
+def run_smoke(
+    post: Callable[[str, bytes, str], tuple[int, str, bytes]], expected: np.ndarray, attempts: int = 3
+) -> SmokeResult:
+    """POST the probe with ``post(path, body, content_type)``; the mask must match ``expected``.
 
     A few attempts absorb the moment between a pod turning ready and its endpoint being routable;
-    anything but a good mask on the last attempt fails the deploy.
+    anything but a good mask on the last attempt fails the deploy. A wrong mask is not retried.
     """
     image = person_image()
     last = ""
@@ -89,8 +92,9 @@ def run_smoke(post: Callable[[str, bytes, str], tuple[int, str, bytes]], attempt
         status, ctype, body = post(SEGMENT_PATH, image, "image/png")
         seconds = time.perf_counter() - start
         if status == 200:
-            fraction = check_mask(body, ctype, SMOKE_SIZE)
-            return SmokeResult(SMOKE_SIZE[0], SMOKE_SIZE[1], seconds, fraction)
+            served = read_mask(body, ctype, SMOKE_SIZE)
+            score = check_mask(served, expected)
+            return SmokeResult(SMOKE_SIZE[0], SMOKE_SIZE[1], seconds, float(served.mean()), score)
         last = f"HTTP {status}: {body[:300].decode(errors='replace')}"
         if attempt + 1 < attempts:
             time.sleep(1.0)

@@ -1,8 +1,9 @@
 """The model card: everything needed to trust, reproduce and compare one registry version.
 
 It records where the model came from (git commit, pipeline run, dataset and calibration hashes),
-how good and how fast it was (``metrics.json``, CPU of the publishing machine) and the sha256 of
-every file, which is what every pull verifies.
+how good and how fast it was (``metrics.json``, CPU of the publishing machine), the sha256 of
+every file, which is what every pull verifies, and the mask the model gives the smoke probe, which
+is what every deploy's smoke test compares the Service's answer with.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from personseg.storage.transfer import FileRecord
 
 CARD = "model-card.json"
 CARD_FORMAT = 1
-RESERVED = ("format", "name", "version", "created", "files")
+RESERVED = ("format", "name", "version", "created", "files", "smoke")
 
 
 def git_state(cwd: Path | None = None) -> dict[str, Any] | None:
@@ -77,8 +78,12 @@ def build_card(
     """The card for ``info`` published as ``name`` ``version`` with ``files``.
 
     Keys in ``extra`` override the gathered provenance (e.g. ``pipeline_run_id``, ``cpu``) and may
-    add new ones; the identity and file list cannot be overridden.
+    add new ones; the identity, the file list and the smoke probe's mask cannot be overridden. The
+    probe runs here, on exactly the files being published and with the serving code, so every
+    version carries the mask its own files give and a deploy only has to read it.
     """
+    from personseg.deploy.probe import CARD_FIELD, card_entry
+
     extra = dict(extra or {})
     try:
         metrics = read_metrics(info.path)
@@ -107,5 +112,6 @@ def build_card(
         },
     }
     card.update(extra)
+    card[CARD_FIELD] = card_entry(info.path)
     card["files"] = {rel: rec.to_json() for rel, rec in files.items()}
     return card

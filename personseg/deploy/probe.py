@@ -1,0 +1,143 @@
+"""The smoke probe: a drawn person, and the mask the offline model gives it, kept in the model card.
+
+Publishing runs the model once on ``person_image()`` through the serving code itself (letterbox,
+model, unletterbox, 8-bit mask, threshold) and stores that mask in the card; every deploy's smoke
+test then requires the Service's mask to match it. A model that cannot run at publish gets a card
+entry saying why instead of a mask, and deploying it is refused with that reason.
+
+The image is drawn in code (a figure on a background) so the check needs no files, and it is not
+square so a server that forgets to undo its letterbox returns the wrong size.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from personseg.deploy.registry import DeployRegistry, ModelRef
+from personseg.errors import UserError
+
+log = logging.getLogger(__name__)
+
+PROBE = "person_image-v1"  # change it whenever person_image() draws something else
+PROBE_SIZE = (160, 240)
+CARD_FIELD = "smoke"
+
+
+class NoExpectedMask(UserError):
+    """The smoke test has nothing to compare the Service's mask with."""
+
+
+def person_image(size: tuple[int, int] = PROBE_SIZE) -> bytes:
+    """A PNG of a person-like figure (head, torso, arms, legs) on a graded background."""
+    from PIL import Image, ImageDraw
+
+    w, h = size
+    img = Image.new("RGB", size)
+    draw = ImageDraw.Draw(img)
+    for y in range(h):
+        shade = 90 + 120 * y // max(1, h - 1)
+        draw.line([(0, y), (w, y)], fill=(shade // 2, shade, 200 - shade // 3))
+    cx = w // 2
+    skin, shirt, trousers = (224, 172, 140), (200, 40, 50), (40, 50, 120)
+    head = h // 10
+    draw.ellipse([cx - head, h // 12, cx + head, h // 12 + 2 * head], fill=skin)
+    top, hip = h // 12 + 2 * head + 4, h * 11 // 20
+    draw.rounded_rectangle([cx - w // 6, top, cx + w // 6, hip], radius=8, fill=shirt)
+    draw.line([(cx - w // 6, top + 6), (cx - w // 3, hip)], fill=shirt, width=max(4, w // 16))
+    draw.line([(cx + w // 6, top + 6), (cx + w // 3, hip)], fill=shirt, width=max(4, w // 16))
+    draw.rectangle([cx - w // 6, hip, cx - 4, h * 19 // 20], fill=trousers)
+    draw.rectangle([cx + 4, hip, cx + w // 6, h * 19 // 20], fill=trousers)
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def foreground(mask_l: np.ndarray) -> np.ndarray:
+    """The person pixels of an 8-bit mask as ``/v1/segment`` returns it (above one half)."""
+    return np.asarray(mask_l, dtype=np.float32) / 255.0 > 0.5
+
+
+def offline_mask(model_dir: str | Path, threads: int = 1) -> np.ndarray:
+    """The boolean mask of ``person_image()`` computed exactly as the server does, without a server."""
+    from PIL import Image
+
+    from personseg.serving.compose import mask_image
+    from personseg.serving.model import SegmentationModel
+
+    model = SegmentationModel(str(model_dir), threads)
+    model.load()
+    with Image.open(io.BytesIO(person_image())) as image:
+        image.load()
+        prepared = model.preprocess(image)
+    logits = model.predict(prepared.tensor[None])
+    return foreground(np.asarray(mask_image(model.postprocess(logits[0, 0], prepared))))
+
+
+def encode_mask(mask: np.ndarray) -> str:
+    """A boolean mask as a base64 1-bit PNG (a few hundred bytes for the probe)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(mask, dtype=bool)).save(out, format="PNG", optimize=True)
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def decode_mask(text: str) -> np.ndarray:
+    """The boolean mask ``encode_mask`` wrote."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as img:
+        return np.asarray(img.convert("1"), dtype=bool)
+
+
+def card_entry(model_dir: str | Path) -> dict[str, Any]:
+    """The card's ``smoke`` field: the probe's expected mask, or why the model could not produce one."""
+    try:
+        mask = offline_mask(model_dir)
+    except Exception as exc:  # whatever stops the model running here would stop it serving: record why
+        reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        log.warning("model %s: no smoke-test mask recorded, the model did not run: %s", model_dir, reason)
+        return {"probe": PROBE, "error": reason[:1000]}
+    return {"probe": PROBE, "size": list(PROBE_SIZE), "mask_png_b64": encode_mask(mask),
+            "foreground_fraction": round(float(mask.mean()), 4)}
+
+
+def expected_from_card(card: dict[str, Any], ref: str) -> np.ndarray:
+    """The mask the smoke test must see for the version whose card is ``card``, or ``NoExpectedMask``."""
+    entry = card.get(CARD_FIELD)
+    republish = f"republish it (personseg models pull {ref} DIR, then personseg models publish DIR --name NAME)"
+    if not isinstance(entry, dict):
+        raise NoExpectedMask(f"model card of {ref} has no expected smoke-test mask (field '{CARD_FIELD}'; "
+                             f"published before cards recorded one); {republish}")
+    if entry.get("error"):
+        raise NoExpectedMask(f"model card of {ref} has no expected smoke-test mask: the model did not run at "
+                             f"publish ({entry['error']})")
+    if entry.get("probe") != PROBE:
+        raise NoExpectedMask(f"model card of {ref}: smoke probe {entry.get('probe')!r} is not the one this "
+                             f"personseg draws ({PROBE!r}); {republish}")
+    try:
+        mask = decode_mask(str(entry.get("mask_png_b64", "")))
+    except (ValueError, OSError) as exc:
+        raise NoExpectedMask(f"model card of {ref}: field '{CARD_FIELD}.mask_png_b64' is not a PNG ({exc})") from None
+    if (mask.shape[1], mask.shape[0]) != PROBE_SIZE:
+        raise NoExpectedMask(f"model card of {ref}: expected mask is {mask.shape[1]}x{mask.shape[0]}, "
+                             f"the probe is {PROBE_SIZE[0]}x{PROBE_SIZE[1]}")
+    return mask
+
+
+def expected_mask(model: ModelRef, registry: DeployRegistry | None) -> np.ndarray:
+    """From the version's card for ``models:/`` refs; a path or s3:// model has no card and is run here."""
+    if model.in_registry and registry is not None:
+        return expected_from_card(registry.card(model.name, model.version), model.pinned)
+    from personseg.uris import local_model
+
+    try:
+        return offline_mask(local_model(model.uri))
+    except (UserError, ImportError) as exc:
+        raise NoExpectedMask(f"model {model.uri}: cannot compute the expected smoke-test mask ({exc})") from None
