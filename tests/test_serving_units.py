@@ -15,6 +15,7 @@ from personseg.serving.batcher import MicroBatcher
 from personseg.serving.cpu import cgroup_cpu_limit
 from personseg.serving.decode import ImageLimits, decode_image
 from personseg.serving.errors import InferenceFailed, RequestError
+from personseg.serving.jsonbody import load_json
 from personseg.serving.settings import ServeSettings, settings_from_env
 
 LIMITS = ImageLimits(max_bytes=200_000, max_pixels=1_000_000)
@@ -131,6 +132,14 @@ def test_v2_parse_rejects_with_the_field_named(body, words):
     with pytest.raises(RequestError, match=words) as info:
         oip.parse_infer(body, 16)
     assert info.value.status == 400
+
+
+@pytest.mark.parametrize("body", [b'"' + b'\\"' * 40_000, b'"' + b'\\"' * 40_000 + b"\\"])
+def test_depth_check_stays_linear_on_unterminated_strings(body):
+    start = time.perf_counter()
+    with pytest.raises(RequestError, match="not JSON"):
+        load_json(body)
+    assert time.perf_counter() - start < 5  # a backtracking string pattern took 25 s on these 80 kB
 
 
 def test_v2_response_shape_and_id():
