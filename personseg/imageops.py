@@ -2,6 +2,11 @@
 
 Images are letterboxed (resized keeping aspect, padded) rather than squashed, so people keep their
 proportions; ``Box`` records where the picture sits so a mask can be mapped back exactly.
+
+Every decoded picture reaches 8 bits through ``to_rgb8`` (images) or ``to_mask8`` (masks, ignore maps).
+Pillow opens a 16-bit greyscale PNG as mode ``I;16`` (``I`` before Pillow 10) and its ``convert`` clips
+those values at 255, so a 16-bit photo turns nearly white; here they are scaled instead. 16-bit RGB(A)
+and grey+alpha PNGs need nothing: Pillow already reads them as 8-bit RGB(A) (the high byte).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 PAD_VALUE = 114  # neutral grey for letterbox padding
+WIDE_INT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # values on a 0..65535 scale
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,42 @@ def letterbox(
     return canvas, box
 
 
+def _as_16bit(image: Image.Image) -> np.ndarray | None:
+    """A wide single-channel image's values on a 0..65535 scale, or None for modes Pillow converts right.
+
+    Integer modes hold 16-bit data in practice (``I`` is how older Pillow opened 16-bit PNGs); float
+    ``F`` is taken as 0..1. Out-of-range values are clipped, NaN reads as 0.
+    """
+    if image.mode in WIDE_INT_MODES:
+        return np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+    if image.mode == "F":
+        return np.clip(np.nan_to_num(np.asarray(image, dtype=np.float64)), 0, 1) * 65535
+    return None
+
+
+def to_rgb8(image: Image.Image) -> Image.Image:
+    """Any decoded picture as 8-bit RGB; 16-bit greyscale is scaled (v / 257, rounded), not clipped."""
+    wide = _as_16bit(image)
+    if wide is None:
+        return image.convert("RGB")
+    return Image.fromarray(np.rint(wide / 257).astype(np.uint8)).convert("RGB")
+
+
+def to_mask8(image: Image.Image) -> Image.Image:
+    """A mask or ignore map as 8-bit greyscale where zero stays zero and nonzero stays nonzero.
+
+    16-bit values are divided by 257 rounding up, so a 0/1 mask saved in 16 bits is still a mask and a
+    soft 16-bit mask still shows several levels (which the binary check then refuses).
+    """
+    wide = _as_16bit(image)
+    if wide is None:
+        return image.convert("L")
+    return Image.fromarray(np.ceil(wide / 257).astype(np.uint8))
+
+
 def to_input(image: Image.Image, size: int) -> tuple[np.ndarray, Box]:
-    """An RGB picture as a (3, size, size) float32 array in [0, 1], plus its letterbox box."""
-    boxed, box = letterbox(image.convert("RGB"), size)
+    """Any decoded picture as a (3, size, size) float32 RGB array in [0, 1], plus its letterbox box."""
+    boxed, box = letterbox(to_rgb8(image), size)
     array = np.asarray(boxed, dtype=np.float32).transpose(2, 0, 1) / 255.0
     return np.ascontiguousarray(array), box
 

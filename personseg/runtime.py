@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
 from personseg.modeldir import ModelInfo, read_model_dir
 
@@ -29,17 +30,17 @@ class Predictor(Protocol):
 
 
 def default_threads() -> int:
-    """Threads for inference: ``PERSONSEG_THREADS``, else the CPUs this process may use."""
+    """Threads for every step (torch and ONNX Runtime): ``PERSONSEG_THREADS``, else the CPU quota."""
     env = os.environ.get("PERSONSEG_THREADS")
     if env:
         try:
             return max(1, int(env))
         except ValueError:
             raise UserError(f"PERSONSEG_THREADS={env!r}: expected a whole number") from None
-    return max(1, len(os.sched_getaffinity(0)))
+    return cpu_quota()
 
 
-def onnx_session(model: str | Path, threads: int) -> Any:
+def onnx_session(model: str | Path | bytes, threads: int) -> Any:
     """An ONNX Runtime CPU session with threads pinned, no spinning, sequential, all optimisations."""
     import onnxruntime as ort
 
@@ -51,7 +52,8 @@ def onnx_session(model: str | Path, threads: int) -> Any:
     # Idle worker threads must not spin: on a small CPU quota they would steal the cores that
     # pre/post-processing (serving) or the next model in an interleaved benchmark needs.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 
 
 def predict_masks(logits: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = 8) -> np.ndarray:

@@ -26,6 +26,7 @@ from personseg.modeldir import read_model_dir
 from personseg.models.checkpoint import load_model, save_model
 from personseg.models.swapped import DESIGNS, swapped_unet
 from personseg.models.unet import UNet
+from personseg.runtime import default_threads
 from personseg.training.loop import FitConfig, fit, validate
 from personseg.uris import local_dataset, local_model
 
@@ -79,6 +80,7 @@ def run(cfg: SwapConfig, out: str | Path) -> dict:
     """Swap the model at ``cfg.model``, fine-tune, and save it at ``out``; returns the report dict."""
     if cfg.design not in DESIGNS:
         raise UserError(f"--design {cfg.design!r}: known designs are {', '.join(DESIGNS)}")
+    torch.set_num_threads(default_threads())
     src = local_model(cfg.model)
     info = read_model_dir(src)
     if info.kind != "torch" or info.arch.get("name") != "unet" or info.arch.get("decoder") != "bilinear":

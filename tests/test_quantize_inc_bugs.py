@@ -10,7 +10,7 @@ from onnx import helper, numpy_helper
 
 from personseg.errors import UserError
 from personseg.quantize.calibration import CalibrationReader
-from personseg.quantize.inc_workarounds import autotune_or_raise, honour_reduce_range
+from personseg.quantize.inc_workarounds import autotune_or_raise, honour_reduce_range, inc_threads
 
 
 def _conv_model(path):
@@ -78,3 +78,23 @@ def test_autotune_or_raise_turns_exit_into_a_clear_error(tmp_path):
     # the single config is expanded into one trial; with max_trials 5 the config set runs out and INC exits
     with pytest.raises(UserError, match="no INT8 configuration met INC relative loss 0.01"):
         autotune_or_raise(**_tune(tmp_path, iter([1.0] + [0.0] * 10), max_trials=5))
+
+
+def test_inc_sessions_use_every_core_and_the_workaround_pins_them(tmp_path, monkeypatch):
+    import onnxruntime
+
+    made = []
+
+    class Recording(onnxruntime.InferenceSession):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self.get_session_options().intra_op_num_threads)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Recording)
+    _conv_model(tmp_path / "f.onnx")
+    _quantize(tmp_path / "f.onnx", tmp_path / "a.onnx", True)
+    assert made and set(made) == {0}  # the bug: 0 lets ONNX Runtime take every core of the node
+    made.clear()
+    with inc_threads(1):
+        _quantize(tmp_path / "f.onnx", tmp_path / "b.onnx", True)
+    assert made and set(made) == {1}

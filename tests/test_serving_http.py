@@ -1,5 +1,6 @@
 """Every endpoint over real HTTP against one running server: v2 protocol, /v1/segment, bad input."""
 
+import logging
 import socket
 import threading
 
@@ -103,6 +104,32 @@ def test_v2_bad_tensors_are_400_naming_the_field(client, mutate, words):
     assert r.status_code == 400 and words in r.json()["error"]
 
 
+DEEP = 100_000
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"[" * DEEP + b"]" * DEEP, "nested deeper than 64 levels"),
+    (b'{"a":' * DEEP + b"1" + b"}" * DEEP, "nested deeper than 64 levels"),
+    # closing brackets inside a string must not hide the nesting that follows it
+    (b'{"id":"' + b"]" * DEEP + b'","inputs":' + b"[" * DEEP, "nested deeper than 64 levels"),
+    (b'{"inputs":' + b"1" * 5000 + b"}", "more than 4300 digits"),
+])
+def test_v2_json_the_parser_cannot_take_is_400_logged_in_one_line(client, caplog, body, words):
+    caplog.set_level(logging.INFO)
+    r = client.post("/v2/models/seg/infer", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and words in r.json()["error"], r.text[:300]
+    assert client.get("/v2/health/ready").status_code == 200
+    assert client.post("/v2/models/seg/infer", json=v2_body(np.full((1, 3, SIZE, SIZE), 0.5, np.float32))).is_success
+    logged = [rec for rec in caplog.records if words in rec.getMessage()]
+    assert len(logged) == 1 and "\n" not in logged[0].getMessage()
+    assert not any(rec.exc_info for rec in caplog.records) and "Traceback" not in caplog.text
+
+
+def test_v2_brackets_inside_strings_do_not_count_as_nesting(client):
+    body = v2_body(np.full((1, 3, SIZE, SIZE), 0.5, np.float32), id='["\\' + "[" * 1000)
+    assert client.post("/v2/models/seg/infer", json=body).json()["id"] == body["id"]
+
+
 def test_v2_non_json_and_oversized_bodies(client):
     r = client.post("/v2/models/seg/infer", content=b"\x00\x01binary", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not JSON" in r.json()["error"]
@@ -138,6 +165,28 @@ def test_segment_multipart_cutout_and_composites(client):
     comp2 = decode_png(client.post("/v1/segment?output=composite", files=files_bg).content)
     assert comp2.getpixel((5, 40))[2] > 200 and comp2.getpixel((5, 40))[0] < 50  # the uploaded blue shows
     assert min(comp2.getpixel((75, 40))) > 240  # the (white) person stays in front
+
+
+def _grey_scene(width: int = 90, height: int = 70) -> np.ndarray:
+    """A dark gradient with a bright disc (the tiny model's "person"), 8-bit."""
+    y, x = np.mgrid[0:height, 0:width]
+    scene = 20 + 80 * x / width
+    scene[(x - 30) ** 2 + (y - 35) ** 2 < 20**2] = 220
+    return scene.astype(np.uint8)
+
+
+def test_16bit_png_gives_the_8bit_mask_and_cutout(client):
+    eight = _grey_scene()
+    noise = np.random.default_rng(3).integers(0, 257, eight.shape)
+    sixteen = Image.fromarray((eight.astype(np.uint16) * 257 + noise).clip(0, 65535).astype(np.uint16))
+    assert decode_png(encode(sixteen)).mode == "I;16"
+    masks = [np.asarray(decode_png(client.post("/v1/segment", content=encode(im)).content)) > 127
+             for im in (Image.fromarray(eight), sixteen)]
+    assert 0.1 < masks[0].mean() < 0.5
+    assert (masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum() >= 0.95
+    cuts = [np.asarray(decode_png(client.post("/v1/segment?output=cutout", content=encode(im)).content), np.int16)
+            for im in (Image.fromarray(eight), sixteen)]
+    assert np.abs(cuts[1][..., :3] - cuts[0][..., :3]).max() <= 1
 
 
 # -- bad input: each a 4xx JSON error naming the problem; the server keeps serving -------------------

@@ -1,4 +1,4 @@
-"""Pure pieces of the server: settings, CPU quota, image decoding, v2 parsing, batching, outputs."""
+"""Pure pieces of the server: settings, image decoding, v2 parsing, batching, outputs."""
 
 import json
 import threading
@@ -12,9 +12,9 @@ from serving_fixtures import encode, png_header_only, split_image
 from personseg.errors import UserError
 from personseg.serving import compose, oip
 from personseg.serving.batcher import MicroBatcher
-from personseg.serving.cpu import cgroup_cpu_limit
 from personseg.serving.decode import ImageLimits, decode_image
 from personseg.serving.errors import InferenceFailed, RequestError
+from personseg.serving.jsonbody import load_json
 from personseg.serving.settings import ServeSettings, settings_from_env
 
 LIMITS = ImageLimits(max_bytes=200_000, max_pixels=1_000_000)
@@ -44,22 +44,6 @@ def test_bad_env_value_names_the_variable():
 def test_validation_names_the_setting(change, field):
     with pytest.raises(UserError, match=field):
         ServeSettings(model_uri="/m").with_overrides(**change).validated()
-
-
-def test_cgroup_quota_v2_v1_and_unlimited(tmp_path):
-    v2 = tmp_path / "cpu.max"
-    missing = tmp_path / "missing"
-    v2.write_text("150000 100000\n")
-    assert cgroup_cpu_limit(v2, missing, missing) == 1.5
-    v2.write_text("max 100000\n")
-    assert cgroup_cpu_limit(v2, missing, missing) is None
-    quota, period = tmp_path / "q", tmp_path / "p"
-    quota.write_text("200000")
-    period.write_text("100000")
-    assert cgroup_cpu_limit(missing, quota, period) == 2.0
-    quota.write_text("-1")
-    assert cgroup_cpu_limit(missing, quota, period) is None
-    assert ServeSettings(threads=0).inference_threads >= 1 and ServeSettings(threads=3).inference_threads == 3
 
 
 # -- decoding ---------------------------------------------------------------------------------------
@@ -131,6 +115,14 @@ def test_v2_parse_rejects_with_the_field_named(body, words):
     with pytest.raises(RequestError, match=words) as info:
         oip.parse_infer(body, 16)
     assert info.value.status == 400
+
+
+@pytest.mark.parametrize("body", [b'"' + b'\\"' * 40_000, b'"' + b'\\"' * 40_000 + b"\\"])
+def test_depth_check_stays_linear_on_unterminated_strings(body):
+    start = time.perf_counter()
+    with pytest.raises(RequestError, match="not JSON"):
+        load_json(body)
+    assert time.perf_counter() - start < 5  # a backtracking string pattern took 25 s on these 80 kB
 
 
 def test_v2_response_shape_and_id():

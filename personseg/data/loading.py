@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from personseg.data import IGNORE
 from personseg.data.layout import Sample, scan
 from personseg.errors import UserError
-from personseg.imageops import letterbox
+from personseg.imageops import letterbox, to_mask8, to_rgb8
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 5
@@ -40,10 +40,11 @@ class LoadedData:
 
 
 def _open(path: Path, mode: str) -> Image.Image:
+    """``mode`` "RGB" for images (16-bit scaled to 8), anything else for masks (zero/nonzero kept)."""
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert(mode)
+            return to_rgb8(img) if mode == "RGB" else to_mask8(img)
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not a readable image") from None
     except (OSError, SyntaxError) as exc:

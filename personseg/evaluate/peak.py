@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from personseg.runtime import default_threads, onnx_session
+
 SIZE = 1024
 
 
@@ -30,12 +32,7 @@ def _gemm_model(int8: bool) -> bytes:
 
 
 def _rate(int8: bool, threads: int, seconds: float) -> float:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(_gemm_model(int8), opts, providers=["CPUExecutionProvider"])
+    sess = onnx_session(_gemm_model(int8), threads)  # the options every model in the report runs with
     rng = np.random.default_rng(0)
     if int8:
         feed = {"a": rng.integers(0, 255, (SIZE, SIZE), dtype=np.uint8),
@@ -52,6 +49,10 @@ def _rate(int8: bool, threads: int, seconds: float) -> float:
     return 2 * SIZE**3 / best / 1e9
 
 
-def measure_peaks(threads: int, seconds: float = 1.0) -> dict[str, float]:
-    """``{"fp32_gflops", "int8_gops"}``: best-of rates of a 1024^3 GEMM over ``seconds`` each."""
+def measure_peaks(threads: int | None = None, seconds: float = 1.0) -> dict[str, float]:
+    """``{"fp32_gflops", "int8_gops"}``: best-of rates of a 1024^3 GEMM over ``seconds`` each.
+
+    ``threads`` defaults to ``default_threads()``, the count every step runs with (CPU quota aware).
+    """
+    threads = threads or default_threads()
     return {"fp32_gflops": _rate(False, threads, seconds), "int8_gops": _rate(True, threads, seconds)}

@@ -10,6 +10,9 @@ Each has a test (tests/test_quantize_inc_bugs.py) that fails once the bug is fix
    baseline evaluation fails). ``autotune_or_raise`` turns that into a clear error.
 3. ``tuning.autotune`` stops at ``max_trials`` and returns the last trial's model even when it misses
    ``tolerable_loss``. ``autotune_or_raise`` records every evaluation and refuses such a model.
+4. INC builds its own ``onnxruntime.SessionOptions()`` (calibration, tuning's graph optimisation) and
+   never sets a thread count, so ONNX Runtime uses every core of the node whatever the pod's CPU
+   quota. ``inc_threads`` makes the options built within the block carry ours.
 """
 
 from __future__ import annotations
@@ -38,6 +41,26 @@ def honour_reduce_range(reduce_range: bool) -> Iterator[None]:
         yield
     finally:
         algorithm_entry.quantizer.StaticQuantizer = original
+
+
+@contextlib.contextmanager
+def inc_threads(threads: int) -> Iterator[None]:
+    """Within the block, ONNX Runtime sessions INC creates run ``threads`` threads (work-around 4)."""
+    import onnxruntime
+
+    original = onnxruntime.SessionOptions
+
+    class Pinned(original):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.intra_op_num_threads = threads
+            self.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+    onnxruntime.SessionOptions = Pinned
+    try:
+        yield
+    finally:
+        onnxruntime.SessionOptions = original
 
 
 def autotune_or_raise(absolute_loss: float | None = None, **kwargs: Any) -> Any:

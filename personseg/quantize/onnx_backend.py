@@ -16,7 +16,8 @@ import numpy as np
 import onnx
 
 from personseg.quantize.calibration import CalibrationReader
-from personseg.quantize.inc_workarounds import autotune_or_raise, honour_reduce_range
+from personseg.quantize.inc_workarounds import autotune_or_raise, honour_reduce_range, inc_threads
+from personseg.runtime import default_threads
 
 # A fault hook (tests): given the INT8 model and the op types kept in FP32, returns a (broken) model.
 Fault = Callable[[onnx.ModelProto, frozenset[str]], onnx.ModelProto]
@@ -65,7 +66,7 @@ def quantize_onnx(
     )
     tune = tuning.TuningConfig(config_set=config_set, tolerable_loss=settings.tolerable_loss,
                                max_trials=settings.max_trials)
-    with honour_reduce_range(settings.reduce_range):
+    with honour_reduce_range(settings.reduce_range), inc_threads(default_threads()):
         model = autotune_or_raise(model_input=str(fp32_path), tune_config=tune, eval_fn=eval_fn,
                                   calibration_data_reader=reader, absolute_loss=settings.tolerable_iou_loss)
     if fault is not None:

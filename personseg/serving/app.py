@@ -7,6 +7,7 @@ Routes only move bytes and map errors to ``{"error": ...}`` JSON; the work happe
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -26,6 +27,9 @@ from personseg.serving.service import SegmentationService
 from personseg.serving.settings import ServeSettings
 
 MULTIPART_SLACK = 64 * 1024
+LOGGED_CHARS = 300  # error messages may quote what the client sent; keep their log lines short
+
+log = logging.getLogger(__name__)
 
 
 def route_of(scope: Scope) -> str:
@@ -90,6 +94,7 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
+        log.info("%s %s: %d %s", request.method, request.url.path, exc.status, str(exc)[:LOGGED_CHARS])
         return _error(request, metrics, exc.status, str(exc), exc.kind)
 
     @app.exception_handler(InferenceFailed)

@@ -12,6 +12,7 @@ import re
 import numpy as np
 from PIL import Image, ImageOps
 
+from personseg.imageops import to_rgb8
 from personseg.serving.errors import RequestError
 
 OUTPUTS = ("mask", "cutout", "composite")
@@ -55,7 +56,7 @@ def cutout(image: Image.Image, prob: np.ndarray) -> Image.Image:
     if "A" in image.getbands():
         own = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
         alpha = mask_image(prob * own)
-    out = image.convert("RGB")
+    out = to_rgb8(image)
     out.putalpha(alpha)
     return out
 
@@ -65,10 +66,10 @@ def composite(image: Image.Image, prob: np.ndarray,
     """The person over a colour or over a picture scaled to cover the frame (centre-cropped)."""
     size = image.size
     if isinstance(background, Image.Image):
-        back = ImageOps.fit(background.convert("RGB"), size, Image.BILINEAR)
+        back = ImageOps.fit(to_rgb8(background), size, Image.BILINEAR)
     else:
         back = Image.new("RGB", size, background)
-    return Image.composite(image.convert("RGB"), back, mask_image(prob))
+    return Image.composite(to_rgb8(image), back, mask_image(prob))
 
 
 def render(kind: str, image: Image.Image, prob: np.ndarray,

@@ -3,6 +3,9 @@
 Order matters: the byte limit first (cheap), then the header (format and declared size) before any
 pixel is decoded, so a decompression bomb is refused without allocating its pixels. Pillow's
 ``MAX_IMAGE_PIXELS`` is enforced as an error here, never as a mere warning.
+
+The image keeps its Pillow mode (alpha matters for cutouts); 16-bit greyscale PNGs arrive as ``I;16``
+and become 8-bit RGB in ``personseg.imageops.to_rgb8``, scaled as training data is, never clipped.
 """
 
 from __future__ import annotations

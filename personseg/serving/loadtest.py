@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
-from personseg.serving.cpu import cpu_quota
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 REPO_PHOTOS = Path(__file__).resolve().parents[2] / "datasets" / "real" / "images"

@@ -16,6 +16,7 @@ import numpy as np
 
 from personseg import __version__
 from personseg.serving.errors import RequestError
+from personseg.serving.jsonbody import load_json
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
@@ -62,12 +63,7 @@ def max_request_bytes(image_size: int, max_batch: int) -> int:
 
 def parse_infer(body: bytes, image_size: int) -> InferRequest:
     """Validate a v2 inference request body against the model's input."""
-    try:
-        req = json.loads(body, parse_constant=_reject_constant)
-    except RequestError:
-        raise
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _bad(f"request body is not JSON ({exc})") from None
+    req = load_json(body, "request body", parse_constant=_reject_constant)
     if not isinstance(req, dict):
         raise _bad("request body must be a JSON object with an 'inputs' list")
     req_id = req.get("id")

@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
 from personseg.imageops import sigmoid
 from personseg.runtime import load_predictor
 from personseg.serving import compose, oip
 from personseg.serving.batcher import MicroBatcher
 from personseg.serving.body import Upload
-from personseg.serving.cpu import cpu_quota
 from personseg.serving.decode import ImageLimits, decode_image
 from personseg.serving.errors import NOT_READY, NotReady, RequestError
 from personseg.serving.metrics import ServerMetrics

@@ -11,8 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
-from personseg.serving.cpu import cpu_quota
 
 # (field, environment variable, type) for everything the environment may set.
 ENV_FIELDS: tuple[tuple[str, str, type], ...] = (

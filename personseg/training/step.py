@@ -16,6 +16,7 @@ from personseg.errors import UserError
 from personseg.hashing import tree_sha256
 from personseg.models import build_model
 from personseg.models.checkpoint import save_model
+from personseg.runtime import default_threads
 from personseg.training.loop import FitConfig, fit
 from personseg.training.state import STATE_FILE, load_state, save_state
 from personseg.uris import local_dataset
@@ -66,8 +67,7 @@ def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
         checkpoint_dir: str | Path | None = None) -> TrainResult:
     """Train per ``cfg`` and write a saved-model directory at ``out`` (complete or absent)."""
     cfg.check()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads or default_threads())
     root = local_dataset(cfg.data)
     data = load_dataset(root, cfg.size, skip_invalid=cfg.skip_invalid)
     split = split_ids(data.ids, root)  # test is never read here: it is for reporting and the deploy gate
