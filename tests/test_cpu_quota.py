@@ -130,7 +130,7 @@ def test_quantize_runs_every_session_on_the_quota(half_cpu, sessions, bilinear, 
     from personseg.quantize.step import QuantizeConfig, run
 
     run(QuantizeConfig(model=str(bilinear), data=str(tiny_dataset), calibration=8, max_trials=1,
-                       tolerable_loss=0.99, min_agreement=0.01), tmp_path / "q")
+                       tolerable_iou_loss=0.5, min_agreement=0.01), tmp_path / "q")
     assert len(sessions) >= 4 and set(sessions) == {1}  # FP32 and INT8 masks, INC calibration and tuning
 
 
