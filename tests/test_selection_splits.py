@@ -140,9 +140,7 @@ def test_tuning_set_has_a_floor_even_when_calibration_takes_all_of_train(tmp_pat
 
 
 def test_relative_tolerance_converts_absolute_iou_points():
-    from personseg.errors import UserError
     from personseg.quantize.step import relative_tolerance
 
     assert relative_tolerance(0.005, 0.5) == pytest.approx(0.01)
-    with pytest.raises(UserError, match="FP32 model scores IoU 0.0000"):
-        relative_tolerance(0.005, 0.0)
+    assert relative_tolerance(0.005, 0.0) == relative_tolerance(0.02, 0.01) == 0.999  # nothing left to lose

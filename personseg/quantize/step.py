@@ -58,10 +58,12 @@ def _session_masks(model_path: str, images: np.ndarray) -> np.ndarray:
 
 
 def relative_tolerance(absolute: float, fp32_iou: float) -> float:
-    """INC's relative loss allowance that equals ``absolute`` IoU points at ``fp32_iou``."""
-    if fp32_iou <= 0:
-        raise UserError(f"quantize: the FP32 model scores IoU {fp32_iou:.4f} on the tuning images; nothing to keep")
-    return min(absolute / fp32_iou, 0.999)
+    """INC's relative loss allowance that equals ``absolute`` IoU points at ``fp32_iou``.
+
+    When FP32 scores no more than ``absolute`` (an untrained model), no INT8 result can lose more, so
+    the allowance is everything (INC needs it below 1).
+    """
+    return 0.999 if fp32_iou <= absolute else min(absolute / fp32_iou, 0.999)
 
 
 def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dict:
