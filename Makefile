@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check personseg tests benchmarks components pipelines scripts images
+	$(BIN)/ruff check personseg personseg_kfp tests benchmarks components pipelines scripts images
 
 test: lint
 	$(BIN)/python -m pytest -q

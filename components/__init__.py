@@ -1,10 +1,7 @@
-"""KFP components, one per pipeline step; each body calls ``personseg`` and nothing more.
+"""Thin entry points: the KFP components are ``personseg_kfp.components`` (installed with personseg).
 
-``STEP_IMAGE`` is the project's step image (``images/pipeline/Dockerfile``) named from the package
-version by ``personseg.images``; ``PERSONSEG_IMAGE_REGISTRY`` overrides the registry at compile time.
-The image installs the project and kfp, so components never use ``packages_to_install``.
+One module per step, as in the project's layout; each re-exports the component so
+``from components.train import train`` keeps working in a checkout.
 """
 
-from personseg.images import pipeline_image
-
-STEP_IMAGE = pipeline_image()
+from personseg_kfp.components import STEP_IMAGE  # noqa: F401

@@ -1,20 +1,3 @@
-"""Swap: bilinear decoder -> transposed convolutions, then a short distilled fine-tune."""
+"""The swap step (``personseg_kfp.components.swap``)."""
 
-from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
-
-from components import STEP_IMAGE
-
-
-@dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def swap(data: Input[Dataset], bilinear: Input[Model], design: str, epochs: int, model: Output[Model],
-         metrics: Output[Metrics]):
-    """Swap the decoder of ``bilinear`` and save the FP32 swapped model."""
-    from personseg.models.swapped import parse_design
-    from personseg.swap import SwapConfig, run
-
-    name, squeeze = parse_design(design)
-    report = run(SwapConfig(model=bilinear.path, data=data.path, design=name, squeeze=squeeze, epochs=epochs),
-                 model.path)
-    for key in ("val_iou_bilinear", "val_iou_swapped_initial", "val_iou_swapped"):
-        metrics.log_metric(key, report[key])
+from personseg_kfp.components.swap import swap  # noqa: F401

@@ -1,1 +1,1 @@
-"""The person-segmentation pipeline, its compiled YAML, and helpers to submit and schedule it."""
+"""The compiled pipeline (``person_segmentation.yaml``) and a thin entry point into ``personseg_kfp.pipeline``."""

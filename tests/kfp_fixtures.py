@@ -304,7 +304,7 @@ def stub(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[tuple[str, StubK
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Compiled packages: ``a`` (default), ``b`` (recompiled with other Secret keys: a changed spec),
     ``a_same`` (``a`` as another kfp would write it: other sdkVersion, a comment; the same spec)."""
-    from pipelines.person_segmentation import compile_pipeline
+    from personseg_kfp.pipeline import compile_pipeline
 
     out = tmp_path_factory.mktemp("packages")
     a = compile_pipeline(out / "a.yaml")

@@ -96,7 +96,7 @@ def test_a_login_page_is_not_the_api(stub: tuple[str, StubKfp], capsys, caplog) 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("tag", ["2.0.5", "2.4.1", "v2.4.0-rc.1"])
 def test_old_backend_is_refused(stub: tuple[str, StubKfp], command: str, tag: str, capsys, caplog) -> None:
-    from pipelines.backend import MIN_KFP_BACKEND
+    from personseg_kfp.backend import MIN_KFP_BACKEND
 
     host, state = stub
     state.tag_name = tag
@@ -140,7 +140,7 @@ def test_the_real_cli_prints_one_line_for_a_closed_port() -> None:
 def test_unreachable_reasons_and_server_messages() -> None:
     import urllib.error
 
-    from pipelines.kfp_errors import server_message, unreachable_reason
+    from personseg_kfp.kfp_errors import server_message, unreachable_reason
 
     dns = urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
     assert unreachable_reason(dns, 10) == "host name not resolved (DNS)"

@@ -27,7 +27,7 @@ def _upload(host: str, package: Path, *extra: str) -> int:
 
 
 def test_upload_is_idempotent_by_spec(stub: tuple[str, StubKfp], packages, capsys) -> None:
-    from pipelines.spec_id import load_package
+    from personseg_kfp.spec_id import load_package
 
     host, state = stub
     assert _upload(host, packages["a"]) == 0
@@ -89,7 +89,7 @@ def test_server_refusal_of_the_upload_is_one_line(stub: tuple[str, StubKfp], pac
 
 
 def test_spec_hash_ignores_layout_and_sdk_version_only(packages, tmp_path: Path) -> None:
-    from pipelines.spec_id import load_package
+    from personseg_kfp.spec_id import load_package
 
     a, b, same = (load_package(packages[k]) for k in ("a", "b", "a_same"))
     assert a.sha256 == same.sha256 and a.sha256 != b.sha256

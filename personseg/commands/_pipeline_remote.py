@@ -21,7 +21,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     _connection_args(p)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="pipeline parameter")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--package", help="compiled pipeline (default pipelines/person_segmentation.yaml)")
+    what.add_argument("--package", help="compiled pipeline (default: the checkout's "
+                      "pipelines/person_segmentation.yaml, else compiled from this install)")
     what.add_argument("--pipeline-version", metavar="NAME|ID",
                       help="run this version registered by `pipeline upload` instead of the local package")
     p.add_argument("--pipeline-name", help="pipeline holding --pipeline-version (default person-segmentation)")
@@ -32,7 +33,8 @@ def register_remote(inner: argparse._SubParsersAction) -> None:
     """Add ``upload``, ``submit`` and ``schedule`` to ``personseg pipeline``."""
     up = inner.add_parser("upload", help="register the compiled pipeline in KFP as a version (once per spec)")
     _connection_args(up)
-    up.add_argument("--package", help="compiled pipeline (default pipelines/person_segmentation.yaml)")
+    up.add_argument("--package", help="compiled pipeline (default: the checkout's "
+                    "pipelines/person_segmentation.yaml, else compiled from this install)")
     up.add_argument("--name", help="pipeline name in KFP (default: the package's, person-segmentation)")
     up.add_argument("--version", help="name of a new version (default <personseg version>-<spec sha12>)")
     up.set_defaults(func=handle_upload)
@@ -50,39 +52,40 @@ def register_remote(inner: argparse._SubParsersAction) -> None:
 
 
 def _connection(args: argparse.Namespace) -> Any:
-    from pipelines.connection import Connection
+    from personseg_kfp.connection import Connection
 
     return Connection(args.host, args.namespace, args.token_env, args.ssl_ca_cert)
 
 
 def handle_upload(args: argparse.Namespace) -> int:
     """Register the package; print the version found or made."""
-    from personseg.commands.pipeline import project_root
+    from personseg.commands.pipeline import require_kfp
 
-    project_root()
-    from pipelines.person_segmentation import COMPILED
-    from pipelines.upload import upload
+    require_kfp()
+    from personseg_kfp.pipeline import default_package
+    from personseg_kfp.upload import upload
 
-    v = upload(_connection(args), args.package or COMPILED, args.name, args.version)
+    v = upload(_connection(args), args.package or default_package(), args.name, args.version)
     print(f"pipeline {v.pipeline} ({v.pipeline_id}): {v.action} version {v.name} (id {v.version_id})")
     return 0
 
 
 def _run_common(args: argparse.Namespace) -> dict[str, Any]:
-    from personseg.commands.pipeline import project_root
+    from personseg.commands.pipeline import require_kfp
 
-    project_root()
-    from pipelines.params import parse_params
-    from pipelines.person_segmentation import COMPILED, PIPELINE_NAME, person_segmentation
+    require_kfp()
+    from personseg_kfp.params import parse_params
+    from personseg_kfp.pipeline import PIPELINE_NAME, default_package, person_segmentation
 
-    return {"conn": _connection(args), "package": None if args.pipeline_version else (args.package or COMPILED),
+    package = None if args.pipeline_version else (args.package or default_package())
+    return {"conn": _connection(args), "package": package,
             "params": parse_params(args.param, person_segmentation), "experiment": args.experiment,
             "pipeline_version": args.pipeline_version, "pipeline_name": args.pipeline_name or PIPELINE_NAME}
 
 
 def handle_submit(args: argparse.Namespace) -> int:
     """Submit one run."""
-    from pipelines.remote import submit
+    from personseg_kfp.remote import submit
 
     run_id = submit(**_run_common(args), run_name=args.run_name)
     print(f"submitted run {run_id}")
@@ -91,7 +94,7 @@ def handle_submit(args: argparse.Namespace) -> int:
 
 def handle_schedule(args: argparse.Namespace) -> int:
     """Create or update the recurring run."""
-    from pipelines.remote import schedule
+    from personseg_kfp.remote import schedule
 
     rid, action = schedule(**_run_common(args), cron=args.cron, name=args.name)
     print(f"schedule {args.name}: {action} (recurring run {rid})")

@@ -1,7 +1,8 @@
 """``personseg pipeline``: compile the Kubeflow pipeline, run it locally, upload, submit or schedule it.
 
-The pipeline itself lives in the project's top-level ``pipelines/`` and ``components/`` folders
-(they import kfp, which the library never does); handlers import them lazily from the checkout.
+The pipeline and its components live in the ``personseg_kfp`` package (installed with personseg; it
+imports kfp, which the library never does), so handlers import it lazily: ``pip install
+'personseg[pipeline]'`` is all these commands need, no checkout.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 from personseg.commands._pipeline_remote import register_remote
@@ -20,14 +20,12 @@ DEFAULT_ROOT = Path("runs/pipeline")
 DEFAULT_STORAGE = Path("runs/s3")
 
 
-def project_root() -> Path:
-    """The checkout holding ``pipelines/`` and ``components/``, put on ``sys.path`` for the imports."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "pipelines" / "person_segmentation.py").is_file():
-        raise UserError(f"{root}: no pipelines/person_segmentation.py; `personseg pipeline` needs a project checkout")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    return root
+def require_kfp() -> None:
+    """One line naming the install command when the pipeline extra is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("kfp") is None:
+        raise UserError("`personseg pipeline` needs kfp: pip install 'personseg[pipeline]'")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     inner = parser.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")
 
     comp = inner.add_parser("compile", help="write the pipeline's IR YAML")
-    comp.add_argument("-o", "--output", help="file to write (default pipelines/person_segmentation.yaml)")
+    comp.add_argument("-o", "--output", help="file to write (default pipelines/person_segmentation.yaml in a "
+                      "checkout, else ./person_segmentation.yaml)")
     comp.add_argument("--access-key-field", default="accesskey", help="key of the S3 access key in the Secret")
     comp.add_argument("--secret-key-field", default="secretkey", help="key of the S3 secret key in the Secret")
     comp.set_defaults(func=handle_compile)
@@ -54,20 +53,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle_compile(args: argparse.Namespace) -> int:
     """Compile to YAML."""
-    project_root()
-    from pipelines.person_segmentation import COMPILED, compile_pipeline
+    require_kfp()
+    from personseg_kfp.pipeline import compile_pipeline, default_output
 
-    out = compile_pipeline(args.output or COMPILED, args.access_key_field, args.secret_key_field)
+    out = compile_pipeline(args.output or default_output(), args.access_key_field, args.secret_key_field)
     print(out)
     return 0
 
 
 def handle_run(args: argparse.Namespace) -> int:
     """Run locally, starting the local S3 server if no endpoint is configured; print the report."""
-    project_root()
-    from pipelines.local import run_local
-    from pipelines.params import parse_params
-    from pipelines.person_segmentation import person_segmentation
+    require_kfp()
+    from personseg_kfp.local import run_local
+    from personseg_kfp.params import parse_params
+    from personseg_kfp.pipeline import person_segmentation
 
     params = parse_params(args.param, person_segmentation)
     if os.environ.get("MINIO_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL"):

@@ -16,11 +16,11 @@ from typing import Any
 
 from personseg import __version__
 from personseg.errors import UserError
-from pipelines.connection import Connection
-from pipelines.kfp_lists import by_name, paged
-from pipelines.person_segmentation import PIPELINE_NAME
-from pipelines.spec_id import Package, has_marker, load_package
-from pipelines.upload import Version, resolve_version
+from personseg_kfp.connection import Connection
+from personseg_kfp.kfp_lists import by_name, paged
+from personseg_kfp.pipeline import PIPELINE_NAME
+from personseg_kfp.spec_id import Package, has_marker, load_package
+from personseg_kfp.upload import Version, resolve_version
 
 DEFAULT_EXPERIMENT = "person-segmentation"
 DEFAULT_SCHEDULE = "person-segmentation-retrain"

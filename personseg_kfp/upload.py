@@ -13,9 +13,9 @@ from typing import Any
 
 from personseg import __version__
 from personseg.errors import UserError
-from pipelines.connection import Connection
-from pipelines.kfp_lists import by_name, paged
-from pipelines.spec_id import Package, has_marker, load_package
+from personseg_kfp.connection import Connection
+from personseg_kfp.kfp_lists import by_name, paged
+from personseg_kfp.spec_id import Package, has_marker, load_package
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 
 from personseg.errors import UserError
-from pipelines.kfp_errors import http_failure, one_line, unreachable
+from personseg_kfp.kfp_errors import http_failure, one_line, unreachable
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from personseg.errors import UserError
-from pipelines.backend import check_backend
-from pipelines.kfp_errors import translate
+from personseg_kfp.backend import check_backend
+from personseg_kfp.kfp_errors import translate
 
 TOKEN_ENV = "KFP_TOKEN"
 

@@ -26,7 +26,7 @@ def run_local(params: dict[str, Any], pipeline_root: str | Path) -> LocalRun:
     """Run ``person_segmentation`` with ``params`` (over the local defaults); outputs go under ``pipeline_root``."""
     from kfp import local
 
-    from pipelines.person_segmentation import build_pipeline
+    from personseg_kfp.pipeline import build_pipeline
 
     root = Path(pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)

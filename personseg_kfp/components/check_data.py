@@ -1,0 +1,24 @@
+"""Check data: fingerprint the dataset and decide whether this run trains at all (never cached)."""
+
+from kfp import dsl
+from kfp.dsl import Markdown, Output
+
+from personseg_kfp.components import STEP_IMAGE
+
+
+@dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
+def check_data(dataset_uri: str, image_size: int, width: int, epochs: int, swap_design: str, swap_epochs: int,
+               calibration_size: int, tolerable_iou_loss: float, model_name: str, force_retrain: bool,
+               s3_endpoint: str, report: Output[Markdown]) -> str:
+    """The retrain key ("" = no new data since the production model: nothing to train)."""
+    from personseg.pipeline_logic.retrain import check_retrain
+    from personseg.pipeline_logic.storage_env import use_endpoint
+
+    use_endpoint(s3_endpoint)
+    recipe = {"image_size": image_size, "width": width, "epochs": epochs, "swap_design": swap_design,
+              "swap_epochs": swap_epochs, "calibration_size": calibration_size,
+              "tolerable_iou_loss": tolerable_iou_loss}
+    result = check_retrain(dataset_uri, recipe, model_name, force_retrain)
+    with open(report.path, "w") as fh:
+        fh.write(result.markdown)
+    return result.key

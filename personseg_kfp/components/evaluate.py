@@ -1,0 +1,32 @@
+"""Evaluate: bilinear FP32, swapped FP32 and INT8 side by side on the test split and a second set; the gate."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+from personseg_kfp.components import STEP_IMAGE
+
+
+@dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
+def evaluate(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model], onnx_fp32: Input[Model],
+             int8: Input[Model], model_name: str, tolerable_iou_loss: float, min_speedup: float, rounds: int,
+             extra_eval_uri: str, min_extra_iou: float, image_size: int, s3_endpoint: str, metrics: Output[Metrics],
+             report: Output[Markdown], gallery: Output[HTML], evaluation: Output[Artifact]) -> bool:
+    """Compare the models, score production, write the UI artifacts; return whether to deploy."""
+    import tempfile
+
+    from personseg.pipeline_logic.evaluate import evaluate_candidates
+    from personseg.pipeline_logic.ingest import extra_eval_set
+    from personseg.pipeline_logic.storage_env import use_endpoint
+
+    use_endpoint(s3_endpoint)
+    with tempfile.TemporaryDirectory(prefix="personseg-eval-") as work:
+        out = evaluate_candidates(data.path, bilinear.path, swapped.path, onnx_fp32.path, int8.path, model_name,
+                                  tolerable_iou_loss, min_speedup, rounds=rounds, report_json=evaluation.path,
+                                  extra=extra_eval_set(extra_eval_uri, work, image_size), min_extra_iou=min_extra_iou)
+    for key, value in out.metrics.items():
+        metrics.log_metric(key, value)
+    with open(report.path, "w") as fh:
+        fh.write(out.markdown)
+    with open(gallery.path, "w") as fh:
+        fh.write(out.gallery)
+    return out.decision.deploy

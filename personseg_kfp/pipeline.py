@@ -1,0 +1,174 @@
+"""The person-segmentation pipeline: check data -> ingest -> train -> swap -> quantize -> evaluate -> deploy.
+
+Defaults give a sensible run on the committed demo dataset. ``check_data`` fingerprints the dataset
+and ends the run ("no new data since version N") when the production model was trained on exactly
+this data with this recipe; otherwise its key is ingest's cache key, so new data retrains everything
+downstream (``force_retrain`` forces it). Steps that touch object storage read their S3 keys from a
+Kubernetes Secret (``mlpipeline-minio-artifact`` unless ``minio_secret`` says otherwise) and retry;
+check_data, evaluate and deploy are never cached, because the production model changes between runs.
+The deploy step owns the served objects' endpoint, Secret and sizing (the ``serving_*`` parameters).
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kfp import dsl, kubernetes
+
+from personseg_kfp.components.check_data import check_data
+from personseg_kfp.components.deploy import deploy
+from personseg_kfp.components.evaluate import evaluate
+from personseg_kfp.components.ingest import ingest
+from personseg_kfp.components.quantize import quantize
+from personseg_kfp.components.swap import swap
+from personseg_kfp.components.train import train
+
+PIPELINE_NAME = "person-segmentation"
+PACKAGE_FILE = "person_segmentation.yaml"
+# In a source checkout the compiled package is committed beside the thin pipelines/ entry point.
+CHECKOUT_PACKAGE = Path(__file__).resolve().parents[1] / "pipelines" / PACKAGE_FILE
+ACCESS_KEY_FIELD = "accesskey"
+SECRET_KEY_FIELD = "secretkey"
+RETRIES = 2
+# (cpu request, cpu limit, memory request, memory limit) per step
+RESOURCES = {
+    "check_data": ("250m", "1", "256Mi", "1Gi"),
+    "ingest": ("500m", "1", "512Mi", "1Gi"),
+    "train": ("2", "4", "2Gi", "4Gi"),
+    "swap": ("2", "4", "2Gi", "4Gi"),
+    "quantize": ("2", "4", "2Gi", "6Gi"),
+    "evaluate": ("2", "2", "2Gi", "4Gi"),
+    "deploy": ("250m", "1", "512Mi", "1Gi"),
+}
+
+
+def _sized(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
+    cpu_req, cpu_lim, mem_req, mem_lim = RESOURCES[step]
+    return (task.set_cpu_request(cpu_req).set_cpu_limit(cpu_lim)
+            .set_memory_request(mem_req).set_memory_limit(mem_lim).set_display_name(step))
+
+
+def _networked(task: dsl.PipelineTask, secret: str, access_field: str, secret_field: str,
+               retries: int) -> dsl.PipelineTask:
+    """S3 keys from the Secret, and retries for the transient failures networks have."""
+    kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={
+        access_field: "MINIO_ACCESS_KEY", secret_field: "MINIO_SECRET_KEY"})
+    return task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0) if retries else task
+
+
+def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: str = SECRET_KEY_FIELD,
+                   retries: int = RETRIES):
+    """The pipeline function, with the Secret's key names fixed at compile time (KFP needs literals).
+
+    ``retries=0`` is for local runs: ``kfp.local`` honours retries, and on one machine a retry only
+    delays the error a person needs to see.
+    """
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
+                  "quantize it to INT8, evaluate, and deploy it when it passes the gate. Needs a Kubeflow "
+                  "Pipelines backend 2.5.0 or newer: the S3 Secret's name is a pipeline parameter (minio_secret).")
+    def person_segmentation(
+        dataset_uri: str = "demo",
+        image_size: int = 128,
+        width: int = 16,
+        epochs: int = 15,
+        swap_design: str = "lean4",
+        swap_epochs: int = 3,
+        calibration_size: int = 32,
+        tolerable_iou_loss: float = 0.02,
+        min_speedup: float = 1.25,
+        extra_eval_uri: str = "real",
+        min_extra_iou: float = 0.0,
+        model_name: str = "personseg",
+        deploy_target: str = "kubernetes",
+        namespace: str = "personseg",
+        eval_rounds: int = 10,
+        force_retrain: bool = False,
+        s3_endpoint: str = "http://minio-service.kubeflow:9000",
+        minio_secret: str = "mlpipeline-minio-artifact",
+        serving_min_replicas: int = 1,
+        serving_max_replicas: int = 4,
+        serving_cpu_request: str = "1",
+        serving_cpu_limit: str = "2",
+        serving_memory_request: str = "768Mi",
+        serving_memory_limit: str = "1536Mi",
+    ):
+        p = dict(locals())  # the parameters, as pipeline channels, for the tasks inside the condition
+
+        def networked(task: dsl.PipelineTask) -> dsl.PipelineTask:
+            return _networked(task, minio_secret, access_key_field, secret_key_field, retries)
+
+        checked = networked(_sized(check_data(
+            dataset_uri=dataset_uri, image_size=image_size, width=width, epochs=epochs, swap_design=swap_design,
+            swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
+            model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint), "check_data"))
+        checked.set_caching_options(False)
+        with dsl.If(checked.outputs["Output"] != "", name="new-data"):
+            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field)
+
+    return person_segmentation
+
+
+def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[dsl.PipelineTask], dsl.PipelineTask],
+                     access_key_field: str, secret_key_field: str) -> None:
+    """The tasks of a run that trains: ingest (cached on ``retrain_key``) through the gated deploy."""
+    data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
+                                   s3_endpoint=p["s3_endpoint"]), "ingest"))
+    trained = _sized(train(data=data.outputs["data"], image_size=p["image_size"], width=p["width"],
+                           epochs=p["epochs"]), "train")
+    swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
+                          epochs=p["swap_epochs"]), "swap")
+    quantized = _sized(quantize(data=data.outputs["data"], swapped=swapped.outputs["model"],
+                                calibration_size=p["calibration_size"], tolerable_iou_loss=p["tolerable_iou_loss"]),
+                       "quantize")
+    evaluated = networked(_sized(evaluate(
+        data=data.outputs["data"], bilinear=trained.outputs["model"], swapped=swapped.outputs["model"],
+        onnx_fp32=quantized.outputs["onnx_fp32"], int8=quantized.outputs["int8"], model_name=p["model_name"],
+        tolerable_iou_loss=p["tolerable_iou_loss"], min_speedup=p["min_speedup"], rounds=p["eval_rounds"],
+        extra_eval_uri=p["extra_eval_uri"], min_extra_iou=p["min_extra_iou"], image_size=p["image_size"],
+        s3_endpoint=p["s3_endpoint"]), "evaluate"))
+    evaluated.set_caching_options(False)
+    with dsl.If(evaluated.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition, not Python)
+        shipped = networked(_sized(deploy(
+            int8=quantized.outputs["int8"], evaluation=evaluated.outputs["evaluation"], model_name=p["model_name"],
+            deploy_target=p["deploy_target"], namespace=p["namespace"], dataset_uri=p["dataset_uri"],
+            retrain_key=retrain_key, s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"],
+            access_key_field=access_key_field, secret_key_field=secret_key_field,
+            serving_min_replicas=p["serving_min_replicas"], serving_max_replicas=p["serving_max_replicas"],
+            serving_cpu_request=p["serving_cpu_request"], serving_cpu_limit=p["serving_cpu_limit"],
+            serving_memory_request=p["serving_memory_request"], serving_memory_limit=p["serving_memory_limit"]),
+            "deploy"))
+        shipped.set_caching_options(False)
+
+
+person_segmentation = build_pipeline()
+
+
+def default_output() -> Path:
+    """Where ``compile`` writes without ``-o``: the checkout's committed file, else the current folder."""
+    return CHECKOUT_PACKAGE if CHECKOUT_PACKAGE.is_file() else Path(PACKAGE_FILE)
+
+
+def default_package() -> Path:
+    """The package ``upload``/``submit``/``schedule`` send without ``--package``.
+
+    In a checkout, the committed (and staleness-tested) file; in an installed package, the pipeline of
+    this installed version compiled afresh into a temporary file.
+    """
+    if CHECKOUT_PACKAGE.is_file():
+        return CHECKOUT_PACKAGE
+    import tempfile
+
+    return compile_pipeline(Path(tempfile.mkdtemp(prefix="personseg-pipeline-")) / PACKAGE_FILE)
+
+
+def compile_pipeline(out: str | Path, access_key_field: str = ACCESS_KEY_FIELD,
+                     secret_key_field: str = SECRET_KEY_FIELD) -> Path:
+    """Write the pipeline's IR YAML to ``out``."""
+    from kfp import compiler
+
+    pipeline = (person_segmentation if (access_key_field, secret_key_field) == (ACCESS_KEY_FIELD, SECRET_KEY_FIELD)
+                else build_pipeline(access_key_field, secret_key_field))
+    out = Path(out)
+    compiler.Compiler().compile(pipeline, str(out))
+    return out
