@@ -17,6 +17,8 @@ from personseg_kfp.connection import Connection
 from personseg_kfp.kfp_lists import by_name, paged
 from personseg_kfp.spec_id import Package, has_marker, load_package
 
+LATEST = "latest"
+
 
 @dataclass(frozen=True)
 class Version:
@@ -76,13 +78,20 @@ def _upload_version(client: Any, pkg: Package, pipeline_id: str, name: str, vers
 
 
 def resolve_version(conn: Connection, client: Any, pipeline: str, ref: str) -> Version:
-    """The version of pipeline ``pipeline`` whose name or id is ``ref`` (for --pipeline-version)."""
+    """The version of pipeline ``pipeline`` whose name or id is ``ref`` (for --pipeline-version).
+
+    ``latest`` is the newest version (by the server's ``created_at``; listing order where it has none),
+    resolved now: a schedule made with it stays pinned to that version until scheduled again.
+    """
     with conn.errors():
         pipeline_id = find_pipeline(client, pipeline, conn.namespace)
         if pipeline_id is None:
             raise UserError(f"--pipeline-name {pipeline}: no such pipeline at {conn.host} "
                             "(register it with `personseg pipeline upload`)")
         versions = _versions(client, pipeline_id)
+    if ref == LATEST and versions:
+        newest = max(enumerate(versions), key=lambda iv: (str(getattr(iv[1], "created_at", None) or ""), iv[0]))[1]
+        return Version(pipeline, pipeline_id, str(newest.pipeline_version_id), newest.display_name)
     for v in versions:
         if ref in (v.pipeline_version_id, v.display_name):
             return Version(pipeline, pipeline_id, str(v.pipeline_version_id), v.display_name)

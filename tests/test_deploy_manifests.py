@@ -32,7 +32,7 @@ from personseg.images import serving_image
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
 K8S_VERSIONS = ("1.28.0", "1.31.0", "1.34.0")
-BUILDS = ("base", "overlays/dev", "overlays/prod", "rbac", "kserve")
+BUILDS = ("base", "overlays/dev", "overlays/prod", "rbac", "rbac-multi-user", "kserve")
 ISVC_SCHEMA = MANIFESTS / "kserve" / "inferenceservice.schema.json"
 KSERVE_EXTENSION = ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "containerConcurrency", "timeout")
 
@@ -101,7 +101,7 @@ def test_every_build_validates_strictly(built: dict[str, list[dict]], build: str
     expected = {"base": {"Deployment", "Service", "HorizontalPodAutoscaler", "ServiceAccount"},
                 "overlays/dev": {"Namespace", "Secret", "PersistentVolumeClaim", "Deployment", "Service"},
                 "overlays/prod": {"PodDisruptionBudget", "Deployment"},
-                "rbac": {"Role", "RoleBinding"},
+                "rbac": {"Role", "RoleBinding"}, "rbac-multi-user": {"Role", "RoleBinding"},
                 "kserve": {"InferenceService", "ServiceAccount", "Secret"}}[build]
     assert expected <= set(kinds)
 

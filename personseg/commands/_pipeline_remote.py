@@ -24,7 +24,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     what.add_argument("--package", help="compiled pipeline (default: the checkout's "
                       "pipelines/person_segmentation.yaml, else compiled from this install)")
     what.add_argument("--pipeline-version", metavar="NAME|ID",
-                      help="run this version registered by `pipeline upload` instead of the local package")
+                      help="run this version registered by `pipeline upload` (or `latest`), not the local package")
     p.add_argument("--pipeline-name", help="pipeline holding --pipeline-version (default person-segmentation)")
     p.add_argument("--experiment", default="person-segmentation")
 
