@@ -91,6 +91,10 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
             assert card["gate"]["deploy"] is True and card["evaluation"]["speedup"] >= 0.01
             assert production_ref("tiny-seg") == "models:/tiny-seg:1"
             assert card["training"]["dataset_uri"] == "synthetic:16" and len(card["training"]["data_fingerprint"]) == 64
+            # both runs' ingests were keyed on the same fingerprint (KFP's cache key on a cluster)
+            keys = [json.loads((r / "ingest" / "executor_output.json").read_text())["artifacts"]["data"]["artifacts"][0]
+                    ["metadata"]["retrain_key"] for r in (run1, run2)]
+            assert keys[0] == keys[1] and keys[0].startswith(f"data={card['training']['data_fingerprint']};")
 
             # the same data and recipe again (a scheduled run with nothing new): no training, says why
             out, run3 = _cli_run({**TINY_PARAMS, "min_speedup": 0.01}, tmp_path / "runs", storage, capsys)
