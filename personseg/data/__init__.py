@@ -1,4 +1,4 @@
-"""Datasets: the folder layout, validation, loading at a fixed size, splits, augmentation, synthesis.
+"""Datasets: the folder layout, validation, loading at a fixed size, splits, augmentation, synthesis, import.
 
 A dataset is a folder (or an s3:// prefix, fetched by ``personseg.uris``) with ``images/<id>.jpg|png``,
 ``masks/<id>.png`` (person = nonzero) and optionally ``ignore/<id>.png`` (nonzero = pixels that

@@ -1,0 +1,39 @@
+"""``personseg data import --format coco|voc|supervisely|matte SRC OUT``: bring your own data."""
+
+import argparse
+from pathlib import Path
+
+from personseg.data.importers import FORMATS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the sub-command."""
+    p = sub.add_parser("import", help="convert a COCO, VOC, Supervisely or alpha-matte dataset to our layout",
+                       description=__doc__)
+    p.add_argument("src", type=Path, help="COCO: the instances JSON; voc / supervisely / matte: the folder")
+    p.add_argument("out", help="output dataset folder (complete or absent) or s3:// prefix")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--class", "--category", dest="cls",
+                   help="the person class: COCO / Supervisely name (default person), VOC index (default 15)")
+    p.add_argument("--images", type=Path, help="COCO: folder the file_names are relative to (default: the JSON's)")
+    p.add_argument("--min-area", type=int, default=0,
+                   help="COCO / Supervisely: instances under this many pixels become ignore, not background")
+    p.add_argument("--size", type=int, help="downsize so the long side is at most SIZE (masks nearest)")
+    p.add_argument("--keep-empty", action="store_true", help="keep images with no person pixel")
+    p.add_argument("--band-low", type=float, default=0.1, help="matte: ignore alpha above this ...")
+    p.add_argument("--band-high", type=float, default=0.9, help="... and below this")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Import, then print where the dataset went and its counts."""
+    from personseg.data.importers.source import ImportOptions
+    from personseg.data.importers.write import import_dataset
+
+    options = ImportOptions(cls=args.cls, min_area=args.min_area, size=args.size, keep_empty=args.keep_empty,
+                            images=args.images, band_low=args.band_low, band_high=args.band_high)
+    result = import_dataset(args.format, args.src, args.out, options)
+    counts = result.card["counts"]
+    print(f"{result.out}: {counts['images']} images ({counts['with_ignore']} with ignore maps, "
+          f"{counts['skipped_empty']} without a person skipped); split: {result.card['split']}")
+    return 0

@@ -1,0 +1,49 @@
+"""What every importer hands the writer: options in, samples (with their source split and licence) out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Flags of ``personseg data import``; a format reads the ones that apply to it.
+
+    ``cls`` None means the format's own default (COCO and Supervisely "person", VOC class 15).
+    """
+
+    cls: str | None = None
+    min_area: int = 0
+    size: int | None = None
+    keep_empty: bool = False
+    images: Path | None = None
+    band_low: float = 0.1
+    band_high: float = 0.9
+
+
+@dataclass(frozen=True)
+class Item:
+    """One imported sample: its picture (a file to copy, or decoded) and boolean (H, W) maps.
+
+    ``where`` names the annotation the maps came from, so the writer's errors can point at it.
+    """
+
+    id: str
+    image: Path | Image.Image
+    mask: np.ndarray
+    ignore: np.ndarray | None
+    where: str
+
+
+@dataclass
+class Source:
+    """A format's samples (read lazily), plus what it says about splits and licensing."""
+
+    items: Iterator[Item]
+    split: dict[str, list[str]] | None = None
+    licence: object = None
