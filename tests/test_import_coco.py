@@ -68,7 +68,8 @@ def test_instances_merge_crowd_and_small_become_ignore(tmp_path, capsys):
     assert sorted(p.name for p in (out / "images").iterdir()) == ["a.jpg"]  # b has no person
     assert (out / "images" / "a.jpg").read_bytes() == (tmp_path / "coco" / "a.jpg").read_bytes()  # copied as is
     card = json.loads((out / "dataset.json").read_text())
-    assert card["format"] == "coco" and card["counts"] == {"images": 1, "with_ignore": 1, "skipped_empty": 1}
+    assert card["name"] == "out" and card["format"] == "coco"
+    assert card["counts"] == {"images": 1, "with_ignore": 1, "skipped_empty": 1}
     assert card["licence"]["licenses"] == [{"id": 1, "name": "CC BY 4.0"}]
     assert not (out / "split.json").exists()
     data = load_dataset(out, 12)

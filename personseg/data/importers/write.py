@@ -43,16 +43,16 @@ def import_dataset(fmt: str, src: str | Path, out: str, options: ImportOptions) 
     if not 0 <= options.band_low < options.band_high <= 1:
         raise UserError(f"--band-low {options.band_low} / --band-high {options.band_high}: need 0 <= low < high <= 1")
     if not str(out).startswith("s3://"):
-        return ImportResult(str(out), _write(fmt, Path(src), Path(out), options))
+        return ImportResult(str(out), _write(fmt, Path(src), Path(out), options, Path(out).name))
     from personseg.storage.datasets import push_dataset
 
     with tempfile.TemporaryDirectory(prefix="personseg-import-") as tmp:
-        card = _write(fmt, Path(src), Path(tmp) / "dataset", options)
+        card = _write(fmt, Path(src), Path(tmp) / "dataset", options, str(out).rstrip("/").rsplit("/", 1)[-1])
         push_dataset(Path(tmp) / "dataset", str(out))
     return ImportResult(str(out), card)
 
 
-def _write(fmt: str, src: Path, out: Path, options: ImportOptions) -> dict[str, object]:
+def _write(fmt: str, src: Path, out: Path, options: ImportOptions, name: str) -> dict[str, object]:
     if not src.exists():
         raise UserError(f"import source {src}: no such file or directory")
     source = importer(fmt).read(src, options)
@@ -78,7 +78,9 @@ def _write(fmt: str, src: Path, out: Path, options: ImportOptions) -> dict[str, 
         split = _split(source.split, written, src)
         if split is not None:
             write_json(tmp / SPLIT_FILE, split)
-        card = {"format": fmt, "source": str(src.resolve()), "counts": counts,
+        card = {"name": name, "description": f"{fmt} annotations from {src.name} imported by personseg data import",
+                "format": fmt, "source": str(src.resolve()), "counts": counts,
+                "size": f"long side at most {options.size}" if options.size else "original (not resized)",
                 "split": "source" if split else "hash (no split.json)", "licence": source.licence,
                 "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}}
         write_json(tmp / CARD, card)
