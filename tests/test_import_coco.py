@@ -86,6 +86,31 @@ def test_keep_empty_and_min_area_default(tmp_path, capsys):
     assert load_dataset(out, 12).ids == ["a", "b"]
 
 
+def test_test_from_second_json_becomes_the_test_part(tmp_path, capsys):
+    src, out = _coco(tmp_path), tmp_path / "out"
+    val = tmp_path / "val2017"
+    val.mkdir()
+    Image.new("RGB", (4, 4)).save(val / "c.jpg")
+    val_json = tmp_path / "instances_val.json"
+    val_json.write_text(json.dumps({
+        "licenses": [{"id": 2, "name": "CC BY-SA"}],
+        "images": [{"id": 7, "file_name": "c.jpg", "width": 4, "height": 4}],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "segmentation": [[0, 0, 2, 0, 2, 2, 0, 2]]}]}))
+    code, err = run_import(capsys, "coco", src, out, "--test-from", str(val_json), "--test-images", str(val))
+    assert code == 0, err
+    assert json.loads((out / "split.json").read_text()) == {"train": ["a"], "test": ["c"]}  # b: no person
+    assert (read_map(out / "masks" / "c.png") == np.pad(np.ones((2, 2), bool), ((0, 2), (0, 2)))).all()
+    card = json.loads((out / "dataset.json").read_text())
+    assert card["licence"]["test"]["licenses"] == [{"id": 2, "name": "CC BY-SA"}]
+    (val / "c.jpg").rename(val / "a.jpg")
+    val_json.write_text(val_json.read_text().replace("c.jpg", "a.jpg"))  # an id in both parts
+    out2 = tmp_path / "out2"
+    code, err = run_import(capsys, "coco", src, out2, "--test-from", str(val_json), "--test-images", str(val))
+    assert code == 2 and "instances_val.json: images[0]: duplicate image id 'a'" in err
+    assert_nothing_written(out2)
+
+
 def test_size_downsizes_long_side(tmp_path, capsys):
     out = tmp_path / "out"
     code, err = run_import(capsys, "coco", _coco(tmp_path), out, "--size", "8")

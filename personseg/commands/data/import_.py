@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class", "--category", dest="cls",
                    help="the person class: COCO / Supervisely name (default person), VOC index (default 15)")
     p.add_argument("--images", type=Path, help="COCO: folder the file_names are relative to (default: the JSON's)")
+    p.add_argument("--test-from", type=Path,
+                   help="COCO: a second instances JSON (e.g. val2017) imported too, as the test part of split.json")
+    p.add_argument("--test-images", type=Path, help="COCO: folder of --test-from's file_names (default: its folder)")
     p.add_argument("--min-area", type=int, default=0,
                    help="COCO / Supervisely: instances under this many pixels become ignore, not background")
     p.add_argument("--size", type=int, help="downsize so the long side is at most SIZE (masks nearest)")
@@ -29,9 +32,13 @@ def handle(args: argparse.Namespace) -> int:
     """Import, then print where the dataset went and its counts."""
     from personseg.data.importers.source import ImportOptions
     from personseg.data.importers.write import import_dataset
+    from personseg.errors import UserError
 
+    if (args.test_from or args.test_images or args.images) and args.format != "coco":
+        raise UserError(f"--images, --test-from and --test-images are for --format coco, not {args.format}")
     options = ImportOptions(cls=args.cls, min_area=args.min_area, size=args.size, keep_empty=args.keep_empty,
-                            images=args.images, band_low=args.band_low, band_high=args.band_high)
+                            images=args.images, test_from=args.test_from, test_images=args.test_images,
+                            band_low=args.band_low, band_high=args.band_high)
     result = import_dataset(args.format, args.src, args.out, options)
     counts = result.card["counts"]
     print(f"{result.out}: {counts['images']} images ({counts['with_ignore']} with ignore maps, "

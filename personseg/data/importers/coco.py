@@ -4,12 +4,15 @@ Polygons, uncompressed RLE (``counts`` a list) and compressed RLE (``counts`` a 
 with ``pycocotools.mask``. ``iscrowd`` regions and instances under ``min_area`` pixels become ignore,
 not background: they are people, just not outlined one by one. A pixel any kept instance covers stays
 person. Image files are found under ``options.images`` (default: the JSON's folder) by ``file_name``.
+Without ``options.test_from`` no split is written (the hash split applies).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +22,43 @@ from personseg.errors import UserError
 
 
 def read(src: Path, options: ImportOptions) -> Source:
-    """Index the JSON (images, the category's annotations); masks are decoded lazily per image."""
+    """Index the JSON(s); masks are decoded lazily per image.
+
+    With ``options.test_from`` (e.g. ``instances_val2017.json``) its images are imported too and
+    ``split.json`` makes them test and SRC's images train: COCO's own split, kept held out.
+    """
     try:
         from pycocotools import mask as coco_mask  # noqa: F401 - checked early, used in _decode
     except ImportError:
         raise UserError("--format coco needs pycocotools: pip install 'personseg[import]'") from None
+    name, min_area = options.cls or "person", options.min_area
+    train = _index(src, name, options.images or src.parent)
+    if options.test_from is None:
+        return Source(train.items(min_area), licence=train.licence)
+    test = _index(options.test_from, name, options.test_images or options.test_from.parent)
+    return Source(itertools.chain(train.items(min_area), test.items(min_area)),
+                  split={"train": train.ids(), "test": test.ids()},
+                  licence={"train": train.licence, "test": test.licence})
+
+
+@dataclass(frozen=True)
+class _Index:
+    """One instances JSON: its images by id and the wanted category's annotations of each."""
+
+    src: Path
+    folder: Path
+    by_id: dict[object, tuple[int, dict]]
+    per_image: dict[object, list[tuple[int, dict]]]
+    licence: object
+
+    def ids(self) -> list[str]:
+        return [Path(str(image["file_name"])).stem for _, image in self.by_id.values()]
+
+    def items(self, min_area: int) -> Iterator[Item]:
+        return _items(self.src, self.folder, self.by_id, self.per_image, min_area)
+
+
+def _index(src: Path, name: str, folder: Path) -> _Index:
     if not src.is_file():
         raise UserError(f"{src}: --format coco takes the instances JSON file")
     try:
@@ -34,7 +69,6 @@ def read(src: Path, options: ImportOptions) -> Source:
         raise UserError(f"{src}: expected an object with 'images', 'annotations' and 'categories'")
     images = _list(data, "images", src)
     annotations = _list(data, "annotations", src)
-    name = options.cls or "person"
     wanted = {c.get("id") for c in _list(data, "categories", src) if isinstance(c, dict) and c.get("name") == name}
     if not wanted:
         raise UserError(f"{src}: categories: no category named {name!r} (--class picks another)")
@@ -52,9 +86,8 @@ def read(src: Path, options: ImportOptions) -> Source:
             raise UserError(f"{src}: annotations[{n}].image_id {ann['image_id']!r}: no such image in 'images'")
         if ann.get("category_id") in wanted:
             per_image.setdefault(ann["image_id"], []).append((n, ann))
-    folder = options.images or src.parent
     licence = {k: data[k] for k in ("info", "licenses") if k in data} or None
-    return Source(_items(src, folder, by_id, per_image, options.min_area), licence=licence)
+    return _Index(src, folder, by_id, per_image, licence)
 
 
 def _list(data: dict, key: str, src: Path) -> list:

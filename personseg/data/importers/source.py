@@ -22,6 +22,8 @@ class ImportOptions:
     size: int | None = None
     keep_empty: bool = False
     images: Path | None = None
+    test_from: Path | None = None
+    test_images: Path | None = None
     band_low: float = 0.1
     band_high: float = 0.9
 
