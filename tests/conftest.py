@@ -25,3 +25,21 @@ def tiny_model(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     out = tmp_path_factory.mktemp("models") / "bilinear"
     run(TrainConfig(data=str(tiny_dataset), width=TINY_WIDTH, size=TINY_SIZE, epochs=8, lr=3e-3, threads=2), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_fp32(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model exported to FP32 ONNX (same network, ONNX Runtime)."""
+    from personseg.quantize.step import export
+
+    return export(str(tiny_model), tmp_path_factory.mktemp("models") / "onnx-fp32")
+
+
+@pytest.fixture(scope="session")
+def tiny_int8(tiny_model: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model quantized to INT8 (one tuning trial: quick, and enough for a tiny network)."""
+    from personseg.quantize.step import QuantizeConfig, run
+
+    out = tmp_path_factory.mktemp("models") / "int8"
+    run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=16, max_trials=1), out)
+    return out

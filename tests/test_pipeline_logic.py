@@ -17,11 +17,16 @@ from personseg.pipeline_logic.gate import decide, model_row
 from personseg.pipeline_logic.ingest import materialize
 from personseg.pipeline_logic.storage_env import use_endpoint
 
+# each model's FP32 of the same network, as personseg.evaluate.agreement picks it for the pipeline's four
+AGREEMENT = {"bilinear": ("bilinear", 1.0), "swapped": ("swapped", 1.0), "onnx-fp32": ("swapped", 0.9990),
+             "int8": ("onnx-fp32", 0.9850)}
+
 
 def _row(name: str, iou: float, ms: float, base_ms: float) -> dict:
     return {"name": name, "uri": f"/m/{name}", "kind": "onnx" if "8" in name or "onnx" in name else "torch",
             "precision": "int8" if name == "int8" else "fp32", "iou": iou, "dice": iou, "boundary_f": 0.5,
-            "agreement_iou": 1.0, "latency_ms": {"median": ms, "p90": ms * 1.1}, "images_per_s": 8000 / ms,
+            "agreement_iou": AGREEMENT[name][1], "agreement_with": AGREEMENT[name][0],
+            "latency_ms": {"median": ms, "p90": ms * 1.1}, "images_per_s": 8000 / ms,
             "speedup": base_ms / ms, "gflops": 1.0, "achieved_gops": 8.0}
 
 
@@ -108,6 +113,21 @@ def test_metrics_and_markdown_report() -> None:
     assert "| swap decoder | swapped FP32 (PyTorch) | 0.8100 | 100.0 | 2.00x | 2.00x |" in text
     assert "| quantize | swapped INT8 (ONNX Runtime) | 0.8000 | 20.0 | 2.50x | 10.00x |" in text
     assert "**5.00x**" in text and "models:/p:3: IoU 0.7000" in text and '"min_speedup": 2.0' in text
+
+
+def test_pipeline_report_names_what_agreement_compares_and_the_peak_spread() -> None:
+    result = _result()
+    result["cpu"]["peak"] = {"fp32_gflops": 190.0, "int8_gops": 900.0, "fp32_gflops_trials": [150.0, 190.0],
+                             "int8_gops_trials": [450.0, 900.0]}
+    text = summary.markdown_report(result, decide(result, 0.02, 2.0), None, {})
+    assert "| agreement IoU vs FP32 of same network |" in text and "row above" not in text
+    assert "| 0.9850 vs onnx-fp32 |" in text and "| 0.9990 vs swapped |" in text and "| 1.0000 (itself) |" in text
+    assert ("FP32 190 GFLOP/s, INT8 900 GOP/s (best of 2 trials after a warm-up; trials FP32 150-190, "
+            "INT8 450-900).") in text
+    result["models"][3].update(agreement_iou=None, agreement_with=None)  # no FP32 of its network evaluated
+    del result["models"][2]["agreement_with"]  # a report written before agreement_with: it was vs the row above
+    text = summary.markdown_report(result, decide(result, 0.02, 2.0), None, {})
+    assert "| 0.9990 (vs row above) |" in text and "| int8 | onnx int8 | 0.8000 | 0.8000 | 0.5000 | - |" in text
 
 
 def test_overlay_difference_and_png() -> None:

@@ -4,10 +4,14 @@ The JSON report is a contract other steps read: ``{"batch_size", "image_size", "
 {model, flags}, "baseline", "models": [{"name", "uri", "iou", "dice", "boundary_f", "latency_ms":
 {"median", "p90"}, "images_per_s", "speedup", ...}]}``; ``speedup`` is against the baseline measured
 in the same run. Extra per-model fields: ``kind``, ``precision``, ``gflops``, ``achieved_gops``,
-``agreement_iou`` (IoU of its masks against the previous model's in the list), ``speedup_vs_onnx_fp32``
+``agreement_iou`` (IoU of its masks against those of the FP32 model of the same network in this run,
+chosen by ``personseg.evaluate.agreement``: INT8 against FP32 ONNX, else FP32 PyTorch; FP32 ONNX against
+FP32 PyTorch; otherwise 1.0 against itself, or ``None`` when no FP32 model of its network was evaluated)
+and ``agreement_with`` (the name of that model, its own name, or ``None``), ``speedup_vs_onnx_fp32``
 and ``fraction_of_peak`` (achieved GOP/s over this CPU's measured GEMM peak for its precision, in
-``cpu.peak``), and ``extra`` (``{"iou", "dice", "boundary_f"}`` on the second evaluation set, when one
-is given: ``result["extra_data"]`` names it).
+``cpu.peak``: ``{"fp32_gflops", "int8_gops"}``, the best of several trials, with every trial's rate in
+``fp32_gflops_trials`` and ``int8_gops_trials``), and ``extra`` (``{"iou", "dice", "boundary_f"}`` on the
+second evaluation set, when one is given: ``result["extra_data"]`` names it).
 
 Quality is scored on one split (default ``test``: never used to choose a model) and skips ``IGNORE``
 pixels, which include the letterbox padding.
@@ -26,6 +30,7 @@ from personseg.atomic import write_json
 from personseg.data.loading import LoadedData, load_dataset
 from personseg.data.split import CHOICES, split_ids
 from personseg.errors import UserError
+from personseg.evaluate.agreement import references
 from personseg.evaluate.cpu import cpu_info
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
@@ -123,14 +128,18 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
     peak = measure_peaks(threads) if cfg.measure_peak else None
     base_t = timings[names.index(baseline)]
     onnx_fp32 = next((t for p, t in zip(preds, timings) if p.info.kind == "onnx" and p.info.precision == "fp32"), None)
+    refs = references([p.info for p in preds], [uri for _, uri in named])
     rows = []
     for i, (name, pred, t) in enumerate(zip(names, preds, timings)):
+        ref = refs[i]
         scores = mean_scores(masks[i], held.labels)
         gflops = _gflops(pred)
         rows.append({
             "name": name, "uri": named[i][1], "kind": pred.info.kind, "precision": pred.info.precision,
             **scores,
-            "agreement_iou": agreement_iou(masks[i], masks[i - 1], held.labels) if i else 1.0,
+            "agreement_iou": (None if ref is None else 1.0 if ref == i
+                              else agreement_iou(masks[i], masks[ref], held.labels)),
+            "agreement_with": None if ref is None else names[ref],
             "latency_ms": {"median": t.median_ms, "p90": t.p90_ms}, "images_per_s": t.images_per_s,
             "speedup": base_t.median_ms / t.median_ms,
             "speedup_vs_onnx_fp32": onnx_fp32.median_ms / t.median_ms if onnx_fp32 else None,
