@@ -91,14 +91,6 @@ def is_per_channel(model: onnx.ModelProto) -> bool:
     return False
 
 
-def fp32_nodes(model: onnx.ModelProto) -> list[dict[str, str]]:
-    """Compute nodes left in FP32: none of their inputs comes from a DequantizeLinear."""
-    dq_outputs = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    skip = {"QuantizeLinear", "DequantizeLinear", "Constant", "Shape", "Gather", "Unsqueeze", "Cast"}
-    return [{"name": n.name, "op_type": n.op_type} for n in model.graph.node
-            if n.op_type not in skip and not any(i in dq_outputs for i in n.input)]
-
-
 def quantized_op_types(model: onnx.ModelProto) -> list[str]:
     """Op types with at least one node fed by a DequantizeLinear (running in INT8 under ORT's fusions)."""
     dq_outputs = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
