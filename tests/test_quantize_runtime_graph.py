@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from personseg.quantize.runtime_graph import RuntimeNode, fp32_islands, fp32_nodes
+from personseg.quantize.runtime_graph import RuntimeNode, executed_nodes, fp32_islands, fp32_nodes
+
+UPSAMPLING_OPS = {"DepthToSpace", "Concat", "Transpose", "Reshape"}
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +21,19 @@ def lean_int8(tiny_model, tiny_dataset, tmp_path_factory):
     return root / "int8"
 
 
+def test_upsampling_path_runs_on_int8_tensors(lean_int8):
+    nodes = executed_nodes(lean_int8 / "model.onnx")
+    upsampling = [n for n in nodes if n.op_type in UPSAMPLING_OPS]
+    assert any(n.op_type == "DepthToSpace" for n in upsampling) or any(n.op_type == "Transpose" for n in upsampling)
+    on_float = [(n.op_type, n.name, n.input_types) for n in upsampling if n.runs_on_float]
+    assert on_float == []
+    assert fp32_islands(nodes) == []
+
+
 def test_model_card_fp32_nodes_are_the_runtime_view(lean_int8):
     card = json.loads((lean_int8 / "config.json").read_text())["quantization"]["fp32_nodes"]
     assert card == fp32_nodes(lean_int8 / "model.onnx")
+    assert not any(n["op_type"] in UPSAMPLING_OPS for n in card)
 
 
 def _node(name, op, inputs, types, outputs):
