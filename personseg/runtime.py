@@ -40,8 +40,12 @@ def default_threads() -> int:
     return cpu_quota()
 
 
-def onnx_session(model: str | Path | bytes, threads: int) -> Any:
-    """An ONNX Runtime CPU session with threads pinned, no spinning, sequential, all optimisations."""
+def onnx_session(model: str | Path | bytes, threads: int, inspect_dir: str | Path | None = None) -> Any:
+    """An ONNX Runtime CPU session with threads pinned, no spinning, sequential, all optimisations.
+
+    ``inspect_dir``: ONNX Runtime writes the graph it runs (after its fusions) there as ``optimized.onnx``
+    and profiles every run (``profile_*.json``, each kernel with its input types), for inspection.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -52,6 +56,10 @@ def onnx_session(model: str | Path | bytes, threads: int) -> Any:
     # Idle worker threads must not spin: on a small CPU quota they would steal the cores that
     # pre/post-processing (serving) or the next model in an interleaved benchmark needs.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if inspect_dir is not None:
+        opts.optimized_model_filepath = str(Path(inspect_dir) / "optimized.onnx")
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(inspect_dir) / "profile")
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 

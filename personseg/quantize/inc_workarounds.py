@@ -13,6 +13,11 @@ Each has a test (tests/test_quantize_inc_bugs.py) that fails once the bug is fix
 4. INC builds its own ``onnxruntime.SessionOptions()`` (calibration, tuning's graph optimisation) and
    never sets a thread count, so ONNX Runtime uses every core of the node whatever the pod's CPU
    quota. ``inc_threads`` makes the options built within the block carry ours.
+5. INC's own QDQ quantizer registers ``DepthToSpace`` (and ``SpaceToDepth``) as a direct 8-bit op
+   (``Direct8BitOperator``) and ONNX Runtime runs it on uint8, but ``constants.STATIC_QDQ_CPU_OP_LIST``
+   (which ``StaticQuantConfig`` checks ``op_types_to_quantize`` against) and ``STATIC_QOPERATOR_CPU_OP_LIST``
+   (the default white list of ``get_model_info``) leave it out, so it cannot be asked for and the sub-pixel
+   upsampler drags its neighbours back to FP32. ``extra_op_types`` adds it to both lists within the block.
 """
 
 from __future__ import annotations
@@ -61,6 +66,23 @@ def inc_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         onnxruntime.SessionOptions = original
+
+
+@contextlib.contextmanager
+def extra_op_types(op_types: tuple[str, ...]) -> Iterator[None]:
+    """Within the block, INC accepts ``op_types`` in ``op_types_to_quantize`` (work-around 5)."""
+    from onnx_neural_compressor import constants
+
+    # in place: config.py's default arguments hold these very list objects
+    lists = [constants.STATIC_QDQ_CPU_OP_LIST, constants.STATIC_QOPERATOR_CPU_OP_LIST]
+    added = [(op_list, op) for op_list in lists for op in op_types if op not in op_list]
+    for op_list, op in added:
+        op_list.append(op)
+    try:
+        yield
+    finally:
+        for op_list, op in added:
+            op_list.remove(op)
 
 
 def autotune_or_raise(absolute_loss: float | None = None, **kwargs: Any) -> Any:

@@ -3,7 +3,8 @@
 Settings measured fastest at equal IoU on AVX2 without VNNI: u8 activations (asymmetric), s8 weights
 (symmetric) with ``reduce_range`` and per-channel scales, MinMax calibration; INC's autotune falls back
 to per-tensor weights if per-channel misses the tolerance. ConvTranspose is not in INC's op list and
-stays FP32.
+stays FP32 (``rewrite.py`` turns the lean design's into Conv + DepthToSpace); DepthToSpace is added to
+INC's list (``EXTRA_OP_TYPES``) so the upsampler and the Concat after it run on uint8.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import numpy as np
 import onnx
 
 from personseg.quantize.calibration import CalibrationReader
-from personseg.quantize.inc_workarounds import autotune_or_raise, honour_reduce_range, inc_threads
+from personseg.quantize.inc_workarounds import autotune_or_raise, extra_op_types, honour_reduce_range, inc_threads
 from personseg.runtime import default_threads
 
+# Direct 8-bit ops INC quantizes but leaves out of its CPU op list (inc_workarounds, work-around 5).
+EXTRA_OP_TYPES = ("DepthToSpace",)
 # A fault hook (tests): given the INT8 model and the op types kept in FP32, returns a (broken) model.
 Fault = Callable[[onnx.ModelProto, frozenset[str]], onnx.ModelProto]
 
@@ -35,10 +38,11 @@ class OnnxQuantSettings:
 
 
 def quantizable_op_types(exclude: set[str]) -> list[str]:
-    """INC's static QDQ op list for the CPU provider, minus ``exclude``."""
+    """INC's static QDQ op list for the CPU provider plus ``EXTRA_OP_TYPES``, minus ``exclude``."""
     from onnx_neural_compressor import constants
 
-    return [op for op in constants.STATIC_QDQ_CPU_OP_LIST if op not in exclude]
+    ops = list(dict.fromkeys([*constants.STATIC_QDQ_CPU_OP_LIST, *EXTRA_OP_TYPES]))
+    return [op for op in ops if op not in exclude]
 
 
 def quantize_onnx(
@@ -57,16 +61,16 @@ def quantize_onnx(
 
     reader = CalibrationReader(calib, settings.batch_size)
     op_types = quantizable_op_types(exclude_op_types)
-    config_set = inc_config.StaticQuantConfig(
-        calibration_data_reader=reader, calibrate_method=CalibrationMethod.MinMax, quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
-        per_channel=[True, False], reduce_range=settings.reduce_range,
-        calibration_sampling_size=max(1, -(-len(calib) // settings.batch_size)),
-        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
-    )
-    tune = tuning.TuningConfig(config_set=config_set, tolerable_loss=settings.tolerable_loss,
-                               max_trials=settings.max_trials)
-    with honour_reduce_range(settings.reduce_range), inc_threads(default_threads()):
+    with extra_op_types(EXTRA_OP_TYPES), honour_reduce_range(settings.reduce_range), inc_threads(default_threads()):
+        config_set = inc_config.StaticQuantConfig(
+            calibration_data_reader=reader, calibrate_method=CalibrationMethod.MinMax, quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
+            per_channel=[True, False], reduce_range=settings.reduce_range,
+            calibration_sampling_size=max(1, -(-len(calib) // settings.batch_size)),
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+        )
+        tune = tuning.TuningConfig(config_set=config_set, tolerable_loss=settings.tolerable_loss,
+                                   max_trials=settings.max_trials)
         model = autotune_or_raise(model_input=str(fp32_path), tune_config=tune, eval_fn=eval_fn,
                                   calibration_data_reader=reader, absolute_loss=settings.tolerable_iou_loss)
     if fault is not None:
@@ -89,14 +93,6 @@ def is_per_channel(model: onnx.ModelProto) -> bool:
             if len(inits[node.input[1]].dims) == 1 and inits[node.input[1]].dims[0] > 1:
                 return True
     return False
-
-
-def fp32_nodes(model: onnx.ModelProto) -> list[dict[str, str]]:
-    """Compute nodes left in FP32: none of their inputs comes from a DequantizeLinear."""
-    dq_outputs = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    skip = {"QuantizeLinear", "DequantizeLinear", "Constant", "Shape", "Gather", "Unsqueeze", "Cast"}
-    return [{"name": n.name, "op_type": n.op_type} for n in model.graph.node
-            if n.op_type not in skip and not any(i in dq_outputs for i in n.input)]
 
 
 def quantized_op_types(model: onnx.ModelProto) -> list[str]:

@@ -29,7 +29,8 @@ from personseg.metrics import agreement_iou, mean_scores
 from personseg.modeldir import read_model_dir, write_config
 from personseg.quantize.calibration import as_inputs, calibration_sha256, choose
 from personseg.quantize.export import ONNX_FILE, export_onnx
-from personseg.quantize.onnx_backend import Fault, OnnxQuantSettings, fp32_nodes, quantize_onnx, quantized_op_types
+from personseg.quantize.onnx_backend import Fault, OnnxQuantSettings, quantize_onnx, quantized_op_types
+from personseg.quantize.runtime_graph import fp32_nodes
 from personseg.runtime import default_threads, onnx_session, predict_masks
 from personseg.uris import local_dataset, local_model
 
@@ -121,7 +122,7 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
                 trial_agreement = agreement_iou(trial_masks, fp32_masks, tune.labels)
                 gate_log.append({"excluded": sorted(exclude | {op_type}), "agreement_iou": trial_agreement})
                 log.info("quantize: with %s in FP32, agreement %.4f", op_type, trial_agreement)
-                fp32_count = len(fp32_nodes(onnx.load(str(trial_path))))
+                fp32_count = len(fp32_nodes(trial_path))
                 trials.append((trial_agreement, fp32_count, op_type, trial_path, trial_used, trial_masks))
             if not trials:
                 break
@@ -135,6 +136,7 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
             raise UserError(f"quantize: INT8 masks agree with FP32 at IoU {agreement:.4f} < --min-agreement "
                             f"{cfg.min_agreement}; not writing a model")
         q_model = onnx.load(str(q_path))
+        runs_fp32 = fp32_nodes(q_path)  # what ONNX Runtime executes on float, after its fusions
         data_sha = tree_sha256(root)
         metrics = {"tune_iou_fp32": fp32_iou, "tune_iou_int8": score(q_masks), "agreement_iou": agreement,
                    "tune_images": sets.sizes["tune"], "calibration_images": sets.sizes["calibration"],
@@ -143,7 +145,7 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
             onnx.save_model(q_model, str(tmp / ONNX_FILE))
             write_config(tmp, kind="onnx", precision="int8", weights=ONNX_FILE, image_size=info.image_size,
                          arch=info.arch, extra={
-                             "quantization": {**used, "fp32_nodes": fp32_nodes(q_model),
+                             "quantization": {**used, "fp32_nodes": runs_fp32,
                                               "min_agreement": cfg.min_agreement, "config": dataclasses.asdict(cfg)},
                              "calibration": {"sha256": calibration_sha256(calib, data_sha), "count": len(calib.ids),
                                              "ids": calib.ids},
