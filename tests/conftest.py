@@ -43,3 +43,19 @@ def tiny_int8(tiny_model: Path, tiny_dataset: Path, tmp_path_factory: pytest.Tem
     out = tmp_path_factory.mktemp("models") / "int8"
     run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=16, max_trials=1), out)
     return out
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The intra-op thread count of every ONNX Runtime session created (ours and INC's)."""
+    import onnxruntime
+
+    made: list[int] = []
+
+    class Recording(onnxruntime.InferenceSession):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self.get_session_options().intra_op_num_threads)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Recording)
+    return made

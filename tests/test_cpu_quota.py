@@ -10,7 +10,6 @@ root cgroup there, which has no ``cpu.max``, and the quota is then not seen (aff
 
 import os
 
-import onnxruntime
 import pytest
 import torch
 from serving_fixtures import make_tiny_model, running_server
@@ -70,20 +69,6 @@ def half_cpu(tmp_path, monkeypatch):
     torch.set_num_threads(AFFINITY)  # what a step would otherwise inherit
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture
-def sessions(monkeypatch):
-    """The intra-op thread count of every ONNX Runtime session created (ours and INC's)."""
-    made = []
-
-    class Recording(onnxruntime.InferenceSession):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self.get_session_options().intra_op_num_threads)
-
-    monkeypatch.setattr(onnxruntime, "InferenceSession", Recording)
-    return made
 
 
 @pytest.fixture(scope="module")

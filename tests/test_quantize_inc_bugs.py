@@ -80,17 +80,8 @@ def test_autotune_or_raise_turns_exit_into_a_clear_error(tmp_path):
         autotune_or_raise(**_tune(tmp_path, iter([1.0] + [0.0] * 10), max_trials=5))
 
 
-def test_inc_sessions_use_every_core_and_the_workaround_pins_them(tmp_path, monkeypatch):
-    import onnxruntime
-
-    made = []
-
-    class Recording(onnxruntime.InferenceSession):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self.get_session_options().intra_op_num_threads)
-
-    monkeypatch.setattr(onnxruntime, "InferenceSession", Recording)
+def test_inc_sessions_use_every_core_and_the_workaround_pins_them(tmp_path, sessions):
+    made = sessions
     _conv_model(tmp_path / "f.onnx")
     _quantize(tmp_path / "f.onnx", tmp_path / "a.onnx", True)
     assert made and set(made) == {0}  # the bug: 0 lets ONNX Runtime take every core of the node
