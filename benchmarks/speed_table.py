@@ -36,6 +36,8 @@ def main() -> None:
     p.add_argument("--designs", default="exact:1,lean:2,lean:4", help="swap designs to compare, design:squeeze")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--tolerable-iou-loss", type=float, default=0.02,
+                   help="INT8 tuning tolerance in absolute IoU points (the pipeline's default)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)
@@ -52,11 +54,13 @@ def main() -> None:
         name = f"{design}{squeeze}"
         swap(SwapConfig(model=seed, data=data, design=design, squeeze=int(squeeze or 1),
                          epochs=args.swap_epochs), out / name)
-        quantize(QuantizeConfig(model=str(out / name), data=data, calibration=32), out / f"{name}-int8")
+        quantize(QuantizeConfig(model=str(out / name), data=data, calibration=32,
+                                 tolerable_iou_loss=args.tolerable_iou_loss), out / f"{name}-int8")
         models.append(f"{name}={out / name}")
         int8.append(f"{name}-int8={out / f'{name}-int8'}")
     export(seed, out / "bilinear-onnx")
-    quantize(QuantizeConfig(model=seed, data=data, calibration=32), out / "bilinear-int8")
+    quantize(QuantizeConfig(model=seed, data=data, calibration=32, tolerable_iou_loss=args.tolerable_iou_loss),
+             out / "bilinear-int8")
     models += [f"bilinear-onnx-fp32={out / 'bilinear-onnx'}", f"bilinear-int8={out / 'bilinear-int8'}", *int8]
     result = evaluate(EvalConfig(models=tuple(models), data=data, batch_size=8, rounds=args.rounds,
                                  threads=args.threads), out / "table.json")
