@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -106,3 +108,21 @@ def make_model_dir(
     (root / "model.onnx").write_bytes(weights if weights is not None else os.urandom(4096))
     (root / "metrics.json").write_text(json.dumps(metrics if metrics is not None else {"miou": 0.81, "ms": 12.5}))
     return root
+
+
+def run_concurrently(fn: Callable[[Any], None], args: list[Any]) -> list[BaseException]:
+    """Run ``fn(arg)`` for every arg on its own thread; the exceptions they raised (none: empty)."""
+    errors: list[BaseException] = []
+
+    def guarded(arg: Any) -> None:
+        try:
+            fn(arg)
+        except BaseException as exc:  # surfaced by the caller's assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

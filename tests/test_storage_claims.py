@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import storage_fixtures
 import storage_proxy
-from storage_fixtures import MODEL_BUCKET, make_model_dir, unique_name
+from storage_fixtures import MODEL_BUCKET, make_model_dir, run_concurrently, unique_name
 
 from personseg.hashing import file_sha256
 from personseg.storage import probe
@@ -87,22 +87,13 @@ def test_concurrent_publishes_without_if_none_match_get_distinct_complete_versio
     dirs = [make_model_dir(tmp_path / f"m{i}") for i in range(4)]
     start = threading.Barrier(len(dirs), timeout=30)  # all four read the numbers, then all claim 1 at once
     got: dict[int, Path] = {}
-    errors: list[BaseException] = []
 
     def publish(d: Path) -> None:
-        try:
-            reg = Registry.from_env()
-            _first_listing(reg, name, start.wait)
-            got.setdefault(reg.publish(d, name), d)
-        except BaseException as exc:  # surfaced by the assertion below
-            errors.append(exc)
+        reg = Registry.from_env()
+        _first_listing(reg, name, start.wait)
+        got.setdefault(reg.publish(d, name), d)
 
-    threads = [threading.Thread(target=publish, args=(d,)) for d in dirs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_concurrently(publish, dirs) == []
     assert sorted(got) == [1, 2, 3, 4]
     reg = Registry.from_env()
     assert reg.versions(name) == [1, 2, 3, 4]

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import storage_fixtures
-from storage_fixtures import MODEL_BUCKET, make_model_dir, unique_name
+from storage_fixtures import MODEL_BUCKET, make_model_dir, run_concurrently, unique_name
 
 from personseg.cli import main
 from personseg.errors import UserError
@@ -182,20 +181,7 @@ def test_concurrent_publishers_get_distinct_versions(s3_env, tmp_path: Path) -> 
     name = unique_name()
     dirs = [make_model_dir(tmp_path / f"m{i}") for i in range(4)]
     got: list[int] = []
-    errors: list[BaseException] = []
-
-    def publish(d: Path) -> None:
-        try:
-            got.append(Registry.from_env().publish(d, name))
-        except BaseException as exc:  # surfaced by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=publish, args=(d,)) for d in dirs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_concurrently(lambda d: got.append(Registry.from_env().publish(d, name)), dirs) == []
     assert sorted(got) == [1, 2, 3, 4]
     reg = Registry.from_env()
     by_version = {v: reg.card(name, v)["files"]["model.onnx"]["sha256"] for v in got}

@@ -22,6 +22,7 @@ from personseg.data.importers import importer
 from personseg.data.importers.source import ImportOptions, Item
 from personseg.data.split import SPLIT_FILE
 from personseg.errors import UserError
+from personseg.imageops import to_rgb8
 
 log = logging.getLogger(__name__)
 CARD = "dataset.json"
@@ -117,9 +118,9 @@ def _save_picture(image: Path | Image.Image, path: Path, target: tuple[int, int]
     """Decode (if needed), resize bilinear and save; JPEG sources stay JPEG, anything else becomes PNG."""
     if isinstance(image, Path):
         with Image.open(image) as opened:
-            picture = opened.convert("RGB")
+            picture = to_rgb8(opened)
     else:
-        picture = image.convert("RGB")
+        picture = to_rgb8(image)
     if picture.size != target:
         picture = picture.resize(target, Image.BILINEAR, reducing_gap=2.0)
     picture.save(path, quality=95)
