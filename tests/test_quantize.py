@@ -97,3 +97,21 @@ def test_bad_inputs_give_clear_errors(int8_model, tiny_model, tiny_dataset, tmp_
                  "--out", str(tmp_path / "x")]) == 2
     assert "available backends are onnxruntime" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_quantize_gate_agreement_skips_the_ignore_pixels(tiny_model, tiny_dataset, tmp_path, monkeypatch):
+    """The INT8-vs-FP32 gate scores only labelled pixels: training does not supervise the letterbox
+    padding, and counting it once kept every Conv of the demo model in FP32 (agreement 0.84)."""
+    import personseg.quantize.step as step
+
+    seen = []
+    real = step.agreement_iou
+
+    def spy(preds, reference, truths=None):
+        seen.append(truths)
+        return real(preds, reference, truths)
+
+    monkeypatch.setattr(step, "agreement_iou", spy)
+    run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=16, max_trials=1), tmp_path / "q")
+    tuned = json.loads((tmp_path / "q" / "config.json").read_text())["tuning"]["tune"]
+    assert seen and all(t is not None and len(t) == tuned for t in seen)
