@@ -57,7 +57,7 @@ def evaluate_candidates(data: str | Path, bilinear: str | Path, swapped: str | P
     history = read_metrics(bilinear).get("history", [])
     gallery = build_gallery(data, result["image_size"],
                             [("bilinear FP32", bilinear), ("swapped FP32", onnx_fp32), ("INT8", int8)],
-                            ("swapped FP32", "INT8"), history, extra=extra)
+                            ("swapped FP32", "INT8"), history, extra=extra, result=result)
     if report_json:
         write_json(report_json, {**result, "gate": decision.to_dict(), "production": production})
     return EvalOutcome(result, decision, production, scalar_metrics(result, decision, production and
