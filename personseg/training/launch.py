@@ -19,8 +19,17 @@ log = logging.getLogger(__name__)
 
 
 def describe_failures(failures: dict[int, object]) -> str:
-    """One line naming each failed rank and its exit code, the earliest failure first."""
-    ordered = sorted(failures.items(), key=lambda item: (getattr(item[1], "timestamp", 0), item[0]))
+    """One line naming each failed rank and its exit code, the likely cause first.
+
+    Ranks that exited on their own come before ranks killed by a signal (the launcher stops the
+    survivors once one rank fails), then by failure time (whole seconds, so often tied), then by rank.
+    """
+
+    def key(item: tuple[int, object]) -> tuple[bool, float, int]:
+        code = getattr(item[1], "exitcode", 0)
+        return isinstance(code, int) and code < 0, getattr(item[1], "timestamp", 0), item[0]
+
+    ordered = sorted(failures.items(), key=key)
     parts = []
     for rank, failure in ordered:
         code = getattr(failure, "exitcode", None)
