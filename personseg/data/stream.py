@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from personseg.data import IGNORE
 from personseg.data.augment import AugmentConfig, augment_sample, sample_generator
-from personseg.data.loading import load_sample
+from personseg.data.loading import LoadedData, load_sample
 from personseg.data.prescan import SampleSet
 from personseg.errors import UserError
 
@@ -102,3 +102,13 @@ def check_errors(errors: Iterable[str], skip_invalid: bool) -> int:
 def shard(count: int, rank: int, world: int) -> list[int]:
     """This rank's share of ``count`` items for evaluation: disjoint, no padding, together all of them."""
     return list(range(rank, count, world))
+
+
+def load_all(data: SampleSet, batch_size: int = 32, workers: int = 0) -> LoadedData:
+    """Decode ``data`` (e.g. a chosen split or calibration set, not a whole dataset) into memory."""
+    images, labels = [], []
+    for x, y, _, errors in make_loader(StreamDataset(data), range(len(data.samples)), batch_size, workers):
+        check_errors(errors, skip_invalid=False)
+        images.append((x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+        labels.append(y[:, 0].numpy())
+    return LoadedData(data.ids, np.concatenate(images), np.concatenate(labels), data.root)
