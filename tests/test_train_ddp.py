@@ -147,3 +147,29 @@ def test_failures_are_described_cause_first():
     same_second = describe_failures({0: SimpleNamespace(exitcode=-15, timestamp=10),
                                      1: SimpleNamespace(exitcode=13, timestamp=10)})
     assert same_second == text  # the rank the launcher stopped is not the cause
+
+
+def test_a_torchrun_rank_joins_gloo_with_the_timeout_it_was_given(tiny_dataset, tmp_path, monkeypatch):
+    """The group timeout is what turns a hung peer into an error; it must reach init_process_group."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from personseg.training.step import TrainConfig, run
+
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    calls = []
+
+    class Joined(Exception):
+        pass
+
+    def fake_init(backend, timeout):
+        calls.append((backend, timeout))
+        raise Joined
+
+    monkeypatch.setattr(dist, "init_process_group", fake_init)
+    with pytest.raises(Joined):
+        run(TrainConfig(data=str(tiny_dataset), device="cpu", dist_timeout=7, threads=1), tmp_path / "m")
+    assert calls == [("gloo", timedelta(seconds=7))]
