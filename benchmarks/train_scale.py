@@ -212,7 +212,7 @@ def main() -> None:
 
     steps = {t: step_rate(args.width, args.size, t) for t in sorted({1, len(os.sched_getaffinity(0))})}
     for threads, rate in steps.items():
-        print(f"training step w{args.width}/{args.size}px, batch 8, {threads} thread(s): {rate:.1f} images/s")
+        print(f"training step w{args.width}/{args.size}px, batch 8, {threads} thread(s): {rate:.2f} images/s")
     step = max(steps.values())
     for workers in (0, 1, 2):
         rate = loader_rate(root, args.size, args.loader_images, workers)
