@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from personseg.atomic import write_json
-from personseg.data.loading import LoadedData, load_dataset
+from personseg.data.loading import LoadedData
+from personseg.data.prescan import prescan
 from personseg.data.split import CHOICES, split_ids
+from personseg.data.stream import load_all
 from personseg.errors import UserError
 from personseg.evaluate.agreement import references
 from personseg.evaluate.cpu import cpu_info
@@ -72,12 +74,12 @@ def scored_images(uri: str, size: int, split: str) -> LoadedData:
     if split not in CHOICES:
         raise UserError(f"--split {split!r}: expected one of {', '.join(CHOICES)}")
     root = local_dataset(uri)
-    data = load_dataset(root, size)
+    data = prescan(root, size)  # paths: only the scored split is decoded
     ids = data.ids if split == "all" else split_ids(data.ids, root).part(split)
     if not ids:
         raise UserError(f"--split {split}: dataset {uri} has no {split} images; use --split all to score "
                         "every image")
-    return data.subset(ids)
+    return load_all(data.subset(ids))
 
 
 def score_on(pred: Predictor, data: LoadedData, batch_size: int) -> dict[str, float]:

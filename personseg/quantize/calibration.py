@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from personseg.data.loading import LoadedData
+from personseg.data.prescan import SampleSet
 from personseg.data.split import Split
 from personseg.errors import UserError
 
@@ -57,12 +58,12 @@ MAX_TUNE = 32
 class QuantSets:
     """Calibration images (train only) and tuning images (val first), with where each came from."""
 
-    calibration: LoadedData
-    tune: LoadedData
+    calibration: SampleSet | LoadedData
+    tune: SampleSet | LoadedData
     sizes: dict[str, int]
 
 
-def choose(data: LoadedData, split: Split, count: int) -> QuantSets:
+def choose(data: SampleSet | LoadedData, split: Split, count: int) -> QuantSets:
     """Calibrate on ``count`` training images; tune on val, then the other training images.
 
     Both are selection sets, so test is never read. Calibration takes the first ``count`` training ids
@@ -89,7 +90,7 @@ def choose(data: LoadedData, split: Split, count: int) -> QuantSets:
     return QuantSets(data.subset(calib), data.subset(tune + overlap), sizes)
 
 
-def calibration_sha256(data: LoadedData, dataset_sha256: str) -> str:
+def calibration_sha256(data: SampleSet | LoadedData, dataset_sha256: str) -> str:
     """Names exactly which images calibrated a model: dataset hash plus the sorted ids used."""
     digest = hashlib.sha256(dataset_sha256.encode())
     for i in sorted(data.ids):

@@ -21,8 +21,9 @@ import numpy as np
 import onnx
 
 from personseg.atomic import atomic_dir, write_json
-from personseg.data.loading import load_dataset
+from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
+from personseg.data.stream import load_all
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
 from personseg.metrics import agreement_iou, mean_scores
@@ -80,9 +81,9 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
         raise UserError(f"--model {cfg.model}: is a {info.kind} {info.precision} model; quantize takes an FP32 "
                         "PyTorch saved model (the output of train or swap)")
     root = local_dataset(cfg.data)
-    data = load_dataset(root, info.image_size)
+    data = prescan(root, info.image_size)  # paths: only the chosen images are decoded
     sets = choose(data, split_ids(data.ids, root), cfg.calibration)
-    calib, tune = sets.calibration, sets.tune
+    calib, tune = load_all(sets.calibration), load_all(sets.tune)
     log.info("quantize: calibrating on %d training images, tuning on %d (%d val)", sets.sizes["calibration"],
              sets.sizes["tune"], sets.sizes["tune_from_val"])
     calib_x, tune_x = as_inputs(calib), as_inputs(tune)

@@ -1,0 +1,238 @@
+"""Training at scale on one machine: memory, data-loader speed against the training step, 1 vs 2 ranks.
+
+    PYTHONPATH=$PWD python benchmarks/train_scale.py --out /tmp/scale [--images 20000] [--unique 1000]
+
+1. A dataset of ``--images`` samples at ``--image-size`` px, cached under ``--out``: ``--unique`` are drawn
+   by ``personseg.data.synthetic`` and the rest are hard links to them under new ids (same decode cost,
+   same streaming behaviour, seconds instead of an hour to build).
+2. Peak memory of ``personseg train`` on it, the whole process tree (ranks and loader workers) sampled
+   from /proc every 0.1 s, as RSS and PSS (PSS shares forked pages fairly); training is stopped after
+   ``--memory-seconds`` (past the pre-scan of every sample and into the epoch's batches). Beside it,
+   the old in-memory path (every image decoded into one array, then a float32 copy, as the fit loop did
+   before streaming) on ``--old-images`` samples, and that figure scaled to ``--images``.
+3. Data-loader images/s (decode + letterbox + augment to ``--size``) with 0, 1 and 2 workers, against the
+   training step's images/s (forward + backward + AdamW at ``--width``/``--size``, batch 8, channels_last).
+4. Training images/s of ``personseg train`` with 1 and 2 ranks on ``--rank-images`` samples (the second
+   of two epochs: the first also pays one-off start-up such as the optimiser's first step).
+
+Figures depend on the machine and on what else runs on it: this prints the CPU and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from personseg.evaluate.cpu import cpu_info  # noqa: E402
+
+
+def make_dataset(out: Path, images: int, unique: int, size: int) -> Path:
+    """``images`` samples, ``unique`` of them drawn, the rest hard links; reused when already there."""
+    from personseg.data.synthetic import write_synthetic
+
+    root = out / f"data-{images}-{unique}-{size}"
+    if (root / "images").is_dir() and len(list((root / "images").iterdir())) == images:
+        return root
+    base = out / f"unique-{unique}-{size}"
+    if not base.is_dir():
+        write_synthetic(base, unique, size, seed=7)
+    tmp = out / f".tmp-{root.name}"
+    for part, ext in (("images", "jpg"), ("masks", "png")):
+        (tmp / part).mkdir(parents=True, exist_ok=True)
+        for n in range(images):
+            target = tmp / part / f"s{n:06d}.{ext}"
+            if not target.exists():
+                os.link(base / part / f"synth{n % unique:05d}.{ext}", target)
+    tmp.rename(root)
+    return root
+
+
+def _tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def _kib(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def peak_memory(cmd: list[str], seconds: float | None, env: dict[str, str]) -> dict[str, float]:
+    """Run ``cmd``; peak RSS and PSS (GiB) of its process tree, sampled every 0.1 s, stopped after ``seconds``."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak_rss = peak_pss = 0
+    procs = 0
+    start = time.monotonic()
+    while proc.poll() is None:
+        pids = _tree(proc.pid)
+        procs = max(procs, len(pids))
+        peak_rss = max(peak_rss, sum(_kib(Path(f"/proc/{p}/status"), "VmRSS:") for p in pids))
+        peak_pss = max(peak_pss, sum(_kib(Path(f"/proc/{p}/smaps_rollup"), "Pss:") for p in pids))
+        if seconds is not None and time.monotonic() - start > seconds:
+            for p in reversed(_tree(proc.pid)):  # children first, then the process itself
+                try:
+                    os.kill(p, 15)
+                except ProcessLookupError:
+                    pass
+            break
+        time.sleep(0.1)
+    _, err = proc.communicate()
+    if seconds is None and proc.returncode:
+        raise SystemExit(f"{cmd} failed:\n{err[-3000:]}")
+    gib = 1024 * 1024
+    return {"rss_gib": peak_rss / gib, "pss_gib": peak_pss / gib, "processes": procs,
+            "largest_child_maxrss_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / gib}
+
+
+OLD_PATH = """
+import sys, torch
+from personseg.data.loading import load_dataset
+data = load_dataset(sys.argv[1], int(sys.argv[2]))
+images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div_(255.0)  # the old fit loop's to_tensors
+print(len(data.ids))
+"""
+
+
+def loader_rate(root: Path, size: int, count: int, workers: int) -> float:
+    """Images/s through the training loader (decode, letterbox, augment) with ``workers`` processes."""
+    from personseg.data.augment import AugmentConfig
+    from personseg.data.prescan import prescan
+    from personseg.data.stream import EpochSampler, StreamDataset, make_loader
+
+    data = prescan(root, size)
+    data = data.subset(data.ids[:count])
+    sampler = EpochSampler(range(count))
+    loader = make_loader(StreamDataset(data, AugmentConfig(), seed=0), sampler, 8, workers)
+    sampler.set_epoch(1)
+    iter(loader)  # worker start-up is not throughput
+    start = time.perf_counter()
+    seen = sum(len(batch[2]) for batch in loader)
+    return seen / (time.perf_counter() - start)
+
+
+def step_rate(width: int, size: int, threads: int, steps: int = 6) -> float:
+    """Images/s of the training step alone (batch 8, channels_last, AdamW) on random inputs."""
+    import torch
+
+    from personseg.models import build_model
+    from personseg.training.loss import seg_loss
+
+    torch.set_num_threads(threads)
+    model = build_model("unet", decoder="bilinear", width=width).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters())
+    x = torch.rand(8, 3, size, size).contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(8, 1, size, size) > 0.5).to(torch.uint8)
+    for n in range(steps + 1):
+        if n == 1:
+            start = time.perf_counter()  # the first step warms up
+        loss = seg_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return 8 * steps / (time.perf_counter() - start)
+
+
+def rank_subset(root: Path, out: Path, count: int) -> Path:
+    """The first ``count`` samples with a split: 8 val, 8 test, the rest train (links, no copies)."""
+    sub = out / f"subset-{count}"
+    if not sub.is_dir():
+        for part, ext in (("images", "jpg"), ("masks", "png")):
+            (sub / part).mkdir(parents=True)
+            for n in range(count):
+                os.link(root / part / f"s{n:06d}.{ext}", sub / part / f"s{n:06d}.{ext}")
+        ids = [f"s{n:06d}" for n in range(count)]
+        (sub / "split.json").write_text(json.dumps({"train": ids[16:], "val": ids[:8], "test": ids[8:16]}))
+    return sub
+
+
+def main() -> None:
+    """Run every measurement and print them."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, type=Path, help="cache folder for the datasets and models")
+    ap.add_argument("--images", type=int, default=20000)
+    ap.add_argument("--unique", type=int, default=1000)
+    ap.add_argument("--image-size", type=int, default=512)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--old-images", type=int, default=500)
+    ap.add_argument("--memory-seconds", type=float, default=90.0)
+    ap.add_argument("--loader-images", type=int, default=240)
+    ap.add_argument("--rank-images", type=int, default=80)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    info = cpu_info()
+    print(f"CPU: {info['model']}; flags {', '.join(info['flags'])}; {info['cores']} usable cores; "
+          f"load average {os.getloadavg()[0]:.1f} at start (figures are noisy when it exceeds the cores)")
+    start = time.perf_counter()
+    root = make_dataset(args.out, args.images, args.unique, args.image_size)
+    print(f"dataset: {args.images} images at {args.image_size}px ({args.unique} drawn, the rest hard links) "
+          f"ready in {time.perf_counter() - start:.0f}s: {root}")
+
+    train = [sys.executable, "-m", "personseg", "train", "--size", str(args.size), "--width", str(args.width),
+             "--epochs", "1"]
+    mem = peak_memory([*train, "--data", str(root), "--threads", "1", "--workers", "2", "--out",
+                       str(args.out / "model-memory")], args.memory_seconds, env)
+    print(f"streaming train, {args.images} images: peak tree RSS {mem['rss_gib']:.2f} GiB, PSS {mem['pss_gib']:.2f} "
+          f"GiB over {mem['processes']} process(es) (1 thread, 2 loader workers), first {args.memory_seconds:.0f}s "
+          "(goal < 3 GiB)")
+    half, full = args.old_images // 2, args.old_images
+    old = {n: peak_memory([sys.executable, "-c", OLD_PATH, str(rank_subset(root, args.out, n)), str(args.size)],
+                          None, env)["rss_gib"] for n in (half, full)}
+    per_image = (old[full] - old[half]) / (full - half)
+    print(f"old in-memory path: peak RSS {old[half]:.2f} GiB at {half} images, {old[full]:.2f} GiB at {full}: "
+          f"{per_image * 1024:.2f} MiB per image, so ~{old[full] + per_image * (args.images - full):.1f} GiB "
+          f"at {args.images} images (extrapolated)")
+
+    steps = {t: step_rate(args.width, args.size, t) for t in sorted({1, len(os.sched_getaffinity(0))})}
+    for threads, rate in steps.items():
+        print(f"training step w{args.width}/{args.size}px, batch 8, {threads} thread(s): {rate:.2f} images/s")
+    step = max(steps.values())
+    for workers in (0, 1, 2):
+        rate = loader_rate(root, args.size, args.loader_images, workers)
+        print(f"data loader {args.image_size}px -> {args.size}px with augmentation, {workers} worker(s): "
+              f"{rate:.1f} images/s ({rate / step:.1f}x the training step)")
+
+    sub = rank_subset(root, args.out, args.rank_images)
+    for nproc in (1, 2):
+        out = args.out / f"model-ranks-{nproc}"
+        cmd = [*train[:-1], "2", "--data", str(sub), "--nproc", str(nproc), "--out", str(out)]
+        subprocess.run(["rm", "-rf", str(out), f"{out}.ckpt"], check=True)
+        begun = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        seconds = json.loads((out / "metrics.json").read_text())["history"][-1]["seconds"]
+        print(f"personseg train --nproc {nproc}: {args.rank_images - 16} train images in {seconds:.1f}s (epoch 2 "
+              f"(incl. 8 val images) = {(args.rank_images - 16) / seconds:.1f} images/s; "
+              f"{time.perf_counter() - begun:.0f}s with start-up")
+
+
+if __name__ == "__main__":
+    main()
