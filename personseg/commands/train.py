@@ -21,17 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--resume", help="training state (train_state.pt or its folder) to continue from")
     p.add_argument("--checkpoint-dir", help="where per-epoch state goes (default OUT.ckpt)")
-    p.add_argument("--out", required=True, help="saved-model directory to write")
+    p.add_argument("--out", required=True, help="saved-model directory to write, or an s3:// prefix that rank 0 "
+                   "uploads it to when training ends (how a Kubeflow TrainJob's nodes hand the model back)")
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     """Build the config and train."""
+    from personseg.training.remote_out import output_dir
     from personseg.training.step import TrainConfig, run
 
     cfg = TrainConfig(data=args.data, model=args.model, decoder=args.decoder, width=args.width, size=args.size,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       augment=not args.no_augment, skip_invalid=args.skip_invalid, threads=args.threads)
-    result = run(cfg, args.out, resume=args.resume, checkpoint_dir=args.checkpoint_dir)
-    print(f"{result.out}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}")
+    with output_dir(args.out) as out:
+        result = run(cfg, out, resume=args.resume, checkpoint_dir=args.checkpoint_dir)
+    print(f"{args.out}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}")
     return 0
