@@ -75,9 +75,10 @@ class TrainJobSpec:
                 raise UserError(f"TrainJob {name}: must not be empty")
 
 
-def node_pod_selector(job: str, index: int = 0) -> str:
-    """The label selector of trainer node ``index``'s pod(s) of TrainJob ``job``."""
-    return f"{JOBSET_NAME_LABEL}={job},{REPLICATED_JOB_LABEL}={NODE_CONTAINER},{COMPLETION_INDEX_LABEL}={index}"
+def node_pod_selector(job: str, index: int | None = 0) -> str:
+    """The label selector of trainer node ``index``'s pod(s) of TrainJob ``job`` (every node's with None)."""
+    nodes = f"{JOBSET_NAME_LABEL}={job},{REPLICATED_JOB_LABEL}={NODE_CONTAINER}"
+    return nodes if index is None else f"{nodes},{COMPLETION_INDEX_LABEL}={index}"
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:

@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from personseg.deploy.kube import Forbidden, KubeError
-from personseg.training.trainjob import GROUP, NODE_CONTAINER, PLURAL, VERSION, node_pod_selector
+from personseg.training.trainjob import (
+    COMPLETION_INDEX_LABEL,
+    GROUP,
+    NODE_CONTAINER,
+    PLURAL,
+    VERSION,
+    node_pod_selector,
+)
 
 
 class TrainJobApi:
@@ -94,6 +101,19 @@ class TrainJobApi:
             return None
         pod = items[-1]
         return {"name": pod.metadata.name, "phase": pod.status.phase if pod.status else None}
+
+    def failed_nodes(self, job: str) -> list[str]:
+        """"node I: exit code C (reason)" for each trainer pod of ``job`` whose container failed."""
+        pods = self._call("list", "pods", self.core.list_namespaced_pod, self.namespace,
+                          label_selector=node_pod_selector(job, None), _request_timeout=self.request_timeout)
+        out = []
+        for pod in pods.items:
+            for status in (pod.status.container_statuses or []) if pod.status else []:
+                term = status.state.terminated if status.state else None
+                if status.name == NODE_CONTAINER and term is not None and term.exit_code:
+                    index = (pod.metadata.labels or {}).get(COMPLETION_INDEX_LABEL, "?")
+                    out.append(f"node {index}: exit code {term.exit_code} ({term.reason or 'no reason'})")
+        return sorted(out)
 
     def follow_log(self, pod: str) -> Any:
         """An open, streaming response of the trainer container's log (``follow=True``); iterate with ``lines``."""

@@ -103,7 +103,9 @@ def wait_for(api: TrainJobApi, job: str, timeout: float, poll: float = 5.0,
             if done is not None:
                 follower.finish(grace)
                 if done[0] == "Failed":
-                    raise TrainJobFailed(f"{where} failed: {done[1]}{follower.quoted()}", "failed")
+                    nodes = "; ".join(api.failed_nodes(job))
+                    raise TrainJobFailed(f"{where} failed: {done[1]}{' (' + nodes + ')' if nodes else ''}"
+                                         f"{follower.quoted()}", "failed")
                 return obj
             follower.poke()
             if time.monotonic() > deadline:
