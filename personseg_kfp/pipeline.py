@@ -66,11 +66,14 @@ def _networked(task: dsl.PipelineTask, secret: str, access_field: str, secret_fi
 
 
 def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: str = SECRET_KEY_FIELD,
-                   retries: int = RETRIES):
+                   retries: int = RETRIES, local: bool = False):
     """The pipeline function, with the Secret's key names fixed at compile time (KFP needs literals).
 
     ``retries=0`` is for local runs: ``kfp.local`` honours retries, and on one machine a retry only
-    delays the error a person needs to see.
+    delays the error a person needs to see. ``local=True`` compiles train as one task that handles
+    both ``train_nodes`` cases, because ``kfp.local`` (kfp 2.17) cannot read an artifact from
+    ``dsl.OneOf`` (``OrchestratorUtils.get_dag_output_artifacts`` expects one selector); it runs no
+    GPU requests anyway.
     """
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
@@ -115,17 +118,17 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
             model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint), "check_data"))
         checked.set_caching_options(False)
         with dsl.If(checked.outputs["Output"] != "", name="new-data"):
-            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field)
+            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field, local)
 
     return person_segmentation
 
 
 def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[dsl.PipelineTask], dsl.PipelineTask],
-                     access_key_field: str, secret_key_field: str) -> None:
+                     access_key_field: str, secret_key_field: str, local: bool = False) -> None:
     """The tasks of a run that trains: ingest (cached on ``retrain_key``) through the gated deploy."""
     data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
                                    s3_endpoint=p["s3_endpoint"]), "ingest"))
-    trained = _train(p, data.outputs["data"], access_key_field, secret_key_field)
+    trained = _train(p, data.outputs["data"], access_key_field, secret_key_field, local)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
                           epochs=p["swap_epochs"]), "swap")
     quantized = _sized(quantize(data=data.outputs["data"], swapped=swapped.outputs["model"],
@@ -151,23 +154,29 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
         shipped.set_caching_options(False)
 
 
-def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field: str) -> Any:
+def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field: str, local: bool) -> Any:
     """The train task: in its own pod (GPUs per ``train_gpus``) or, for ``train_nodes > 1``, a TrainJob.
 
     Returns an object whose ``outputs["model"]`` is whichever branch ran (``dsl.OneOf``), so the
-    tasks downstream read it as they read a task's output.
+    tasks downstream read it as they read a task's output. ``local``: one task for both (see
+    ``build_pipeline``).
     """
     common = {"data": data, "image_size": p["image_size"], "width": p["width"], "epochs": p["epochs"]}
+    trainjob = {"train_nodes": p["train_nodes"], "train_gpus": p["train_gpus"], "image": STEP_IMAGE,
+                "s3_endpoint": p["s3_endpoint"], "minio_secret": p["minio_secret"],
+                "access_key_field": access_key_field, "secret_key_field": secret_key_field}
+
+    def with_keys(task: dsl.PipelineTask) -> dsl.PipelineTask:
+        # retries=0: a failed TrainJob is kept for inspection and is no transient error; S3 retries on its own.
+        return _networked(task, p["minio_secret"], access_key_field, secret_key_field, 0)
+
+    if local:
+        return with_keys(_sized(train(**common, **trainjob), "train"))
     with dsl.If(p["train_nodes"] == 1, name="one-node"):
         here = _sized(train(**common), "train")
         here.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(p["train_gpus"])
     with dsl.Else(name="trainjob"):
-        # retries=0: a failed TrainJob is kept for inspection and is no transient error; S3 retries on its own.
-        nodes = _networked(_sized(train(
-            **common, train_nodes=p["train_nodes"], train_gpus=p["train_gpus"], image=STEP_IMAGE,
-            s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"], access_key_field=access_key_field,
-            secret_key_field=secret_key_field), "train"), p["minio_secret"], access_key_field, secret_key_field, 0)
-        nodes.set_display_name("train-trainjob")
+        nodes = with_keys(_sized(train(**common, **trainjob), "train")).set_display_name("train-trainjob")
     return SimpleNamespace(outputs={"model": dsl.OneOf(here.outputs["model"], nodes.outputs["model"])})
 
 

@@ -204,7 +204,7 @@ class FakeTrainerApi(FakeKubeApi):
         path = self.logs.get((namespace, pod))
         if path is None:
             return self._send(h, 404, _status(404, "NotFound", f'pods "{pod}" not found'))
-        if query.get("follow") != "true":
+        if query.get("follow", "").lower() not in ("true", "1"):  # Go's ParseBool: the client sends "True"
             return self._send_raw(h, 200, "text/plain", path.read_bytes())
         h.protocol_version = "HTTP/1.1"  # chunked, as the API server streams a followed log
         h.send_response(200)
@@ -243,8 +243,11 @@ class NodeRun:
 class TrainerController:
     """STAND-IN for Kubeflow Trainer's controller with JobSet and the kubelet (see the module docstring)."""
 
-    def __init__(self, api: FakeTrainerApi, workdir: Path, master_addr: str = "127.0.0.1") -> None:
+    def __init__(self, api: FakeTrainerApi, workdir: Path, master_addr: str = "127.0.0.1",
+                 node_env: dict[int, dict[str, str]] | None = None) -> None:
+        """``node_env``: extra variables for one node's container, a fault seam of the tests (a broken node)."""
         self.api = api
+        self.node_env = node_env or {}
         self.workdir = workdir
         self.master_addr = master_addr
         self.runs: dict[str, list[NodeRun]] = {}
@@ -260,6 +263,12 @@ class TrainerController:
     def join(self, timeout: float = 60.0) -> None:
         for thread in self.threads:
             thread.join(timeout)
+
+    def stop(self) -> None:
+        """Kill whatever still runs (a test that failed half-way must not leave ranks behind)."""
+        for runs in self.runs.values():
+            self._kill(runs)
+        self.join(30)
 
     def _env(self, namespace: str, trainer: dict[str, Any]) -> dict[str, str]:
         out = {}
@@ -303,6 +312,7 @@ class TrainerController:
                 **env,
                 "PET_NNODES": str(nodes), "PET_NPROC_PER_NODE": str(trainer.get("numProcPerNode", 1)),
                 "PET_NODE_RANK": str(i), "PET_MASTER_ADDR": self.master_addr, "PET_MASTER_PORT": str(port),
+                **self.node_env.get(i, {}),
             }
             log = node_dir / "pod.log"
             self.api.logs[(namespace, pod_name)] = log
