@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
     )
+    logging.getLogger("PIL").setLevel(logging.INFO)  # its debug lines (one per PNG chunk) drown ours
     try:
         result = args.func(args)
     except UserError as exc:

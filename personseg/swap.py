@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from personseg.atomic import atomic_dir, write_json
-from personseg.data.loading import load_dataset
+from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
@@ -92,7 +92,7 @@ def run(cfg: SwapConfig, out: str | Path) -> dict:
     except ValueError as exc:
         raise UserError(f"--squeeze {cfg.squeeze}: {exc}") from None
     root = local_dataset(cfg.data)
-    data = load_dataset(root, info.image_size)
+    data = prescan(root, info.image_size)  # paths only: fine-tuning and validation stream the images
     split = split_ids(data.ids, root)  # the revert decision reads val; test stays unseen
     train, val = data.subset(split.train), data.subset(split.val)
     if not split.train or not split.val:

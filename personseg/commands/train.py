@@ -2,10 +2,29 @@
 
 import argparse
 
+EPILOG = """\
+devices and ranks:
+  --device auto|cpu|cuda    auto: CUDA when torch sees it, else the CPU (logged)
+  --precision fp32|bf16|fp16  autocast; fp16 (with loss scaling) only on CUDA, bf16 also on the CPU
+  --workers N               data-loader processes per rank (default: CPU quota minus training threads)
+  --nproc N                 N ranks on this machine via torch's elastic launcher (gloo on CPU, nccl on
+                            CUDA); --batch-size is the global batch, each rank takes ceil(B / N)
+
+running under torchrun (e.g. Kubeflow Trainer's torch runtime, one rank per node):
+  python -m torch.distributed.run --nnodes N --node-rank I --nproc-per-node 1 \\
+      --master-addr HOST --master-port PORT -m personseg train --data D --out OUT ...
+  Each process reads RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT and
+  joins that group (leave --nproc at 1). Every rank needs the same --data and the same flags; only
+  rank 0 writes --out, the per-epoch state (--checkpoint-dir) and metrics, so OUT must be where rank
+  0 can write. Threads per rank: CPU quota / LOCAL_WORLD_SIZE. A rank that dies makes the others fail
+  after at most --dist-timeout seconds; exit code 0 on every rank means the model was written.
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the command."""
-    p = sub.add_parser("train", help="train a segmentation model")
+    p = sub.add_parser("train", help="train a segmentation model", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="dataset folder or s3:// prefix; trains on its train split and "
                    "keeps the epoch best on val (split.json, else a 70/15/15 hash split)")
     p.add_argument("--model", default="unet")
@@ -13,12 +32,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="global batch size (split over ranks)")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--skip-invalid", action="store_true", help="skip bad samples (counted in a warning)")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="drop samples whose headers are bad (counted in a warning) and mask out samples that fail "
+                   "to decode mid-training (counted per epoch)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per rank (0: CPU quota / ranks here)")
+    p.add_argument("--workers", type=int, default=-1,
+                   help="data-loader worker processes per rank (-1: CPU quota minus training threads; 0: none)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (autocast)")
+    p.add_argument("--nproc", type=int, default=1, help="training ranks to launch on this machine")
+    p.add_argument("--dist-timeout", type=float, default=300.0,
+                   help="seconds a rank waits for the others (rendezvous and each collective) before failing")
     p.add_argument("--resume", help="training state (train_state.pt or its folder) to continue from")
     p.add_argument("--checkpoint-dir", help="where per-epoch state goes (default OUT.ckpt)")
     p.add_argument("--out", required=True, help="saved-model directory to write, or an s3:// prefix that rank 0 "
@@ -26,15 +55,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    """Build the config and train."""
-    from personseg.training.remote_out import output_dir
-    from personseg.training.step import TrainConfig, run
+def config_from_args(args: argparse.Namespace):  # -> TrainConfig (imported lazily: keeps `--help` fast)
+    """The ``TrainConfig`` the parsed flags describe."""
+    from personseg.training.step import TrainConfig
 
-    cfg = TrainConfig(data=args.data, model=args.model, decoder=args.decoder, width=args.width, size=args.size,
-                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      augment=not args.no_augment, skip_invalid=args.skip_invalid, threads=args.threads)
+    return TrainConfig(data=args.data, model=args.model, decoder=args.decoder, width=args.width, size=args.size,
+                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                       seed=args.seed, augment=not args.no_augment, skip_invalid=args.skip_invalid,
+                       threads=args.threads, workers=args.workers, device=args.device, precision=args.precision,
+                       nproc=args.nproc, dist_timeout=args.dist_timeout)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Build the config and train; only rank 0 (or the launcher) prints the result and uploads an s3:// --out."""
+    from personseg.training.distributed import env_group
+    from personseg.training.remote_out import output_dir
+    from personseg.training.step import run
+
     with output_dir(args.out) as out:
-        result = run(cfg, out, resume=args.resume, checkpoint_dir=args.checkpoint_dir)
-    print(f"{args.out}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}")
+        result = run(config_from_args(args), out, resume=args.resume, checkpoint_dir=args.checkpoint_dir)
+    group = env_group()
+    if args.nproc == 1 and (group is None or group.is_main):  # with --nproc N, rank 0 has printed it
+        print(f"{args.out}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}")
     return 0

@@ -1,14 +1,16 @@
-"""Training augmentation on batches of tensors: flip, scale-crop and colour jitter.
+"""Training augmentation of one sample at a time: flip, scale-crop and colour jitter.
 
-Geometric transforms are applied to images and labels together (labels with nearest sampling so
-ignore pixels stay exact); colour jitter touches images only. Randomness comes from a Generator so
-training is reproducible from its seed.
+Geometric transforms are applied to the image and its labels together (labels with nearest sampling
+so ignore pixels stay exact); colour jitter touches the image only. Each sample draws from its own
+Generator seeded by (seed, epoch, sample index), so an augmented sample is the same whichever data
+loader worker or training rank produces it, and a resumed run sees the same samples as an unbroken one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,32 +28,39 @@ class AugmentConfig:
     contrast: float = 0.25
     saturation: float = 0.25
 
+    @classmethod
+    def off(cls) -> AugmentConfig:
+        """No augmentation at all (the sample passes through unchanged)."""
+        return cls(flip=0, scale_min=1, scale_max=1, brightness=0, contrast=0, saturation=0)
 
-def augment(
-    images: torch.Tensor, labels: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator
+
+def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """The Generator of one sample in one epoch: independent of workers, ranks and batch order."""
+    state = np.random.SeedSequence([seed & 0xFFFFFFFF, epoch, index]).generate_state(2, np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def augment_sample(
+    image: torch.Tensor, labels: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment a batch: images (N, 3, S, S) float in [0, 1], labels (N, 1, S, S) uint8."""
-    n, _, s, _ = images.shape
-    flip = torch.rand(n, generator=gen) < cfg.flip
-    images = torch.where(flip[:, None, None, None], images.flip(3), images)
-    labels = torch.where(flip[:, None, None, None], labels.flip(3), labels)
+    """Augment one sample: image (3, S, S) float in [0, 1], labels (1, S, S) uint8."""
+    s = image.shape[-1]
+    if torch.rand(1, generator=gen).item() < cfg.flip:
+        image, labels = image.flip(2), labels.flip(2)
     if cfg.scale_max > cfg.scale_min or cfg.scale_min != 1.0:
-        scale = cfg.scale_min + (cfg.scale_max - cfg.scale_min) * torch.rand(n, generator=gen)
-        shift = (torch.rand(n, 2, generator=gen) * 2 - 1) * (1 - 1 / scale).clamp(min=0)[:, None]
-        theta = torch.zeros(n, 2, 3)
-        theta[:, 0, 0] = 1 / scale
-        theta[:, 1, 1] = 1 / scale
-        theta[:, :, 2] = shift
-        grid = F.affine_grid(theta, [n, 1, s, s], align_corners=False)
-        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-        # zoom-out pads labels with IGNORE-free background: reflection keeps image content, so mirror labels too
-        labels = F.grid_sample(labels.float(), grid, mode="nearest", padding_mode="reflection", align_corners=False)
+        scale = cfg.scale_min + (cfg.scale_max - cfg.scale_min) * torch.rand(1, generator=gen).item()
+        shift = (torch.rand(2, generator=gen) * 2 - 1) * max(0.0, 1 - 1 / scale)
+        theta = torch.tensor([[[1 / scale, 0.0, shift[0]], [0.0, 1 / scale, shift[1]]]])
+        grid = F.affine_grid(theta, [1, 1, s, s], align_corners=False)
+        image = F.grid_sample(image[None], grid, mode="bilinear", padding_mode="reflection", align_corners=False)[0]
+        # zoom-out reflects image content, so labels are mirrored too (nearest: IGNORE stays exactly IGNORE)
+        labels = F.grid_sample(labels[None].float(), grid, mode="nearest", padding_mode="reflection",
+                               align_corners=False)[0]
         labels = labels.round().clamp(0, IGNORE).to(torch.uint8)
-    b = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * cfg.brightness
-    c = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * cfg.contrast
-    sat = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * cfg.saturation
-    grey = images.mean(dim=1, keepdim=True)
-    images = grey + (images - grey) * sat
-    mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    images = ((images - mean) * c + mean) * b
-    return images.clamp(0, 1), labels
+    b, c, sat = (1 + (torch.rand(3, generator=gen) * 2 - 1) * torch.tensor([cfg.brightness, cfg.contrast,
+                                                                              cfg.saturation])).tolist()
+    grey = image.mean(dim=0, keepdim=True)
+    image = grey + (image - grey) * sat
+    mean = image.mean()
+    image = ((image - mean) * c + mean) * b
+    return image.clamp(0, 1), labels

@@ -30,7 +30,9 @@ from personseg.training.trainjob_wait import TrainJobFailed, wait_for
 KEEP = ("failed", "never", "always")
 # TrainConfig field -> `personseg train` flag (the fields the CLI has; the rest must stay default).
 FLAGS = {"model": "--model", "decoder": "--decoder", "width": "--width", "size": "--size", "epochs": "--epochs",
-         "batch_size": "--batch-size", "lr": "--lr", "seed": "--seed", "threads": "--threads"}
+         "batch_size": "--batch-size", "lr": "--lr", "weight_decay": "--weight-decay", "seed": "--seed",
+         "threads": "--threads", "workers": "--workers", "device": "--device", "precision": "--precision",
+         "dist_timeout": "--dist-timeout"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ def train_args(cfg: TrainConfig) -> list[str]:
             args.append("--no-augment")
         elif f.name == "skip_invalid":
             args.append("--skip-invalid")
+        elif f.name == "nproc":
+            raise UserError(f"nproc={value}: on a TrainJob torchrun starts the ranks (one per node, or per GPU); "
+                            "leave nproc at 1")
         else:
             raise UserError(f"{f.name}={value!r}: `personseg train` has no flag for it, so a TrainJob cannot use it")
     return args

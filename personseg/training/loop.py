@@ -1,24 +1,33 @@
-"""The fit loop: seeded shuffling and augmentation, per-epoch loss/val IoU/time, best-on-val-IoU.
+"""The fit loop: streamed, seeded batches; per-epoch loss/val IoU/time; best-on-val-IoU.
 
-Shared by ``personseg train`` and the swap's fine-tuning (which passes a teacher to distil from).
+Shared by ``personseg train`` (one rank or several) and the swap's fine-tuning (which passes a teacher
+to distil from). Sample order comes from (seed, epoch) through a ``DistributedSampler`` (one replica
+when training alone) and augmentation from (seed, epoch, index), so nothing random is carried in the
+state: a run resumed at epoch k, with any number of ranks, sees the samples an unbroken run would.
+``--batch-size`` is the global batch: each of N ranks takes ``ceil(batch / N)``.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
 
-from personseg.data.augment import AugmentConfig, augment
-from personseg.data.loading import LoadedData
-from personseg.metrics import mean_scores
+from personseg.data.augment import AugmentConfig
+from personseg.data.prescan import SampleSet
+from personseg.data.stream import EpochSampler, StreamDataset, check_errors, make_loader, shard
+from personseg.metrics import boundary_f, dice, iou
+from personseg.training.device import Placement
+from personseg.training.distributed import Group, fault_point
 from personseg.training.loss import distill_loss, seg_loss
 
 log = logging.getLogger(__name__)
@@ -26,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Optimisation settings of one fit."""
+    """Optimisation and data-loading settings of one fit."""
 
     epochs: int = 20
     batch_size: int = 8
@@ -35,11 +44,13 @@ class FitConfig:
     seed: int = 0
     augment: bool = True
     distill_weight: float = 0.5
+    workers: int = 0
+    skip_invalid: bool = False
 
 
 @dataclass
 class FitState:
-    """Everything needed to resume: epoch reached, best score, history, optimiser and RNG state."""
+    """Everything needed to resume: epoch reached, best score, history and optimiser state (all on CPU)."""
 
     epoch: int = 0
     best_iou: float = -1.0
@@ -47,90 +58,133 @@ class FitState:
     best_state: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     optimizer: dict | None = None
-    rng: torch.Tensor | None = None
 
 
-def to_tensors(data: LoadedData) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 3, S, S) float in [0, 1] and labels (N, 1, S, S) uint8."""
-    images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div_(255.0)
-    return images, torch.from_numpy(data.labels)[:, None]
+def cpu_copy(obj: object) -> object:
+    """``obj`` with every tensor copied to the CPU (contiguous): checkpoints are device-neutral."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True).contiguous()
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
-    """Logits for all ``images`` in eval mode."""
+def validate(model: nn.Module, data: SampleSet, boundary: bool = False, batch_size: int = 8, workers: int = 0,
+             placement: Placement | None = None, group: Group | None = None,
+             skip_invalid: bool = False) -> dict[str, float]:
+    """Mean IoU/Dice (and boundary F) of ``model`` on ``data``, streamed in batches.
+
+    With several ranks each scores a disjoint shard, the per-image sums are all-reduced and rank 0's
+    result is broadcast, so every rank returns the same figures.
+    """
+    placement, group = placement or Placement(), group or Group()
     model.eval()
-    return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+    loader = make_loader(StreamDataset(data), shard(len(data.samples), group.rank, group.world), batch_size,
+                         workers, placement.is_cuda)
+    sums = [0.0, 0.0, 0.0, 0.0]  # iou, dice, boundary F, images
+    for x, y, _, errors in loader:
+        check_errors(errors, skip_invalid)
+        with placement.autocast():
+            logits = model(placement.inputs(x))
+        preds = (logits.float() > 0).squeeze(1).cpu().numpy()
+        for pred, truth, error in zip(preds, y.squeeze(1).numpy(), errors):
+            if not error:
+                sums = [sums[0] + iou(pred, truth), sums[1] + dice(pred, truth),
+                        sums[2] + (boundary_f(pred, truth) if boundary else 0.0), sums[3] + 1]
+    sums = group.from_main(group.all_sum(sums, placement.device), placement.device)
+    n = max(sums[3], 1.0)
+    scores = {"iou": sums[0] / n, "dice": sums[1] / n}
+    if boundary:
+        scores["boundary_f"] = sums[2] / n
+    return scores
 
 
-def validate(model: nn.Module, data: LoadedData, boundary: bool = False) -> dict[str, float]:
-    """Mean IoU/Dice (and boundary F) of ``model`` on ``data``."""
-    images, _ = to_tensors(data)
-    preds = (predict_logits(model, images) > 0).squeeze(1).numpy()
-    return mean_scores(preds, data.labels, boundary=boundary)
+def _log_samples(group: Group, epoch: int, data: SampleSet, indices: list[int]) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("rank %d epoch %d samples %s", group.rank, epoch, ",".join(data.samples[i].id for i in indices))
 
 
 def fit(
     model: nn.Module,
-    train: LoadedData,
-    val: LoadedData,
+    train: SampleSet,
+    val: SampleSet,
     cfg: FitConfig,
     state: FitState | None = None,
     teacher: nn.Module | None = None,
     on_epoch: Callable[[FitState, nn.Module], None] | None = None,
+    placement: Placement | None = None,
+    group: Group | None = None,
 ) -> FitState:
     """Train ``model`` in place for ``cfg.epochs`` epochs (continuing ``state``); return the state."""
+    placement, group = placement or Placement(), group or Group()
     torch.manual_seed(cfg.seed)
     state = state or FitState()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    if state.rng is not None:
-        gen.set_state(state.rng)
+    placement.model(model)
+    net = DistributedDataParallel(model, device_ids=[placement.device] if placement.is_cuda else None) \
+        if group.world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs), last_epoch=-1)
     if state.optimizer is not None:
-        opt.load_state_dict(state.optimizer)
+        opt.load_state_dict(state.optimizer)  # moves the state onto the parameters' device
     with warnings.catch_warnings():  # fast-forwarding the schedule on resume, before any optimizer step
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(state.epoch):
             sched.step()
-    images, labels = to_tensors(train)
-    aug_cfg = AugmentConfig() if cfg.augment else AugmentConfig(flip=0, scale_min=1, scale_max=1, brightness=0,
-                                                                  contrast=0, saturation=0)
+    scaler = placement.grad_scaler()
+    dataset = StreamDataset(train, AugmentConfig() if cfg.augment else None, cfg.seed)
+    sampler = EpochSampler(DistributedSampler(dataset, num_replicas=group.world, rank=group.rank, shuffle=True,
+                                              seed=cfg.seed))
+    loader = make_loader(dataset, sampler, math.ceil(cfg.batch_size / group.world), cfg.workers, placement.is_cuda)
     if teacher is not None:
-        teacher.eval()
+        placement.model(teacher).eval()
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        fault_point(group, epoch)
         start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(images), generator=gen)
-        losses = []
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            if len(idx) < 2 and len(order) > 1:
-                continue  # BatchNorm needs more than one sample
-            x, y = augment(images[idx], labels[idx], aug_cfg, gen)
-            logits = model(x)
-            loss = seg_loss(logits, y)
-            if teacher is not None:
-                with torch.no_grad():
-                    target = teacher(x)
-                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distill_loss(logits, target)
+        sampler.set_epoch(epoch)
+        net.train()
+        loss_sum, batches, skipped, seen = 0.0, 0, 0, []
+        for x, y, idx, errors in loader:
+            skipped += check_errors(errors, cfg.skip_invalid)
+            seen += idx.tolist()
+            if len(idx) < 2 and len(dataset) > 1:
+                continue  # BatchNorm needs more than one sample (batch sizes are equal on every rank)
+            x, y = placement.inputs(x), y.to(placement.device, non_blocking=True)
+            with placement.autocast():
+                logits = net(x)
+                target = None
+                if teacher is not None:
+                    with torch.no_grad():
+                        target = teacher(x)
+            loss = seg_loss(logits.float(), y)
+            if target is not None:
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distill_loss(logits.float(),
+                                                                                          target.float())
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            loss_sum, batches = loss_sum + loss.item(), batches + 1
         sched.step()
-        scores = validate(model, val)
-        row = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"), "val_iou": scores["iou"],
+        _log_samples(group, epoch, train, seen)
+        loss_sum, batches, skipped = group.all_sum([loss_sum, batches, skipped], placement.device)
+        if skipped:
+            log.warning("epoch %d: %d sample(s) failed to decode and were masked out (--skip-invalid)", epoch,
+                        int(skipped))
+        scores = validate(model, val, workers=cfg.workers, placement=placement, group=group,
+                          skip_invalid=cfg.skip_invalid)
+        row = {"epoch": epoch, "loss": loss_sum / batches if batches else float("nan"), "val_iou": scores["iou"],
                "seconds": time.perf_counter() - start}
         state.history.append(row)
         state.epoch = epoch
         if scores["iou"] > state.best_iou:
             state.best_iou, state.best_epoch = scores["iou"], epoch
-            state.best_state = copy.deepcopy(model.state_dict())
-        state.optimizer = opt.state_dict()
-        state.rng = gen.get_state()
-        log.info("epoch %d/%d  loss %.4f  val IoU %.4f  %.1fs", epoch, cfg.epochs, row["loss"], row["val_iou"],
-                 row["seconds"])
+            state.best_state = cpu_copy(model.state_dict())
+        state.optimizer = cpu_copy(opt.state_dict())
+        log.log(logging.INFO if group.is_main else logging.DEBUG, "epoch %d/%d  loss %.4f  val IoU %.4f  %.1fs",
+                epoch, cfg.epochs, row["loss"], row["val_iou"], row["seconds"])
         if on_epoch is not None:
             on_epoch(state, model)
     if state.best_state is not None:

@@ -1,8 +1,14 @@
-"""``personseg train``: load a dataset, fit a registered model, save the best-on-val-IoU checkpoint."""
+"""``personseg train``: fit a registered model on a streamed dataset, save the best-on-val-IoU checkpoint.
+
+One process trains alone; ``nproc > 1`` launches that many ranks on this machine (``launch``), and a
+process started by torchrun joins its group (``distributed``). Only rank 0 writes the model, the
+per-epoch state and the reports.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,13 +16,17 @@ from pathlib import Path
 import torch
 
 from personseg.atomic import atomic_dir, write_json
-from personseg.data.loading import load_dataset
+from personseg.cpuquota import cpu_quota
+from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
 from personseg.models import build_model
 from personseg.models.checkpoint import save_model
 from personseg.runtime import default_threads
+from personseg.training.device import Placement, resolve
+from personseg.training.distributed import Group, env_group, join, leave
+from personseg.training.launch import launch_local
 from personseg.training.loop import FitConfig, fit
 from personseg.training.state import STATE_FILE, load_state, save_state
 from personseg.uris import local_dataset
@@ -26,7 +36,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a training run; printed into config.json for reproduction."""
+    """Everything that determines a training run; printed into config.json for reproduction.
+
+    ``threads`` 0: the CPU quota shared by the ranks on this machine; ``workers`` -1: what the quota
+    has left after the ranks' threads (0 = load in the training process).
+    """
 
     data: str
     model: str = "unet"
@@ -41,16 +55,25 @@ class TrainConfig:
     augment: bool = True
     skip_invalid: bool = False
     threads: int = 0
+    workers: int = -1
+    device: str = "auto"
+    precision: str = "fp32"
+    nproc: int = 1
+    dist_timeout: float = 300.0
 
     def check(self) -> None:
         """Reject values that cannot work, naming the flag."""
         if self.size < 16 or self.size % 16:
             raise UserError(f"--size {self.size}: must be a positive multiple of 16 (the U-Net halves it 4 times)")
-        for name in ("width", "epochs", "batch_size"):
+        for name in ("width", "epochs", "batch_size", "nproc"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
         if self.lr <= 0:
             raise UserError(f"--lr {self.lr}: must be positive")
+        if self.workers < -1:
+            raise UserError(f"--workers {self.workers}: must be >= 0 (or -1 for the default)")
+        if self.dist_timeout <= 0:
+            raise UserError(f"--dist-timeout {self.dist_timeout}: must be positive (seconds)")
 
 
 @dataclass(frozen=True)
@@ -63,20 +86,67 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
+def cli_args(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
+             checkpoint_dir: str | Path | None = None) -> list[str]:
+    """The ``personseg train`` arguments that rebuild ``cfg`` (how ``--nproc`` starts its ranks)."""
+    args = ["train", "--out", str(out)]
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "augment":
+            args += [] if value else ["--no-augment"]
+        elif f.name == "skip_invalid":
+            args += ["--skip-invalid"] if value else []
+        else:
+            args += [f"--{f.name.replace('_', '-')}", str(value)]
+    args += ["--resume", str(resume)] if resume else []
+    return args + (["--checkpoint-dir", str(checkpoint_dir)] if checkpoint_dir else [])
+
+
+def _launch(cfg: TrainConfig, out: str | Path, resume: str | Path | None,
+            checkpoint_dir: str | Path | None) -> TrainResult:
+    verbose = ["-v"] if logging.getLogger().isEnabledFor(logging.DEBUG) else []
+    rank_cfg = dataclasses.replace(cfg, nproc=1)
+    launch_local(cfg.nproc, ["-m", "personseg", *verbose, *cli_args(rank_cfg, out, resume, checkpoint_dir)],
+                 rdzv_timeout_s=cfg.dist_timeout)
+    metrics = json.loads((Path(out) / "metrics.json").read_text())
+    return TrainResult(Path(out), metrics["val_iou"], metrics["best_epoch"], metrics["history"])
+
+
 def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
         checkpoint_dir: str | Path | None = None) -> TrainResult:
     """Train per ``cfg`` and write a saved-model directory at ``out`` (complete or absent)."""
     cfg.check()
-    torch.set_num_threads(cfg.threads or default_threads())
+    group = env_group()
+    if group is None and cfg.nproc > 1:
+        return _launch(cfg, out, resume, checkpoint_dir)
+    if group is not None and cfg.nproc > 1:
+        raise UserError(f"--nproc {cfg.nproc}: this process is already rank {group.rank} of {group.world} started "
+                        "by torchrun; give the rank count to torchrun (--nproc-per-node) instead")
+    group = group or Group()
+    placement = resolve(cfg.device, cfg.precision, group.local_rank)
+    threads = cfg.threads or max(1, default_threads() // group.local_world)
+    torch.set_num_threads(threads)
+    workers = cfg.workers if cfg.workers >= 0 else max(0, (cpu_quota() - threads * group.local_world)
+                                                       // group.local_world)
+    join(group, placement.is_cuda, cfg.dist_timeout)
+    try:
+        return _train(cfg, out, resume, checkpoint_dir, group, placement, workers, threads)
+    finally:
+        leave()
+
+
+def _train(cfg: TrainConfig, out: str | Path, resume: str | Path | None, checkpoint_dir: str | Path | None,
+           group: Group, placement: Placement, workers: int, threads: int) -> TrainResult:
     root = local_dataset(cfg.data)
-    data = load_dataset(root, cfg.size, skip_invalid=cfg.skip_invalid)
+    data = prescan(root, cfg.size, skip_invalid=cfg.skip_invalid)
     split = split_ids(data.ids, root)  # test is never read here: it is for reporting and the deploy gate
     train_ids, val_ids = split.train, split.val
     if not train_ids or not val_ids:
         raise UserError(f"dataset {cfg.data}: the split has {len(train_ids)} train and {len(val_ids)} val "
                         f"image(s) ({split.source}); training needs both")
-    log.info("dataset %s: %d train, %d val (%d test held out) at %dpx", cfg.data, len(train_ids), len(val_ids),
-             len(split.test), cfg.size)
+    log.info("dataset %s: %d train, %d val (%d test held out) at %dpx; %s %s, rank %d/%d, %d thread(s), "
+             "%d loader worker(s)", cfg.data, len(train_ids), len(val_ids), len(split.test), cfg.size,
+             placement.device, cfg.precision, group.rank, group.world, threads, workers)
     arch = {"name": cfg.model, "decoder": cfg.decoder, "width": cfg.width}
     torch.manual_seed(cfg.seed)
     try:
@@ -85,14 +155,18 @@ def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
         raise UserError(f"--model/--decoder: {exc}") from None
     state = load_state(resume, model) if resume else None
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(f"{out}.ckpt")
-    fit_cfg = FitConfig(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.augment)
-    state = fit(model, data.subset(train_ids), data.subset(val_ids), fit_cfg, state,
-                on_epoch=lambda s, m: save_state(ckpt / STATE_FILE, s, m))
-    with atomic_dir(out) as tmp:
-        extra = {"train": dataclasses.asdict(cfg), "data": {"uri": str(cfg.data), "sha256": tree_sha256(root)},
-                 "split": {**split.counts(), "source": split.source}}
-        save_model(model, tmp, arch, cfg.size, extra)
-        save_state(tmp / STATE_FILE, state, model)
-        write_json(tmp / "metrics.json", {"val_iou": state.best_iou, "best_epoch": state.best_epoch,
-                                          "history": state.history})
+    fit_cfg = FitConfig(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.augment,
+                        workers=workers, skip_invalid=cfg.skip_invalid)
+    on_epoch = (lambda s, m: save_state(ckpt / STATE_FILE, s, m)) if group.is_main else None
+    state = fit(model, data.subset(train_ids), data.subset(val_ids), fit_cfg, state, on_epoch=on_epoch,
+                placement=placement, group=group)
+    if group.is_main:
+        with atomic_dir(out) as tmp:
+            extra = {"train": dataclasses.asdict(cfg), "data": {"uri": str(cfg.data), "sha256": tree_sha256(root)},
+                     "split": {**split.counts(), "source": split.source},
+                     "ranks": group.world, "device": placement.device.type}
+            save_model(model, tmp, arch, cfg.size, extra)
+            save_state(tmp / STATE_FILE, state, model)
+            write_json(tmp / "metrics.json", {"val_iou": state.best_iou, "best_epoch": state.best_epoch,
+                                              "history": state.history})
     return TrainResult(Path(out), state.best_iou, state.best_epoch, state.history)
