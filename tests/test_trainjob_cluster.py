@@ -64,7 +64,7 @@ def trainer(s3_env, tmp_path: Path):
 
 
 def config(tiny_dataset: Path) -> TrainConfig:
-    return TrainConfig(data=str(tiny_dataset), width=8, size=64, epochs=1, threads=1)
+    return TrainConfig(data=str(tiny_dataset), width=8, size=64, epochs=1, threads=1, workers=0)
 
 
 def cluster(s3_env, **kw) -> ClusterConfig:
@@ -90,6 +90,11 @@ def test_two_nodes_train_and_the_step_returns_rank_0s_model(trainer, s3_env, tin
     assert f"best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}" in printed[0]
     assert load_model(out) is not None and (out / "metrics.json").is_file()
     assert json.loads((out / "config.json").read_text())["train"]["width"] == 8
+    # the nodes were one gloo process group of two ranks (torchrun's static rendezvous from PET_*)
+    node1 = controller.runs[job][1].log.read_text()
+    assert any(line.startswith(f"[{job} node 0] rank 0/2 joined the gloo group at 127.0.0.1:") for line in lines)
+    assert "rank 1/2 joined the gloo group at 127.0.0.1:" in node1, node1[-2000:]
+    assert "best val IoU" not in node1, "only rank 0 writes and reports the model"
     # every node ran the job's command with the variables Trainer's torch runtime sets
     envs = controller.envs[job]
     assert [e["PET_NODE_RANK"] for e in envs] == ["0", "1"] and {e["PET_NNODES"] for e in envs} == {"2"}
