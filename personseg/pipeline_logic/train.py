@@ -39,7 +39,9 @@ def own_namespace(sa_file: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
     try:
         from kubernetes import config
 
-        _, current = config.list_kube_config_contexts()
+        # read KUBECONFIG now: the client's default location is fixed when it is first imported
+        path = os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config"))
+        _, current = config.list_kube_config_contexts(path)
     except Exception as exc:  # noqa: BLE001 - kubeconfig missing or unreadable: one clear error below
         raise UserError(f"train_nodes > 1: not in a cluster ({sa_file} missing) and no kubeconfig context "
                         f"({exc}); cannot tell which namespace to create the TrainJob in") from None
