@@ -32,7 +32,7 @@ def run_local(params: dict[str, Any], pipeline_root: str | Path) -> LocalRun:
     root.mkdir(parents=True, exist_ok=True)
     args = {**LOCAL_DEFAULTS, **params}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    build_pipeline(retries=0)(**args)
+    build_pipeline(retries=0, local=True)(**args)
     run_dir = newest_run(root)
     # evaluate's report when the run trained; check_data's ("no new data since version N") when it did not
     report = next(p for p in (run_dir / "evaluate" / "report", run_dir / "check-data" / "report") if p.is_file())

@@ -7,14 +7,23 @@ downstream (``force_retrain`` forces it). Steps that touch object storage read t
 Kubernetes Secret (``mlpipeline-minio-artifact`` unless ``minio_secret`` says otherwise) and retry;
 check_data, evaluate and deploy are never cached, because the production model changes between runs.
 The deploy step owns the served objects' endpoint, Secret and sizing (the ``serving_*`` parameters).
+
+Training: ``train_nodes == 1`` trains in the step's pod, which requests ``train_gpus`` GPUs
+(``set_accelerator_type('nvidia.com/gpu')`` and ``set_accelerator_limit`` with the parameter itself:
+kfp 2.17 compiles a channel into a placeholder and the KFP backend's driver resolves it since 2.4,
+kubeflow/pipelines#11501; with 0 the pod gets a ``nvidia.com/gpu: 0`` limit, which the scheduler ignores).
+``train_nodes > 1`` runs the other branch: the step creates a Kubeflow Trainer TrainJob for that many
+nodes with ``train_gpus`` each, so it carries the S3 Secret's keys and asks for no GPU itself.
 """
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from kfp import dsl, kubernetes
 
+from personseg_kfp.components import STEP_IMAGE
 from personseg_kfp.components.check_data import check_data
 from personseg_kfp.components.deploy import deploy
 from personseg_kfp.components.evaluate import evaluate
@@ -57,11 +66,14 @@ def _networked(task: dsl.PipelineTask, secret: str, access_field: str, secret_fi
 
 
 def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: str = SECRET_KEY_FIELD,
-                   retries: int = RETRIES):
+                   retries: int = RETRIES, local: bool = False):
     """The pipeline function, with the Secret's key names fixed at compile time (KFP needs literals).
 
     ``retries=0`` is for local runs: ``kfp.local`` honours retries, and on one machine a retry only
-    delays the error a person needs to see.
+    delays the error a person needs to see. ``local=True`` compiles train as one task that handles
+    both ``train_nodes`` cases, because ``kfp.local`` (kfp 2.17) cannot read an artifact from
+    ``dsl.OneOf`` (``OrchestratorUtils.get_dag_output_artifacts`` expects one selector); it runs no
+    GPU requests anyway.
     """
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
@@ -84,6 +96,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         namespace: str = "personseg",
         eval_rounds: int = 10,
         force_retrain: bool = False,
+        train_nodes: int = 1,
+        train_gpus: int = 0,
         s3_endpoint: str = "http://minio-service.kubeflow:9000",
         minio_secret: str = "mlpipeline-minio-artifact",
         serving_min_replicas: int = 1,
@@ -104,18 +118,17 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
             model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint), "check_data"))
         checked.set_caching_options(False)
         with dsl.If(checked.outputs["Output"] != "", name="new-data"):
-            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field)
+            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field, local)
 
     return person_segmentation
 
 
 def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[dsl.PipelineTask], dsl.PipelineTask],
-                     access_key_field: str, secret_key_field: str) -> None:
+                     access_key_field: str, secret_key_field: str, local: bool = False) -> None:
     """The tasks of a run that trains: ingest (cached on ``retrain_key``) through the gated deploy."""
     data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
                                    s3_endpoint=p["s3_endpoint"]), "ingest"))
-    trained = _sized(train(data=data.outputs["data"], image_size=p["image_size"], width=p["width"],
-                           epochs=p["epochs"]), "train")
+    trained = _train(p, data.outputs["data"], access_key_field, secret_key_field, local)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
                           epochs=p["swap_epochs"]), "swap")
     quantized = _sized(quantize(data=data.outputs["data"], swapped=swapped.outputs["model"],
@@ -139,6 +152,32 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
             serving_memory_request=p["serving_memory_request"], serving_memory_limit=p["serving_memory_limit"]),
             "deploy"))
         shipped.set_caching_options(False)
+
+
+def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field: str, local: bool) -> Any:
+    """The train task: in its own pod (GPUs per ``train_gpus``) or, for ``train_nodes > 1``, a TrainJob.
+
+    Returns an object whose ``outputs["model"]`` is whichever branch ran (``dsl.OneOf``), so the
+    tasks downstream read it as they read a task's output. ``local``: one task for both (see
+    ``build_pipeline``).
+    """
+    common = {"data": data, "image_size": p["image_size"], "width": p["width"], "epochs": p["epochs"]}
+    trainjob = {"train_nodes": p["train_nodes"], "train_gpus": p["train_gpus"], "image": STEP_IMAGE,
+                "s3_endpoint": p["s3_endpoint"], "minio_secret": p["minio_secret"],
+                "access_key_field": access_key_field, "secret_key_field": secret_key_field}
+
+    def with_keys(task: dsl.PipelineTask) -> dsl.PipelineTask:
+        # retries=0: a failed TrainJob is kept for inspection and is no transient error; S3 retries on its own.
+        return _networked(task, p["minio_secret"], access_key_field, secret_key_field, 0)
+
+    if local:
+        return with_keys(_sized(train(**common, **trainjob), "train"))
+    with dsl.If(p["train_nodes"] == 1, name="one-node"):
+        here = _sized(train(**common), "train")
+        here.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(p["train_gpus"])
+    with dsl.Else(name="trainjob"):
+        nodes = with_keys(_sized(train(**common, **trainjob), "train")).set_display_name("train-trainjob")
+    return SimpleNamespace(outputs={"model": dsl.OneOf(here.outputs["model"], nodes.outputs["model"])})
 
 
 person_segmentation = build_pipeline()

@@ -32,7 +32,8 @@ from personseg.images import serving_image
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
 K8S_VERSIONS = ("1.28.0", "1.31.0", "1.34.0")
-BUILDS = ("base", "overlays/dev", "overlays/prod", "rbac", "rbac-multi-user", "kserve")
+BUILDS = ("base", "overlays/dev", "overlays/prod", "rbac", "rbac-multi-user", "rbac/trainjob",
+          "rbac-multi-user/trainjob", "kserve")
 ISVC_SCHEMA = MANIFESTS / "kserve" / "inferenceservice.schema.json"
 KSERVE_EXTENSION = ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "containerConcurrency", "timeout")
 
@@ -102,6 +103,7 @@ def test_every_build_validates_strictly(built: dict[str, list[dict]], build: str
                 "overlays/dev": {"Namespace", "Secret", "PersistentVolumeClaim", "Deployment", "Service"},
                 "overlays/prod": {"PodDisruptionBudget", "Deployment"},
                 "rbac": {"Role", "RoleBinding"}, "rbac-multi-user": {"Role", "RoleBinding"},
+                "rbac/trainjob": {"Role", "RoleBinding"}, "rbac-multi-user/trainjob": {"Role", "RoleBinding"},
                 "kserve": {"InferenceService", "ServiceAccount", "Secret"}}[build]
     assert expected <= set(kinds)
 
@@ -244,6 +246,17 @@ def test_rbac_is_namespaced_and_bound_to_pipeline_runner(built: dict[str, list[d
         assert "secrets" not in rule["resources"]
         if set(rule["verbs"]) & {"get", "patch", "delete"}:
             assert rule.get("resourceNames"), rule
+
+
+@needs_kubectl
+def test_trainjob_rbac_lives_where_the_steps_run(built: dict[str, list[dict]]):
+    for build, namespace, subject in (("rbac/trainjob", "kubeflow", "pipeline-runner"),
+                                      ("rbac-multi-user/trainjob", "kubeflow-user-example-com", "default-editor")):
+        role, binding = by_kind(built[build], "Role"), by_kind(built[build], "RoleBinding")
+        assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == namespace
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": subject, "namespace": namespace}]
+        assert binding["roleRef"]["name"] == role["metadata"]["name"] == "personseg-trainjob"
+        assert not [r for r in role["rules"] if "secrets" in r["resources"] or "*" in r["verbs"]]
 
 
 def _dry_run(*args: str) -> list[dict]:

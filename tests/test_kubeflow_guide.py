@@ -40,6 +40,7 @@ NEEDS_A_CLUSTER = {
     '--from-literal=accesskey="$MINIO_ACCESS_KEY" --from-literal=secretkey="$MINIO_SECRET_KEY"',
     "kubectl apply -k manifests/rbac",
     "kubectl apply -k manifests/rbac-multi-user",
+    "kubectl apply -k manifests/rbac/trainjob",
     "personseg deploy --model models:/personseg@production --namespace personseg",
 }
 
@@ -82,21 +83,24 @@ def test_compile_against_your_registry(tmp_path: Path) -> None:
 
 
 def test_rbac_renders_validate_and_bind_the_right_runner() -> None:
-    subjects = {}
+    subjects, namespaces = {}, {}
     for line in [c for c in commands() if c.startswith("kubectl kustomize")]:
         out = subprocess.run([_kubectl(), *shlex.split(line)[1:]], cwd=ROOT, capture_output=True, text=True,
                              timeout=60, check=True).stdout
         docs = [d for d in yaml.safe_load_all(out) if d]
         for doc in docs:
             kubernetes_validate.validate(doc, "1.31.0", strict=True)
-        binding = next(d for d in docs if d["kind"] == "RoleBinding")
-        subjects[line.rsplit("/", 1)[-1]] = binding["subjects"]
-        role = next(d for d in docs if d["kind"] == "Role")
-        assert role["metadata"]["namespace"] == "personseg"
+        where = line.split()[-1].removeprefix("manifests/")
+        subjects[where] = next(d for d in docs if d["kind"] == "RoleBinding")["subjects"]
+        namespaces[where] = next(d for d in docs if d["kind"] == "Role")["metadata"]["namespace"]
+    runner = [{"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "kubeflow"}]
     assert subjects == {
-        "rbac": [{"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "kubeflow"}],
+        "rbac": runner,
         "rbac-multi-user": [{"kind": "ServiceAccount", "name": "default-editor",
-                             "namespace": "kubeflow-user-example-com"}]}
+                             "namespace": "kubeflow-user-example-com"}],
+        "rbac/trainjob": runner}
+    # the deployer Role where the model is served; the TrainJob Role where the steps (and their Secret) are
+    assert namespaces == {"rbac": "personseg", "rbac-multi-user": "personseg", "rbac/trainjob": "kubeflow"}
 
 
 def test_upload_run_and_schedule_as_the_guide_says(stub: tuple[str, StubKfp], monkeypatch, capsys) -> None:
@@ -108,17 +112,18 @@ def test_upload_run_and_schedule_as_the_guide_says(stub: tuple[str, StubKfp], mo
     out = capsys.readouterr().out
     (version,) = state.versions
     assert f"created version {version['display_name']}" in out
-    (run,) = state.runs
+    run, trainjob_run = state.runs
     assert run["pipeline_version_reference"]["pipeline_version_id"] == version["pipeline_version_id"]
     assert run["runtime_config"]["parameters"] == {"dataset_uri": "s3://datasets/people", "epochs": 30}
+    assert trainjob_run["runtime_config"]["parameters"] == {"train_nodes": 2, "train_gpus": 1}
     (schedule,) = state.recurring
     assert schedule["display_name"] == "weekly-retrain" and schedule["trigger"]["cron_schedule"]["cron"] == \
         "0 0 3 * * 1"
 
     (snippet,) = blocks("python")
     exec(compile(snippet, str(GUIDE), "exec"), {})  # the Python way, against the same stand-in
-    assert len(state.runs) == 2 and state.runs[1]["display_name"] == "people-30-epochs"
-    assert state.runs[1]["pipeline_version_reference"]["pipeline_version_id"] == version["pipeline_version_id"]
+    assert len(state.runs) == 3 and state.runs[2]["display_name"] == "people-30-epochs"
+    assert state.runs[2]["pipeline_version_reference"]["pipeline_version_id"] == version["pipeline_version_id"]
 
 
 def test_roll_back_in_the_registry(s3_env, tmp_path: Path, capsys) -> None:

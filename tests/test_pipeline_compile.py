@@ -56,22 +56,25 @@ def test_pipeline_structure(tmp_path: Path) -> None:
         "inputs.parameter_values['pipelinechannel--check-data-Output'] != ''"
     assert root["check-data"]["cachingOptions"] == {}  # never cached: it must look at the data every run
     tasks = spec["components"]["comp-condition-1"]["dag"]["tasks"]
-    assert set(tasks) == {"ingest", "train", "swap", "quantize", "evaluate", "condition-2"}
+    assert set(tasks) == {"ingest", "condition-branches-2", "swap", "quantize", "evaluate", "condition-5"}
     assert tasks["ingest"]["inputs"]["parameters"]["retrain_key"]["componentInputParameter"] == \
         "pipelinechannel--check-data-Output"  # the data's fingerprint is ingest's cache key
-    assert tasks["condition-2"]["triggerPolicy"]["condition"] == \
+    assert tasks["condition-5"]["triggerPolicy"]["condition"] == \
         "inputs.parameter_values['pipelinechannel--evaluate-Output'] == true"
-    inner = spec["components"]["comp-condition-2"]["dag"]["tasks"]["deploy"]
+    inner = spec["components"]["comp-condition-5"]["dag"]["tasks"]["deploy"]
     assert inner["cachingOptions"] == {} and tasks["evaluate"]["cachingOptions"] == {}  # never cached
-    assert tasks["train"]["cachingOptions"] == {"enableCache": True}
+    one_node = spec["components"]["comp-condition-3"]["dag"]["tasks"]["train"]
+    trainjob = spec["components"]["comp-condition-4"]["dag"]["tasks"]["train-2"]
+    assert one_node["cachingOptions"] == trainjob["cachingOptions"] == {"enableCache": True}
     assert inner["retryPolicy"]["maxRetryCount"] == 2 and tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
-    assert "retryPolicy" not in tasks["train"]
+    assert "retryPolicy" not in one_node and "retryPolicy" not in trainjob  # a failed TrainJob is no transient
     for name, executor in spec["deploymentSpec"]["executors"].items():
         res = executor["container"]["resources"]
         assert {"resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res)
         assert executor["container"]["image"] == pipeline_image()
     secrets = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(secrets) == {"exec-check-data", "exec-ingest", "exec-evaluate", "exec-deploy"}
+    # the TrainJob branch's train step needs the keys to push the data and pull the model; one-node train does not
+    assert set(secrets) == {"exec-check-data", "exec-ingest", "exec-train-2", "exec-evaluate", "exec-deploy"}
     for executor in secrets.values():
         (entry,) = executor["secretAsEnv"]
         assert {(k["secretKey"], k["envVar"]) for k in entry["keyToEnv"]} == {
@@ -109,3 +112,34 @@ def test_params_are_typed_against_the_pipeline() -> None:
         parse_params(["epoch=3"], person_segmentation)
     with pytest.raises(UserError, match="epochs='x': expected int"):
         parse_params(["epochs=x"], person_segmentation)
+
+
+def test_train_branches_on_nodes_and_requests_gpus_from_the_parameter(tmp_path: Path) -> None:
+    """train_nodes == 1: the step's pod asks for train_gpus GPUs; else the TrainJob branch, which asks for none.
+
+    kfp 2.17 turns the ``train_gpus`` channel into a placeholder in ``resourceCount``; the KFP backend's
+    driver resolves it at run time (2.4 and later, kubeflow/pipelines#11501). That resolution is the
+    backend's and is not run here.
+    """
+    from personseg_kfp.pipeline import compile_pipeline
+
+    spec, _ = _docs(compile_pipeline(tmp_path / "p.yaml"))
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["train_nodes"]["defaultValue"] == 1 and params["train_gpus"]["defaultValue"] == 0
+    branches = spec["components"]["comp-condition-branches-2"]["dag"]
+    assert branches["tasks"]["condition-3"]["triggerPolicy"]["condition"] == \
+        "int(inputs.parameter_values['pipelinechannel--train_nodes']) == 1"
+    assert branches["tasks"]["condition-4"]["triggerPolicy"]["condition"].startswith("!(")  # the else branch
+    assert {s["producerSubtask"] for s in branches["outputs"]["artifacts"][
+        "pipelinechannel--condition-branches-2-oneof-1"]["artifactSelectors"]} == {"condition-3", "condition-4"}
+    executors = spec["deploymentSpec"]["executors"]
+    gpu = executors["exec-train"]["container"]["resources"]["accelerator"]
+    assert gpu["resourceType"] == "nvidia.com/gpu"
+    assert gpu["resourceCount"] == "{{$.inputs.parameters['pipelinechannel--train_gpus']}}"
+    assert "accelerator" not in executors["exec-train-2"]["container"]["resources"]
+    trainjob = spec["components"]["comp-condition-4"]["dag"]["tasks"]["train-2"]["inputs"]["parameters"]
+    assert trainjob["train_nodes"] == {"componentInputParameter": "pipelinechannel--train_nodes"}
+    assert trainjob["image"] == {"runtimeValue": {"constant": pipeline_image()}}  # the step's own image
+    for consumer in ("swap", "evaluate"):  # downstream reads whichever branch ran
+        model = spec["components"]["comp-condition-1"]["dag"]["tasks"][consumer]["inputs"]["artifacts"]["bilinear"]
+        assert model["taskOutputArtifact"]["producerTask"] == "condition-branches-2"

@@ -12,6 +12,11 @@ server does for the two subtle checks here: a service-proxy POST is ``create`` o
 named ``<service>:<port>``, and an apply that creates an object is also checked as ``create`` with
 the object's name (apiserver endpoints/handlers/patch.go). Only a real cluster proves the Role:
 ``kubectl auth can-i --as=system:serviceaccount:kubeflow:pipeline-runner`` per permission below.
+
+The TrainJob Role (manifests/rbac/trainjob) is checked the same way: its exact rules, and a real
+two-node training through the stand-in API and Trainer controller (tests/trainjob_fixtures.py)
+enforcing it must use every grant. A POST create carries no object name to the authorizer, which
+is why ``create`` on trainjobs cannot be name-restricted.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from typing import Any
 import pytest
 import yaml
 from deploy_fixtures import FakeKubeApi, RecordingRegistry, role_rules, start_model_server, tiny_onnx_model
+from storage_fixtures import MODEL_BUCKET, point_env_at, s3_server  # noqa: F401 - s3_server is a fixture
+from trainjob_fixtures import FakeTrainerApi, TrainerController
 
 from personseg.deploy import DeployConfig, DeployFailed, run
 from personseg.deploy.probe import card_entry
@@ -44,6 +51,15 @@ EXPECTED = {
     ("", "services/proxy", "personseg-predictor:80", "create"),
     ("", "pods", "*", "list"),
     ("", "events", "*", "list"),
+}
+
+# TrainJob names are made per run (personseg-train-<random>) and JobSet names the pods after them.
+PER_RUN_NAMES = frozenset({("trainer.kubeflow.org", "trainjobs", "get"),
+                           ("trainer.kubeflow.org", "trainjobs", "delete"), ("", "pods/log", "get")})
+TRAINJOB_EXPECTED = {
+    *{("trainer.kubeflow.org", "trainjobs", "*", v) for v in ("create", "get", "delete")},
+    ("", "pods", "*", "list"),
+    ("", "pods/log", "*", "get"),
 }
 
 Permission = tuple[str, str, str, str]
@@ -67,12 +83,16 @@ def permissions(rules: list[dict[str, Any]]) -> set[Permission]:
     return out
 
 
-def excess(granted: set[Permission], asked: set[tuple[str, str, str | None, str]]) -> set[Permission]:
-    """Grants no request needed, and name-free grants whose requests all named their object."""
+def excess(granted: set[Permission], asked: set[tuple[str, str, str | None, str]],
+           unnameable: frozenset[tuple[str, str, str]] = frozenset()) -> set[Permission]:
+    """Grants no request needed, and name-free grants whose requests all named their object.
+
+    ``unnameable``: (group, resource, verb) whose object names are made per run, so no Role can list them.
+    """
     out = set()
     for g, r, n, v in granted:
         served = [an for ag, ar, an, av in asked if (ag, ar, av) == (g, r, v) and n in ("*", an)]
-        if not served or (n == "*" and None not in served):
+        if not served or (n == "*" and None not in served and (g, r, v) not in unnameable):
             out.add((g, r, n, v))
     return out
 
@@ -155,11 +175,92 @@ def test_a_role_granting_more_fails_both_comparisons(mutation: str, asked: set[t
     assert excess(permissions(mutated), asked), f"{mutation}: an unneeded grant goes unnoticed"
 
 
-def test_the_deployer_role_is_the_only_rbac_object_besides_its_binding():
+def test_the_two_roles_are_the_only_rbac_objects_besides_their_bindings():
     found = []
     for path in sorted(MANIFESTS.rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if isinstance(doc, dict) and doc.get("kind") in RBAC_KINDS:
                 found.append((str(path.relative_to(MANIFESTS)), doc["kind"], doc["metadata"]["name"]))
     assert found == [("rbac/role.yaml", "Role", "personseg-deployer"),
-                     ("rbac/rolebinding.yaml", "RoleBinding", "personseg-deployer")]
+                     ("rbac/rolebinding.yaml", "RoleBinding", "personseg-deployer"),
+                     ("rbac/trainjob/role.yaml", "Role", "personseg-trainjob"),
+                     ("rbac/trainjob/rolebinding.yaml", "RoleBinding", "personseg-trainjob")]
+
+
+# -- the TrainJob Role -------------------------------------------------------------------------------
+def trainjob_rules() -> list[dict[str, Any]]:
+    return yaml.safe_load((MANIFESTS / "rbac" / "trainjob" / "role.yaml").read_text())["rules"]
+
+
+def _train_through_stand_in(rules: list[dict[str, Any]], s3, data: Path, work: Path, job: str):
+    """Train ``data`` on 2 nodes through the stand-ins enforcing ``rules``; (api, raised exception or None)."""
+    from personseg.storage import probe
+    from personseg.training.cluster import ClusterConfig, train_on_cluster
+    from personseg.training.step import TrainConfig
+
+    api = FakeTrainerApi(role_rules=rules).start()
+    controller = TrainerController(api, work / "nodes")
+    api.put_secret("kubeflow", "mlpipeline-minio-artifact", {"accesskey": s3.access_key, "secretkey": s3.secret_key})
+    raised = None
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            point_env_at(mp, s3)
+            mp.setenv("PERSONSEG_MODEL_BUCKET", MODEL_BUCKET)
+            mp.setenv("PERSONSEG_CACHE", str(work / "cache"))
+            mp.setattr(probe, "_answers", {})
+            cluster = ClusterConfig(nodes=2, namespace="kubeflow", image="personseg-pipeline:test",
+                                    s3_endpoint=s3.endpoint, secret="mlpipeline-minio-artifact", poll=0.2)
+            train_on_cluster(TrainConfig(data=str(data), width=8, size=64, epochs=1, threads=1), work / "model",
+                             cluster, api_client=api.client(), job=job, emit=lambda line: None)
+    except Exception as exc:  # noqa: BLE001 - the caller asserts on it
+        raised = exc
+    finally:
+        controller.stop()
+        api.stop()
+    return api, raised
+
+
+@pytest.fixture(scope="module")
+def trainjob_asked(s3_server, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+    """Every authorization a successful two-node TrainJob training asked for."""
+    api, raised = _train_through_stand_in(trainjob_rules(), s3_server, tiny_dataset,
+                                          tmp_path_factory.mktemp("trainjob-rbac"), "personseg-train-rbac")
+    assert raised is None, raised
+    return {(group, resource, name, verb) for verb, group, resource, name in api.authorized}
+
+
+def test_trainjob_role_grants_exactly_the_expected_permissions():
+    assert permissions(trainjob_rules()) == TRAINJOB_EXPECTED
+
+
+def test_trainjob_step_needs_every_grant_and_nothing_more(trainjob_asked):
+    granted = permissions(trainjob_rules())
+    assert all(allowed(granted, g, r, n, v) for g, r, n, v in trainjob_asked)
+    assert excess(granted, trainjob_asked, PER_RUN_NAMES) == set()
+    assert ("trainer.kubeflow.org", "trainjobs", None, "create") in trainjob_asked, "create names no object"
+
+
+TRAINJOB_MUTATIONS = {
+    "watch": lambda rules: [{**r, "verbs": [*r["verbs"], "watch"]} if r["resources"] == ["trainjobs"] else r
+                            for r in rules],
+    "list trainjobs": lambda rules: [{**r, "verbs": [*r["verbs"], "list"]} if r["resources"] == ["trainjobs"]
+                                     else r for r in rules],
+    "get pods": lambda rules: [{**r, "verbs": ["list", "get"]} if r["resources"] == ["pods"] else r for r in rules],
+    "secrets": lambda rules: _with(rules, {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
+    "jobsets": lambda rules: _with(rules, {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
+                                           "verbs": ["get"]}),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(TRAINJOB_MUTATIONS))
+def test_a_trainjob_role_granting_more_fails_both_comparisons(mutation: str, trainjob_asked):
+    mutated = TRAINJOB_MUTATIONS[mutation](copy.deepcopy(trainjob_rules()))
+    assert permissions(mutated) != TRAINJOB_EXPECTED
+    assert excess(permissions(mutated), trainjob_asked, PER_RUN_NAMES), f"{mutation}: an unneeded grant goes unnoticed"
+
+
+def test_without_the_log_grant_the_step_fails_naming_it(s3_server, tiny_dataset: Path, tmp_path: Path):  # noqa: F811
+    rules = [r for r in trainjob_rules() if r["resources"] != ["pods/log"]]
+    api, raised = _train_through_stand_in(rules, s3_server, tiny_dataset, tmp_path, "personseg-train-nolog")
+    assert raised is not None and "forbidden by RBAC: cannot get pods/personseg-train-nolog-node-0-0-" in str(raised)
+    assert api.get("trainjobs", "kubeflow", "personseg-train-nolog") is None, "the step deletes what it started"

@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds a rank waits for the others (rendezvous and each collective) before failing")
     p.add_argument("--resume", help="training state (train_state.pt or its folder) to continue from")
     p.add_argument("--checkpoint-dir", help="where per-epoch state goes (default OUT.ckpt)")
-    p.add_argument("--out", required=True, help="saved-model directory to write")
+    p.add_argument("--out", required=True, help="saved-model directory to write, or an s3:// prefix that rank 0 "
+                   "uploads it to when training ends (how a Kubeflow TrainJob's nodes hand the model back)")
     p.set_defaults(func=handle)
 
 
@@ -66,12 +67,14 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (imported lazi
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Build the config and train; only rank 0 (or the launcher) prints the result."""
+    """Build the config and train; only rank 0 (or the launcher) prints the result and uploads an s3:// --out."""
     from personseg.training.distributed import env_group
+    from personseg.training.remote_out import output_dir
     from personseg.training.step import run
 
-    result = run(config_from_args(args), args.out, resume=args.resume, checkpoint_dir=args.checkpoint_dir)
+    with output_dir(args.out) as out:
+        result = run(config_from_args(args), out, resume=args.resume, checkpoint_dir=args.checkpoint_dir)
     group = env_group()
     if args.nproc == 1 and (group is None or group.is_main):  # with --nproc N, rank 0 has printed it
-        print(f"{result.out}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}")
+        print(f"{args.out}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}")
     return 0

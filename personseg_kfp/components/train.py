@@ -1,4 +1,4 @@
-"""Train: the bilinear U-Net, best checkpoint on validation IoU."""
+"""Train: the bilinear U-Net, best checkpoint on validation IoU; in this pod, or across machines as a TrainJob."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
@@ -8,14 +8,15 @@ from personseg_kfp.components import STEP_IMAGE
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def train(data: Input[Dataset], image_size: int, width: int, epochs: int, model: Output[Model],
-          metrics: Output[Metrics]):
-    """Train and save the FP32 bilinear model; per-epoch state stays out of the artifact store."""
-    import tempfile
+          metrics: Output[Metrics], train_nodes: int = 1, train_gpus: int = 0, image: str = "",
+          s3_endpoint: str = "", minio_secret: str = "", access_key_field: str = "accesskey",
+          secret_key_field: str = "secretkey"):
+    """Train and save the FP32 bilinear model; ``train_nodes > 1`` trains on a Kubeflow Trainer TrainJob."""
+    from personseg.pipeline_logic.train import Nodes, train_step
+    from personseg.training.step import TrainConfig
 
-    from personseg.training.step import TrainConfig, run
-
-    with tempfile.TemporaryDirectory(prefix="personseg-train-") as ckpt:
-        result = run(TrainConfig(data=data.path, size=image_size, width=width, epochs=epochs), model.path,
-                     checkpoint_dir=ckpt)
+    result = train_step(TrainConfig(data=data.path, size=image_size, width=width, epochs=epochs), model.path,
+                        Nodes(train_nodes, train_gpus, image, s3_endpoint, minio_secret, access_key_field,
+                              secret_key_field))
     metrics.log_metric("val_iou", result.best_val_iou)
     metrics.log_metric("best_epoch", result.best_epoch)

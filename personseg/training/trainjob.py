@@ -1,0 +1,119 @@
+"""The Kubeflow Trainer v2 TrainJob that trains across machines: ``torchrun -m personseg train`` per node.
+
+Kubeflow Trainer's torch runtime (``ClusterTrainingRuntime`` ``torch-distributed``) runs the trainer
+container once per node and sets the variables torchrun reads as defaults for its flags:
+``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK`` (the Job completion index),
+``PET_MASTER_ADDR`` (node 0's pod, ``<job>-node-0-0.<job>``) and ``PET_MASTER_PORT`` (29500); see
+kubeflow/trainer ``pkg/runtime/framework/plugins/torch/torch.go`` (``EnforceMLPolicy``) and the names
+in ``pkg/constants/constants.go`` (``TorchEnvNumNodes`` ...). Its webhook rejects a TrainJob that sets
+any of them itself, so the command passes no rendezvous flags: torchrun takes them from the
+environment. Data comes from an ``s3://`` prefix and rank 0 writes the model to another
+(``personseg train --out s3://...``); S3 keys reach the pods only as ``secretKeyRef`` to the
+pipeline's Secret, never as values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from personseg.errors import UserError
+from personseg.storage.config import ACCESS_VARS, ENDPOINT_VARS, SECRET_VARS
+
+GROUP = "trainer.kubeflow.org"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+PLURAL = "trainjobs"
+RUNTIME = "torch-distributed"
+GPU_RESOURCE = "nvidia.com/gpu"
+# The trainer container and the labels JobSet puts on its pods (kubeflow/trainer pkg/constants
+# ``Node``; the kubeflow SDK's ``POD_LABEL_SELECTOR`` selects trainer pods by the same labels).
+NODE_CONTAINER = "node"
+JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
+REPLICATED_JOB_LABEL = "jobset.sigs.k8s.io/replicatedjob-name"
+COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
+# Reserved by Trainer's torch plugin (pkg/constants TorchRunReservedEnvNames): set by the runtime only.
+RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT")
+PART_OF = {"app.kubernetes.io/part-of": "personseg", "app.kubernetes.io/component": "train"}
+_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class TrainJobSpec:
+    """What the TrainJob runs and where; ``train_args`` are ``personseg train`` flags besides --data/--out."""
+
+    name: str
+    namespace: str
+    image: str
+    nodes: int
+    data_uri: str
+    model_uri: str
+    s3_endpoint: str
+    secret: str
+    access_key_field: str = "accesskey"
+    secret_key_field: str = "secretkey"
+    gpus: int = 0
+    cpu: str = "2"
+    memory: str = "4Gi"
+    train_args: tuple[str, ...] = field(default_factory=tuple)
+    runtime: str = RUNTIME
+
+    def check(self) -> None:
+        """Refuse what the API server or the runtime would refuse later, naming the field."""
+        if not _NAME.match(self.name):
+            raise UserError(f"TrainJob name {self.name!r}: must be a DNS label (a-z, 0-9, '-'), at most 63 chars")
+        if self.nodes < 1:
+            raise UserError(f"train_nodes {self.nodes}: must be >= 1")
+        if self.gpus < 0:
+            raise UserError(f"train_gpus {self.gpus}: must be >= 0")
+        for name in ("data_uri", "model_uri"):
+            if not getattr(self, name).startswith("s3://"):
+                raise UserError(f"{name} {getattr(self, name)!r}: the nodes read and write S3, so it must be s3://")
+        for name in ("namespace", "image", "secret", "s3_endpoint"):
+            if not getattr(self, name):
+                raise UserError(f"TrainJob {name}: must not be empty")
+
+
+def node_pod_selector(job: str, index: int | None = 0) -> str:
+    """The label selector of trainer node ``index``'s pod(s) of TrainJob ``job`` (every node's with None)."""
+    nodes = f"{JOBSET_NAME_LABEL}={job},{REPLICATED_JOB_LABEL}={NODE_CONTAINER}"
+    return nodes if index is None else f"{nodes},{COMPLETION_INDEX_LABEL}={index}"
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def build_trainjob(spec: TrainJobSpec) -> dict[str, Any]:
+    """The TrainJob object (a plain dict, as the API server takes it)."""
+    spec.check()
+    resources: dict[str, Any] = {"requests": {"cpu": spec.cpu, "memory": spec.memory},
+                                 "limits": {"cpu": spec.cpu, "memory": spec.memory}}
+    if spec.gpus:
+        resources["requests"][GPU_RESOURCE] = str(spec.gpus)
+        resources["limits"][GPU_RESOURCE] = str(spec.gpus)
+    env = [
+        {"name": ENDPOINT_VARS[0], "value": spec.s3_endpoint},
+        _secret_env(ACCESS_VARS[0], spec.secret, spec.access_key_field),
+        _secret_env(SECRET_VARS[0], spec.secret, spec.secret_key_field),
+        {"name": "PYTHONUNBUFFERED", "value": "1"},  # log lines reach the step as they are written
+    ]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainJob",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": dict(PART_OF)},
+        "spec": {
+            "runtimeRef": {"apiGroup": GROUP, "kind": "ClusterTrainingRuntime", "name": spec.runtime},
+            "trainer": {
+                "numNodes": spec.nodes,
+                # One process per GPU, else one per node: the CPU threads are the process's own.
+                "numProcPerNode": spec.gpus or 1,
+                "image": spec.image,
+                "command": ["torchrun", "-m", "personseg", "train"],
+                "args": ["--data", spec.data_uri, "--out", spec.model_uri, *spec.train_args],
+                "resourcesPerNode": resources,
+                "env": env,
+            },
+        },
+    }

@@ -1,0 +1,115 @@
+"""The TrainJob object: valid for Kubeflow Trainer's own schema, and it carries what the nodes need.
+
+Schema: the ``kubeflow_trainer_api`` pydantic models (generated from Trainer's OpenAPI spec) must
+read the object back unchanged, so a wrong type or a field Trainer does not know fails; plus the
+CRD's CEL name rules and the torch webhook's reserved ``PET_*`` rule (tests/trainjob_fixtures.py
+``schema_errors``). The real API server also applies the CRD's other CEL rules and defaults; only a
+cluster runs those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+
+import pytest
+from trainjob_fixtures import schema_errors
+
+from personseg.commands import train as train_command
+from personseg.errors import UserError
+from personseg.training.cluster import ClusterConfig, train_args
+from personseg.training.step import TrainConfig
+from personseg.training.trainjob import TrainJobSpec, build_trainjob, node_pod_selector
+from personseg.training.trainjob_wait import verdict
+
+
+def spec(**kw) -> TrainJobSpec:
+    base = {"name": "personseg-train-1a2b3c4d", "namespace": "kubeflow", "image": "registry.example/pipeline:0.1.0",
+            "nodes": 2, "data_uri": "s3://models/trainjobs/x/data", "model_uri": "s3://models/trainjobs/x/model",
+            "s3_endpoint": "http://minio-service.kubeflow:9000", "secret": "mlpipeline-minio-artifact",
+            "train_args": ("--size", "64", "--width", "8")}
+    return TrainJobSpec(**{**base, **kw})
+
+
+@pytest.mark.parametrize("gpus", [0, 2])
+def test_the_trainjob_validates_against_trainers_schema(gpus: int):
+    obj = build_trainjob(spec(gpus=gpus))
+    assert schema_errors(obj) == []
+    assert obj["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and obj["kind"] == "TrainJob"
+    assert obj["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime",
+                                         "name": "torch-distributed"}
+    trainer = obj["spec"]["trainer"]
+    assert trainer["numNodes"] == 2 and trainer["image"] == "registry.example/pipeline:0.1.0"
+    assert trainer["command"] == ["torchrun", "-m", "personseg", "train"]
+    assert trainer["args"] == ["--data", "s3://models/trainjobs/x/data", "--out", "s3://models/trainjobs/x/model",
+                               "--size", "64", "--width", "8"]
+    limits = trainer["resourcesPerNode"]["limits"]
+    assert ("nvidia.com/gpu" in limits) == (gpus > 0) and limits.get("nvidia.com/gpu", "0") == str(gpus)
+    assert trainer["numProcPerNode"] == max(gpus, 1)  # one process per GPU, else one per node
+
+
+def test_s3_keys_are_secret_references_never_values():
+    env = {e["name"]: e for e in build_trainjob(spec())["spec"]["trainer"]["env"]}
+    for var, key in (("MINIO_ACCESS_KEY", "accesskey"), ("MINIO_SECRET_KEY", "secretkey")):
+        assert env[var] == {"name": var, "valueFrom": {"secretKeyRef": {"name": "mlpipeline-minio-artifact",
+                                                                        "key": key}}}
+    assert env["MINIO_ENDPOINT"]["value"] == "http://minio-service.kubeflow:9000"
+    assert not {name for name in env if name.startswith("PET_")}, "the runtime sets PET_*; its webhook refuses ours"
+
+
+MUTATIONS = {
+    "unknown field": lambda o: o["spec"]["trainer"].update(numNode=2),
+    "string numNodes": lambda o: o["spec"]["trainer"].update(numNodes="2"),
+    "reserved env": lambda o: o["spec"]["trainer"]["env"].append({"name": "PET_NNODES", "value": "2"}),
+    "bad name": lambda o: o["metadata"].update(name="Personseg_Train"),
+    "no runtimeRef name": lambda o: o["spec"]["runtimeRef"].pop("name"),
+    "zero procs": lambda o: o["spec"]["trainer"].update(numProcPerNode=0),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_the_schema_check_refuses_a_broken_trainjob(mutation: str):
+    obj = copy.deepcopy(build_trainjob(spec()))
+    MUTATIONS[mutation](obj)
+    assert schema_errors(obj), f"{mutation} passed the schema check"
+
+
+def test_train_args_reproduce_the_config_through_the_cli_parser():
+    cfg = TrainConfig(data="/d", width=8, size=64, epochs=3, batch_size=4, lr=3e-3, weight_decay=0.5, seed=7,
+                      augment=False, skip_invalid=True, threads=1, workers=0, device="cpu", precision="bf16",
+                      dist_timeout=60.0)
+    assert {f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) == getattr(TrainConfig("/d"), f.name)} \
+        == {"data", "model", "decoder", "nproc"}, "the round trip covers every field the CLI has"
+    parser = argparse.ArgumentParser()
+    train_command.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--data", "/d", "--out", "s3://m/o", *train_args(cfg)])
+    assert train_command.config_from_args(args) == cfg
+    with pytest.raises(UserError, match="nproc=2"):
+        train_args(TrainConfig(data="/d", nproc=2))
+
+
+def test_bad_settings_name_the_field():
+    with pytest.raises(UserError, match="train_nodes 0"):
+        build_trainjob(spec(nodes=0))
+    with pytest.raises(UserError, match="data_uri"):
+        build_trainjob(spec(data_uri="/local/path"))
+    with pytest.raises(UserError, match="DNS label"):
+        build_trainjob(spec(name="x" * 64))
+    with pytest.raises(UserError, match="keep 'sometimes'"):
+        ClusterConfig(nodes=2, namespace="n", image="i", s3_endpoint="e", secret="s", keep="sometimes").check()
+
+
+def test_verdict_reads_the_finished_conditions_only():
+    assert verdict({"status": {"conditions": [{"type": "Suspended", "status": "True"}]}}) is None
+    assert verdict({"status": {"conditions": [{"type": "Failed", "status": "False"}]}}) is None
+    assert verdict({"status": {"conditions": [{"type": "Complete", "status": "True", "reason": "AllJobsCompleted",
+                                               "message": "done"}]}}) == ("Complete", "AllJobsCompleted: done")
+    assert verdict({"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}}) \
+        == ("Failed", "DeadlineExceeded")
+
+
+def test_node_pods_are_selected_by_jobsets_labels():
+    assert node_pod_selector("j") == ("jobset.sigs.k8s.io/jobset-name=j,jobset.sigs.k8s.io/replicatedjob-name=node,"
+                                      "batch.kubernetes.io/job-completion-index=0")
+    assert node_pod_selector("j", None) == "jobset.sigs.k8s.io/jobset-name=j,jobset.sigs.k8s.io/replicatedjob-name=node"
