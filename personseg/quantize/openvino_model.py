@@ -114,12 +114,14 @@ def build_openvino_model(
         int8_onnx_dir: the INT8 QDQ ONNX saved model the INC path wrote (its card is copied).
         fp32_onnx_path: the FP32 ONNX of the same network (NNCF's input and the agreement reference).
         calib_inputs: calibration images, (N, 3, S, S) float32 in [0, 1] (the ones INC calibrated on).
-        tune_inputs, tune_labels: tuning images and their labels (agreement and IoU, ignore pixels skipped).
+        tune_inputs: tuning images (agreement and IoU are measured on them; one batch of them is timed).
+        tune_labels: their labels (IoU, and the ignore pixels agreement skips).
         out_dir: where the saved model goes (written whole or not at all).
         min_agreement: the gate, IoU of INT8 masks vs FP32 masks.
         methods: candidates to build (``inc`` always is: it is the fallback).
         margin: how much faster (relative) NNCF must be to replace INC.
-        rounds, runs: interleaved timing rounds, and batches timed per model per round.
+        rounds: interleaved timing rounds (each model timed once per round; the median is kept).
+        runs: batches timed per model per round.
         threads: OpenVINO inference threads (``default_threads()``).
     """
     import openvino as ov
