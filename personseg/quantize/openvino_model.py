@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,8 @@ def choose_method(inc: Measured, nncf: Measured | None, min_agreement: float, ma
     return "inc"
 
 
-def _nncf_model(fp32_onnx: Path, calib: np.ndarray) -> tuple[Any, dict[str, Any]]:
+def nncf_model(fp32_onnx: Path, calib: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    """NNCF's INT8 ``openvino.Model`` of the FP32 ONNX, calibrated on ``calib``, and how it was made."""
     import nncf
 
     batches = [calib[i : i + BATCH] for i in range(0, len(calib), BATCH)]
@@ -68,19 +70,28 @@ def _nncf_model(fp32_onnx: Path, calib: np.ndarray) -> tuple[Any, dict[str, Any]
                    "calibration_batches": len(batches), "batch_size": BATCH}
 
 
-def _latencies(compiled: dict[str, Any], batch: np.ndarray, rounds: int, runs: int) -> dict[str, float]:
-    """Median ms per batch of each compiled model, the models taking turns within every round."""
-    requests = {k: c.create_infer_request() for k, c in compiled.items()}
-    for request in requests.values():
-        request.infer({0: batch})  # warm-up: first-run allocations are not latency
-    times: dict[str, list[float]] = {k: [] for k in compiled}
+def interleaved_latencies(runners: dict[str, Callable[[np.ndarray], object]], batch: np.ndarray, rounds: int,
+                          runs: int) -> dict[str, float]:
+    """Median ms per ``batch`` of each runner, the runners taking turns within every round.
+
+    Taking turns spreads a noisy neighbour's load over every candidate instead of one.
+    """
+    for run in runners.values():
+        run(batch)  # warm-up: first-run allocations are not latency
+    times: dict[str, list[float]] = {k: [] for k in runners}
     for _ in range(rounds):
-        for key, request in requests.items():
+        for key, run in runners.items():
             start = time.perf_counter()
             for _ in range(runs):
-                request.infer({0: batch})
+                run(batch)
             times[key].append((time.perf_counter() - start) / runs * 1000)
     return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def openvino_runner(compiled: Any) -> Callable[[np.ndarray], object]:
+    """One infer request of ``compiled`` as a function of the batch (for ``interleaved_latencies``)."""
+    request = compiled.create_infer_request()
+    return lambda batch: request.infer({0: batch})
 
 
 def _masks(compiled: Any, images: np.ndarray) -> np.ndarray:
@@ -139,11 +150,11 @@ def build_openvino_model(
     recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
                                                   "source": "INC's INT8 QDQ ONNX, read by OpenVINO"}}
     if "nncf" in methods:
-        models["nncf"], recipes["nncf"] = _nncf_model(Path(fp32_onnx_path), calib_inputs)
+        models["nncf"], recipes["nncf"] = nncf_model(Path(fp32_onnx_path), calib_inputs)
     compiled = {k: compile_openvino(m, threads, size) for k, m in models.items()}
     fp32_masks = _masks(compile_openvino(Path(fp32_onnx_path), threads, size), tune_inputs)
     timing_batch = np.ascontiguousarray(np.resize(tune_inputs, (BATCH, *tune_inputs.shape[1:])))
-    latency = _latencies(compiled, timing_batch, rounds, runs)
+    latency = interleaved_latencies({k: openvino_runner(c) for k, c in compiled.items()}, timing_batch, rounds, runs)
     measured: dict[str, Measured] = {}
     for key, model in compiled.items():
         masks = _masks(model, tune_inputs)
