@@ -20,7 +20,15 @@ import httpx
 import numpy as np
 import pytest
 from images_fixtures import ROOT, Buildah, debian_mirror, debootstrap_base, host_ca_bundle, import_base
-from serving_fixtures import decode_png, encode, free_port, make_tiny_model, reference_mask, split_image
+from serving_fixtures import (
+    decode_png,
+    encode,
+    free_port,
+    make_tiny_model,
+    make_tiny_openvino_model,
+    reference_mask,
+    split_image,
+)
 
 from personseg import __version__
 from personseg.images import serving_image
@@ -29,6 +37,7 @@ pytestmark = pytest.mark.slow
 
 BASE = "localhost/personseg-base:bookworm"
 MODEL_MOUNT = "/models/tiny"
+IR_MOUNT = "/models/tiny-ir"
 
 
 def _requirements() -> str | None:
@@ -156,6 +165,26 @@ def test_serving_image_builds_on_a_local_debian_base_and_serves_a_mounted_model(
                          "import os; print(os.getuid(), os.getgid())")
         assert whoami.split() == ["1000", "1000"]
 
+    # An OpenVINO IR model serves in the same image (OpenVINO is in the serve extra; torch still is not).
+    ir_model = make_tiny_openvino_model(tmp_path / "ir")
+    ir_model.chmod(0o755)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server-ir.log"
+    with _container_process(buildah, image, ["--model", IR_MOUNT, "--host", "127.0.0.1", "--port", str(port)],
+                            log, [f"{ir_model}:{IR_MOUNT}:ro"]) as (proc, container):
+        _wait_ready(url, proc, log)
+        assert httpx.get(f"{url}/v2/models/personseg", timeout=10).json()["platform"] == "openvino_ir"
+        picture = split_image(100, 60)
+        response = httpx.post(f"{url}/v1/segment", content=encode(picture, "PNG"), timeout=30)
+        assert response.status_code == 200, response.text
+        mask = np.asarray(decode_png(response.content))
+        assert np.abs(mask.astype(int) - reference_mask(picture).astype(int)).max() <= 1
+        probe = "import importlib.util as u; print([m for m in ('openvino', 'torch', 'nncf') if u.find_spec(m)])"
+        modules = buildah("run", "--isolation", "chroot", container, "--", "python", "-c", probe)
+        assert modules.strip() == "['openvino']", modules
+
     size = buildah("images", "--format", "{{.Size}}", image).strip()
     print(f"\nserving image {image}: {size}; base import {base_done - started:.0f}s, build {built - base_done:.0f}s, "
-          f"ready in {ready_at - built:.0f}s; /v1/segment 200, mask matches; no torch; runs as 1000:1000")
+          f"ready in {ready_at - built:.0f}s; /v1/segment 200, mask matches (ONNX and OpenVINO IR); no torch; "
+          "runs as 1000:1000")

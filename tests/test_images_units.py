@@ -54,9 +54,20 @@ def test_serving_dependencies_have_no_torch_and_include_the_server_and_storage_c
     assert len(names) == len(set(names))
 
 
+def test_serving_image_installs_openvino_and_no_torch():
+    names = {re.split(r"[<>=!~\[; ]", line)[0].lower() for line in _requirements("serve")}
+    assert "openvino" in names and "onnxruntime" in names
+    assert not {"torch", "nncf", "onnx-neural-compressor"} & names  # nncf and INC are quantize-time tools
+    dockerfile = (ROOT / "images/serving/Dockerfile").read_text()
+    assert "requirements.py setup.cfg serve storage" in dockerfile and '! /opt/venv/bin/python -c "import torch"' \
+        in dockerfile
+
+
 def test_pipeline_dependencies_keep_the_torch_pin_of_setup_cfg():
     lines = _requirements("all")
     assert "torch==2.13.0" in lines and any(line.startswith("kfp") for line in lines)
+    assert {"openvino", "nncf"} <= {re.split(r"[<>=!~\[; ]", line)[0].lower() for line in _requirements("quantize")}
+    assert {"openvino", "nncf"} <= {re.split(r"[<>=!~\[; ]", line)[0].lower() for line in lines}
 
 
 def test_unknown_extra_is_named():

@@ -105,6 +105,7 @@ def build_card(
         "cpu": cpu_info(),
         "model": {
             "kind": info.kind,
+            "runtime": info.runtime,
             "precision": info.precision,
             "image_size": info.image_size,
             "weights": info.weights,

@@ -1,0 +1,92 @@
+"""INT8 on ONNX Runtime vs INT8 on OpenVINO (INC's QDQ model, and NNCF's), batch 8, interleaved.
+
+Given a lean FP32 PyTorch model and its dataset, runs the INC path once (``personseg quantize``, ONNX
+Runtime), then times, taking turns in every round: ONNX Runtime on INC's INT8 ONNX; OpenVINO on the
+same file (``inc``); OpenVINO on NNCF's quantization of the FP32 ONNX (``nncf``). Also prints each
+one's agreement with the FP32 masks on the tuning images. Run:
+`.venv/bin/python benchmarks/openvino_int8.py --model runs/lean2 --data runs/syn --out runs/ov-bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import re
+from pathlib import Path
+
+import numpy as np
+
+
+def _cpu_flags() -> list[str]:
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return sorted(set(re.findall(r"\b(avx512_vnni|avx_vnni|avx2|amx_\w+)\b", text)))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="FP32 PyTorch saved model (the lean swap)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="folder for the INT8 ONNX model and results.json")
+    p.add_argument("--calibration", type=int, default=32)
+    p.add_argument("--max-trials", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=0, help="default: PERSONSEG_THREADS or the CPU quota")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    from personseg.data.loading import load_dataset
+    from personseg.metrics import agreement_iou
+    from personseg.modeldir import read_model_dir
+    from personseg.quantize.calibration import as_inputs
+    from personseg.quantize.openvino_model import interleaved_latencies, nncf_model, openvino_runner
+    from personseg.quantize.step import QuantizeConfig, export, run
+    from personseg.runtime import default_threads, onnx_session, predict_masks
+    from personseg.runtime_openvino import compile_openvino
+
+    out = Path(args.out)
+    threads = args.threads or default_threads()
+    int8_dir, fp32_dir = out / "int8", out / "fp32-onnx"
+    if not (int8_dir / "config.json").is_file():
+        run(QuantizeConfig(model=args.model, data=args.data, calibration=args.calibration,
+                           max_trials=args.max_trials), int8_dir)
+    if not (fp32_dir / "config.json").is_file():
+        export(args.model, fp32_dir)
+    info = read_model_dir(int8_dir)
+    data = load_dataset(args.data, info.image_size)
+    calib = as_inputs(data.subset(info.extra["calibration"]["ids"]))
+    tune = data.subset(info.extra["tuning"]["ids"])
+    tune_x = as_inputs(tune)
+    size = info.image_size
+
+    session = onnx_session(info.weights_path, threads)
+    name = session.get_inputs()[0].name
+    ov_inc = compile_openvino(info.weights_path, threads, size)
+    ov_nncf = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib)[0], threads, size)
+    runners = {"onnxruntime-int8": lambda b: session.run(None, {name: b}), "openvino-inc": openvino_runner(ov_inc),
+               "openvino-nncf": openvino_runner(ov_nncf)}
+    batch = np.ascontiguousarray(np.resize(tune_x, (8, *tune_x.shape[1:])))
+    latency = interleaved_latencies(runners, batch, args.rounds, args.runs)
+
+    fp32 = compile_openvino(fp32_dir / "model.onnx", threads, size)
+    reference = predict_masks(lambda b: fp32(b)[0], tune_x)
+    agreement = {"onnxruntime-int8": agreement_iou(predict_masks(lambda b: session.run(None, {name: b})[0], tune_x),
+                                                   reference, tune.labels),
+                 "openvino-inc": agreement_iou(predict_masks(lambda b: ov_inc(b)[0], tune_x), reference, tune.labels),
+                 "openvino-nncf": agreement_iou(predict_masks(lambda b: ov_nncf(b)[0], tune_x), reference,
+                                                tune.labels)}
+    base = latency["onnxruntime-int8"]
+    result = {"model": args.model, "arch": info.arch, "image_size": size, "batch": 8, "threads": threads,
+              "rounds": args.rounds, "runs": args.runs, "cpu_flags": _cpu_flags(), "machine": platform.machine(),
+              "latency_ms": latency, "speedup_vs_onnxruntime": {k: base / v for k, v in latency.items()},
+              "agreement_iou_vs_fp32": agreement}
+    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{info.name} {size}px, batch 8, {threads} threads, CPU flags {result['cpu_flags']}")
+    for key, ms in latency.items():
+        print(f"  {key:18s} {ms:8.2f} ms  x{base / ms:.2f} vs ONNX Runtime  agreement {agreement[key]:.4f}")
+
+
+if __name__ == "__main__":
+    main()
