@@ -1,8 +1,9 @@
 """The saved-model directory: the one format every step, the registry and the server agree on.
 
 A saved model is a directory holding ``config.json`` (what it is and how to feed it), the weights
-file it names (``model.safetensors`` for PyTorch, ``model.onnx`` for ONNX Runtime) and usually
-``metrics.json``. Reading it needs neither torch nor onnxruntime.
+file it names (``model.safetensors`` for PyTorch, ``model.onnx`` for ONNX, ``model.xml`` beside
+``model.bin`` for OpenVINO IR) and usually ``metrics.json``. ``runtime`` says what runs it; cards
+written before that field existed get the runtime of their kind. Reading it needs no runtime library.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from personseg.errors import UserError
 CONFIG = "config.json"
 METRICS = "metrics.json"
 FORMAT_VERSION = 1
-KINDS = ("torch", "onnx")
+KINDS = ("torch", "onnx", "openvino")
 PRECISIONS = ("fp32", "int8")
+RUNTIMES = ("torch", "onnxruntime", "openvino")
+# The runtime a card without a ``runtime`` field means, and which runtimes can run each kind.
+DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}
+RUNTIMES_OF_KIND = {"torch": ("torch",), "onnx": ("onnxruntime", "openvino"), "openvino": ("openvino",)}
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ class ModelInfo:
         return self.path / self.weights
 
     @property
+    def runtime(self) -> str:
+        """What runs the model: the card's ``runtime``, else the default of its ``kind``."""
+        return self.extra.get("runtime") or DEFAULT_RUNTIME[self.kind]
+
+    @property
     def name(self) -> str:
         """A short display name such as ``unet-bilinear-w32-fp32`` or ``unet-swapped-lean2-w32-int8``."""
         arch = self.arch
@@ -61,13 +71,17 @@ def write_config(
     image_size: int,
     arch: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    runtime: str | None = None,
 ) -> Path:
-    """Write ``config.json`` into ``directory`` and return its path."""
-    if kind not in KINDS or precision not in PRECISIONS:
-        raise ValueError(f"kind must be one of {KINDS} and precision one of {PRECISIONS}")
+    """Write ``config.json`` into ``directory`` and return its path (``runtime``: the kind's default)."""
+    runtime = runtime or DEFAULT_RUNTIME.get(kind, "")
+    if kind not in KINDS or precision not in PRECISIONS or runtime not in RUNTIMES_OF_KIND[kind]:
+        raise ValueError(f"kind must be one of {KINDS}, precision one of {PRECISIONS} and runtime one of "
+                         f"{RUNTIMES_OF_KIND.get(kind, RUNTIMES)}")
     data = {
         "personseg_model": FORMAT_VERSION,
         "kind": kind,
+        "runtime": runtime,
         "precision": precision,
         "weights": weights,
         "image_size": int(image_size),
@@ -98,6 +112,10 @@ def read_model_dir(directory: str | Path) -> ModelInfo:
     for key, allowed in (("kind", KINDS), ("precision", PRECISIONS)):
         if data.get(key) not in allowed:
             raise UserError(f"{cfg_path}: field '{key}' is {data.get(key)!r}, expected one of {', '.join(allowed)}")
+    runtime = data.get("runtime", DEFAULT_RUNTIME[data["kind"]])
+    if runtime not in RUNTIMES:
+        raise UserError(f"{cfg_path}: field 'runtime' is {runtime!r}, expected one of {', '.join(RUNTIMES)}")
+    check_runtime(data["kind"], runtime, f"{cfg_path}: field 'runtime'")
     size = data.get("image_size")
     if not isinstance(size, int) or size < 16 or size % 16:
         raise UserError(f"{cfg_path}: field 'image_size' is {size!r}, expected a multiple of 16")
@@ -109,9 +127,23 @@ def read_model_dir(directory: str | Path) -> ModelInfo:
         raise UserError(f"{cfg_path}: field 'weights' must be a file name in the model directory")
     if not (directory / weights).is_file():
         raise UserError(f"model {directory}: weights file {weights} named in {CONFIG} is missing")
+    if data["kind"] == "openvino":
+        if not weights.endswith(".xml"):
+            raise UserError(f"{cfg_path}: field 'weights' is {weights!r}; an OpenVINO model names its .xml file")
+        if not (directory / weights).with_suffix(".bin").is_file():
+            raise UserError(f"model {directory}: {Path(weights).with_suffix('.bin')} (the weights beside {weights}) "
+                            "is missing")
     known = {"personseg_model", "kind", "precision", "weights", "image_size", "arch"}
     extra = {k: v for k, v in data.items() if k not in known}
     return ModelInfo(directory, data["kind"], data["precision"], weights, size, arch, extra)
+
+
+def check_runtime(kind: str, runtime: str, where: str) -> None:
+    """Raise ``UserError`` (prefixed by ``where``) unless ``runtime`` can run a model of ``kind``."""
+    if runtime not in RUNTIMES_OF_KIND[kind]:
+        pairs = ", ".join(f"{k}/{r}" for k, rs in RUNTIMES_OF_KIND.items() for r in rs)
+        raise UserError(f"{where} is {runtime!r} but the model's kind is {kind!r}, which {runtime} cannot run; "
+                        f"valid kind/runtime pairs: {pairs}")
 
 
 def read_metrics(directory: str | Path) -> dict[str, Any]:

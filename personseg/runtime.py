@@ -1,7 +1,9 @@
 """Run a saved model on numpy batches, whatever its kind: one interface for evaluation and serving.
 
-``load_predictor`` picks ONNX Runtime for ``kind: onnx`` (no torch import, so the serving image needs
-no PyTorch) and PyTorch eager for ``kind: torch``.
+``load_predictor`` runs a model with the runtime its card names (``runtime``: ``onnxruntime``,
+``openvino`` or ``torch``, by default the one of its ``kind``), or the one the caller asks for, so one
+ONNX model can be run by either ONNX Runtime or OpenVINO. Only the chosen runtime is imported: serving
+an ONNX or OpenVINO model imports no torch, and the OpenVINO path no onnxruntime.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
-from personseg.modeldir import ModelInfo, read_model_dir
+from personseg.modeldir import RUNTIMES, ModelInfo, check_runtime, read_model_dir
 
 
 class Predictor(Protocol):
@@ -23,6 +25,7 @@ class Predictor(Protocol):
 
     info: ModelInfo
     threads: int
+    runtime: str
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Per-pixel logits for ``batch``."""
@@ -73,6 +76,8 @@ def predict_masks(logits: Callable[[np.ndarray], np.ndarray], images: np.ndarray
 class OnnxPredictor:
     """ONNX Runtime session with threads pinned, no spinning, sequential execution, all optimisations."""
 
+    runtime = "onnxruntime"
+
     def __init__(self, info: ModelInfo, threads: int | None = None) -> None:
         self.info = info
         self.threads = threads or default_threads()
@@ -89,6 +94,8 @@ class OnnxPredictor:
 
 class TorchPredictor:
     """PyTorch eager inference under ``inference_mode`` with the thread count pinned."""
+
+    runtime = "torch"
 
     def __init__(self, info: ModelInfo, threads: int | None = None) -> None:
         import torch
@@ -108,9 +115,17 @@ class TorchPredictor:
             return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
 
 
-def load_predictor(path: str | Path, threads: int | None = None) -> Predictor:
-    """Load the saved model at ``path`` with the runtime its ``config.json`` asks for."""
+def load_predictor(path: str | Path, threads: int | None = None, runtime: str | None = None) -> Predictor:
+    """Load the saved model at ``path`` with ``runtime``, else the runtime its ``config.json`` names."""
     info = read_model_dir(path)
-    if info.kind == "onnx":
+    runtime = runtime or info.runtime
+    if runtime not in RUNTIMES:
+        raise UserError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    check_runtime(info.kind, runtime, f"model {info.path}: runtime")
+    if runtime == "openvino":
+        from personseg.runtime_openvino import OpenVINOPredictor
+
+        return OpenVINOPredictor(info, threads)
+    if runtime == "onnxruntime":
         return OnnxPredictor(info, threads)
     return TorchPredictor(info, threads)

@@ -50,6 +50,19 @@ def make_tiny_model(directory: Path, image_size: int = SIZE) -> Path:
     return directory
 
 
+def make_tiny_openvino_model(directory: Path, image_size: int = SIZE) -> Path:
+    """The tiny model as OpenVINO IR (``model.xml`` + ``model.bin``, kind ``openvino``)."""
+    import openvino as ov
+
+    onnx_dir = make_tiny_model(directory.parent / f".{directory.name}-onnx", image_size)
+    directory.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.Core().read_model(str(onnx_dir / "model.onnx")), str(directory / "model.xml"),
+                  compress_to_fp16=False)
+    write_config(directory, kind="openvino", precision="fp32", weights="model.xml", image_size=image_size,
+                 arch={"name": "tiny"})
+    return directory
+
+
 def reference_logits(batch: np.ndarray) -> np.ndarray:
     """What the tiny model computes, in numpy: (N, 3, S, S) -> (N, 1, S, S)."""
     return (WEIGHT * batch.sum(axis=1, keepdims=True) + BIAS).astype(np.float32)

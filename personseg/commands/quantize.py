@@ -10,6 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="dataset: calibrates on its train split, tunes on val (then train)")
     p.add_argument("--out", required=True)
     p.add_argument("--backend", default="onnxruntime", help="onnxruntime (the fastest on this CPU, measured)")
+    p.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "openvino"),
+                   help="what runs the INT8 model: onnxruntime (INT8 ONNX) or openvino (the INC result, or NNCF's "
+                        "if measured faster, saved as OpenVINO IR)")
     p.add_argument("--calibration", type=int, default=64, help="number of training images to calibrate on (>= 8)")
     p.add_argument("--tolerable-iou-loss", type=float, default=0.005,
                    help="IoU points INT8 may lose against FP32 on the tuning images (absolute: 0.005 = half a point)")
@@ -22,11 +25,12 @@ def handle(args: argparse.Namespace) -> int:
     """Quantize and print the gate's figures."""
     from personseg.quantize.step import QuantizeConfig, run
 
-    cfg = QuantizeConfig(model=args.model, data=args.data, backend=args.backend, calibration=args.calibration,
-                         tolerable_iou_loss=args.tolerable_iou_loss, min_agreement=args.min_agreement,
-                         max_trials=args.max_trials)
+    cfg = QuantizeConfig(model=args.model, data=args.data, backend=args.backend, runtime=args.runtime,
+                         calibration=args.calibration, tolerable_iou_loss=args.tolerable_iou_loss,
+                         min_agreement=args.min_agreement, max_trials=args.max_trials)
     m = run(cfg, args.out)
-    print(f"{args.out}: INT8 IoU {m['tune_iou_int8']:.4f} (FP32 {m['tune_iou_fp32']:.4f}) on {m['tune_images']} "
-          f"tuning images (calibrated on {m['calibration_images']}); agreement with FP32 masks "
+    method = f" [OpenVINO, {m['openvino_method']}]" if "openvino_method" in m else ""
+    print(f"{args.out}{method}: INT8 IoU {m['tune_iou_int8']:.4f} (FP32 {m['tune_iou_fp32']:.4f}) on "
+          f"{m['tune_images']} tuning images (calibrated on {m['calibration_images']}); agreement with FP32 masks "
           f"{m['agreement_iou']:.4f}")
     return 0

@@ -1,7 +1,7 @@
 """`personseg serve`: serve a saved model over HTTP (Open Inference Protocol v2 and /v1/segment).
 
 Every flag can also come from the environment (the container sets them there); a flag wins over
-its variable. Heavy imports (FastAPI, uvicorn, ONNX Runtime) happen inside the handler.
+its variable. Heavy imports (FastAPI, uvicorn, the runtime) happen inside the handler.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-bytes", type=int, help="largest encoded image in bytes (env PERSONSEG_MAX_BYTES)")
     p.add_argument("--threads", type=int,
                    help="inference threads (env PERSONSEG_THREADS; default: this process's CPU quota)")
+    p.add_argument("--runtime", choices=("onnxruntime", "openvino", "torch"),
+                   help="run the model with this runtime instead of the one its card names (env PERSONSEG_RUNTIME); "
+                        "an ONNX model runs on onnxruntime or openvino")
     p.set_defaults(func=handler)
 
 
@@ -35,6 +38,6 @@ def handler(args: argparse.Namespace) -> int:
     settings = settings_from_env().with_overrides(
         model_uri=args.model_uri, host=args.host, port=args.port, name=args.name, max_batch=args.max_batch,
         batch_wait_ms=args.batch_wait_ms, max_pixels=args.max_pixels, max_bytes=args.max_bytes,
-        threads=args.threads,
+        threads=args.threads, runtime=args.runtime,
     )
     return serve(settings)

@@ -121,3 +121,53 @@ def fp32_islands(nodes: list[RuntimeNode]) -> list[list[RuntimeNode]]:
                 and all(s.op_type == "QuantizeLinear" for s in sinks))
 
     return [m for m in islands if enclosed(m)]
+
+
+# -- OpenVINO -----------------------------------------------------------------------------------
+# OpenVINO's CPU plugin turns QDQ pairs into FakeQuantize and fuses them into 8-bit kernels where it can;
+# its runtime model (``compiled.get_runtime_model()``) lists the primitives it executes, each with
+# ``layerType``, ``runtimePrecision`` and ``outputPrecisions`` in its rt_info.
+OV_FLOAT = frozenset({"f32", "f16", "bf16", "f64"})
+# Graph ends, constants and memory views: no kernel computes anything there.
+OV_NOT_COMPUTE = frozenset({"Input", "Output", "Const", "Reshape", "Squeeze", "Unsqueeze"})
+
+
+@dataclass(frozen=True)
+class OpenVINONode:
+    """One primitive of OpenVINO's runtime model and the primitives feeding it."""
+
+    name: str
+    layer_type: str
+    runtime_precision: str
+    output_precisions: tuple[str, ...]
+    inputs: tuple[str, ...]
+
+    @property
+    def runs_on_float(self) -> bool:
+        """A computing primitive executed in floating point; a FakeQuantize to 8 bits is the INT8 boundary."""
+        if self.layer_type in OV_NOT_COMPUTE or self.runtime_precision not in OV_FLOAT:
+            return False
+        quantizes = self.layer_type == "FakeQuantize" and not set(self.output_precisions) & OV_FLOAT
+        return not quantizes
+
+
+def openvino_executed_nodes(compiled: object) -> list[OpenVINONode]:
+    """The primitives an OpenVINO compiled model executes, in execution order."""
+    nodes = []
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+
+        def field(key: str, info: object = info) -> str:
+            return info[key].astype(str) if key in info else ""
+
+        nodes.append(OpenVINONode(
+            op.get_friendly_name(), field("layerType"), field("runtimePrecision"),
+            tuple(p for p in field("outputPrecisions").split(",") if p),
+            tuple(i.get_source_output().get_node().get_friendly_name() for i in op.inputs())))
+    return nodes
+
+
+def openvino_fp32_nodes(compiled: object) -> list[dict[str, str]]:
+    """Computing primitives OpenVINO runs in floating point (the OpenVINO model card's ``fp32_nodes``)."""
+    return [{"name": n.name, "op_type": n.layer_type, "precision": n.runtime_precision}
+            for n in openvino_executed_nodes(compiled) if n.runs_on_float]

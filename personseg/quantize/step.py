@@ -7,6 +7,7 @@
 3. The gate: INT8 masks must agree with FP32 masks (IoU >= ``min_agreement``). Accuracy-driven tuning
    can miss a broken INT8 kernel (fbgemm's ConvTranspose2d did exactly that), so when the gate fails,
    each quantized op type is tried in FP32 and the one that restores agreement is kept in FP32.
+4. ``runtime="openvino"``: the gated INT8 ONNX then becomes an OpenVINO IR (``openvino_model.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger(__name__)
 BACKENDS = ("onnxruntime",)
+RUNTIMES = ("onnxruntime", "openvino")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class QuantizeConfig:
     model: str
     data: str
     backend: str = "onnxruntime"
+    runtime: str = "onnxruntime"
     calibration: int = 64
     tolerable_iou_loss: float = 0.005
     min_agreement: float = 0.95
@@ -71,6 +74,8 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
     """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
     if cfg.backend not in BACKENDS:
         raise UserError(f"--backend {cfg.backend!r}: available backends are {', '.join(BACKENDS)}")
+    if cfg.runtime not in RUNTIMES:
+        raise UserError(f"--runtime {cfg.runtime!r}: available runtimes are {', '.join(RUNTIMES)}")
     if not 0 <= cfg.tolerable_iou_loss < 1 or not 0 < cfg.min_agreement <= 1:
         raise UserError(f"--tolerable-iou-loss {cfg.tolerable_iou_loss} must be in [0, 1) (absolute IoU points) "
                         f"and --min-agreement {cfg.min_agreement} in (0, 1]")
@@ -141,7 +146,8 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
         metrics = {"tune_iou_fp32": fp32_iou, "tune_iou_int8": score(q_masks), "agreement_iou": agreement,
                    "tune_images": sets.sizes["tune"], "calibration_images": sets.sizes["calibration"],
                    "gate": gate_log}
-        with atomic_dir(out) as tmp:
+        int8_dir = out if cfg.runtime == "onnxruntime" else Path(work) / "int8"
+        with atomic_dir(int8_dir) as tmp:
             onnx.save_model(q_model, str(tmp / ONNX_FILE))
             write_config(tmp, kind="onnx", precision="int8", weights=ONNX_FILE, image_size=info.image_size,
                          arch=info.arch, extra={
@@ -153,6 +159,10 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
                              "data": {"uri": str(cfg.data), "sha256": data_sha},
                              "source": {"uri": str(cfg.model), "arch": info.arch}})
             write_json(tmp / "metrics.json", metrics)
+        if cfg.runtime == "openvino":
+            from personseg.quantize.openvino_model import build_openvino_model
+
+            metrics = build_openvino_model(int8_dir, fp32_path, calib_x, tune_x, tune.labels, out, cfg.min_agreement)
     return metrics
 
 

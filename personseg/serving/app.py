@@ -133,7 +133,7 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
     async def model_metadata(name: str) -> dict:
         _check_name(service, name)
         service.require_ready()
-        return oip.model_metadata(name, service.model.image_size, service.model.info.kind)
+        return oip.model_metadata(name, service.model.image_size, service.model.info.kind, service.model.runtime_name)
 
     @app.get("/v2/models/{name}/ready")
     async def model_ready(name: str) -> JSONResponse:

@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -24,7 +23,8 @@ from personseg.uris import local_model
 
 log = logging.getLogger(__name__)
 
-Loader = Callable[[Path, int], Predictor]
+# (directory, threads) -> predictor; called with ``runtime=`` as well when the server overrides the card's.
+Loader = Callable[..., Predictor]
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,13 @@ class SegmentationModel:
         threads: inference threads for the runtime.
         loader: how to build the predictor from a local directory; ``load_predictor`` unless a test
             wraps it (for example to make loading slow).
+        runtime: run the model with this runtime instead of the one its card names (``None``: the card's).
     """
 
-    def __init__(self, uri: str, threads: int, loader: Loader = load_predictor) -> None:
+    def __init__(self, uri: str, threads: int, loader: Loader = load_predictor, runtime: str | None = None) -> None:
         self.uri = uri
         self.threads = threads
+        self.runtime = runtime
         self.loader = loader
         self.predictor: Predictor | None = None
         self.version = ""
@@ -71,10 +73,18 @@ class SegmentationModel:
         """Fetch (if remote, sha256-verified by the storage layer) and open the model."""
         start = time.perf_counter()
         path = local_model(self.uri)
-        self.predictor = self.loader(path, self.threads)
+        override = {"runtime": self.runtime} if self.runtime else {}
+        self.predictor = self.loader(path, self.threads, **override)
         self.version = str(self.info.extra.get("version") or tree_sha256(path)[:12])
-        log.info("loaded %s (%s, %s, version %s) from %s in %.2fs", self.info.name, self.info.kind,
-                 self.info.precision, self.version, self.uri, time.perf_counter() - start)
+        log.info("loaded %s (%s, %s, run by %s, version %s) from %s in %.2fs", self.info.name, self.info.kind,
+                 self.info.precision, self.runtime_name, self.version, self.uri, time.perf_counter() - start)
+
+    @property
+    def runtime_name(self) -> str:
+        """What runs the loaded model (``onnxruntime``, ``openvino`` or ``torch``)."""
+        if self.predictor is None:
+            raise RuntimeError("model not loaded")
+        return getattr(self.predictor, "runtime", None) or self.info.runtime
 
     def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
         """Run real inferences so the first request pays no lazy-initialisation cost; check the output."""

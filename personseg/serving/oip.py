@@ -45,12 +45,16 @@ def server_metadata() -> dict[str, Any]:
     return {"name": "personseg", "version": __version__, "extensions": []}
 
 
-def model_metadata(name: str, image_size: int, kind: str) -> dict[str, Any]:
-    """``GET /v2/models/<name>``; -1 marks the variable batch dimension."""
-    platform = "onnxruntime_onnx" if kind == "onnx" else "pytorch_safetensors"
+# "<runtime>_<format>" as Triton names platforms: it says which runtime runs the model.
+PLATFORMS = {("onnx", "onnxruntime"): "onnxruntime_onnx", ("onnx", "openvino"): "openvino_onnx",
+             ("openvino", "openvino"): "openvino_ir", ("torch", "torch"): "pytorch_safetensors"}
+
+
+def model_metadata(name: str, image_size: int, kind: str, runtime: str) -> dict[str, Any]:
+    """``GET /v2/models/<name>``; -1 marks the variable batch dimension; ``platform`` names the runtime."""
     return {
         "name": name,
-        "platform": platform,
+        "platform": PLATFORMS.get((kind, runtime), f"{runtime}_{kind}"),
         "inputs": [{"name": INPUT_NAME, "datatype": DATATYPE, "shape": [-1, 3, image_size, image_size]}],
         "outputs": [{"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": [-1, 1, image_size, image_size]}],
     }

@@ -45,7 +45,7 @@ class SegmentationService:
 
     def __init__(self, settings: ServeSettings, loader: Loader = load_predictor) -> None:
         self.settings = settings
-        self.model = SegmentationModel(settings.model_uri, settings.inference_threads, loader)
+        self.model = SegmentationModel(settings.model_uri, settings.inference_threads, loader, settings.runtime or None)
         self.metrics = ServerMetrics(settings.max_batch)
         self.limits = ImageLimits(settings.max_bytes, settings.max_pixels)
         self.batcher: MicroBatcher | None = None
@@ -81,7 +81,7 @@ class SegmentationService:
             return
         info = self.model.info
         self.metrics.model.info({"name": self.settings.name, "model": info.name, "version": self.model.version,
-                                 "kind": info.kind, "precision": info.precision,
+                                 "kind": info.kind, "runtime": self.model.runtime_name, "precision": info.precision,
                                  "image_size": str(info.image_size), "uri": self.settings.model_uri})
         batcher = MicroBatcher(self.model.predict, self.settings.max_batch, self.settings.batch_wait_ms / 1000.0,
                                self.metrics.observe_batch)
@@ -90,8 +90,9 @@ class SegmentationService:
         batcher.start()
         self.batcher = batcher
         self.metrics.ready.set(1)
-        log.info("ready: serving %s as %r (threads=%d, max_batch=%d, batch_wait_ms=%g)", info.name,
-                 self.settings.name, self.model.threads, self.settings.max_batch, self.settings.batch_wait_ms)
+        log.info("ready: serving %s as %r on %s (threads=%d, max_batch=%d, batch_wait_ms=%g)", info.name,
+                 self.settings.name, self.model.runtime_name, self.model.threads, self.settings.max_batch,
+                 self.settings.batch_wait_ms)
 
     def stop(self) -> None:
         """Finish queued inferences, then the worker pool (called after in-flight requests drained)."""

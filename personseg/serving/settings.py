@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
+from personseg.modeldir import RUNTIMES
 
 # (field, environment variable, type) for everything the environment may set.
 ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
@@ -25,6 +26,7 @@ ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("max_pixels", "PERSONSEG_MAX_PIXELS", int),
     ("max_bytes", "PERSONSEG_MAX_BYTES", int),
     ("threads", "PERSONSEG_THREADS", int),
+    ("runtime", "PERSONSEG_RUNTIME", str),
     ("max_queue", "PERSONSEG_MAX_QUEUE", int),
     ("shutdown_timeout_s", "PERSONSEG_SHUTDOWN_TIMEOUT_S", float),
 )
@@ -44,6 +46,7 @@ class ServeSettings:
         max_pixels: largest accepted image (width x height); bigger ones get 413.
         max_bytes: largest accepted encoded image; bigger ones get 413.
         threads: inference threads; 0 means the CPU quota of this process.
+        runtime: what runs the model (``onnxruntime``, ``openvino``, ``torch``); empty: the model card's.
         max_queue: images waiting for inference beyond which new requests get 503 (back-pressure).
         shutdown_timeout_s: how long shutdown waits for in-flight requests before cancelling them.
     """
@@ -57,6 +60,7 @@ class ServeSettings:
     max_pixels: int = 40_000_000
     max_bytes: int = 20 * 1024 * 1024
     threads: int = 0
+    runtime: str = ""
     max_queue: int = 256
     shutdown_timeout_s: float = 25.0
 
@@ -81,6 +85,9 @@ class ServeSettings:
             "max_queue": self.max_queue >= self.max_batch,
             "shutdown_timeout_s": self.shutdown_timeout_s >= 0,
         }
+        if self.runtime and self.runtime not in RUNTIMES:
+            raise UserError(f"setting runtime={self.runtime!r}: expected one of {', '.join(RUNTIMES)} (or unset: the "
+                            "model card's)")
         for field, ok in checks.items():
             if not ok:
                 raise UserError(f"setting {field}={getattr(self, field)!r} is out of range")

@@ -1,0 +1,179 @@
+"""The OpenVINO INT8 model of a network: INC's QDQ ONNX read by OpenVINO, or NNCF's, whichever serves.
+
+Two ways to an OpenVINO INT8 IR, both from what the INC path already has:
+
+* ``inc``: the INT8 QDQ ONNX that INC tuned (gated on IoU) read by OpenVINO and saved as IR;
+* ``nncf``: ``nncf.quantize`` of the FP32 ONNX read by OpenVINO, calibrated on the same images.
+
+Both are measured on this machine: latency at batch 8 (interleaved rounds, the median) and agreement
+IoU of their masks with the FP32 model's on the tuning images. INC is kept unless NNCF is faster by
+more than ``margin`` and passes the gate: INC's result went through accuracy-aware tuning and the
+fallback gate, NNCF's did not. Both measurements go into the model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from personseg.atomic import atomic_dir, write_json
+from personseg.errors import UserError
+from personseg.metrics import agreement_iou, mean_scores
+from personseg.modeldir import read_metrics, read_model_dir, write_config
+from personseg.quantize.runtime_graph import openvino_fp32_nodes
+from personseg.runtime import default_threads, predict_masks
+from personseg.runtime_openvino import compile_openvino, read_openvino_model
+
+log = logging.getLogger(__name__)
+IR_FILE = "model.xml"
+METHODS = ("inc", "nncf")
+BATCH = 8
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One candidate's figures: median latency of a batch of ``BATCH`` and agreement with FP32 masks."""
+
+    method: str
+    latency_ms: float
+    agreement_iou: float
+    tune_iou: float
+
+
+def choose_method(inc: Measured, nncf: Measured | None, min_agreement: float, margin: float) -> str:
+    """``inc`` unless NNCF passes the gate and is faster by more than ``margin`` (or INC fails the gate)."""
+    nncf_ok = nncf is not None and nncf.agreement_iou >= min_agreement
+    if inc.agreement_iou < min_agreement:
+        if nncf_ok:
+            return "nncf"
+        raise UserError(f"quantize --runtime openvino: neither INC's model (agreement {inc.agreement_iou:.4f}) nor "
+                        f"NNCF's ({nncf.agreement_iou if nncf else float('nan'):.4f}) reaches --min-agreement "
+                        f"{min_agreement} on OpenVINO; not writing a model")
+    if nncf_ok and nncf.latency_ms < inc.latency_ms * (1 - margin):
+        return "nncf"
+    return "inc"
+
+
+def _nncf_model(fp32_onnx: Path, calib: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    import nncf
+
+    batches = [calib[i : i + BATCH] for i in range(0, len(calib), BATCH)]
+    model = nncf.quantize(read_openvino_model(fp32_onnx), nncf.Dataset(batches), subset_size=len(batches))
+    return model, {"library": "nncf", "nncf_version": nncf.__version__, "preset": "performance (default)",
+                   "calibration_batches": len(batches), "batch_size": BATCH}
+
+
+def _latencies(compiled: dict[str, Any], batch: np.ndarray, rounds: int, runs: int) -> dict[str, float]:
+    """Median ms per batch of each compiled model, the models taking turns within every round."""
+    requests = {k: c.create_infer_request() for k, c in compiled.items()}
+    for request in requests.values():
+        request.infer({0: batch})  # warm-up: first-run allocations are not latency
+    times: dict[str, list[float]] = {k: [] for k in compiled}
+    for _ in range(rounds):
+        for key, request in requests.items():
+            start = time.perf_counter()
+            for _ in range(runs):
+                request.infer({0: batch})
+            times[key].append((time.perf_counter() - start) / runs * 1000)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def _masks(compiled: Any, images: np.ndarray) -> np.ndarray:
+    request = compiled.create_infer_request()
+
+    def logits(batch: np.ndarray) -> np.ndarray:
+        request.infer({0: np.ascontiguousarray(batch)})
+        return request.get_output_tensor(0).data.copy()
+
+    return predict_masks(logits, images, BATCH)
+
+
+def build_openvino_model(
+    int8_onnx_dir: str | Path,
+    fp32_onnx_path: str | Path,
+    calib_inputs: np.ndarray,
+    tune_inputs: np.ndarray,
+    tune_labels: np.ndarray,
+    out_dir: str | Path,
+    min_agreement: float,
+    *,
+    methods: tuple[str, ...] = METHODS,
+    margin: float = 0.05,
+    rounds: int = 5,
+    runs: int = 3,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Write the OpenVINO INT8 saved model at ``out_dir`` and return its metrics.
+
+    Args:
+        int8_onnx_dir: the INT8 QDQ ONNX saved model the INC path wrote (its card is copied).
+        fp32_onnx_path: the FP32 ONNX of the same network (NNCF's input and the agreement reference).
+        calib_inputs: calibration images, (N, 3, S, S) float32 in [0, 1] (the ones INC calibrated on).
+        tune_inputs: tuning images (agreement and IoU are measured on them; one batch of them is timed).
+        tune_labels: their labels (IoU, and the ignore pixels agreement skips).
+        out_dir: where the saved model goes (written whole or not at all).
+        min_agreement: the gate, IoU of INT8 masks vs FP32 masks.
+        methods: candidates to build (``inc`` always is: it is the fallback).
+        margin: how much faster (relative) NNCF must be to replace INC.
+        rounds: interleaved timing rounds (each model timed once per round; the median is kept).
+        runs: batches timed per model per round.
+        threads: OpenVINO inference threads (``default_threads()``).
+    """
+    import openvino as ov
+
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise UserError(f"OpenVINO methods {sorted(unknown)}: expected some of {', '.join(METHODS)}")
+    threads = threads or default_threads()
+    inc_info = read_model_dir(int8_onnx_dir)
+    if inc_info.kind != "onnx" or inc_info.precision != "int8":
+        raise UserError(f"model {int8_onnx_dir}: is a {inc_info.kind} {inc_info.precision} model; the OpenVINO "
+                        "conversion takes the INT8 ONNX model of the INC path")
+    size = inc_info.image_size
+    models: dict[str, Any] = {"inc": read_openvino_model(inc_info.weights_path)}
+    recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
+                                                  "source": "INC's INT8 QDQ ONNX, read by OpenVINO"}}
+    if "nncf" in methods:
+        models["nncf"], recipes["nncf"] = _nncf_model(Path(fp32_onnx_path), calib_inputs)
+    compiled = {k: compile_openvino(m, threads, size) for k, m in models.items()}
+    fp32_masks = _masks(compile_openvino(Path(fp32_onnx_path), threads, size), tune_inputs)
+    timing_batch = np.ascontiguousarray(np.resize(tune_inputs, (BATCH, *tune_inputs.shape[1:])))
+    latency = _latencies(compiled, timing_batch, rounds, runs)
+    measured: dict[str, Measured] = {}
+    for key, model in compiled.items():
+        masks = _masks(model, tune_inputs)
+        measured[key] = Measured(key, latency[key], agreement_iou(masks, fp32_masks, tune_labels),
+                                 mean_scores(masks, tune_labels, boundary=False)["iou"])
+        log.info("quantize: OpenVINO %s: %.2f ms per batch of %d, agreement with FP32 %.4f", key, latency[key],
+                 BATCH, measured[key].agreement_iou)
+    method = choose_method(measured["inc"], measured.get("nncf"), min_agreement, margin)
+    chosen = measured[method]
+    fp32_nodes = openvino_fp32_nodes(compiled[method])
+
+    inc_card = inc_info.extra
+    inc_quant = dict(inc_card.get("quantization", {}))
+    quantization = ({**inc_quant, "backend": "openvino", "fp32_nodes": fp32_nodes} if method == "inc" else
+                    {**recipes["nncf"], "backend": "openvino", "fp32_nodes": fp32_nodes,
+                     "min_agreement": min_agreement, "config": inc_quant.get("config")})
+    openvino_section = {
+        "method": method, "openvino_version": ov.__version__, "margin": margin, "batch_size": BATCH,
+        "rounds": rounds, "runs_per_round": runs, "threads": threads, "inference_precision": "f32",
+        "measurements": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou, "tune_iou": m.tune_iou,
+                             **recipes[k]} for k, m in measured.items()},
+        "rule": "INC unless NNCF passes the gate and is faster by more than the margin",
+    }
+    kept = {k: v for k, v in inc_card.items() if k not in ("runtime", "quantization")}
+    metrics = {**read_metrics(int8_onnx_dir), "tune_iou_int8": chosen.tune_iou, "agreement_iou": chosen.agreement_iou,
+               "openvino": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou}
+                            for k, m in measured.items()}, "openvino_method": method}
+    with atomic_dir(out_dir) as tmp:
+        ov.save_model(models[method], str(tmp / IR_FILE), compress_to_fp16=False)
+        write_config(tmp, kind="openvino", runtime="openvino", precision="int8", weights=IR_FILE, image_size=size,
+                     arch=inc_info.arch, extra={**kept, "quantization": quantization, "openvino": openvino_section})
+        write_json(tmp / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,108 @@
+"""``personseg quantize --runtime openvino``: INC's INT8 ONNX (or NNCF's, if measured faster) as OpenVINO IR."""
+
+import json
+
+import numpy as np
+import pytest
+
+from personseg.errors import UserError
+from personseg.quantize.openvino_model import METHODS, Measured, choose_method
+
+pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+
+@pytest.fixture(scope="module")
+def ov_lean(tiny_model, tiny_dataset, tmp_path_factory):
+    """The lean (DepthToSpace) swap of the tiny model, quantized for OpenVINO through the CLI."""
+    from personseg.cli import main
+    from personseg.swap import SwapConfig
+    from personseg.swap import run as swap
+
+    root = tmp_path_factory.mktemp("ov")
+    swap(SwapConfig(model=str(tiny_model), data=str(tiny_dataset), design="lean", squeeze=4, epochs=0), root / "lean4")
+    code = main(["quantize", "--runtime", "openvino", "--model", str(root / "lean4"), "--data", str(tiny_dataset),
+                 "--out", str(root / "ov"), "--calibration", "32", "--max-trials", "1"])
+    assert code == 0
+    return root / "ov"
+
+
+def test_the_openvino_model_card(ov_lean):
+    card = json.loads((ov_lean / "config.json").read_text())
+    assert (card["kind"], card["runtime"], card["precision"], card["weights"]) == ("openvino", "openvino", "int8",
+                                                                                   "model.xml")
+    assert (ov_lean / "model.bin").is_file() and not (ov_lean / "model.onnx").exists()
+    assert card["calibration"]["count"] == 32 and len(card["calibration"]["sha256"]) == 64
+    assert card["quantization"]["backend"] == "openvino" and card["quantization"]["config"]["runtime"] == "openvino"
+    section = card["openvino"]
+    assert section["method"] in METHODS and section["inference_precision"] == "f32"
+    measured = section["measurements"]
+    assert set(measured) == {"inc", "nncf"}
+    for figures in measured.values():
+        assert figures["latency_ms"] > 0 and 0 < figures["agreement_iou"] <= 1
+    expected = choose_method(*(Measured(k, measured[k]["latency_ms"], measured[k]["agreement_iou"], 0.0)
+                               for k in ("inc", "nncf")), card["quantization"]["min_agreement"], section["margin"])
+    assert section["method"] == expected
+    metrics = json.loads((ov_lean / "metrics.json").read_text())
+    assert metrics["openvino_method"] == expected
+    assert metrics["agreement_iou"] == measured[expected]["agreement_iou"] >= 0.95
+
+
+def test_the_cards_fp32_nodes_are_what_openvino_runs_on_float(ov_lean):
+    from personseg.quantize.runtime_graph import openvino_fp32_nodes
+    from personseg.runtime_openvino import compile_openvino
+
+    card = json.loads((ov_lean / "config.json").read_text())["quantization"]["fp32_nodes"]
+    assert card == openvino_fp32_nodes(compile_openvino(ov_lean / "model.xml", 1, 64))
+    assert not any(n["op_type"] in ("Convolution", "DepthToSpace", "Concatenation") for n in card), card
+
+
+def test_the_saved_ir_agrees_with_the_fp32_model(ov_lean, tiny_dataset):
+    from personseg.data.loading import load_dataset
+    from personseg.metrics import agreement_iou
+    from personseg.quantize.calibration import as_inputs
+    from personseg.quantize.step import export
+    from personseg.runtime import load_predictor, predict_masks
+
+    images = as_inputs(load_dataset(tiny_dataset, 64))[-16:]
+    fp32 = load_predictor(export(str(ov_lean.parent / "lean4"), ov_lean.parent / "fp32"), 1)
+    int8 = load_predictor(ov_lean, 1)
+    assert int8.runtime == "openvino"
+    reference, masks = predict_masks(fp32.logits, images), predict_masks(int8.logits, images)
+    assert reference.any() and not reference.all()
+    assert agreement_iou(masks, reference) >= 0.95
+
+
+def _m(method, latency, agreement):
+    return Measured(method, latency, agreement, 0.0)
+
+
+def test_inc_is_kept_unless_nncf_is_faster_by_more_than_the_margin_and_passes_the_gate():
+    inc = _m("inc", 10.0, 0.98)
+    assert choose_method(inc, _m("nncf", 10.0, 0.99), 0.95, 0.05) == "inc"  # a tie keeps INC
+    assert choose_method(inc, _m("nncf", 9.7, 0.99), 0.95, 0.05) == "inc"  # within the margin
+    assert choose_method(inc, _m("nncf", 9.0, 0.99), 0.95, 0.05) == "nncf"
+    assert choose_method(inc, _m("nncf", 5.0, 0.94), 0.95, 0.05) == "inc"  # fast but below the gate
+    assert choose_method(inc, None, 0.95, 0.05) == "inc"
+    assert choose_method(_m("inc", 10.0, 0.90), _m("nncf", 12.0, 0.97), 0.95, 0.05) == "nncf"
+    with pytest.raises(UserError, match="neither"):
+        choose_method(_m("inc", 10.0, 0.90), _m("nncf", 8.0, 0.91), 0.95, 0.05)
+
+
+def test_build_refuses_a_model_that_is_not_the_inc_int8_onnx(tmp_path):
+    from serving_fixtures import make_tiny_model
+
+    from personseg.quantize.openvino_model import build_openvino_model
+
+    fp32 = make_tiny_model(tmp_path / "fp32")
+    x = np.zeros((8, 3, 64, 64), np.float32)
+    with pytest.raises(UserError, match="INT8 ONNX model of the INC path"):
+        build_openvino_model(fp32, fp32 / "model.onnx", x, x, np.zeros((8, 64, 64), np.uint8), tmp_path / "out", 0.95)
+    assert not (tmp_path / "out").exists()
+
+
+def test_quantize_names_an_unknown_runtime(tiny_model, tiny_dataset, tmp_path):
+    from personseg.quantize.step import QuantizeConfig, run
+
+    with pytest.raises(UserError, match="--runtime 'tensorrt'"):
+        run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), runtime="tensorrt"), tmp_path / "out")
