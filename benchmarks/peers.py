@@ -111,11 +111,11 @@ def _builders(info: ModelInfo, name: str, args: argparse.Namespace, calib, threa
         "channels-last": lambda: channels_last(load_model(info.path, info)),
         "compile": lambda: compiled(load_model(info.path, info), batch),
         "onnx-fp32": lambda: onnx_runner(onnx_path(), threads),
-        "openvino-fp32": lambda: openvino_fp32(onnx_path(), threads),
+        "openvino-fp32": lambda: openvino_fp32(onnx_path(), threads, info.image_size),
         "ours": ours,
         "ort-qs": lambda: ort_quantize_static(onnx_path(), out / f"{name}-ort-qs.onnx", calib, threads,
                                               args.batch_size),
-        "nncf": lambda: nncf_int8(onnx_path(), calib, threads, args.batch_size),
+        "nncf": lambda: nncf_int8(onnx_path(), calib, threads, info.image_size, args.batch_size),
         "pt2e": lambda: pt2e_int8(load_model(info.path, info), calib, batch),
     }
 

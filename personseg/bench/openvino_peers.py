@@ -1,8 +1,8 @@
 """OpenVINO stacks: the FP32 ONNX export read by OpenVINO, and NNCF's post-training INT8 of it.
 
-The compile helper is private here until ``personseg.runtime_openvino`` lands: threads pinned, one
-stream, latency hint, and ``INFERENCE_PRECISION_HINT`` f32 so OpenVINO does not silently run "FP32"
-in bf16/f16 on CPUs that have them (INT8 layers stay INT8; the rest runs in f32).
+Both compile through ``personseg.runtime_openvino.compile_openvino`` (threads pinned, one stream, the
+LATENCY hint, inference precision f32 so "FP32" never silently runs in bf16), the same compile that
+serving and ``personseg quantize --runtime openvino`` use.
 """
 
 from __future__ import annotations
@@ -13,35 +13,29 @@ from typing import Any
 import numpy as np
 
 from personseg.bench.runner import Logits, full_batches
-
-
-def compile_pinned(model: Any, threads: int) -> Any:
-    """``openvino.Core().compile_model`` on CPU with threads and f32 inference precision pinned."""
-    import openvino as ov
-
-    config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1,
-              "PERFORMANCE_HINT": "LATENCY"}
-    return ov.Core().compile_model(model, "CPU", config)
+from personseg.runtime_openvino import compile_openvino, read_openvino_model
 
 
 def _runner(compiled: Any) -> Logits:
     request = compiled.create_infer_request()
-    return lambda x: request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})[0].copy()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        return request.get_output_tensor(0).data.copy()
+
+    return run
 
 
-def openvino_fp32(onnx_path: str | Path, threads: int) -> Logits:
+def openvino_fp32(onnx_path: str | Path, threads: int, image_size: int) -> Logits:
     """The FP32 ONNX export compiled by OpenVINO, f32 precision."""
-    import openvino as ov
-
-    return _runner(compile_pinned(ov.Core().read_model(str(onnx_path)), threads))
+    return _runner(compile_openvino(onnx_path, threads, image_size))
 
 
-def nncf_int8(onnx_path: str | Path, calibration: np.ndarray, threads: int, batch_size: int = 8) -> Logits:
-    """``nncf.quantize`` (default preset, all calibration images) of the FP32 export, compiled pinned."""
+def nncf_int8(onnx_path: str | Path, calibration: np.ndarray, threads: int, image_size: int,
+              batch_size: int = 8) -> Logits:
+    """``nncf.quantize`` (default preset, every calibration image) of the FP32 export, compiled pinned."""
     import nncf
-    import openvino as ov
 
-    model = ov.Core().read_model(str(onnx_path))
     batches = full_batches(calibration, batch_size)
-    quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
-    return _runner(compile_pinned(quantized, threads))
+    quantized = nncf.quantize(read_openvino_model(onnx_path), nncf.Dataset(batches), subset_size=len(batches))
+    return _runner(compile_openvino(quantized, threads, image_size))
