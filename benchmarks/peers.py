@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from personseg.atomic import write_json
@@ -88,8 +89,8 @@ def _network_name(info: ModelInfo) -> str:
     return arch.get("decoder") or f"{arch.get('design', 'swapped')}{arch.get('squeeze', '')}"
 
 
-def _builders(info: ModelInfo, name: str, args: argparse.Namespace, calib, threads: int) -> dict[str, Callable[[],
-                                                                                                            Logits]]:
+def _builders(info: ModelInfo, name: str, args: argparse.Namespace, calib: np.ndarray,
+              threads: int) -> dict[str, Callable[[], Logits]]:
     """How to build each stack's runner for one network (called lazily, one at a time)."""
     out = Path(args.out)
     onnx_dir = out / f"{name}-onnx"
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
             swap(SwapConfig(model=args.model, data=args.data, design="lean", squeeze=4, epochs=args.swap_epochs),
                  swapped)
         models["swapped"] = read_model_dir(local_model(swapped))
+        if models["swapped"].image_size != seed.image_size or models["swapped"].kind != "torch":
+            raise UserError(f"--swapped {swapped}: expected a PyTorch model at the seed's {seed.image_size}px, got "
+                            f"{models['swapped'].kind} at {models['swapped'].image_size}px")
     root = local_dataset(args.data)
     data = load_dataset(root, seed.image_size)
     calib = as_inputs(choose(data, split_ids(data.ids, root), args.calibration).calibration)

@@ -61,7 +61,8 @@ def markdown(result: dict) -> str:
     ]
     if peak:
         lines.append(f"Measured GEMM peak on these threads: FP32 {peak['fp32_gflops']:.0f} GFLOP/s, "
-                     f"INT8 {peak['int8_gops']:.0f} GOP/s (ONNX Runtime MLAS, best of trials).")
+                     f"INT8 {peak['int8_gops']:.0f} GOP/s (ONNX Runtime's MLAS kernels, best of trials; another "
+                     "runtime's kernels can pass 100 %).")
     lines += [
         "",
         "| row | stack | precision | IoU (test) | agreement IoU vs FP32 eager of same network | median ms/batch "
