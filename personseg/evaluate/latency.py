@@ -1,7 +1,7 @@
 """Latency of several predictors in one process, in interleaved rounds.
 
 Warm-up first, then rounds that run every model once each, so drift in clock speed or background load
-hits every model alike. Reports median and p90 ms per batch.
+hits every model alike. Reports median, p90 and the spread (fastest, slowest round) in ms per batch.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class Timing:
     p90_ms: float
     images_per_s: float
     rounds: int
+    min_ms: float = 0.0
+    max_ms: float = 0.0
 
 
 def benchmark(predictors: list[Predictor], batch: np.ndarray, rounds: int = 10, warmup: int = 2) -> list[Timing]:
@@ -38,5 +40,6 @@ def benchmark(predictors: list[Predictor], batch: np.ndarray, rounds: int = 10, 
     out = []
     for times in samples:
         median = float(np.median(times))
-        out.append(Timing(median, float(np.percentile(times, 90)), len(batch) * 1000.0 / median, rounds))
+        out.append(Timing(median, float(np.percentile(times, 90)), len(batch) * 1000.0 / median, rounds,
+                          float(min(times)), float(max(times))))
     return out

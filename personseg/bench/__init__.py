@@ -1,0 +1,1 @@
+"""Runners for the peer comparison (``benchmarks/peers.py``): other INT8 and FP32 stacks on our networks."""

