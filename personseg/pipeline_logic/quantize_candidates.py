@@ -97,7 +97,7 @@ def quantize_candidates(networks: Mapping[str, str | Path], cfg: CandidatesConfi
                 sources[network] = _runtime_source(cfg, model, int8_dir, tmp / fp32_onnx_dir(network))
             except UserError as exc:
                 log.warning("quantize: network %s failed: %s", network, exc)
-                entry.update(status="failed", reason=f"quantize: {exc}")
+                entry.update(status="failed", reason=str(exc))
             index["networks"][network] = entry
         for cand in candidates:
             net = index["networks"][cand.network]
