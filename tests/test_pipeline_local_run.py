@@ -55,7 +55,8 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PERSONSEG_CACHE", str(tmp_path / "cache"))
     storage = tmp_path / "s3"
 
-    out, run1 = _cli_run({**TINY_PARAMS, "min_speedup": 1e6, "tolerable_iou_loss": 0.5}, tmp_path / "runs", storage, capsys)
+    out, run1 = _cli_run({**TINY_PARAMS, "min_speedup": 1e6, "tolerable_iou_loss": 0.5}, tmp_path / "runs", storage,
+                         capsys)
     assert "**Gate: not deployed**" in out and "Not deployed" in out and "## Candidates" in out
     assert "No candidate passed: bilinear:onnxruntime failed speed (" in out
     assert "; swapped:onnxruntime failed speed (" in out
