@@ -11,9 +11,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # the pipeline definition imports this module to validate names: keep it light
+    import numpy as np
 
 
 @dataclass(frozen=True)
