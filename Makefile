@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: install test test-slow test-images lint demo bench images push clean
+.PHONY: install test test-slow test-images test-teacher teacher lint demo bench images push clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,6 +14,21 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The MediaPipe teacher of `personseg data label` in its own environment: mediapipe needs protobuf<5,
+# kfp needs protobuf>=6 (setup.cfg, extra `label`). About 1.2 GB installed.
+TEACHER := .venv-teacher
+$(TEACHER)/.installed: setup.cfg pyproject.toml
+	test -x $(TEACHER)/bin/python || $(PY) -m venv $(TEACHER)
+	$(TEACHER)/bin/pip install -q --upgrade pip
+	$(TEACHER)/bin/pip install -q -e '.[label]' 'pytest>=8'
+	touch $@
+
+teacher: $(TEACHER)/.installed
+
+# The labelling tests with the real teacher (they skip in .venv, where mediapipe cannot be installed).
+test-teacher: $(TEACHER)/.installed
+	$(TEACHER)/bin/python -m pytest -q -p no:cacheprovider tests/test_labeling_mediapipe.py tests/test_labeling_label.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check personseg personseg_kfp tests benchmarks components pipelines scripts images

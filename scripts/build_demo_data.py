@@ -1,15 +1,14 @@
 """Rebuild the committed datasets ``datasets/demo`` and ``datasets/real`` with the MediaPipe teacher.
 
 Run it only to regenerate them; ``personseg data demo`` copies the committed result and needs
-neither openpeople nor mediapipe. It runs in a separate environment because mediapipe 0.10.21
-needs numpy<2 (kept out of the project's own .venv)::
+neither openpeople nor mediapipe. It runs in the teacher's environment (``make teacher``: the
+project's ``label`` extra, apart from kfp because mediapipe 0.10.21 needs protobuf<5) plus two
+packages for the photos::
 
-    python3.11 -m venv .venv-teacher
-    .venv-teacher/bin/pip install --no-deps mediapipe==0.10.21
-    .venv-teacher/bin/pip install 'numpy<2' 'protobuf<5' opencv-python-headless attrs flatbuffers \
-        absl-py matplotlib pillow openpeople==0.1.2 scikit-image
+    make teacher
+    .venv-teacher/bin/pip install openpeople==0.1.2 scikit-image
     apt-get install opencv-doc            # basketball1.png, basketball2.png
-    PYTHONPATH=. .venv-teacher/bin/python scripts/build_demo_data.py --overlays /tmp/overlays
+    .venv-teacher/bin/python scripts/build_demo_data.py --overlays /tmp/overlays
 
 ``demo``: the 40 single-person openpeople photos (10 synthetic people x 4 shots; the two multi-panel
 sheets per person are left out), split by person into train / val / test. ``real``: four real

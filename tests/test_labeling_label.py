@@ -168,6 +168,7 @@ def test_cli_without_mediapipe_says_what_to_install(tmp_path, capsys):
     painted(8, 8, [0]).save(src / "a.png")
     assert main(["data", "label", "--teacher", "mediapipe", str(src), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "cannot import mediapipe" in err and "pip install --no-deps mediapipe==0.10.21" in err
+    assert "cannot import mediapipe" in err and "make teacher" in err
+    assert ".venv-teacher/bin/personseg data label --teacher mediapipe" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

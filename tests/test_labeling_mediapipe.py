@@ -1,4 +1,7 @@
-"""The real MediaPipe teacher: runs only where mediapipe is importable (a separate numpy<2 environment)."""
+"""The real MediaPipe teacher: runs where mediapipe is importable, i.e. in `make teacher`'s environment.
+
+`make test-teacher` (called by .ci/run) runs this file there.
+"""
 
 import importlib.util
 import shutil
@@ -13,7 +16,7 @@ from personseg.labeling.committed import committed_dataset
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mediapipe") is None,
-    reason="mediapipe is not installed in this environment (it needs numpy<2; see scripts/build_demo_data.py)",
+    reason="mediapipe is not installed in this environment (`make test-teacher` runs these tests in .venv-teacher)",
 )
 
 

@@ -13,12 +13,13 @@ from personseg.errors import UserError
 from personseg.imageops import letterbox, unletterbox
 
 MODEL_SIZE = 256
+TEACHER_VENV = ".venv-teacher"
+# mediapipe 0.10.21 (bundled selfie model, numpy<2) needs protobuf<5 while kfp needs protobuf>=6, so the
+# teacher lives in its own environment, made from the project's `label` extra by `make teacher`.
 INSTALL_HINT = (
-    "the mediapipe teacher needs the 'mediapipe' package (0.10.21, which requires numpy<2); "
-    "install it into a separate environment, e.g. `python3.11 -m venv .venv-teacher && "
-    ".venv-teacher/bin/pip install --no-deps mediapipe==0.10.21 && .venv-teacher/bin/pip install "
-    "'numpy<2' 'protobuf<5' opencv-python-headless attrs flatbuffers absl-py matplotlib pillow`, "
-    "then run personseg from it with PYTHONPATH set to the personseg checkout"
+    f"run `make teacher` in the personseg checkout (it installs the `label` extra into {TEACHER_VENV}: "
+    f"mediapipe needs protobuf<5, which the pipeline's kfp cannot share), then "
+    f"`{TEACHER_VENV}/bin/personseg data label --teacher mediapipe SRC OUT`"
 )
 
 

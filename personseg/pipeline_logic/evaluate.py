@@ -78,7 +78,8 @@ def evaluate_candidates(data: str | Path, bilinear: str | Path, candidates_dir: 
     gallery = build_gallery(data, result["image_size"],
                             [("bilinear FP32", bilinear), (fp32_label, models[shown.fp32]),
                              (int8_label, models[shown.row])],
-                            (fp32_label, int8_label), read_metrics(bilinear).get("history", []), extra=extra)
+                            (fp32_label, int8_label), read_metrics(bilinear).get("history", []), extra=extra,
+                            result=result)
     if report_json:
         write_json(report_json, {**result, "production": production, "winner": selection.winner,
                                  "candidates": [v.to_dict() for v in selection.verdicts],
