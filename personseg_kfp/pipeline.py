@@ -1,5 +1,9 @@
 """The person-segmentation pipeline: check data -> ingest -> train -> swap -> quantize -> evaluate -> deploy.
 
+``candidates`` names the models competing for deployment (``network:runtime``, networks ``bilinear`` and
+``swapped``): one quantize task builds them all, evaluate gates each against the FP32 ONNX of its own
+network and returns the fastest that passes, and deploy publishes that one.
+
 Defaults give a sensible run on the committed demo dataset. ``check_data`` fingerprints the dataset
 and ends the run ("no new data since version N") when the production model was trained on exactly
 this data with this recipe; otherwise its key is ingest's cache key, so new data retrains everything
@@ -23,6 +27,7 @@ from typing import Any
 
 from kfp import dsl, kubernetes
 
+from personseg.pipeline_logic.candidates import DEFAULT as DEFAULT_CANDIDATES
 from personseg_kfp.components import STEP_IMAGE
 from personseg_kfp.components.check_data import check_data
 from personseg_kfp.components.deploy import deploy
@@ -77,7 +82,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
     """
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
-                  "quantize it to INT8, evaluate, and deploy it when it passes the gate. Needs a Kubeflow "
+                  "quantize each candidate (network x runtime) to INT8, evaluate, and deploy the fastest that passes "
+                  "the gate. Needs a Kubeflow "
                   "Pipelines backend 2.5.0 or newer: the S3 Secret's name is a pipeline parameter (minio_secret).")
     def person_segmentation(
         dataset_uri: str = "demo",
@@ -87,6 +93,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         swap_design: str = "lean4",
         swap_epochs: int = 3,
         calibration_size: int = 32,
+        candidates: str = DEFAULT_CANDIDATES,
         tolerable_iou_loss: float = 0.02,
         min_speedup: float = 1.25,
         extra_eval_uri: str = "real",
@@ -115,7 +122,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         checked = networked(_sized(check_data(
             dataset_uri=dataset_uri, image_size=image_size, width=width, epochs=epochs, swap_design=swap_design,
             swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
-            model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint), "check_data"))
+            candidates=candidates, model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint),
+            "check_data"))
         checked.set_caching_options(False)
         with dsl.If(checked.outputs["Output"] != "", name="new-data"):
             _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field, local)
@@ -131,19 +139,20 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
     trained = _train(p, data.outputs["data"], access_key_field, secret_key_field, local)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
                           epochs=p["swap_epochs"]), "swap")
-    quantized = _sized(quantize(data=data.outputs["data"], swapped=swapped.outputs["model"],
+    quantized = _sized(quantize(data=data.outputs["data"], bilinear=trained.outputs["model"],
+                                swapped=swapped.outputs["model"], candidate_names=p["candidates"],
                                 calibration_size=p["calibration_size"], tolerable_iou_loss=p["tolerable_iou_loss"]),
                        "quantize")
     evaluated = networked(_sized(evaluate(
-        data=data.outputs["data"], bilinear=trained.outputs["model"], swapped=swapped.outputs["model"],
-        onnx_fp32=quantized.outputs["onnx_fp32"], int8=quantized.outputs["int8"], model_name=p["model_name"],
-        tolerable_iou_loss=p["tolerable_iou_loss"], min_speedup=p["min_speedup"], rounds=p["eval_rounds"],
-        extra_eval_uri=p["extra_eval_uri"], min_extra_iou=p["min_extra_iou"], image_size=p["image_size"],
-        s3_endpoint=p["s3_endpoint"]), "evaluate"))
+        data=data.outputs["data"], bilinear=trained.outputs["model"], candidates=quantized.outputs["candidates"],
+        model_name=p["model_name"], tolerable_iou_loss=p["tolerable_iou_loss"], min_speedup=p["min_speedup"],
+        rounds=p["eval_rounds"], extra_eval_uri=p["extra_eval_uri"], min_extra_iou=p["min_extra_iou"],
+        image_size=p["image_size"], s3_endpoint=p["s3_endpoint"]), "evaluate"))
     evaluated.set_caching_options(False)
-    with dsl.If(evaluated.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition, not Python)
+    with dsl.If(evaluated.outputs["Output"] != "", name="gate-passed"):  # the winner's name; "" = none passed
         shipped = networked(_sized(deploy(
-            int8=quantized.outputs["int8"], evaluation=evaluated.outputs["evaluation"], model_name=p["model_name"],
+            candidates=quantized.outputs["candidates"], winner=evaluated.outputs["Output"],
+            evaluation=evaluated.outputs["evaluation"], model_name=p["model_name"],
             deploy_target=p["deploy_target"], namespace=p["namespace"], dataset_uri=p["dataset_uri"],
             retrain_key=retrain_key, s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"],
             access_key_field=access_key_field, secret_key_field=secret_key_field,

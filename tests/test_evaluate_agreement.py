@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from personseg.evaluate.agreement import references
+from personseg.evaluate.agreement import onnx_fp32_of, references
 from personseg.modeldir import ModelInfo
 
 BILINEAR = {"name": "unet", "decoder": "bilinear", "width": 8}
@@ -27,6 +27,14 @@ def test_int8_prefers_fp32_onnx_then_torch_then_none() -> None:
     assert references([infos[0], infos[3]], ["/q", "/t"]) == [1, 1]  # no FP32 ONNX: the PyTorch FP32
     assert references([infos[0], infos[1]], ["/q", "/l"]) == [None, 1]  # a swapped model is another network
     assert references([infos[2]], ["/o"]) == [0]  # FP32 ONNX alone: itself
+
+
+def test_speed_reference_is_the_fp32_onnx_of_the_same_network_not_the_first_listed() -> None:
+    # bilinear's FP32 ONNX comes first; the swapped INT8 must be timed against the swapped FP32 ONNX
+    infos = [_info("/t", "torch", "fp32", BILINEAR), _info("/bo", "onnx", "fp32", BILINEAR),
+             _info("/lo", "onnx", "fp32", LEAN), _info("/bq", "onnx", "int8", BILINEAR),
+             _info("/lq", "onnx", "int8", LEAN), _info("/x", "onnx", "int8", {"name": "unet", "width": 4})]
+    assert onnx_fp32_of(infos, ["/t", "/bo", "/lo", "/bq", "/lq", "/x"]) == [1, 1, 2, 1, 2, None]
 
 
 def test_among_several_fp32_models_of_one_arch_the_recorded_source_wins() -> None:

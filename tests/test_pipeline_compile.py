@@ -13,7 +13,7 @@ from personseg.images import pipeline_image
 
 STEPS = ("check_data", "ingest", "train", "swap", "quantize", "evaluate", "deploy")
 PARAMS = {"dataset_uri", "image_size", "width", "epochs", "swap_design", "calibration_size", "tolerable_iou_loss",
-          "min_speedup", "model_name", "deploy_target", "namespace"}
+          "min_speedup", "model_name", "deploy_target", "namespace", "candidates"}
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +50,7 @@ def test_pipeline_structure(tmp_path: Path) -> None:
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert PARAMS <= set(params)
     assert params["dataset_uri"]["defaultValue"] == "demo"
+    assert params["candidates"]["defaultValue"] == "bilinear:onnxruntime,swapped:onnxruntime"
     root = spec["root"]["dag"]["tasks"]
     assert set(root) == {"check-data", "condition-1"}  # nothing trains unless check-data finds new data
     assert root["condition-1"]["triggerPolicy"]["condition"] == \
@@ -60,8 +61,17 @@ def test_pipeline_structure(tmp_path: Path) -> None:
     assert tasks["ingest"]["inputs"]["parameters"]["retrain_key"]["componentInputParameter"] == \
         "pipelinechannel--check-data-Output"  # the data's fingerprint is ingest's cache key
     assert tasks["condition-5"]["triggerPolicy"]["condition"] == \
-        "inputs.parameter_values['pipelinechannel--evaluate-Output'] == true"
+        "inputs.parameter_values['pipelinechannel--evaluate-Output'] != ''"  # the winner's name
+    # one quantize task builds every candidate; evaluate and deploy read its one artifact, deploy the winner
+    assert tasks["quantize"]["inputs"]["parameters"]["candidate_names"]["componentInputParameter"] == \
+        "pipelinechannel--candidates"
+    assert set(tasks["quantize"]["inputs"]["artifacts"]) == {"data", "bilinear", "swapped"}
+    assert tasks["evaluate"]["inputs"]["artifacts"]["candidates"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "candidates", "producerTask": "quantize"}
     inner = spec["components"]["comp-condition-5"]["dag"]["tasks"]["deploy"]
+    assert inner["inputs"]["parameters"]["winner"]["componentInputParameter"] == "pipelinechannel--evaluate-Output"
+    assert inner["inputs"]["artifacts"]["candidates"]["componentInputArtifact"] == \
+        "pipelinechannel--quantize-candidates"
     assert inner["cachingOptions"] == {} and tasks["evaluate"]["cachingOptions"] == {}  # never cached
     one_node = spec["components"]["comp-condition-3"]["dag"]["tasks"]["train"]
     trainjob = spec["components"]["comp-condition-4"]["dag"]["tasks"]["train-2"]

@@ -3,12 +3,14 @@
 Every step is a real kfp.local subprocess. Two runs share one real local S3 server directory
 (weed mini): the first, with no ``MINIO_ENDPOINT`` set, makes the CLI start and stop the server
 itself, and its impossible ``min_speedup`` must skip the deploy branch and publish nothing; the
-second, against a server the test runs, has a trivial ``min_speedup`` and must publish, deploy to
-the local target, promote to production and leave a model server answering on 127.0.0.1.
+second, against a server the test runs, has a trivial gate that both candidates pass and must publish
+the faster one, deploy it to the local target, promote it to production and leave a model server
+answering on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import urllib.request
@@ -19,6 +21,8 @@ from pipeline_fixtures import TINY_PARAMS
 
 from personseg.cli import main
 
+# tolerable_iou_loss is part of the retrain recipe: the same in every run, so the runs share a retrain key
+CANDIDATE_ROWS = ("bilinear_int8_onnxruntime", "swapped_int8_onnxruntime")
 S3_VARS = ("MINIO_ENDPOINT", "AWS_ENDPOINT_URL", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "AWS_ACCESS_KEY_ID",
            "AWS_SECRET_ACCESS_KEY", "MINIO_SECURE")
 
@@ -51,34 +55,55 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("PERSONSEG_CACHE", str(tmp_path / "cache"))
     storage = tmp_path / "s3"
 
-    out, run1 = _cli_run({**TINY_PARAMS, "min_speedup": 1e6}, tmp_path / "runs", storage, capsys)
-    assert "**Gate: not deployed**" in out and "**speed**: failed" in out and "Not deployed" in out
-    assert "| quantize | swapped INT8 (ONNX Runtime) |" in out
+    out, run1 = _cli_run({**TINY_PARAMS, "min_speedup": 1e6, "tolerable_iou_loss": 0.5}, tmp_path / "runs", storage,
+                         capsys)
+    assert "**Gate: not deployed**" in out and "Not deployed" in out and "## Candidates" in out
+    assert "No candidate passed: bilinear:onnxruntime failed speed (" in out
+    assert "; swapped:onnxruntime failed speed (" in out
     assert not (run1 / "deploy").exists()
     metrics, gate = _metrics(run1)
-    assert gate["Output"] is False
-    for name in ("bilinear", "swapped", "onnx_fp32", "int8"):
+    assert gate["Output"] == ""  # no winner: the deploy branch's condition is false
+    for name in ("bilinear", "bilinear_fp32_onnx", "swapped_fp32_onnx", *CANDIDATE_ROWS):
         assert 0 <= metrics[f"iou_{name}"] <= 1 and metrics[f"latency_ms_{name}"] > 0
-    assert metrics["deploy"] == 0.0
-    assert metrics["speedup_chain_measured"] == pytest.approx(metrics["speedup_int8"])
-    assert json.loads((run1 / "quantize" / "int8" / "config.json").read_text())["precision"] == "int8"
+    assert metrics["deploy"] == 0.0 and metrics["candidates_passed"] == 0.0
+    evaluation = json.loads((run1 / "evaluate" / "evaluation").read_text())
+    fastest = max(CANDIDATE_ROWS, key=lambda n: next(m["images_per_s"] for m in evaluation["models"]
+                                                     if m["name"] == n.replace("_", "-")))
+    assert metrics["speedup_chain_measured"] == pytest.approx(metrics[f"speedup_{fastest}"])  # its chain is shown
+    index = json.loads((run1 / "quantize" / "candidates" / "candidates.json").read_text())
+    assert [(c["name"], c["status"]) for c in index["candidates"]] == [("bilinear:onnxruntime", "ok"),
+                                                                      ("swapped:onnxruntime", "ok")]
+    for network in ("bilinear", "swapped"):
+        config = json.loads((run1 / "quantize" / "candidates" / f"{network}-int8-onnxruntime" / "config.json")
+                            .read_text())
+        assert config["precision"] == "int8" and config["source"]["arch"]["name"] == \
+            {"bilinear": "unet", "swapped": "unet-swapped"}[network]
     assert (run1 / "train" / "model" / "model.safetensors").is_file()
     assert not (run1 / "train" / "model.ckpt").exists()  # per-epoch state stays out of the artifacts
     gallery = (run1 / "evaluate" / "gallery").read_text()
     assert gallery.count("data:image/png;base64,") >= 6 and "<svg" in gallery
     # the second evaluation set (the committed real photographs by default) is in report, metrics and gallery
-    assert "## Second evaluation set: real (4 images)" in out and 0 <= metrics["iou_extra_int8"] <= 1
+    assert "## Second evaluation set: real (4 images)" in out
+    assert 0 <= metrics["iou_extra_swapped_int8_onnxruntime"] <= 1
     assert "Second evaluation set: real" in gallery and "grace_hopper" in gallery
-    evaluation = json.loads((run1 / "evaluate" / "evaluation").read_text())
-    assert [m["name"] for m in evaluation["models"]] == ["bilinear", "swapped", "onnx-fp32", "int8"]
-    assert "speed FAILED" in evaluation["gate"]["summary"]
-    assert evaluation["gate"]["checks"]["production"]["passed"] is True
+    assert [m["name"] for m in evaluation["models"]] == ["bilinear", "bilinear-fp32-onnx", "swapped-fp32-onnx",
+                                                         "bilinear-int8-onnxruntime", "swapped-int8-onnxruntime"]
+    assert evaluation["winner"] == "" and evaluation["gate"]["deploy"] is False
+    for cand in evaluation["candidates"]:
+        assert "speed FAILED" in cand["gate"]["summary"] and cand["gate"]["checks"]["production"]["passed"] is True
 
     with local_s3(storage, set_env=True):  # same directory: the registry the first run saw
         assert production_ref("tiny-seg") is None
         try:
-            out, run2 = _cli_run({**TINY_PARAMS, "min_speedup": 0.01}, tmp_path / "runs", storage, capsys)
-            assert "**Gate: deploy**" in out
+            out, run2 = _cli_run({**TINY_PARAMS, "min_speedup": 0.01, "tolerable_iou_loss": 0.5}, tmp_path / "runs",
+                                 storage, capsys)
+            evaluation = json.loads((run2 / "evaluate" / "evaluation").read_text())
+            speed = {m["name"]: m["images_per_s"] for m in evaluation["models"]}
+            passed = [c for c in evaluation["candidates"] if c["passed"]]
+            assert len(passed) == 2  # both pass a lax gate, so the faster one must win
+            winner = max(passed, key=lambda c: speed[c["model"]])
+            assert evaluation["winner"] == winner["name"] and _metrics(run2)[1]["Output"] == winner["name"]
+            assert f"**Gate: deploy {winner['name']}**" in out and "fastest of the 2 that passed" in out
             result = json.loads((run2 / "deploy" / "result").read_text())
             assert result["status"] == "deployed" and result["target"] == "local"
             assert result["pinned_model"] == "models:/tiny-seg:1"
@@ -89,6 +114,10 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
             assert registry.stage("tiny-seg", "production") == 1
             card = registry.card("tiny-seg", 1)
             assert card["gate"]["deploy"] is True and card["evaluation"]["speedup"] >= 0.01
+            assert card["candidate"] == {k: winner[k] for k in ("name", "network", "runtime")}
+            # the published files are the winner's model, byte for byte
+            published = run2 / "quantize" / "candidates" / winner["model"] / "model.onnx"
+            assert card["files"]["model.onnx"]["sha256"] == hashlib.sha256(published.read_bytes()).hexdigest()
             assert production_ref("tiny-seg") == "models:/tiny-seg:1"
             assert card["training"]["dataset_uri"] == "synthetic:16" and len(card["training"]["data_fingerprint"]) == 64
             # both runs' ingests were keyed on the same fingerprint (KFP's cache key on a cluster)
@@ -97,7 +126,8 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
             assert keys[0] == keys[1] and keys[0].startswith(f"data={card['training']['data_fingerprint']};")
 
             # the same data and recipe again (a scheduled run with nothing new): no training, says why
-            out, run3 = _cli_run({**TINY_PARAMS, "min_speedup": 0.01}, tmp_path / "runs", storage, capsys)
+            out, run3 = _cli_run({**TINY_PARAMS, "min_speedup": 0.01, "tolerable_iou_loss": 0.5}, tmp_path / "runs",
+                                 storage, capsys)
             assert "No new data since version 1" in out and "Nothing trained (no new data)" in out
             assert (run3 / "check-data").is_dir() and not (run3 / "ingest").exists() and not (run3 / "train").exists()
         finally:

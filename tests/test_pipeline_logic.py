@@ -10,38 +10,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from pipeline_fixtures import SWP_FP32, SWP_INT8, candidates_index, eval_result
 
 from personseg.errors import UserError
 from personseg.pipeline_logic import gallery, summary
 from personseg.pipeline_logic.gate import decide, model_row
 from personseg.pipeline_logic.ingest import materialize
+from personseg.pipeline_logic.selection import Selection, judge, select
 from personseg.pipeline_logic.storage_env import use_endpoint
 
-# each model's FP32 of the same network, as personseg.evaluate.agreement picks it for the pipeline's four
-AGREEMENT = {"bilinear": ("bilinear", 1.0), "swapped": ("swapped", 1.0), "onnx-fp32": ("swapped", 0.9990),
-             "int8": ("onnx-fp32", 0.9850)}
-
-
-def _row(name: str, iou: float, ms: float, base_ms: float) -> dict:
-    return {"name": name, "uri": f"/m/{name}", "kind": "onnx" if "8" in name or "onnx" in name else "torch",
-            "precision": "int8" if name == "int8" else "fp32", "iou": iou, "dice": iou, "boundary_f": 0.5,
-            "agreement_iou": AGREEMENT[name][1], "agreement_with": AGREEMENT[name][0],
-            "latency_ms": {"median": ms, "p90": ms * 1.1}, "images_per_s": 8000 / ms,
-            "speedup": base_ms / ms, "gflops": 1.0, "achieved_gops": 8.0}
+SWAPPED = {"candidate": SWP_INT8, "fp32": SWP_FP32}
 
 
 def _result(int8_iou: float = 0.80, int8_ms: float = 20.0) -> dict:
-    rows = [_row("bilinear", 0.82, 200.0, 200.0), _row("swapped", 0.81, 100.0, 200.0),
-            _row("onnx-fp32", 0.81, 50.0, 200.0), _row("int8", int8_iou, int8_ms, 200.0)]
-    return {"batch_size": 8, "image_size": 64, "threads": 2, "cpu": {"model": "cpu", "flags": ["avx2"]},
-            "baseline": "bilinear", "data": {"uri": "d", "split": "test", "samples": 4}, "rounds": 3,
-            "config": {}, "models": rows}
+    """The swapped INT8 candidate at ``int8_iou``/``int8_ms``; its FP32 ONNX is 0.81 at 50 ms, the seed 200 ms."""
+    return eval_result(swp_int8=(int8_iou, int8_ms))
+
+
+def _selection(result: dict, **gate: float) -> Selection:
+    args = {"tolerable_iou_loss": 0.02, "min_speedup": 2.0, **gate}
+    return select(judge(candidates_index(), result, **args), result)
 
 
 def test_gate_passes_when_accurate_fast_and_no_production() -> None:
-    decision = decide(_result(), tolerable_iou_loss=0.02, min_speedup=2.0)
+    decision = decide(_result(), tolerable_iou_loss=0.02, min_speedup=2.0, **SWAPPED)
     assert decision.deploy
-    assert decision.checks["speed"].detail.startswith("int8 2.50x over onnx-fp32")
+    assert decision.checks["speed"].detail.startswith(f"{SWP_INT8} 2.50x over {SWP_FP32}")
     assert "end to end 10.00x over bilinear" in decision.checks["speed"].detail
     assert decision.summary.startswith("deploy: ")
 
@@ -50,10 +44,10 @@ def test_speed_gate_is_quantization_own_gain_not_the_runtime_switch() -> None:
     # INT8 no faster than FP32 ONNX Runtime of the same network, yet 4x over bilinear FP32 eager:
     # the runtime switch alone must not pass a min_speedup of 1.5
     result = _result(int8_ms=50.0)
-    assert model_row(result, "int8")["speedup"] == pytest.approx(4.0)
-    decision = decide(result, tolerable_iou_loss=0.02, min_speedup=1.5)
+    assert model_row(result, SWP_INT8)["speedup"] == pytest.approx(4.0)
+    decision = decide(result, tolerable_iou_loss=0.02, min_speedup=1.5, **SWAPPED)
     assert not decision.deploy and not decision.checks["speed"].passed
-    assert "int8 1.00x over onnx-fp32" in decision.checks["speed"].detail
+    assert f"{SWP_INT8} 1.00x over {SWP_FP32}" in decision.checks["speed"].detail
 
 
 def test_extra_set_floor_is_optional_and_blocks_below_it() -> None:
@@ -61,16 +55,18 @@ def test_extra_set_floor_is_optional_and_blocks_below_it() -> None:
     result["extra_data"] = {"uri": "real", "split": "all", "samples": 4}
     for row in result["models"]:
         row["extra"] = {"iou": 0.5, "dice": 0.6, "boundary_f": 0.3}
-    assert decide(result, 0.02, 2.0).deploy and "extra" not in decide(result, 0.02, 2.0).checks
-    blocked = decide(result, 0.02, 2.0, min_extra_iou=0.55)
+    assert decide(result, 0.02, 2.0, **SWAPPED).deploy and "extra" not in decide(result, 0.02, 2.0, **SWAPPED).checks
+    blocked = decide(result, 0.02, 2.0, min_extra_iou=0.55, **SWAPPED)
     assert not blocked.deploy and not blocked.checks["extra"].passed
     assert "IoU 0.5000 on real, floor 0.5500" in blocked.checks["extra"].detail
-    assert decide(result, 0.02, 2.0, min_extra_iou=0.45).deploy
+    assert decide(result, 0.02, 2.0, min_extra_iou=0.45, **SWAPPED).deploy
     with pytest.raises(UserError, match="no second evaluation set"):
-        decide(_result(), 0.02, 2.0, min_extra_iou=0.5)
-    text = summary.markdown_report(result, blocked, None, {})
-    assert "## Second evaluation set: real (4 images)" in text and "| int8 | 0.5000 | 0.8000 |" in text
-    assert summary.scalar_metrics(result, blocked, None)["iou_extra_int8"] == 0.5
+        decide(_result(), 0.02, 2.0, min_extra_iou=0.5, **SWAPPED)
+    selection = _selection(result, min_extra_iou=0.55)
+    assert selection.winner == ""
+    text = summary.markdown_report(result, selection, None, {})
+    assert "## Second evaluation set: real (4 images)" in text and f"| {SWP_INT8} | 0.5000 | 0.8000 |" in text
+    assert summary.scalar_metrics(result, selection, None)["iou_extra_swapped_int8_onnxruntime"] == 0.5
 
 
 @pytest.mark.parametrize(("kwargs", "failed"), [
@@ -80,54 +76,61 @@ def test_extra_set_floor_is_optional_and_blocks_below_it() -> None:
 ])
 def test_gate_each_check_can_block(kwargs: dict, failed: str) -> None:
     args = {"tolerable_iou_loss": 0.02, "min_speedup": 2.0, **kwargs}
-    decision = decide(_result(), **args)
+    decision = decide(_result(), **args, **SWAPPED)
     assert not decision.deploy
     assert [k for k, c in decision.checks.items() if not c.passed] == [failed]
     assert f"{failed} FAILED" in decision.summary
 
 
 def test_gate_beats_production_and_rejects_bad_settings() -> None:
-    assert decide(_result(), 0.02, 2.0, production_iou=0.79).deploy
+    assert decide(_result(), 0.02, 2.0, production_iou=0.79, **SWAPPED).deploy
     with pytest.raises(UserError, match="min_speedup"):
-        decide(_result(), 0.02, 0.0)
-    with pytest.raises(UserError, match="no model named 'int8'"):
-        decide({**_result(), "models": _result()["models"][:3]}, 0.02, 1.0)
+        decide(_result(), 0.02, 0.0, **SWAPPED)
+    with pytest.raises(UserError, match=f"no model named '{SWP_INT8}'"):
+        decide({**_result(), "models": _result()["models"][:4]}, 0.02, 1.0, **SWAPPED)
 
 
 def test_chain_steps_multiply_to_the_measured_speedup() -> None:
-    c = summary.chain(_result())
-    assert c["swap"] == pytest.approx(2.0) and c["runtime"] == pytest.approx(2.0)
-    assert c["quantize"] == pytest.approx(2.5) and c["product"] == pytest.approx(5.0)
-    assert c["swap"] * c["runtime"] * c["quantize"] == pytest.approx(c["measured"]) == pytest.approx(10.0)
+    result = _result()
+    swapped = _selection(result).verdict("swapped:onnxruntime")
+    c = summary.chain(result, swapped)
+    assert c["export"] == pytest.approx(2.0) and c["swap_decoder"] == pytest.approx(2.0)
+    assert c["quantize"] == pytest.approx(2.5)
+    assert c["export"] * c["swap_decoder"] * c["quantize"] == pytest.approx(c["measured"]) == pytest.approx(10.0)
+    bilinear = summary.chain(result, _selection(result).verdict("bilinear:onnxruntime"))  # no swap step
+    assert bilinear == pytest.approx({"export": 2.0, "quantize": 2.5, "measured": 5.0})
 
 
 def test_metrics_and_markdown_report() -> None:
     result = _result()
-    decision = decide(result, 0.02, 2.0, production_iou=0.7)
-    metrics = summary.scalar_metrics(result, decision, 0.7)
-    assert metrics["iou_onnx_fp32"] == 0.81 and metrics["speedup_int8"] == pytest.approx(10.0)
-    assert metrics["iou_production"] == 0.7 and metrics["deploy"] == 1.0
+    selection = _selection(result, production_iou=0.7)
+    metrics = summary.scalar_metrics(result, selection, 0.7)
+    assert metrics["iou_swapped_fp32_onnx"] == 0.81 and metrics["speedup_swapped_int8_onnxruntime"] == \
+        pytest.approx(10.0)
+    assert metrics["iou_production"] == 0.7 and metrics["deploy"] == 1.0 and metrics["candidates_passed"] == 2.0
+    assert metrics["speedup_chain_measured"] == pytest.approx(10.0)  # the winner's chain
     assert all(isinstance(v, float) for v in metrics.values())
-    text = summary.markdown_report(result, decision, {"ref": "models:/p:3", "iou": 0.7}, {"min_speedup": 2.0})
-    assert "**Gate: deploy**" in text
-    assert "| swap decoder | swapped FP32 (PyTorch) | 0.8100 | 100.0 | 2.00x | 2.00x |" in text
-    assert "| quantize | swapped INT8 (ONNX Runtime) | 0.8000 | 20.0 | 2.50x | 10.00x |" in text
-    assert "**5.00x**" in text and "models:/p:3: IoU 0.7000" in text and '"min_speedup": 2.0' in text
+    text = summary.markdown_report(result, selection, {"ref": "models:/p:3", "iou": 0.7}, {"min_speedup": 2.0})
+    assert "**Gate: deploy swapped:onnxruntime**" in text
+    assert "| swap decoder | swapped FP32 (ONNX Runtime) | 0.8100 | 50.0 | 2.00x | 4.00x |" in text
+    assert "| quantize | swapped INT8 (onnxruntime) | 0.8000 | 20.0 | 2.50x | 10.00x |" in text
+    assert "decoder swap x quantization: **5.00x**" in text and "models:/p:3: IoU 0.7000" in text
+    assert '"min_speedup": 2.0' in text
 
 
 def test_pipeline_report_names_what_agreement_compares_and_the_peak_spread() -> None:
     result = _result()
     result["cpu"]["peak"] = {"fp32_gflops": 190.0, "int8_gops": 900.0, "fp32_gflops_trials": [150.0, 190.0],
                              "int8_gops_trials": [450.0, 900.0]}
-    text = summary.markdown_report(result, decide(result, 0.02, 2.0), None, {})
+    text = summary.markdown_report(result, _selection(result), None, {})
     assert "| agreement IoU vs FP32 of same network |" in text and "row above" not in text
-    assert "| 0.9850 vs onnx-fp32 |" in text and "| 0.9990 vs swapped |" in text and "| 1.0000 (itself) |" in text
+    assert f"| 0.9850 vs {SWP_FP32} |" in text and "| 0.9990 vs bilinear |" in text and "| 1.0000 (itself) |" in text
     assert ("FP32 190 GFLOP/s, INT8 900 GOP/s (best of 2 trials after a warm-up; trials FP32 150-190, "
             "INT8 450-900).") in text
-    result["models"][3].update(agreement_iou=None, agreement_with=None)  # no FP32 of its network evaluated
+    result["models"][4].update(agreement_iou=None, agreement_with=None)  # no FP32 of its network evaluated
     del result["models"][2]["agreement_with"]  # a report written before agreement_with: it was vs the row above
-    text = summary.markdown_report(result, decide(result, 0.02, 2.0), None, {})
-    assert "| 0.9990 (vs row above) |" in text and "| int8 | onnx int8 | 0.8000 | 0.8000 | 0.5000 | - |" in text
+    text = summary.markdown_report(result, _selection(result), None, {})
+    assert "| 1.0000 (vs row above) |" in text and f"| {SWP_INT8} | onnx int8 | 0.8000 | 0.8000 | 0.5000 | - |" in text
 
 
 def test_overlay_difference_and_png() -> None:
@@ -186,17 +189,28 @@ def test_library_never_imports_kfp() -> None:
     assert out.strip() == "[]"
 
 
-def test_card_from_evaluation(tmp_path: Path) -> None:
+def test_card_records_which_candidate_won(tmp_path: Path) -> None:
     import json
 
     from personseg.pipeline_logic.deploy import card_from_evaluation
+    from personseg.pipeline_logic.evaluate import gate_summary
 
     result = _result()
+    selection = _selection(result)
     report = tmp_path / "evaluation.json"
-    report.write_text(json.dumps({**result, "gate": decide(result, 0.02, 2.0).to_dict()}))
-    card = card_from_evaluation(report)
+    report.write_text(json.dumps({**result, "winner": selection.winner, "gate": gate_summary(selection),
+                                  "candidates": [v.to_dict() for v in selection.verdicts]}))
+    card = card_from_evaluation(report, "swapped:onnxruntime")
+    assert card["candidate"] == {"name": "swapped:onnxruntime", "network": "swapped", "runtime": "onnxruntime"}
     assert card["gate"]["deploy"] is True and card["gate"]["checks"]["speed"]["passed"] is True
     assert card["evaluation"]["iou"] == 0.80 and card["evaluation"]["speedup"] == pytest.approx(10.0)
+    assert card["evaluation"]["images_per_s"] == pytest.approx(400.0)
+    assert card["selection"].startswith("swapped:onnxruntime: fastest of the 2 that passed")
+    # only the candidate the gate picked: another one (even one that passed), or none, is refused
+    with pytest.raises(UserError, match="its winner is 'swapped:onnxruntime', not 'bilinear:onnxruntime'"):
+        card_from_evaluation(report, "bilinear:onnxruntime")
+    with pytest.raises(UserError, match="not ''"):
+        card_from_evaluation(report, "")
     report.write_text(json.dumps(result))
-    with pytest.raises(UserError, match="has no 'gate'"):
-        card_from_evaluation(report)
+    with pytest.raises(UserError, match="has no 'gate' and 'candidates'"):
+        card_from_evaluation(report, "swapped:onnxruntime")

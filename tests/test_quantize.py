@@ -5,7 +5,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper
+from quantize_faults import break_maxpool
 
 from personseg.cli import main
 from personseg.errors import UserError
@@ -47,27 +47,9 @@ def test_calibration_and_tuning_never_use_the_test_split(int8_model, tiny_datase
     assert card["tuning"]["ids"] and not set(card["tuning"]["ids"]) & set(s.test)
 
 
-def _break_maxpool(model: onnx.ModelProto, fp32_op_types: frozenset) -> onnx.ModelProto:
-    """Fault hook simulating a wrong INT8 MaxPool kernel (as fbgemm's ConvTranspose2d was): while MaxPool
-    is quantized, the scale feeding each DequantizeLinear -> MaxPool -> QuantizeLinear is corrupted."""
-    if "MaxPool" in fp32_op_types:
-        return model
-    producers = {o: n for n in model.graph.node for o in n.output}
-    consumers = {i: n for n in model.graph.node for i in n.input}
-    inits = {i.name: i for i in model.graph.initializer}
-    for node in model.graph.node:
-        dq, q = producers.get(node.input[0]), consumers.get(node.output[0])
-        if node.op_type == "MaxPool" and dq is not None and dq.op_type == "DequantizeLinear" and q is not None \
-                and q.op_type == "QuantizeLinear":
-            scale = inits[dq.input[1]]
-            broken = (numpy_helper.to_array(scale) * np.float32(0.001)).astype(np.float32)
-            scale.CopyFrom(numpy_helper.from_array(broken, scale.name))
-    return model
-
-
 def test_gate_detects_a_broken_op_and_keeps_it_in_fp32(tiny_model, tiny_dataset, tmp_path):
     metrics = run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=16, max_trials=1),
-                  tmp_path / "q", fault=_break_maxpool)
+                  tmp_path / "q", fault=break_maxpool)
     first = metrics["gate"][0]
     assert first["excluded"] == [] and first["agreement_iou"] < 0.95
     assert metrics["agreement_iou"] >= 0.95
@@ -78,7 +60,7 @@ def test_gate_detects_a_broken_op_and_keeps_it_in_fp32(tiny_model, tiny_dataset,
 def test_gate_refuses_when_nothing_restores_agreement(tiny_model, tiny_dataset, tmp_path):
     with pytest.raises(UserError, match="agree with FP32"):
         run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=8, max_fallbacks=0),
-            tmp_path / "q", fault=_break_maxpool)
+            tmp_path / "q", fault=break_maxpool)
     assert not (tmp_path / "q").exists()
 
 

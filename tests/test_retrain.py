@@ -16,7 +16,7 @@ s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env
 
 RECIPE = {"image_size": 64, "width": 8, "epochs": 1, "swap_design": "lean4", "swap_epochs": 1,
-          "calibration_size": 8, "tolerable_iou_loss": 0.02}
+          "calibration_size": 8, "tolerable_iou_loss": 0.02, "candidates": "bilinear:onnxruntime,swapped:onnxruntime"}
 
 
 def test_local_fingerprint_follows_content(tmp_path: Path) -> None:
@@ -66,6 +66,8 @@ def test_retrain_decision_against_the_production_card(s3_env, tmp_path: Path) ->
     assert new_data.key and "new data since version" in new_data.markdown
     new_recipe = check_retrain("synthetic:16", {**RECIPE, "epochs": 2}, name)
     assert new_recipe.key and "a changed recipe" in new_recipe.markdown
+    other_candidates = check_retrain("synthetic:16", {**RECIPE, "candidates": "swapped:onnxruntime"}, name)
+    assert other_candidates.key and "a changed recipe" in other_candidates.markdown
     forced = check_retrain("synthetic:16", RECIPE, name, force=True)
     assert forced.key and forced.key != check_retrain("synthetic:16", RECIPE, name, force=True).key
     assert parse_key(forced.key)["data"] == parse_key(first.key)["data"]  # forcing changes only the cache key

@@ -50,3 +50,12 @@ def references(infos: Sequence[ModelInfo], uris: Sequence[str]) -> list[int | No
         else:
             refs.append(i)
     return refs
+
+
+def onnx_fp32_of(infos: Sequence[ModelInfo], uris: Sequence[str]) -> list[int | None]:
+    """For each model, the index of the FP32 ONNX model of its own network (itself for one), or None.
+
+    The reference of ``speedup_vs_onnx_fp32``: an INT8 model's is the one ``references`` compares it with.
+    """
+    return [i if info.kind == "onnx" and info.precision == "fp32" else _pick(i, infos, uris, "onnx")
+            for i, info in enumerate(infos)]

@@ -8,6 +8,7 @@ in the same run. Extra per-model fields: ``kind``, ``precision``, ``gflops``, ``
 chosen by ``personseg.evaluate.agreement``: INT8 against FP32 ONNX, else FP32 PyTorch; FP32 ONNX against
 FP32 PyTorch; otherwise 1.0 against itself, or ``None`` when no FP32 model of its network was evaluated)
 and ``agreement_with`` (the name of that model, its own name, or ``None``), ``speedup_vs_onnx_fp32``
+(over the FP32 ONNX model of the same network in this run, 1.0 for that model itself, ``None`` without one)
 and ``fraction_of_peak`` (achieved GOP/s over this CPU's measured GEMM peak for its precision, in
 ``cpu.peak``: ``{"fp32_gflops", "int8_gops"}``, the best of several trials, with every trial's rate in
 ``fp32_gflops_trials`` and ``int8_gops_trials``), and ``extra`` (``{"iou", "dice", "boundary_f"}`` on the
@@ -32,7 +33,7 @@ from personseg.data.prescan import prescan
 from personseg.data.split import CHOICES, split_ids
 from personseg.data.stream import load_all
 from personseg.errors import UserError
-from personseg.evaluate.agreement import references
+from personseg.evaluate.agreement import onnx_fp32_of, references
 from personseg.evaluate.cpu import cpu_info
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
@@ -129,8 +130,8 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
     timings = benchmark(preds, batch, cfg.rounds, cfg.warmup)
     peak = measure_peaks(threads) if cfg.measure_peak else None
     base_t = timings[names.index(baseline)]
-    onnx_fp32 = next((t for p, t in zip(preds, timings) if p.info.kind == "onnx" and p.info.precision == "fp32"), None)
     refs = references([p.info for p in preds], [uri for _, uri in named])
+    onnx_refs = onnx_fp32_of([p.info for p in preds], [uri for _, uri in named])
     rows = []
     for i, (name, pred, t) in enumerate(zip(names, preds, timings)):
         ref = refs[i]
@@ -144,7 +145,8 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
             "agreement_with": None if ref is None else names[ref],
             "latency_ms": {"median": t.median_ms, "p90": t.p90_ms}, "images_per_s": t.images_per_s,
             "speedup": base_t.median_ms / t.median_ms,
-            "speedup_vs_onnx_fp32": onnx_fp32.median_ms / t.median_ms if onnx_fp32 else None,
+            "speedup_vs_onnx_fp32": (None if onnx_refs[i] is None
+                                     else timings[onnx_refs[i]].median_ms / t.median_ms),
             "gflops": gflops, "achieved_gops": gflops * t.images_per_s if gflops else None,
             "extra": extra_scores[i],
         })

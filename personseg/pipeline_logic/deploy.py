@@ -1,4 +1,4 @@
-"""The pipeline's deploy step: publish the INT8 model to the registry, then deploy that version.
+"""The pipeline's deploy step: publish the winning candidate's model to the registry, then deploy that version.
 
 Publishing first means the cluster (or the local server) loads a pinned ``models:/NAME:V`` whose
 files are sha256-verified, and a good rollout promotes exactly that version to production.
@@ -15,18 +15,31 @@ from personseg.errors import UserError
 from personseg.pipeline_logic.gate import model_row
 
 
-def card_from_evaluation(path: str | Path) -> dict[str, Any]:
-    """Model-card fields recording why this version shipped: the gate and the INT8 figures."""
+def card_from_evaluation(path: str | Path, winner: str) -> dict[str, Any]:
+    """Model-card fields recording why this version shipped: which candidate won, its gate and figures.
+
+    ``winner`` is the name the evaluate step returned; the report must name the same passing candidate,
+    so a miswired run can never publish a model the gate did not pick.
+    """
     try:
         report = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"evaluation report {path}: unreadable ({exc})") from None
-    if "gate" not in report:
-        raise UserError(f"evaluation report {path}: has no 'gate' (not written by the pipeline's evaluate step)")
-    int8 = model_row(report, "int8")
-    return {"gate": report["gate"], "evaluation": {
-        "iou": int8["iou"], "speedup": int8["speedup"], "baseline": report["baseline"],
-        "latency_ms": int8["latency_ms"], "image_size": report["image_size"], "data": report["data"]}}
+    if "gate" not in report or "candidates" not in report:
+        raise UserError(f"evaluation report {path}: has no 'gate' and 'candidates' (not written by the pipeline's "
+                        "evaluate step)")
+    if not winner or report.get("winner") != winner:
+        raise UserError(f"evaluation report {path}: its winner is {report.get('winner')!r}, not {winner!r}; "
+                        "only the candidate the gate picked is deployed")
+    cand = next(c for c in report["candidates"] if c["name"] == winner)
+    if not cand["passed"]:
+        raise UserError(f"evaluation report {path}: candidate {winner!r} did not pass the gate")
+    row = model_row(report, cand["model"])
+    return {"gate": cand["gate"], "selection": report["gate"]["summary"],
+            "candidate": {k: cand[k] for k in ("name", "network", "runtime")},
+            "evaluation": {"iou": row["iou"], "speedup": row["speedup"], "baseline": report["baseline"],
+                           "images_per_s": row["images_per_s"], "latency_ms": row["latency_ms"],
+                           "image_size": report["image_size"], "data": report["data"]}}
 
 
 def serving_config(model: str, target: str, name: str, namespace: str, s3_endpoint: str = "",

@@ -1,4 +1,4 @@
-"""The pipeline's evaluate step: compare the models, score production, decide, write the reports.
+"""The pipeline's evaluate step: evaluate every candidate, score production, gate each, pick, report.
 
 One function, so the component stays a few lines and the whole step is testable without KFP.
 """
@@ -10,58 +10,88 @@ from pathlib import Path
 from typing import Any
 
 from personseg.atomic import write_json
+from personseg.errors import UserError
 from personseg.modeldir import read_metrics
+from personseg.pipeline_logic.candidates import read_index
 from personseg.pipeline_logic.gallery import build_gallery
-from personseg.pipeline_logic.gate import GateDecision, decide
 from personseg.pipeline_logic.production import score_production
-from personseg.pipeline_logic.summary import markdown_report, scalar_metrics
+from personseg.pipeline_logic.selection import Selection, focus, judge, select
+from personseg.pipeline_logic.summary import BASELINE, markdown_report, scalar_metrics
 
 
 @dataclass(frozen=True)
 class EvalOutcome:
-    """Everything the UI shows, plus the decision the ``dsl.If`` reads."""
+    """Everything the UI shows, plus the winner the ``dsl.If`` reads (``""``: nothing to deploy)."""
 
     result: dict[str, Any]
-    decision: GateDecision
+    selection: Selection
     production: dict[str, Any] | None
     metrics: dict[str, float]
     markdown: str
     gallery: str
 
+    @property
+    def winner(self) -> str:
+        """The candidate to deploy, ``""`` when none passed the gate."""
+        return self.selection.winner
 
-def evaluate_candidates(data: str | Path, bilinear: str | Path, swapped: str | Path, onnx_fp32: str | Path,
-                        int8: str | Path, model_name: str, tolerable_iou_loss: float, min_speedup: float,
-                        rounds: int = 10, batch_size: int = 8, report_json: str | Path | None = None,
-                        extra: tuple[str, str | Path] | None = None, min_extra_iou: float = 0.0) -> EvalOutcome:
-    """Evaluate the four models side by side on the test split (and ``extra``), and apply the deploy gate.
+
+def evaluation_models(bilinear: str | Path, candidates_dir: str | Path, index: dict[str, Any]) -> dict[str, Path]:
+    """``{row name: saved model}``: the seed FP32 eager (baseline), each network's FP32 ONNX, each INT8 candidate."""
+    root = Path(candidates_dir)
+    models = {BASELINE: Path(bilinear)}
+    models.update({net["fp32_onnx"]: root / net["fp32_onnx"] for net in index["networks"].values()})
+    models.update({c["path"]: root / c["path"] for c in index["candidates"] if c["status"] == "ok"})
+    return models
+
+
+def evaluate_candidates(data: str | Path, bilinear: str | Path, candidates_dir: str | Path, model_name: str,
+                        tolerable_iou_loss: float, min_speedup: float, rounds: int = 10, batch_size: int = 8,
+                        report_json: str | Path | None = None, extra: tuple[str, str | Path] | None = None,
+                        min_extra_iou: float = 0.0) -> EvalOutcome:
+    """Evaluate the models side by side on the test split (and ``extra``), gate each candidate, pick one.
 
     ``extra`` is (name, folder) of a second evaluation set, scored whole for quality.
     """
     from personseg.evaluate.step import EvalConfig, run
 
-    models = {"bilinear": bilinear, "swapped": swapped, "onnx-fp32": onnx_fp32, "int8": int8}
+    index = read_index(candidates_dir)
+    if not any(c["status"] == "ok" for c in index["candidates"]):
+        raise UserError(f"candidates {candidates_dir}: no candidate has a model to evaluate")
+    models = evaluation_models(bilinear, candidates_dir, index)
     cfg = EvalConfig(models=tuple(f"{k}={v}" for k, v in models.items()), data=str(data), batch_size=batch_size,
                      rounds=rounds, split="test", extra_data=str(extra[1]) if extra else None)
     result = run(cfg)
     if extra:  # the report names the set the user gave, not the step's temporary folder
         result["extra_data"]["uri"] = extra[0]
     production = score_production(model_name, data, batch_size)
-    decision = decide(result, tolerable_iou_loss, min_speedup, production["iou"] if production else None,
-                      min_extra_iou=min_extra_iou)
+    production_iou = production["iou"] if production else None
+    selection = select(judge(index, result, tolerable_iou_loss, min_speedup, production_iou, min_extra_iou), result)
+    shown = focus(selection, result)
     settings = {"model_name": model_name, "tolerable_iou_loss": tolerable_iou_loss, "min_speedup": min_speedup,
-                "min_extra_iou": min_extra_iou,
-                "evaluation": result["config"], "train": _config_of(bilinear).get("train"),
-                "swap": _config_of(swapped).get("swap"),
-                "quantize": _config_of(int8).get("quantization", {}).get("config")}
-    markdown = markdown_report(result, decision, production, settings)
-    history = read_metrics(bilinear).get("history", [])
+                "min_extra_iou": min_extra_iou, "evaluation": result["config"],
+                "train": _config_of(bilinear).get("train"),
+                "swap": index["networks"].get("swapped", {}).get("settings", {}).get("swap"),
+                "quantize": index["config"]}
+    markdown = markdown_report(result, selection, production, settings)
+    fp32_label, int8_label = f"{shown.network} FP32 ONNX", f"{shown.name} INT8"
     gallery = build_gallery(data, result["image_size"],
-                            [("bilinear FP32", bilinear), ("swapped FP32", onnx_fp32), ("INT8", int8)],
-                            ("swapped FP32", "INT8"), history, extra=extra, result=result)
+                            [("bilinear FP32", bilinear), (fp32_label, models[shown.fp32]),
+                             (int8_label, models[shown.row])],
+                            (fp32_label, int8_label), read_metrics(bilinear).get("history", []), extra=extra,
+                            result=result)
     if report_json:
-        write_json(report_json, {**result, "gate": decision.to_dict(), "production": production})
-    return EvalOutcome(result, decision, production, scalar_metrics(result, decision, production and
-                                                                    production["iou"]), markdown, gallery)
+        write_json(report_json, {**result, "production": production, "winner": selection.winner,
+                                 "candidates": [v.to_dict() for v in selection.verdicts],
+                                 "gate": gate_summary(selection)})
+    return EvalOutcome(result, selection, production, scalar_metrics(result, selection, production_iou), markdown,
+                       gallery)
+
+
+def gate_summary(selection: Selection) -> dict[str, Any]:
+    """The report's ``gate``: whether anything deploys, which candidate, why, and the winner's checks."""
+    checks = selection.verdict(selection.winner).decision.to_dict()["checks"] if selection.winner else {}
+    return {"deploy": bool(selection.winner), "winner": selection.winner, "summary": selection.why, "checks": checks}
 
 
 def _config_of(model_dir: str | Path) -> dict[str, Any]:

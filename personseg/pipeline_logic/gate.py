@@ -1,9 +1,12 @@
-"""The deploy gate: ship the INT8 model only if it is accurate enough, fast enough and better.
+"""The deploy gate: a candidate may ship only if it is accurate enough, fast enough and better.
+
+Each candidate (``candidates.py``) is gated alone against the FP32 ONNX of its own network;
+``selection.py`` then deploys the fastest of those that pass.
 
 The checks, all on figures measured in one evaluation run on the test split (never used to choose
 a model):
 
-* accuracy: INT8 IoU >= FP32 IoU of the same network (``onnx-fp32``) - ``tolerable_iou_loss``
+* accuracy: INT8 IoU >= FP32 IoU of the same network (in ONNX Runtime) - ``tolerable_iou_loss``
   (absolute IoU points), so quantization never costs more than the user allows;
 * speed: INT8 speedup over the FP32 ONNX Runtime model of the same network (what quantization is
   for), timed interleaved in the same process, >= ``min_speedup``; moving from PyTorch to ONNX
@@ -20,9 +23,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from personseg.errors import UserError
-
-CANDIDATE = "int8"
-FP32 = "onnx-fp32"
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,9 @@ def model_row(result: dict, name: str) -> dict:
     raise UserError(f"evaluation result: no model named {name!r} (models: {known})")
 
 
-def decide(result: dict, tolerable_iou_loss: float, min_speedup: float, production_iou: float | None = None,
-           candidate: str = CANDIDATE, fp32: str = FP32, min_extra_iou: float = 0.0) -> GateDecision:
-    """Apply the checks to an evaluation result; see the module docstring."""
+def decide(result: dict, tolerable_iou_loss: float, min_speedup: float, production_iou: float | None = None, *,
+           candidate: str, fp32: str, min_extra_iou: float = 0.0) -> GateDecision:
+    """Apply the checks to the evaluation row ``candidate``, against ``fp32`` (its network's FP32 ONNX row)."""
     if not 0 <= tolerable_iou_loss < 1:
         raise UserError(f"tolerable_iou_loss {tolerable_iou_loss}: must be in [0, 1)")
     if min_speedup <= 0:

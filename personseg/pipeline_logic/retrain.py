@@ -1,8 +1,9 @@
 """Whether a run should train at all: new data, a new recipe, or a forced retrain.
 
 The pipeline's first step computes the dataset's fingerprint and compares it (and a hash of the
-training recipe: the parameters that shape the model) with what the production model's card
-records. Unchanged: the run reports "no new data since version N" and stops before training.
+training recipe: the parameters that shape the model, and the candidates competing to be deployed)
+with what the production model's card records. Unchanged: the run reports "no new data since
+version N" and stops before training.
 Changed: the returned key feeds ``ingest``, so KFP's cache (keyed on inputs) misses for new data
 and hits for data it has already trained on, and ``deploy`` writes the key into the model card.
 ``force_retrain`` adds a random part to the key, so no cached step is reused.
@@ -21,7 +22,7 @@ from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
 RECIPE_KEYS = ("image_size", "width", "epochs", "swap_design", "swap_epochs", "calibration_size",
-               "tolerable_iou_loss")
+               "tolerable_iou_loss", "candidates")
 
 
 @dataclass(frozen=True)

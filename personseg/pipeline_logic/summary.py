@@ -1,8 +1,10 @@
 """Scalar metrics and the Markdown report the KFP UI shows for one evaluation.
 
-The report mirrors the published result: bilinear FP32 -> swapped FP32 (the decoder swap's
-speedup) -> INT8 (quantization's speedup over the same network in FP32 ONNX), and their product,
-next to the end-to-end speedup measured directly, so a reader can see whether the two gains compose.
+The report leads with the verdict and why the winner won, then every candidate (``candidates_table``),
+then the chain of the winner (the fastest candidate evaluated, when none passed): bilinear FP32 eager
+-> bilinear FP32 ONNX (the runtime switch) -> swapped FP32 ONNX (the decoder swap) -> INT8 on its
+runtime (quantization), each step's speedup and their product, which equals the end-to-end speedup
+measured directly, so a reader can see where the gain comes from.
 """
 
 from __future__ import annotations
@@ -12,31 +14,45 @@ import re
 from typing import Any
 
 from personseg.evaluate.report import markdown_table
-from personseg.pipeline_logic.gate import GateDecision, model_row
+from personseg.pipeline_logic.candidates import fp32_onnx_dir
+from personseg.pipeline_logic.candidates_table import candidates_table
+from personseg.pipeline_logic.gate import model_row
+from personseg.pipeline_logic.selection import Selection, Verdict, focus
 
 BASELINE = "bilinear"
-SWAPPED = "swapped"
-FP32 = "onnx-fp32"
-INT8 = "int8"
 
 
-def chain(result: dict) -> dict[str, float]:
-    """Speedup of each step (swap, torch -> ONNX Runtime, quantize), the swap x quantize product, measured.
-
-    All figures come from one interleaved timing run, so ``swap * runtime * quantize`` equals the
-    directly ``measured`` INT8-over-bilinear speedup.
-    """
-    base, swapped, fp32, int8 = (model_row(result, n)["latency_ms"]["median"] for n in (BASELINE, SWAPPED, FP32, INT8))
-    swap, runtime, quant = base / swapped, swapped / fp32, fp32 / int8
-    return {"swap": swap, "runtime": runtime, "quantize": quant, "product": swap * quant, "measured": base / int8}
+def chain_steps(result: dict, cand: Verdict) -> list[tuple[str, str, str]]:
+    """(step, evaluation row, label) from the bilinear seed to ``cand``, skipping models not evaluated."""
+    names = {m["name"] for m in result["models"]}
+    seed_onnx = fp32_onnx_dir("bilinear")
+    steps = [("baseline", BASELINE, "bilinear FP32 (PyTorch)")]
+    if seed_onnx in names:
+        steps.append(("export", seed_onnx, "bilinear FP32 (ONNX Runtime)"))
+    if cand.fp32 != seed_onnx:
+        steps.append(("swap decoder" if seed_onnx in names else "export + swap decoder", cand.fp32,
+                      f"{cand.network} FP32 (ONNX Runtime)"))
+    steps.append(("quantize", cand.row, f"{cand.network} INT8 ({cand.runtime})"))
+    return steps
 
 
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def scalar_metrics(result: dict, decision: GateDecision, production_iou: float | None) -> dict[str, float]:
-    """Flat ``{name: number}`` for a KFP ``Metrics`` artifact: IoU, latency, speedup per model."""
+def chain(result: dict, cand: Verdict) -> dict[str, float]:
+    """Speedup of each step to ``cand`` (``export``, ``swap_decoder``, ``quantize``) and the ``measured`` total.
+
+    All figures come from one interleaved timing run, so the steps multiply to ``measured``.
+    """
+    steps = chain_steps(result, cand)
+    ms = [model_row(result, row)["latency_ms"]["median"] for _, row, _ in steps]
+    out = {_key(step): ms[i - 1] / ms[i] for i, (step, _, _) in enumerate(steps) if i}
+    return {**out, "measured": ms[0] / ms[-1]}
+
+
+def scalar_metrics(result: dict, selection: Selection, production_iou: float | None) -> dict[str, float]:
+    """Flat ``{name: number}`` for a KFP ``Metrics`` artifact: IoU, latency, speedup per model, the chain."""
     out: dict[str, float] = {}
     for row in result["models"]:
         key = _key(row["name"])
@@ -45,29 +61,29 @@ def scalar_metrics(result: dict, decision: GateDecision, production_iou: float |
         out[f"speedup_{key}"] = float(row["speedup"])
         if row.get("extra"):
             out[f"iou_extra_{key}"] = float(row["extra"]["iou"])
-    out.update({f"speedup_chain_{k}": float(v) for k, v in chain(result).items()})
+    out.update({f"speedup_chain_{k}": float(v) for k, v in chain(result, focus(selection, result)).items()})
     if production_iou is not None:
         out["iou_production"] = float(production_iou)
-    out["deploy"] = 1.0 if decision.deploy else 0.0
+    out["candidates_passed"] = float(sum(v.passed for v in selection.verdicts))
+    out["deploy"] = 1.0 if selection.winner else 0.0
     return out
 
 
-def chain_table(result: dict) -> str:
-    """Markdown: bilinear FP32 -> swapped -> FP32 ONNX -> INT8 with per-step and cumulative speedups."""
-    c = chain(result)
-    rows = [("baseline", BASELINE, "bilinear FP32 (PyTorch)", 1.0), ("swap decoder", SWAPPED, "swapped FP32 (PyTorch)",
-             c["swap"]), ("export", FP32, "swapped FP32 (ONNX Runtime)", c["runtime"]),
-            ("quantize", INT8, "swapped INT8 (ONNX Runtime)", c["quantize"])]
+def chain_table(result: dict, cand: Verdict) -> str:
+    """Markdown: bilinear FP32 -> ... -> ``cand`` with per-step and cumulative speedups."""
     lines = ["| step | model | IoU | median ms/batch | step speedup | cumulative |", "|---|---|---|---|---|---|"]
-    total = 1.0
-    for step, name, label, speedup in rows:
+    first = prev = model_row(result, BASELINE)["latency_ms"]["median"]
+    for step, name, label in chain_steps(result, cand):
         row = model_row(result, name)
-        total *= speedup
-        lines.append(f"| {step} | {label} | {row['iou']:.4f} | {row['latency_ms']['median']:.1f} | {speedup:.2f}x "
-                     f"| {total:.2f}x |")
-    lines += ["", f"Decoder swap x quantization: **{c['product']:.2f}x** ({c['swap']:.2f}x x {c['quantize']:.2f}x); "
-              f"with the move to ONNX Runtime, INT8 runs **{c['measured']:.2f}x** as fast as bilinear FP32."]
-    return "\n".join(lines) + "\n"
+        ms = row["latency_ms"]["median"]
+        lines.append(f"| {step} | {label} | {row['iou']:.4f} | {ms:.1f} | {prev / ms:.2f}x | {first / ms:.2f}x |")
+        prev = ms
+    c = chain(result, cand)
+    parts = [f"{cand.name} runs **{c['measured']:.2f}x** as fast as bilinear FP32 (PyTorch)"]
+    if "swap_decoder" in c:
+        parts.append(f"decoder swap x quantization: **{c['swap_decoder'] * c['quantize']:.2f}x** "
+                     f"({c['swap_decoder']:.2f}x x {c['quantize']:.2f}x)")
+    return "\n".join(lines) + "\n\n" + "; ".join(parts) + ".\n"
 
 
 def extra_section(result: dict) -> str:
@@ -81,23 +97,32 @@ def extra_section(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_report(result: dict, decision: GateDecision, production: dict[str, Any] | None,
+def markdown_report(result: dict, selection: Selection, production: dict[str, Any] | None,
                     settings: dict[str, Any]) -> str:
-    """The whole report: verdict, the chain, the full table, production, and the settings used."""
+    """The whole report: verdict and why, every candidate, the chain, the full table, production, settings."""
+    cand = focus(selection, result)
+    verdict = f"deploy {selection.winner}" if selection.winner else "not deployed"
     checks = "\n".join(f"- **{name}**: {'passed' if c.passed else 'failed'} ({c.detail})"
-                       for name, c in decision.checks.items())
+                       for name, c in (cand.decision.checks.items() if cand.decision else []))
+    chain_head = (f"## Bilinear FP32 -> {cand.name} (the winner)" if selection.winner else
+                  f"## Bilinear FP32 -> {cand.name} (the fastest candidate; not deployed)")
     prod = ("No production model in the registry yet." if production is None else
             f"Production model {production['ref']}: IoU {production['iou']:.4f} on the same test images.")
     return "\n".join([
         "# Person segmentation: speed and accuracy",
         "",
-        f"**Gate: {'deploy' if decision.deploy else 'not deployed'}**",
+        f"**Gate: {verdict}**",
+        "",
+        selection.why,
+        "",
+        "## Candidates",
+        "",
+        candidates_table(result, selection),
+        chain_head,
         "",
         checks,
         "",
-        "## Bilinear FP32 -> swapped -> INT8",
-        "",
-        chain_table(result),
+        chain_table(result, cand),
         extra_section(result),
         "## All models",
         "",

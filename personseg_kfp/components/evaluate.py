@@ -1,4 +1,4 @@
-"""Evaluate: bilinear FP32, swapped FP32 and INT8 side by side on the test split and a second set; the gate."""
+"""Evaluate: the seed, each network's FP32 ONNX and every candidate side by side; gate each, pick the fastest."""
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
@@ -7,11 +7,11 @@ from personseg_kfp.components import STEP_IMAGE
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def evaluate(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model], onnx_fp32: Input[Model],
-             int8: Input[Model], model_name: str, tolerable_iou_loss: float, min_speedup: float, rounds: int,
-             extra_eval_uri: str, min_extra_iou: float, image_size: int, s3_endpoint: str, metrics: Output[Metrics],
-             report: Output[Markdown], gallery: Output[HTML], evaluation: Output[Artifact]) -> bool:
-    """Compare the models, score production, write the UI artifacts; return whether to deploy."""
+def evaluate(data: Input[Dataset], bilinear: Input[Model], candidates: Input[Model], model_name: str,
+             tolerable_iou_loss: float, min_speedup: float, rounds: int, extra_eval_uri: str, min_extra_iou: float,
+             image_size: int, s3_endpoint: str, metrics: Output[Metrics], report: Output[Markdown],
+             gallery: Output[HTML], evaluation: Output[Artifact]) -> str:
+    """Compare the models, score production, write the UI artifacts; return the winner ("" = deploy nothing)."""
     import tempfile
 
     from personseg.pipeline_logic.evaluate import evaluate_candidates
@@ -20,8 +20,8 @@ def evaluate(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model]
 
     use_endpoint(s3_endpoint)
     with tempfile.TemporaryDirectory(prefix="personseg-eval-") as work:
-        out = evaluate_candidates(data.path, bilinear.path, swapped.path, onnx_fp32.path, int8.path, model_name,
-                                  tolerable_iou_loss, min_speedup, rounds=rounds, report_json=evaluation.path,
+        out = evaluate_candidates(data.path, bilinear.path, candidates.path, model_name, tolerable_iou_loss,
+                                  min_speedup, rounds=rounds, report_json=evaluation.path,
                                   extra=extra_eval_set(extra_eval_uri, work, image_size), min_extra_iou=min_extra_iou)
     for key, value in out.metrics.items():
         metrics.log_metric(key, value)
@@ -29,4 +29,4 @@ def evaluate(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model]
         fh.write(out.markdown)
     with open(gallery.path, "w") as fh:
         fh.write(out.gallery)
-    return out.decision.deploy
+    return out.winner

@@ -1,4 +1,4 @@
-"""Quantize: the swapped FP32 model to INT8 ONNX, plus its FP32 ONNX export for comparison."""
+"""Quantize: each network the candidates name to INT8 once, onto each runtime, with its FP32 ONNX for comparison."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
@@ -7,13 +7,13 @@ from personseg_kfp.components import STEP_IMAGE
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def quantize(data: Input[Dataset], swapped: Input[Model], calibration_size: int, tolerable_iou_loss: float,
-             int8: Output[Model], onnx_fp32: Output[Model], metrics: Output[Metrics]):
-    """INT8 with accuracy-aware tuning and the FP32-agreement gate; FP32 ONNX of the same network."""
-    from personseg.quantize.step import QuantizeConfig, export, run
+def quantize(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model], candidate_names: str,
+             calibration_size: int, tolerable_iou_loss: float, candidates: Output[Model], metrics: Output[Metrics]):
+    """One ``candidates`` artifact: a saved model per candidate, FP32 ONNX per network, ``candidates.json``."""
+    from personseg.pipeline_logic.quantize_candidates import CandidatesConfig, quantize_candidates, scalar_metrics
 
-    result = run(QuantizeConfig(model=swapped.path, data=data.path, calibration=calibration_size,
-                                tolerable_iou_loss=tolerable_iou_loss), int8.path)
-    export(swapped.path, onnx_fp32.path)
-    for key in ("tune_iou_fp32", "tune_iou_int8", "agreement_iou"):
-        metrics.log_metric(key, result[key])
+    index = quantize_candidates({"bilinear": bilinear.path, "swapped": swapped.path}, CandidatesConfig(
+        candidates=candidate_names, data=data.path, calibration=calibration_size,
+        tolerable_iou_loss=tolerable_iou_loss), candidates.path)
+    for key, value in scalar_metrics(index).items():
+        metrics.log_metric(key, value)
