@@ -7,7 +7,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY_PARAMS = {"dataset_uri": "synthetic:16", "image_size": 64, "width": 8, "epochs": 1, "swap_epochs": 1,
-               "calibration_size": 8, "eval_rounds": 2, "model_name": "tiny-seg"}
+               "calibration_size": 8, "eval_rounds": 2, "model_name": "tiny-seg",
+               # ONNX Runtime only, to keep the local runs short; tests/test_quantize_candidates.py builds OpenVINO's
+               "candidates": "bilinear:onnxruntime,swapped:onnxruntime"}
 
 # A hand-written evaluation result (personseg.evaluate.step contract) of the default candidates: the seed in
 # PyTorch, each network's FP32 ONNX, each network's INT8 on ONNX Runtime. Timings are fixed (batch 8).

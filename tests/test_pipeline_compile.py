@@ -50,7 +50,8 @@ def test_pipeline_structure(tmp_path: Path) -> None:
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert PARAMS <= set(params)
     assert params["dataset_uri"]["defaultValue"] == "demo"
-    assert params["candidates"]["defaultValue"] == "bilinear:onnxruntime,swapped:onnxruntime"
+    assert params["candidates"]["defaultValue"] == \
+        "bilinear:onnxruntime,bilinear:openvino,swapped:onnxruntime,swapped:openvino"  # each network on each runtime
     root = spec["root"]["dag"]["tasks"]
     assert set(root) == {"check-data", "condition-1"}  # nothing trains unless check-data finds new data
     assert root["condition-1"]["triggerPolicy"]["condition"] == \

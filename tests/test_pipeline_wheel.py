@@ -8,6 +8,7 @@ so the test needs no package index. Asserted: personseg and personseg_kfp import
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -18,7 +19,9 @@ from pipeline_fixtures import ROOT
 
 
 def _run(argv: list[str], cwd: Path) -> str:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+    # without PYTHONPATH: a checkout on it would be imported instead of the installed wheel under test
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

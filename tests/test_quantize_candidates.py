@@ -130,3 +130,19 @@ def test_evaluate_gates_what_was_built_and_picks_the_one_that_can_win(built, tin
     assert "| swapped:refuse | - |" in outcome.markdown
     assert "swapped FP32 ONNX" in outcome.gallery and "swapped:onnxruntime INT8" in outcome.gallery
     assert outcome.metrics["deploy"] == 1.0
+
+
+def test_an_openvino_candidate_is_an_openvino_ir_that_agrees_with_its_network(swapped: Path, tiny_dataset: Path,
+                                                                             tmp_path: Path) -> None:
+    """The registered openvino runtime: the network's INT8 read by OpenVINO, gated on agreement, card says so."""
+    from personseg.modeldir import read_model_dir
+    from personseg.runtime import load_predictor
+
+    cfg = CandidatesConfig(candidates="swapped:onnxruntime,swapped:openvino", data=str(tiny_dataset), **QUICK)
+    index = quantize_candidates({"swapped": swapped}, cfg, tmp_path / "c")
+    assert [(c["name"], c["status"]) for c in index["candidates"]] == [("swapped:onnxruntime", "ok"),
+                                                                      ("swapped:openvino", "ok")]
+    info = read_model_dir(candidate_dir(tmp_path / "c", "swapped:openvino"))
+    assert (info.kind, info.runtime, info.precision) == ("openvino", "openvino", "int8")
+    assert info.extra["openvino"]["method"] in ("inc", "nncf")
+    assert type(load_predictor(info.path)).__name__ == "OpenVINOPredictor"

@@ -18,7 +18,7 @@ from personseg.errors import UserError
 from personseg.pipeline_logic.runtimes import RUNTIMES
 
 NETWORKS = ("bilinear", "swapped")
-DEFAULT = "bilinear:onnxruntime,swapped:onnxruntime"
+DEFAULT = "bilinear:onnxruntime,bilinear:openvino,swapped:onnxruntime,swapped:openvino"
 INDEX = "candidates.json"
 
 

@@ -38,6 +38,15 @@ def onnxruntime_model(source: RuntimeSource, out_dir: Path) -> dict[str, Any]:
     return {}
 
 
+def openvino_model(source: RuntimeSource, out_dir: Path) -> dict[str, Any]:
+    """OpenVINO IR of the network: INC's QDQ ONNX read by OpenVINO, or NNCF where that is measured faster."""
+    from personseg.quantize.openvino_model import build_openvino_model
+
+    return build_openvino_model(source.int8_onnx_dir, source.fp32_onnx_path, source.calib_inputs,
+                                source.tune_inputs, source.tune_labels, out_dir, source.min_agreement)
+
+
 RUNTIMES: dict[str, RuntimeBuilder] = {
     "onnxruntime": onnxruntime_model,
+    "openvino": openvino_model,
 }
