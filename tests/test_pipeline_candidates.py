@@ -90,7 +90,8 @@ def test_a_candidate_that_failed_to_quantize_is_shown_and_never_picked() -> None
 
 
 def test_candidates_parse_and_every_mistake_names_the_parameter_and_value() -> None:
-    assert parse_candidates(DEFAULT) == [Candidate("bilinear", "onnxruntime"), Candidate("swapped", "onnxruntime")]
+    assert parse_candidates(DEFAULT) == [Candidate(n, r) for n in ("bilinear", "swapped")  # each on each runtime
+                                         for r in ("onnxruntime", "openvino")]
     assert [c.name for c in parse_candidates(" swapped : onnxruntime ")] == ["swapped:onnxruntime"]
     assert canonical("swapped:onnxruntime , bilinear:onnxruntime") == "swapped:onnxruntime,bilinear:onnxruntime"
     assert Candidate("swapped", "onnxruntime").model_dir == "swapped-int8-onnxruntime"
