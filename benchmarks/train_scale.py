@@ -185,6 +185,8 @@ def main() -> None:
     ap.add_argument("--loader-images", type=int, default=240)
     ap.add_argument("--rank-images", type=int, default=80)
     args = ap.parse_args()
+    if args.rank_images < 18:  # the rank subset keeps 8 val and 8 test images; training needs 2 or more
+        ap.error(f"--rank-images {args.rank_images}: must be at least 18 (8 val, 8 test, the rest train)")
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     info = cpu_info()
