@@ -94,9 +94,9 @@ def test_concurrent_publishes_without_if_none_match_get_distinct_complete_versio
         got.setdefault(reg.publish(d, name), d)
 
     assert run_concurrently(publish, dirs) == []
-    assert sorted(got) == [1, 2, 3, 4]
+    assert len(got) == 4  # four distinct numbers; colliding claims may skip some (docs/storage.md)
     reg = Registry.from_env()
-    assert reg.versions(name) == [1, 2, 3, 4]
+    assert reg.versions(name) == sorted(got)
     for version, src in got.items():
         out = reg.pull(f"{name}:{version}", tmp_path / f"out{version}")  # sha256-verified against the card
         assert file_sha256(out / "model.onnx") == file_sha256(src / "model.onnx")
