@@ -197,6 +197,7 @@ def _train_through_stand_in(rules: list[dict[str, Any]], s3, data: Path, work: P
     from personseg.storage import probe
     from personseg.training.cluster import ClusterConfig, train_on_cluster
     from personseg.training.step import TrainConfig
+    from personseg.training.trainjob import NodePool
 
     api = FakeTrainerApi(role_rules=rules).start()
     controller = TrainerController(api, work / "nodes")
@@ -208,8 +209,9 @@ def _train_through_stand_in(rules: list[dict[str, Any]], s3, data: Path, work: P
             mp.setenv("PERSONSEG_MODEL_BUCKET", MODEL_BUCKET)
             mp.setenv("PERSONSEG_CACHE", str(work / "cache"))
             mp.setattr(probe, "_answers", {})
-            cluster = ClusterConfig(nodes=2, namespace="kubeflow", image="personseg-pipeline:test",
-                                    s3_endpoint=s3.endpoint, secret="mlpipeline-minio-artifact", poll=0.2)
+            pool = NodePool(nodes=2, namespace="kubeflow", image="personseg-pipeline:test", s3_endpoint=s3.endpoint,
+                            secret="mlpipeline-minio-artifact")
+            cluster = ClusterConfig(pool, poll=0.2)
             train_on_cluster(TrainConfig(data=str(data), width=8, size=64, epochs=1, threads=1), work / "model",
                              cluster, api_client=api.client(), job=job, emit=lambda line: None)
     except Exception as exc:  # noqa: BLE001 - the caller asserts on it

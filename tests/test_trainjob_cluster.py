@@ -32,6 +32,7 @@ from personseg.models.checkpoint import load_model
 from personseg.storage.client import Store
 from personseg.training.cluster import ClusterConfig, train_on_cluster
 from personseg.training.step import TrainConfig
+from personseg.training.trainjob import NodePool
 from personseg.training.trainjob_api import TrainJobApi
 from personseg.training.trainjob_wait import TrainJobFailed
 
@@ -68,8 +69,9 @@ def config(tiny_dataset: Path) -> TrainConfig:
 
 
 def cluster(s3_env, **kw) -> ClusterConfig:
-    return ClusterConfig(**{"nodes": 2, "namespace": NAMESPACE, "image": "personseg-pipeline:test",
-                            "s3_endpoint": s3_env.endpoint, "secret": SECRET, "poll": 0.2, "timeout": 600, **kw})
+    pool = NodePool(nodes=2, namespace=NAMESPACE, image="personseg-pipeline:test", s3_endpoint=s3_env.endpoint,
+                    secret=SECRET)
+    return ClusterConfig(**{"pool": pool, "poll": 0.2, "timeout": 600, **kw})
 
 
 def scratch_left(job: str) -> list[str]:

@@ -20,16 +20,21 @@ from personseg.commands import train as train_command
 from personseg.errors import UserError
 from personseg.training.cluster import ClusterConfig, train_args
 from personseg.training.step import TrainConfig
-from personseg.training.trainjob import TrainJobSpec, build_trainjob, node_pod_selector
+from personseg.training.trainjob import NodePool, TrainJobSpec, build_trainjob, node_pod_selector
 from personseg.training.trainjob_wait import verdict
+
+POOL_FIELDS = {f.name for f in dataclasses.fields(NodePool)}
 
 
 def spec(**kw) -> TrainJobSpec:
-    base = {"name": "personseg-train-1a2b3c4d", "namespace": "kubeflow", "image": "registry.example/pipeline:0.1.0",
-            "nodes": 2, "data_uri": "s3://models/trainjobs/x/data", "model_uri": "s3://models/trainjobs/x/model",
-            "s3_endpoint": "http://minio-service.kubeflow:9000", "secret": "mlpipeline-minio-artifact",
-            "train_args": ("--size", "64", "--width", "8")}
-    return TrainJobSpec(**{**base, **kw})
+    """A valid job; ``kw`` overrides fields of the job or of its pool."""
+    pool = {"namespace": "kubeflow", "image": "registry.example/pipeline:0.1.0", "nodes": 2,
+            "s3_endpoint": "http://minio-service.kubeflow:9000", "secret": "mlpipeline-minio-artifact"}
+    job = {"name": "personseg-train-1a2b3c4d", "data_uri": "s3://models/trainjobs/x/data",
+           "model_uri": "s3://models/trainjobs/x/model", "train_args": ("--size", "64", "--width", "8")}
+    pool.update({k: v for k, v in kw.items() if k in POOL_FIELDS})
+    job.update({k: v for k, v in kw.items() if k not in POOL_FIELDS})
+    return TrainJobSpec(pool=NodePool(**pool), **job)
 
 
 @pytest.mark.parametrize("gpus", [0, 2])
@@ -97,7 +102,8 @@ def test_bad_settings_name_the_field():
     with pytest.raises(UserError, match="DNS label"):
         build_trainjob(spec(name="x" * 64))
     with pytest.raises(UserError, match="keep 'sometimes'"):
-        ClusterConfig(nodes=2, namespace="n", image="i", s3_endpoint="e", secret="s", keep="sometimes").check()
+        pool = NodePool(nodes=2, namespace="n", image="i", s3_endpoint="e", secret="s")
+        ClusterConfig(pool, keep="sometimes").check()
 
 
 def test_verdict_reads_the_finished_conditions_only():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from personseg.errors import UserError
 from personseg.training.step import TrainConfig, TrainResult, run
+from personseg.training.trainjob import NodePool
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -30,6 +31,12 @@ class Nodes:
     secret: str = ""
     access_key_field: str = "accesskey"
     secret_key_field: str = "secretkey"
+
+    def pool(self, namespace: str, s3_endpoint: str) -> NodePool:
+        """The TrainJob's machines, once the step knows its namespace and the S3 endpoint."""
+        return NodePool(nodes=self.nodes, namespace=namespace, image=self.image, s3_endpoint=s3_endpoint,
+                        secret=self.secret, access_key_field=self.access_key_field,
+                        secret_key_field=self.secret_key_field, gpus=self.gpus)
 
 
 def own_namespace(sa_file: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
@@ -64,7 +71,4 @@ def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes) -> TrainResult:
     endpoint = nodes.s3_endpoint.strip() or os.environ.get("MINIO_ENDPOINT", "")
     if not endpoint:
         raise UserError("train_nodes > 1: the nodes need S3 for data and model; set s3_endpoint")
-    cluster = ClusterConfig(nodes=nodes.nodes, gpus=nodes.gpus, namespace=own_namespace(), image=nodes.image,
-                            s3_endpoint=endpoint, secret=nodes.secret, access_key_field=nodes.access_key_field,
-                            secret_key_field=nodes.secret_key_field)
-    return train_on_cluster(cfg, out, cluster)
+    return train_on_cluster(cfg, out, ClusterConfig(nodes.pool(own_namespace(), endpoint)))

@@ -23,7 +23,7 @@ from personseg.errors import UserError
 from personseg.storage.config import model_bucket
 from personseg.training.remote_out import pull_tree, remove_prefix
 from personseg.training.step import TrainConfig, TrainResult
-from personseg.training.trainjob import TrainJobSpec, build_trainjob
+from personseg.training.trainjob import NodePool, TrainJobSpec, build_trainjob
 from personseg.training.trainjob_api import TrainJobApi
 from personseg.training.trainjob_wait import TrainJobFailed, wait_for
 
@@ -37,24 +37,16 @@ FLAGS = {"model": "--model", "decoder": "--decoder", "width": "--width", "size":
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """Where and how big: the TrainJob's nodes, their GPUs and sizes, the S3 Secret, the wait."""
+    """Where and how big (``pool``: nodes, GPUs, sizes, the S3 Secret), and how the step waits."""
 
-    nodes: int
-    namespace: str
-    image: str
-    s3_endpoint: str
-    secret: str
-    access_key_field: str = "accesskey"
-    secret_key_field: str = "secretkey"
-    gpus: int = 0
-    cpu: str = "2"
-    memory: str = "4Gi"
+    pool: NodePool
     timeout: float = 6 * 3600.0
     poll: float = 5.0
     keep: str = "failed"
 
     def check(self) -> None:
         """Reject values that cannot work, naming the field."""
+        self.pool.check()
         if self.keep not in KEEP:
             raise UserError(f"keep {self.keep!r}: must be one of {', '.join(KEEP)}")
         if self.timeout <= 0:
@@ -90,7 +82,7 @@ def say(line: str) -> None:
 
 def train_on_cluster(cfg: TrainConfig, out: str | Path, cluster: ClusterConfig, api_client: Any = None,
                      job: str | None = None, emit: Callable[[str], None] = say) -> TrainResult:
-    """Train ``cfg`` on ``cluster.nodes`` machines and write the saved model to ``out``; ``emit`` gets the progress."""
+    """Train ``cfg`` on ``cluster.pool.nodes`` machines into ``out``; ``emit`` gets the progress."""
     from personseg.storage.datasets import push_dataset
     from personseg.uris import local_dataset
 
@@ -98,22 +90,20 @@ def train_on_cluster(cfg: TrainConfig, out: str | Path, cluster: ClusterConfig, 
     cluster.check()
     job = job or f"personseg-train-{uuid.uuid4().hex[:8]}"
     scratch = f"s3://{model_bucket()}/trainjobs/{job}"
-    spec = TrainJobSpec(name=job, namespace=cluster.namespace, image=cluster.image, nodes=cluster.nodes,
-                        data_uri=f"{scratch}/data", model_uri=f"{scratch}/model", s3_endpoint=cluster.s3_endpoint,
-                        secret=cluster.secret, access_key_field=cluster.access_key_field,
-                        secret_key_field=cluster.secret_key_field, gpus=cluster.gpus, cpu=cluster.cpu,
-                        memory=cluster.memory, train_args=tuple(train_args(cfg)))
+    pool = cluster.pool
+    spec = TrainJobSpec(name=job, pool=pool, data_uri=f"{scratch}/data", model_uri=f"{scratch}/model",
+                        train_args=tuple(train_args(cfg)))
     obj = build_trainjob(spec)
     if api_client is None:
         from personseg.deploy.kube import connect
 
         api_client = connect()
-    api = TrainJobApi(api_client, cluster.namespace)
+    api = TrainJobApi(api_client, pool.namespace)
     try:
         push_dataset(local_dataset(cfg.data), spec.data_uri)
         api.create(obj)
-        emit(f"created TrainJob {cluster.namespace}/{job}: {cluster.nodes} node(s), {cluster.gpus} GPU(s) each, "
-             f"image {cluster.image}")
+        emit(f"created TrainJob {pool.namespace}/{job}: {pool.nodes} node(s), {pool.gpus} GPU(s) each, "
+             f"image {pool.image}")
         _wait_then_clean(api, job, cluster, emit)
         pull_tree(spec.model_uri, out)
     finally:

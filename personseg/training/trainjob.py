@@ -40,15 +40,15 @@ _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
-class TrainJobSpec:
-    """What the TrainJob runs and where; ``train_args`` are ``personseg train`` flags besides --data/--out."""
+class NodePool:
+    """The TrainJob's machines: how many, what each gets, and how its pods reach S3 (keys by Secret reference).
 
-    name: str
+    One value shared by the job object and the step that waits for it (``cluster.ClusterConfig``).
+    """
+
+    nodes: int
     namespace: str
     image: str
-    nodes: int
-    data_uri: str
-    model_uri: str
     s3_endpoint: str
     secret: str
     access_key_field: str = "accesskey"
@@ -56,6 +56,26 @@ class TrainJobSpec:
     gpus: int = 0
     cpu: str = "2"
     memory: str = "4Gi"
+
+    def check(self) -> None:
+        """Refuse what the API server or the runtime would refuse later, naming the field."""
+        if self.nodes < 1:
+            raise UserError(f"train_nodes {self.nodes}: must be >= 1")
+        if self.gpus < 0:
+            raise UserError(f"train_gpus {self.gpus}: must be >= 0")
+        for name in ("namespace", "image", "secret", "s3_endpoint"):
+            if not getattr(self, name):
+                raise UserError(f"TrainJob {name}: must not be empty")
+
+
+@dataclass(frozen=True)
+class TrainJobSpec:
+    """One job on ``pool``: its name, data and model prefixes; ``train_args`` are ``personseg train`` flags."""
+
+    name: str
+    pool: NodePool
+    data_uri: str
+    model_uri: str
     train_args: tuple[str, ...] = field(default_factory=tuple)
     runtime: str = RUNTIME
 
@@ -63,16 +83,10 @@ class TrainJobSpec:
         """Refuse what the API server or the runtime would refuse later, naming the field."""
         if not _NAME.match(self.name):
             raise UserError(f"TrainJob name {self.name!r}: must be a DNS label (a-z, 0-9, '-'), at most 63 chars")
-        if self.nodes < 1:
-            raise UserError(f"train_nodes {self.nodes}: must be >= 1")
-        if self.gpus < 0:
-            raise UserError(f"train_gpus {self.gpus}: must be >= 0")
+        self.pool.check()
         for name in ("data_uri", "model_uri"):
             if not getattr(self, name).startswith("s3://"):
                 raise UserError(f"{name} {getattr(self, name)!r}: the nodes read and write S3, so it must be s3://")
-        for name in ("namespace", "image", "secret", "s3_endpoint"):
-            if not getattr(self, name):
-                raise UserError(f"TrainJob {name}: must not be empty")
 
 
 def node_pod_selector(job: str, index: int | None = 0) -> str:
@@ -88,28 +102,29 @@ def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
 def build_trainjob(spec: TrainJobSpec) -> dict[str, Any]:
     """The TrainJob object (a plain dict, as the API server takes it)."""
     spec.check()
-    resources: dict[str, Any] = {"requests": {"cpu": spec.cpu, "memory": spec.memory},
-                                 "limits": {"cpu": spec.cpu, "memory": spec.memory}}
-    if spec.gpus:
-        resources["requests"][GPU_RESOURCE] = str(spec.gpus)
-        resources["limits"][GPU_RESOURCE] = str(spec.gpus)
+    pool = spec.pool
+    resources: dict[str, Any] = {"requests": {"cpu": pool.cpu, "memory": pool.memory},
+                                 "limits": {"cpu": pool.cpu, "memory": pool.memory}}
+    if pool.gpus:
+        resources["requests"][GPU_RESOURCE] = str(pool.gpus)
+        resources["limits"][GPU_RESOURCE] = str(pool.gpus)
     env = [
-        {"name": ENDPOINT_VARS[0], "value": spec.s3_endpoint},
-        _secret_env(ACCESS_VARS[0], spec.secret, spec.access_key_field),
-        _secret_env(SECRET_VARS[0], spec.secret, spec.secret_key_field),
+        {"name": ENDPOINT_VARS[0], "value": pool.s3_endpoint},
+        _secret_env(ACCESS_VARS[0], pool.secret, pool.access_key_field),
+        _secret_env(SECRET_VARS[0], pool.secret, pool.secret_key_field),
         {"name": "PYTHONUNBUFFERED", "value": "1"},  # log lines reach the step as they are written
     ]
     return {
         "apiVersion": API_VERSION,
         "kind": "TrainJob",
-        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": dict(PART_OF)},
+        "metadata": {"name": spec.name, "namespace": pool.namespace, "labels": dict(PART_OF)},
         "spec": {
             "runtimeRef": {"apiGroup": GROUP, "kind": "ClusterTrainingRuntime", "name": spec.runtime},
             "trainer": {
-                "numNodes": spec.nodes,
+                "numNodes": pool.nodes,
                 # One process per GPU, else one per node: the CPU threads are the process's own.
-                "numProcPerNode": spec.gpus or 1,
-                "image": spec.image,
+                "numProcPerNode": pool.gpus or 1,
+                "image": pool.image,
                 "command": ["torchrun", "-m", "personseg", "train"],
                 "args": ["--data", spec.data_uri, "--out", spec.model_uri, *spec.train_args],
                 "resourcesPerNode": resources,
