@@ -1,26 +1,21 @@
 """Decode, check and resize a dataset into memory: images (N, S, S, 3) uint8, labels (N, S, S) uint8.
 
 Labels hold 0 (background), 1 (person) and ``IGNORE`` (the ignore map and the letterbox padding).
-Every problem names its file; by default any
-problem is an error, and with ``skip_invalid`` bad samples are dropped with a warning that counts them.
+Every problem names its file; which samples are usable follows ``personseg.data.checked``.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from personseg.data import IGNORE
-from personseg.data.layout import Sample, scan
-from personseg.errors import UserError
+from personseg.data.checked import opened, usable_samples
+from personseg.data.layout import Sample
 from personseg.imageops import letterbox, to_mask8, to_rgb8
-
-log = logging.getLogger(__name__)
-MAX_LISTED = 5
 
 
 @dataclass
@@ -41,14 +36,9 @@ class LoadedData:
 
 def _open(path: Path, mode: str) -> Image.Image:
     """``mode`` "RGB" for images (16-bit scaled to 8), anything else for masks (zero/nonzero kept)."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return to_rgb8(img) if mode == "RGB" else to_mask8(img)
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not a readable image") from None
-    except (OSError, SyntaxError) as exc:
-        raise ValueError(f"{path}: unreadable or truncated image ({exc})") from None
+    with opened(path) as img:
+        img.load()
+        return to_rgb8(img) if mode == "RGB" else to_mask8(img)
 
 
 def _binary(mask: np.ndarray, path: Path) -> np.ndarray:
@@ -85,26 +75,7 @@ def load_sample(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
 def load_dataset(root: str | Path, size: int, skip_invalid: bool = False) -> LoadedData:
     """Load every sample under ``root`` at ``size``; problems raise (or are skipped and counted)."""
     root = Path(root)
-    samples, problems = scan(root)
-    if not samples and not problems:
-        raise UserError(f"dataset {root}: empty (no images in {root / 'images'})")
-    ids, images, labels = [], [], []
-    for sample in samples:
-        try:
-            image, label = load_sample(sample, size)
-        except ValueError as exc:
-            problems.append(str(exc))
-            continue
-        ids.append(sample.id)
-        images.append(image)
-        labels.append(label)
-    if problems:
-        more = len(problems) - MAX_LISTED
-        listed = "; ".join(problems[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
-        if not skip_invalid:
-            raise UserError(f"dataset {root}: {len(problems)} problem(s): {listed}")
-        log.warning("dataset %s: skipped %d problem file(s), kept %d samples: %s", root, len(problems), len(ids),
-                    listed)
-    if not ids:
-        raise UserError(f"dataset {root}: no usable samples")
-    return LoadedData(ids, np.stack(images), np.stack(labels), root)
+    kept = usable_samples(root, lambda sample: load_sample(sample, size), skip_invalid)
+    ids = [sample.id for sample, _ in kept]
+    return LoadedData(ids, np.stack([image for _, (image, _) in kept]), np.stack([label for _, (_, label) in kept]),
+                      root)

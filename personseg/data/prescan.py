@@ -11,17 +11,11 @@ sample masked out of the loss and counted (see ``personseg.data.stream``).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from personseg.data.layout import Sample, scan
-from personseg.errors import UserError
-
-log = logging.getLogger(__name__)
-MAX_LISTED = 5
+from personseg.data.checked import opened, usable_samples
+from personseg.data.layout import Sample
 
 
 @dataclass(frozen=True)
@@ -44,13 +38,8 @@ class SampleSet:
 
 
 def _header_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not a readable image") from None
-    except (OSError, SyntaxError) as exc:
-        raise ValueError(f"{path}: unreadable or truncated image ({exc})") from None
+    with opened(path) as img:
+        return img.size
 
 
 def check_headers(sample: Sample) -> None:
@@ -66,24 +55,5 @@ def check_headers(sample: Sample) -> None:
 def prescan(root: str | Path, size: int, skip_invalid: bool = False) -> SampleSet:
     """The dataset's usable samples; layout and header problems raise, or are skipped and counted."""
     root = Path(root)
-    samples, problems = scan(root)
-    if not samples and not problems:
-        raise UserError(f"dataset {root}: empty (no images in {root / 'images'})")
-    kept = []
-    for sample in samples:
-        try:
-            check_headers(sample)
-        except ValueError as exc:
-            problems.append(str(exc))
-            continue
-        kept.append(sample)
-    if problems:
-        more = len(problems) - MAX_LISTED
-        listed = "; ".join(problems[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
-        if not skip_invalid:
-            raise UserError(f"dataset {root}: {len(problems)} problem(s): {listed}")
-        log.warning("dataset %s: skipped %d problem file(s), kept %d samples: %s", root, len(problems), len(kept),
-                    listed)
-    if not kept:
-        raise UserError(f"dataset {root}: no usable samples")
-    return SampleSet(root, kept, size)
+    kept = usable_samples(root, check_headers, skip_invalid)
+    return SampleSet(root, [sample for sample, _ in kept], size)
