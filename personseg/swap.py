@@ -18,11 +18,12 @@ import torch
 from torch import nn
 
 from personseg.atomic import atomic_dir, write_json
+from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
-from personseg.modeldir import read_model_dir
+from personseg.modeldir import ModelInfo, read_model_dir
 from personseg.models.checkpoint import load_model, save_model
 from personseg.models.swapped import DESIGNS, swapped_unet
 from personseg.models.unet import UNet
@@ -76,6 +77,14 @@ def swap_weights(seed: UNet, design: str, squeeze: int) -> UNet:
     return new
 
 
+def seed_augmentation(info: ModelInfo) -> AugmentConfig:
+    """The seed's own training augmentation (compositing, photometric), so fine-tuning sees the same data."""
+    train = info.extra.get("train") or {}
+    if not train.get("augment", True):
+        return AugmentConfig()
+    return AugmentConfig(composite=float(train.get("composite", 0.0)), photometric=float(train.get("photometric", 0.0)))
+
+
 def run(cfg: SwapConfig, out: str | Path) -> dict:
     """Swap the model at ``cfg.model``, fine-tune, and save it at ``out``; returns the report dict."""
     if cfg.design not in DESIGNS:
@@ -103,7 +112,8 @@ def run(cfg: SwapConfig, out: str | Path) -> dict:
     log.info("swap %s: val IoU bilinear %.4f, swapped before fine-tuning %.4f", cfg.design, before, at_swap)
     state = None
     if cfg.epochs > 0:
-        fit_cfg = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed)
+        fit_cfg = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                            augment=seed_augmentation(info))
         state = fit(model, train, val, fit_cfg, teacher=seed_model if cfg.distill else None)
         if state.best_iou < at_swap:  # fine-tuning must never leave the model worse than the swap itself
             model = swap_weights(seed_model, cfg.design, cfg.squeeze)

@@ -90,6 +90,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         image_size: int = 128,
         width: int = 16,
         epochs: int = 15,
+        composite: float = 0.0,
+        photometric: float = 0.0,
         swap_design: str = "lean4",
         swap_epochs: int = 3,
         calibration_size: int = 32,
@@ -120,7 +122,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
             return _networked(task, minio_secret, access_key_field, secret_key_field, retries)
 
         checked = networked(_sized(check_data(
-            dataset_uri=dataset_uri, image_size=image_size, width=width, epochs=epochs, swap_design=swap_design,
+            dataset_uri=dataset_uri, image_size=image_size, width=width, epochs=epochs, composite=composite,
+            photometric=photometric, swap_design=swap_design,
             swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
             candidates=candidates, model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint),
             "check_data"))
@@ -170,7 +173,8 @@ def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field
     tasks downstream read it as they read a task's output. ``local``: one task for both (see
     ``build_pipeline``).
     """
-    common = {"data": data, "image_size": p["image_size"], "width": p["width"], "epochs": p["epochs"]}
+    common = {"data": data, "image_size": p["image_size"], "width": p["width"], "epochs": p["epochs"],
+              "composite": p["composite"], "photometric": p["photometric"]}
     trainjob = {"train_nodes": p["train_nodes"], "train_gpus": p["train_gpus"], "image": STEP_IMAGE,
                 "s3_endpoint": p["s3_endpoint"], "minio_secret": p["minio_secret"],
                 "access_key_field": access_key_field, "secret_key_field": secret_key_field}

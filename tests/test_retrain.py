@@ -15,7 +15,8 @@ from personseg.pipeline_logic.retrain import check_retrain, make_key, parse_key,
 s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env
 
-RECIPE = {"image_size": 64, "width": 8, "epochs": 1, "swap_design": "lean4", "swap_epochs": 1,
+RECIPE = {"image_size": 64, "width": 8, "epochs": 1, "composite": 0.0, "photometric": 0.0, "swap_design": "lean4",
+          "swap_epochs": 1,
           "calibration_size": 8, "tolerable_iou_loss": 0.02, "candidates": "bilinear:onnxruntime,swapped:onnxruntime"}
 
 

@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--composite", type=float, default=0.0,
+                   help="probability that a training sample becomes a copy-paste composite: its people on an "
+                   "inpainted, generated or other photo's background, with 1-3 people (0: off)")
+    p.add_argument("--photometric", type=float, default=0.0,
+                   help="probability of each of blur, noise and JPEG artefacts on a training sample (greyscale: "
+                   "half of it; 0: off)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="drop samples whose headers are bad (counted in a warning) and mask out samples that fail "
                    "to decode mid-training (counted per epoch)")
@@ -61,7 +67,8 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (imported lazi
 
     return TrainConfig(data=args.data, model=args.model, decoder=args.decoder, width=args.width, size=args.size,
                        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                       seed=args.seed, augment=not args.no_augment, skip_invalid=args.skip_invalid,
+                       seed=args.seed, augment=not args.no_augment, composite=args.composite,
+                       photometric=args.photometric, skip_invalid=args.skip_invalid,
                        threads=args.threads, workers=args.workers, device=args.device, precision=args.precision,
                        nproc=args.nproc, dist_timeout=args.dist_timeout)
 

@@ -1,4 +1,7 @@
-"""Training augmentation of one sample at a time: flip, scale-crop and colour jitter.
+"""Training augmentation of one sample at a time: flip, scale-crop, colour jitter and photometric noise.
+
+Copy-paste compositing (``composite``) needs other samples, so ``personseg.data.stream`` does it
+before these; ``photometric`` (blur, noise, JPEG, greyscale) is ``personseg.data.photometric``.
 
 Geometric transforms are applied to the image and its labels together (labels with nearest sampling
 so ignore pixels stay exact); colour jitter touches the image only. Each sample draws from its own
@@ -15,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from personseg.data import IGNORE
+from personseg.data.photometric import photometric
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,14 @@ class AugmentConfig:
     brightness: float = 0.25
     contrast: float = 0.25
     saturation: float = 0.25
+    composite: float = 0.0  # probability that a sample becomes a copy-paste composite
+    photometric: float = 0.0  # probability of each of blur, noise, JPEG (greyscale: half of it)
+
+    def check(self) -> None:
+        """Probabilities must be probabilities (named by their flag)."""
+        for name in ("composite", "photometric"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"--{name} {getattr(self, name)}: must be between 0 and 1")
 
     @classmethod
     def off(cls) -> AugmentConfig:
@@ -34,9 +46,12 @@ class AugmentConfig:
         return cls(flip=0, scale_min=1, scale_max=1, brightness=0, contrast=0, saturation=0)
 
 
-def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """The Generator of one sample in one epoch: independent of workers, ranks and batch order."""
-    state = np.random.SeedSequence([seed & 0xFFFFFFFF, epoch, index]).generate_state(2, np.uint32)
+def sample_generator(seed: int, epoch: int, index: int, *stream: int) -> torch.Generator:
+    """The Generator of one sample in one epoch: independent of workers, ranks and batch order.
+
+    ``stream`` names another sequence of the same (seed, epoch), e.g. the epoch's donor pool.
+    """
+    state = np.random.SeedSequence([seed & 0xFFFFFFFF, epoch, index, *stream]).generate_state(2, np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
@@ -63,4 +78,4 @@ def augment_sample(
     image = grey + (image - grey) * sat
     mean = image.mean()
     image = ((image - mean) * c + mean) * b
-    return image.clamp(0, 1), labels
+    return photometric(image.clamp(0, 1), cfg.photometric, gen), labels

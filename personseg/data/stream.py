@@ -20,12 +20,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from personseg.data import IGNORE
 from personseg.data.augment import AugmentConfig, augment_sample, sample_generator
+from personseg.data.composite import compose
 from personseg.data.loading import LoadedData, load_sample
 from personseg.data.prescan import SampleSet
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
 Item = tuple[torch.Tensor, torch.Tensor, int, str]
+DONOR_POOL = 64  # samples per epoch that composites take people and backgrounds from
 
 
 class StreamDataset(Dataset):
@@ -39,6 +41,8 @@ class StreamDataset(Dataset):
         self.data = data
         self.augment = augment
         self.seed = seed
+        self._pool: tuple[int, list[int]] | None = None  # (epoch, donor indices) for compositing
+        self._decoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # donors decoded by this process
 
     def __len__(self) -> int:
         return len(self.data.samples)
@@ -51,11 +55,41 @@ class StreamDataset(Dataset):
         except ValueError as exc:
             error = str(exc)
             image, labels = np.zeros((size, size, 3), np.uint8), np.full((size, size), IGNORE, np.uint8)
-        x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div_(255.0)  # decoded arrays are read-only
-        y = torch.from_numpy(np.array(labels))[None]
+        x, y = _tensors(image, labels)
         if self.augment is not None and not error:
-            x, y = augment_sample(x, y, self.augment, sample_generator(self.seed, epoch, index))
+            gen = sample_generator(self.seed, epoch, index)
+            if self.augment.composite > 0 and torch.rand(1, generator=gen).item() < self.augment.composite:
+                x, y = compose((x, y), lambda: self._donor(epoch, gen), gen)
+            x, y = augment_sample(x, y, self.augment, gen)
         return x.contiguous(), y.contiguous(), index, error
+
+    def _donor(self, epoch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A sample of this epoch's donor pool, drawn by ``gen``, unaugmented (blank if it fails to decode).
+
+        The pool is ``DONOR_POOL`` samples chosen by (seed, epoch): a donor is decoded once per process and
+        epoch however often it is drawn, memory stays bounded, and which donor a sample gets depends only on
+        (seed, epoch, index), not on the worker or rank that builds it.
+        """
+        if self._pool is None or self._pool[0] != epoch:
+            order = torch.randperm(len(self.data.samples), generator=sample_generator(self.seed, epoch, 0, 1))
+            pool = order[:DONOR_POOL].tolist()
+            self._decoded = {i: v for i, v in self._decoded.items() if i in set(pool)}
+            self._pool = (epoch, pool)
+        pool = self._pool[1]
+        index = pool[int(torch.randint(len(pool), (1,), generator=gen).item())]
+        if index not in self._decoded:
+            try:
+                self._decoded[index] = _tensors(*load_sample(self.data.samples[index], self.data.size))
+            except ValueError:  # its own turn as a sample reports the error; as a donor it gives no person
+                size = self.data.size
+                self._decoded[index] = torch.zeros(3, size, size), torch.full((1, size, size), IGNORE, torch.uint8)
+        return self._decoded[index]
+
+
+def _tensors(image: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, S, S) float in [0, 1] and (1, S, S) uint8 from decoded arrays (copied: they are read-only)."""
+    x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div_(255.0)
+    return x, torch.from_numpy(np.array(labels))[None]
 
 
 class EpochSampler(Sampler):

@@ -32,7 +32,8 @@ KEEP = ("failed", "never", "always")
 FLAGS = {"model": "--model", "decoder": "--decoder", "width": "--width", "size": "--size", "epochs": "--epochs",
          "batch_size": "--batch-size", "lr": "--lr", "weight_decay": "--weight-decay", "seed": "--seed",
          "threads": "--threads", "workers": "--workers", "device": "--device", "precision": "--precision",
-         "dist_timeout": "--dist-timeout"}
+         "dist_timeout": "--dist-timeout",
+         "composite": "--composite", "photometric": "--photometric"}
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ class FitConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    augment: bool = True
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)  # None: no augmentation
     distill_weight: float = 0.5
     workers: int = 0
     skip_invalid: bool = False
@@ -134,7 +134,7 @@ def fit(
         for _ in range(state.epoch):
             sched.step()
     scaler = placement.grad_scaler()
-    dataset = StreamDataset(train, AugmentConfig() if cfg.augment else None, cfg.seed)
+    dataset = StreamDataset(train, cfg.augment, cfg.seed)
     sampler = EpochSampler(DistributedSampler(dataset, num_replicas=group.world, rank=group.rank, shuffle=True,
                                               seed=cfg.seed))
     loader = make_loader(dataset, sampler, math.ceil(cfg.batch_size / group.world), cfg.workers, placement.is_cuda)

@@ -17,6 +17,7 @@ import torch
 
 from personseg.atomic import atomic_dir, write_json
 from personseg.cpuquota import cpu_quota
+from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.errors import UserError
@@ -53,6 +54,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     augment: bool = True
+    composite: float = 0.0
+    photometric: float = 0.0
     skip_invalid: bool = False
     threads: int = 0
     workers: int = -1
@@ -74,6 +77,18 @@ class TrainConfig:
             raise UserError(f"--workers {self.workers}: must be >= 0 (or -1 for the default)")
         if self.dist_timeout <= 0:
             raise UserError(f"--dist-timeout {self.dist_timeout}: must be positive (seconds)")
+        try:
+            self.augmentation()
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+    def augmentation(self) -> AugmentConfig | None:
+        """What each training sample goes through (None: nothing, ``--no-augment``)."""
+        if not self.augment:
+            return None
+        cfg = AugmentConfig(composite=self.composite, photometric=self.photometric)
+        cfg.check()
+        return cfg
 
 
 @dataclass(frozen=True)
@@ -155,7 +170,7 @@ def _train(cfg: TrainConfig, out: str | Path, resume: str | Path | None, checkpo
         raise UserError(f"--model/--decoder: {exc}") from None
     state = load_state(resume, model) if resume else None
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(f"{out}.ckpt")
-    fit_cfg = FitConfig(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.augment,
+    fit_cfg = FitConfig(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.augmentation(),
                         workers=workers, skip_invalid=cfg.skip_invalid)
     on_epoch = (lambda s, m: save_state(ckpt / STATE_FILE, s, m)) if group.is_main else None
     state = fit(model, data.subset(train_ids), data.subset(val_ids), fit_cfg, state, on_epoch=on_epoch,

@@ -8,14 +8,17 @@ from personseg_kfp.components import STEP_IMAGE
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def train(data: Input[Dataset], image_size: int, width: int, epochs: int, model: Output[Model],
-          metrics: Output[Metrics], train_nodes: int = 1, train_gpus: int = 0, image: str = "",
+          metrics: Output[Metrics], composite: float = 0.0, photometric: float = 0.0, train_nodes: int = 1,
+          train_gpus: int = 0, image: str = "",
           s3_endpoint: str = "", minio_secret: str = "", access_key_field: str = "accesskey",
           secret_key_field: str = "secretkey"):
     """Train and save the FP32 bilinear model; ``train_nodes > 1`` trains on a Kubeflow Trainer TrainJob."""
     from personseg.pipeline_logic.train import Nodes, train_step
     from personseg.training.step import TrainConfig
 
-    result = train_step(TrainConfig(data=data.path, size=image_size, width=width, epochs=epochs), model.path,
+    cfg = TrainConfig(data=data.path, size=image_size, width=width, epochs=epochs, composite=composite,
+                      photometric=photometric)
+    result = train_step(cfg, model.path,
                         Nodes(train_nodes, train_gpus, image, s3_endpoint, minio_secret, access_key_field,
                               secret_key_field))
     metrics.log_metric("val_iou", result.best_val_iou)
