@@ -184,7 +184,12 @@ def main() -> None:
     ap.add_argument("--memory-seconds", type=float, default=90.0)
     ap.add_argument("--loader-images", type=int, default=240)
     ap.add_argument("--rank-images", type=int, default=80)
+    ap.add_argument("--parts", default="memory,loader,ranks",
+                    help="which measurements to run (comma-separated: memory, loader, ranks)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts or parts - {"memory", "loader", "ranks"}:
+        ap.error(f"--parts {args.parts}: expected a comma-separated subset of memory, loader, ranks")
     if args.rank_images < 18:  # the rank subset keeps 8 val and 8 test images; training needs 2 or more
         ap.error(f"--rank-images {args.rank_images}: must be at least 18 (8 val, 8 test, the rest train)")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -199,6 +204,16 @@ def main() -> None:
 
     train = [sys.executable, "-m", "personseg", "train", "--size", str(args.size), "--width", str(args.width),
              "--epochs", "1"]
+    if "memory" in parts:
+        memory(args, root, train, env)
+    if "loader" in parts:
+        loader(args, root)
+    if "ranks" in parts:
+        ranks(args, root, train, env)
+
+
+def memory(args: argparse.Namespace, root: Path, train: list[str], env: dict[str, str]) -> None:
+    """Peak memory of streaming training against the old in-memory path (item 2 of the docstring)."""
     mem = peak_memory([*train, "--data", str(root), "--threads", "1", "--workers", "2", "--out",
                        str(args.out / "model-memory")], args.memory_seconds, env)
     print(f"streaming train, {args.images} images: peak tree RSS {mem['rss_gib']:.2f} GiB, PSS {mem['pss_gib']:.2f} "
@@ -212,6 +227,9 @@ def main() -> None:
           f"{per_image * 1024:.2f} MiB per image, so ~{old[full] + per_image * (args.images - full):.1f} GiB "
           f"at {args.images} images (extrapolated)")
 
+
+def loader(args: argparse.Namespace, root: Path) -> None:
+    """Data-loader images/s against the training step's (item 3)."""
     steps = {t: step_rate(args.width, args.size, t) for t in sorted({1, len(os.sched_getaffinity(0))})}
     for threads, rate in steps.items():
         print(f"training step w{args.width}/{args.size}px, batch 8, {threads} thread(s): {rate:.2f} images/s")
@@ -221,6 +239,9 @@ def main() -> None:
         print(f"data loader {args.image_size}px -> {args.size}px with augmentation, {workers} worker(s): "
               f"{rate:.1f} images/s ({rate / step:.1f}x the training step)")
 
+
+def ranks(args: argparse.Namespace, root: Path, train: list[str], env: dict[str, str]) -> None:
+    """Training images/s with 1 and 2 ranks (item 4)."""
     sub = rank_subset(root, args.out, args.rank_images)
     for nproc in (1, 2):
         out = args.out / f"model-ranks-{nproc}"
