@@ -4,13 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
+# Off by default. `make install TORCH_INDEX_URL=<PyTorch's CPU wheel index URL>` passes it to pip as an
+# extra index, where torch==2.13.0 resolves to the CPU build (2.13.0+cpu, a local version that sorts above
+# 2.13.0); unset, pip takes torch from its default index (on Linux the CUDA build and its nvidia-* wheels).
+# It matters when .venv is first installed: remove .venv to switch builds.
+TORCH_INDEX_URL ?=
 
 .PHONY: install test test-slow test-images test-teacher teacher lint demo bench images push clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[all,dev]'
+	$(BIN)/pip install -q$(if $(TORCH_INDEX_URL), --extra-index-url $(TORCH_INDEX_URL)) -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from personseg.cli import main as personseg
-from personseg.evaluate.cpu import cpu_info
+from personseg.cpuinfo import cpu_info
 
 
 def _polygon(rng: np.random.Generator, width: int, height: int) -> list[float]:
@@ -95,7 +95,7 @@ def main() -> None:
             raise SystemExit(code)
         print(f"import: {args.count} images ({args.width}x{args.height}) in {seconds:.1f} s = "
               f"{args.count / seconds:.0f} images/s")
-        print(f"cpu: {cpu_info()}")
+        print(f"cpu: {cpu_info().summary()}")
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from personseg.evaluate.cpu import cpu_info  # noqa: E402
+from personseg.cpuinfo import cpu_info  # noqa: E402
 
 
 def make_dataset(out: Path, images: int, unique: int, size: int) -> Path:
@@ -194,7 +194,7 @@ def main() -> None:
         ap.error(f"--rank-images {args.rank_images}: must be at least 18 (8 val, 8 test, the rest train)")
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    info = cpu_info()
+    info = cpu_info().summary()
     print(f"CPU: {info['model']}; flags {', '.join(info['flags'])}; {info['cores']} usable cores; "
           f"load average {os.getloadavg()[0]:.1f} at start (figures are noisy when it exceeds the cores)")
     start = time.perf_counter()

@@ -444,7 +444,7 @@ def start_model_server(model_dir: Path, log_path: Path, timeout: float = 30.0) -
     import subprocess
     import sys
 
-    from personseg.deploy.local import free_port
+    from personseg.netutil import free_port
 
     port = free_port()
     with open(log_path, "wb") as log:

@@ -262,7 +262,7 @@ def test_no_cluster_credentials_is_a_clear_error(tmp_path: Path, monkeypatch: py
 def test_unreachable_api_server_is_a_clear_error():
     from kubernetes import client
 
-    from personseg.deploy.local import free_port
+    from personseg.netutil import free_port
 
     cfg = client.Configuration()
     cfg.host = f"http://127.0.0.1:{free_port()}"

@@ -23,7 +23,6 @@ from images_fixtures import ROOT, Buildah, debian_mirror, debootstrap_base, host
 from serving_fixtures import (
     decode_png,
     encode,
-    free_port,
     make_tiny_model,
     make_tiny_openvino_model,
     reference_mask,
@@ -32,6 +31,7 @@ from serving_fixtures import (
 
 from personseg import __version__
 from personseg.images import serving_image
+from personseg.netutil import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -19,6 +19,7 @@ import pytest
 from pipeline_fixtures import ROOT
 
 from personseg.cli import main
+from personseg.netutil import free_port
 
 COMMANDS = {
     "submit": ["pipeline", "submit"],
@@ -32,12 +33,6 @@ if TYPE_CHECKING:
 pytest_plugins = ("kfp_fixtures",)  # the stand-in and compiled-package fixtures
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _one_line(capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> str:
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1, err
@@ -47,7 +42,7 @@ def _one_line(capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_closed_port(command: str, capsys, caplog) -> None:
-    host = f"http://127.0.0.1:{_closed_port()}"
+    host = f"http://127.0.0.1:{free_port()}"
     assert main([*COMMANDS[command], "--host", host]) == 2
     err = _one_line(capsys, caplog)
     assert host in err and "connection refused" in err
@@ -128,7 +123,7 @@ def test_unknown_backend_version_warns_and_proceeds(stub: tuple[str, StubKfp], t
 
 def test_the_real_cli_prints_one_line_for_a_closed_port() -> None:
     """The installed entry point as a person runs it: logging and warnings configured by the CLI itself."""
-    host = f"http://127.0.0.1:{_closed_port()}"
+    host = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "personseg", "pipeline", "upload", "--host", host],
                           capture_output=True, text=True, env=env, timeout=120)

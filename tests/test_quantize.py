@@ -5,7 +5,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from quantize_faults import break_maxpool
+from quantize_faults import break_maxpool, inject
 
 from personseg.cli import main
 from personseg.errors import UserError
@@ -47,9 +47,10 @@ def test_calibration_and_tuning_never_use_the_test_split(int8_model, tiny_datase
     assert card["tuning"]["ids"] and not set(card["tuning"]["ids"]) & set(s.test)
 
 
-def test_gate_detects_a_broken_op_and_keeps_it_in_fp32(tiny_model, tiny_dataset, tmp_path):
+def test_gate_detects_a_broken_op_and_keeps_it_in_fp32(tiny_model, tiny_dataset, tmp_path, monkeypatch):
+    inject(monkeypatch, break_maxpool)
     metrics = run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=16, max_trials=1),
-                  tmp_path / "q", fault=break_maxpool)
+                  tmp_path / "q")
     first = metrics["gate"][0]
     assert first["excluded"] == [] and first["agreement_iou"] < 0.95
     assert metrics["agreement_iou"] >= 0.95
@@ -57,10 +58,11 @@ def test_gate_detects_a_broken_op_and_keeps_it_in_fp32(tiny_model, tiny_dataset,
     assert "MaxPool" in cfg["quantization"]["excluded_op_types"]
 
 
-def test_gate_refuses_when_nothing_restores_agreement(tiny_model, tiny_dataset, tmp_path):
+def test_gate_refuses_when_nothing_restores_agreement(tiny_model, tiny_dataset, tmp_path, monkeypatch):
+    inject(monkeypatch, break_maxpool)
     with pytest.raises(UserError, match="agree with FP32"):
         run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=8, max_fallbacks=0),
-            tmp_path / "q", fault=break_maxpool)
+            tmp_path / "q")
     assert not (tmp_path / "q").exists()
 
 

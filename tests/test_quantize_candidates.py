@@ -1,7 +1,7 @@
 """The quantize step's library function on a tiny dataset and model, then evaluate on what it wrote.
 
 The seed is the tiny bilinear model; "swapped" is its lean swap without fine-tuning (enough to be a
-second network). One network is broken by the fault hook of tests/quantize_faults.py with no FP32
+second network). One network is broken through the fault seam (tests/quantize_faults.py) with no FP32
 fallback allowed, so quantize's own agreement gate refuses it, as it would a broken INT8 kernel.
 """
 
@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from quantize_faults import break_maxpool
+from quantize_faults import break_maxpool, inject, only_bilinear
 
 from personseg.errors import UserError
 from personseg.pipeline_logic.candidates import INDEX, candidate_dir, read_index
@@ -44,10 +44,10 @@ def built(tiny_model: Path, swapped: Path, tiny_dataset: Path, tmp_path_factory:
     out = tmp_path_factory.mktemp("candidates") / "candidates"
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(RUNTIMES, "refuse", _refuse)
+        inject(mp, only_bilinear(break_maxpool))
         cfg = CandidatesConfig(candidates="bilinear:onnxruntime,swapped:onnxruntime,swapped:refuse",
                                data=str(tiny_dataset), **QUICK)
-        index = quantize_candidates({"bilinear": tiny_model, "swapped": swapped}, cfg, out,
-                                    faults={"bilinear": break_maxpool})
+        index = quantize_candidates({"bilinear": tiny_model, "swapped": swapped}, cfg, out)
     return out, index
 
 
@@ -87,11 +87,12 @@ def test_a_failed_network_and_a_refusing_runtime_are_recorded_while_the_rest_pro
 
 
 def test_every_candidate_failing_fails_the_step_with_every_reason(tiny_model: Path, swapped: Path,
-                                                                  tiny_dataset: Path, tmp_path: Path) -> None:
+                                                                  tiny_dataset: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = CandidatesConfig(candidates="bilinear:onnxruntime,swapped:onnxruntime", data=str(tiny_dataset), **QUICK)
+    inject(monkeypatch, break_maxpool)
     with pytest.raises(UserError) as err:
-        quantize_candidates({"bilinear": tiny_model, "swapped": swapped}, cfg, tmp_path / "c",
-                            faults={"bilinear": break_maxpool, "swapped": break_maxpool})
+        quantize_candidates({"bilinear": tiny_model, "swapped": swapped}, cfg, tmp_path / "c")
     message = str(err.value)
     assert message.startswith("quantize: every candidate failed: bilinear:onnxruntime: quantize: INT8 masks agree")
     assert "; swapped:onnxruntime: quantize: INT8 masks agree" in message

@@ -11,9 +11,10 @@ import time
 import httpx
 import numpy as np
 import pytest
-from serving_fixtures import decode_png, encode, free_port, make_tiny_model, reference_mask, split_image
+from serving_fixtures import decode_png, encode, make_tiny_model, reference_mask, split_image
 
 from personseg.cli import main
+from personseg.netutil import free_port
 
 # Run the CLI with `import torch` failing, as in the serving image where torch is not installed.
 NO_TORCH = """

@@ -13,7 +13,6 @@ from PIL import Image
 from serving_fixtures import (
     decode_png,
     encode,
-    free_port,
     make_tiny_model,
     make_tiny_openvino_model,
     reference_mask,
@@ -23,6 +22,7 @@ from serving_fixtures import (
 
 from personseg.errors import UserError
 from personseg.metrics import iou
+from personseg.netutil import free_port
 from personseg.serving.settings import ServeSettings, settings_from_env
 
 pytest.importorskip("openvino")

@@ -16,11 +16,12 @@ import storage_fixtures
 from storage_fixtures import MODEL_BUCKET, make_model_dir, point_env_at, unique_name
 
 from personseg.cli import main
+from personseg.netutil import free_port
 from personseg.storage.card import CARD
 from personseg.storage.client import Store
 from personseg.storage.errors import BadCredentials, EndpointUnreachable, MissingBucket, MissingKey, StorageError
 from personseg.storage.registry import Registry
-from personseg.storage.server import free_port, running_server, start_local_s3
+from personseg.storage.server import running_server, start_local_s3
 from personseg.uris import local_model
 
 # The real-server fixtures, bound here so pytest finds them in this module.

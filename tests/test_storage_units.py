@@ -13,7 +13,6 @@ import pytest
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
 from personseg.storage.cache import cached_tree, file_lock
-from personseg.storage.card import cpu_info
 from personseg.storage.config import RetryPolicy, S3Config, model_bucket
 from personseg.storage.errors import ConfigError
 from personseg.storage.gc import age_text, parse_age
@@ -119,16 +118,6 @@ def test_model_refs() -> None:
     for bad, message in (("seg@live", "stage 'live'"), ("seg:x", "version 'x'"), ("Seg", "model name"), ("12", "name")):
         with pytest.raises(UserError, match=message):
             parse_ref(bad)
-
-
-def test_cpu_info_reads_model_and_flags(tmp_path: Path) -> None:
-    fake = tmp_path / "cpuinfo"
-    fake.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: sse avx2 fma avx512_vnni\n\n"
-                    "processor\t: 1\nmodel name\t: other\nflags\t: x\n")
-    info = cpu_info(fake)
-    assert info["model"] == "Test CPU 9000"
-    assert info["flags"] == ["avx2", "avx512_vnni", "fma", "sse"]
-    assert cpu_info(tmp_path / "missing") is None
 
 
 def test_cache_fills_once_under_concurrency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from personseg.data.split import split_ids
+from personseg.netutil import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 4
@@ -31,12 +31,6 @@ IOU_TOLERANCE = 0.1
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "PERSONSEG_THREADS": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _personseg(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -62,7 +56,7 @@ def one_rank(tiny_dataset, tmp_path_factory) -> Path:
 
 def test_two_ranks_under_torchrun_see_disjoint_samples_and_match_one_rank(tiny_dataset, one_rank, tmp_path):
     """The contract Kubeflow Trainer's torch runtime uses: one torchrun per node, static rendezvous."""
-    out, port = tmp_path / "two", _free_port()
+    out, port = tmp_path / "two", free_port()
     nodes = [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank),
          "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),

@@ -46,7 +46,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from deploy_fixtures import FakeKubeApi, Recorded, _matches, _now, _status
 
-from personseg.deploy.local import free_port
+from personseg.netutil import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER_GROUP = "trainer.kubeflow.org"

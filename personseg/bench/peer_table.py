@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from personseg.bench.runner import Runner, why
-from personseg.evaluate.cpu import cpu_info
+from personseg.cpuinfo import cpu_info
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.step import scored_images
@@ -87,5 +87,5 @@ def measure(runners: Sequence[Runner], data: str, size: int, baseline: str, gflo
             })
         rows.append(row)
     return {"batch_size": batch_size, "image_size": size, "threads": threads, "rounds": rounds,
-            "cpu": {**cpu_info(), "peak": peak}, "versions": versions(), "baseline": baseline,
+            "cpu": {**cpu_info().summary(), "peak": peak}, "versions": versions(), "baseline": baseline,
             "data": {"uri": data, "split": "test", "samples": len(held.ids)}, "models": rows}

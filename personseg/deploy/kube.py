@@ -1,10 +1,12 @@
 """A small typed door onto the Kubernetes API: server-side apply, get, delete, pods, events, proxy.
 
-The ``kubernetes`` client's generated ``patch_*`` methods cannot send the server-side-apply content
-type, so every object goes through ``ApiClient.call_api`` with ``application/apply-patch+yaml``, a
-field manager and ``force=true`` (the documented way for clients without an apply helper). One code
-path then serves Deployments, Services, HPAs, ServiceAccounts and the KServe custom resource alike,
-and each API error is turned into a message that names the verb, resource and namespace.
+Every object is applied with the ``kubernetes`` client's own server-side apply,
+``DynamicClient.server_side_apply``: a PATCH with ``application/apply-patch+yaml``, our field manager
+and ``force=true``, for namespaced and cluster-scoped kinds and custom resources alike (Deployments,
+Services, HPAs, ServiceAccounts, the KServe InferenceService). The dynamic client would discover
+every API group first; personseg knows where its kinds live (``KINDS``), so it skips discovery. Reads,
+deletes, lists and the service proxy go through ``ApiClient.call_api``. Each API error becomes a
+message that names the verb, resource and namespace.
 """
 
 from __future__ import annotations
@@ -23,17 +25,24 @@ class Kind:
     api_version: str
     kind: str
     plural: str
+    namespaced: bool = True
 
     @property
     def group(self) -> str:
         """The API group ('' for the core group), as RBAC rules name it."""
         return self.api_version.split("/")[0] if "/" in self.api_version else ""
 
-    def path(self, namespace: str, name: str | None = None) -> str:
+    def path(self, namespace: str | None, name: str | None = None) -> str:
         """The collection path, or the object path when ``name`` is given."""
-        root = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        base = f"{root}/namespaces/{namespace}/{self.plural}"
-        return f"{base}/{name}" if name else base
+        return self.resource().path(name=name, namespace=namespace if self.namespaced else None)
+
+    def resource(self) -> Any:
+        """The dynamic client's ``Resource`` for this kind, built without asking the API server."""
+        from kubernetes.dynamic.resource import Resource
+
+        group, _, version = self.api_version.rpartition("/")
+        return Resource(prefix="apis" if group else "api", group=group, api_version=version, kind=self.kind,
+                        namespaced=self.namespaced, name=self.plural)
 
 
 KINDS = {
@@ -89,11 +98,21 @@ def connect(context: str | None = None) -> Any:
     return client.ApiClient(cfg)
 
 
+class _KnownKinds:
+    """A discoverer that discovers nothing: ``Kind.resource()`` already says where each kind lives."""
+
+    def __init__(self, client: Any, cache_file: Any) -> None:
+        del client, cache_file  # DynamicClient's discoverer signature
+
+
 class KubeApi:
     """The handful of API calls the rollout needs, each with errors translated."""
 
     def __init__(self, api_client: Any, request_timeout: float = 30.0) -> None:
+        from kubernetes.dynamic import DynamicClient
+
         self.client = api_client
+        self.dynamic = DynamicClient(api_client, discoverer=_KnownKinds)
         self.request_timeout = request_timeout
 
     @property
@@ -138,21 +157,22 @@ class KubeApi:
             raise KubeError(f"cannot reach the Kubernetes API at {self.host}: {exc}") from None
         return result
 
-    def _translate(self, exc: Any, verb: str, kind: Kind, namespace: str, name: str | None) -> KubeError:
+    def _translate(self, exc: Any, verb: str, kind: Kind, namespace: str | None, name: str | None) -> KubeError:
         what = f"{kind.plural}{'/' + name if name else ''}"
         group = kind.group or "core"
+        where = f"in namespace '{namespace}'" if namespace else "(cluster-scoped)"
         detail = _status_message(exc)
         if exc.status == 401:
             return KubeError(f"Kubernetes API at {self.host} rejected the credentials (401): {detail}", 401)
         if exc.status == 403:
             return Forbidden(
-                f"forbidden by RBAC: cannot {verb} {kind.plural} (API group '{group}') in namespace '{namespace}' "
+                f"forbidden by RBAC: cannot {verb} {kind.plural} (API group '{group}') {where} "
                 f"[{what}]: {detail}; grant it in manifests/rbac/role.yaml",
                 403,
             )
         if exc.status == 0:
             return KubeError(f"cannot reach the Kubernetes API at {self.host}: {exc.reason}")
-        return KubeError(f"{verb} {what} in namespace '{namespace}' failed ({exc.status}): {detail}", exc.status)
+        return KubeError(f"{verb} {what} {where} failed ({exc.status}): {detail}", exc.status)
 
     def get(self, kind_name: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
@@ -165,20 +185,29 @@ class KubeApi:
             raise
 
     def apply(self, obj: dict[str, Any], field_manager: str) -> dict[str, Any]:
-        """Server-side apply ``obj`` (creates or updates; applying the same object twice changes nothing)."""
+        """Server-side apply ``obj`` (creates or updates; applying the same object twice changes nothing).
+
+        ``force`` takes over fields another manager set (a ``kubectl scale``, an old field manager):
+        the deploy owns what it renders. The API server reads any case of ``true``; kubectl sends "true".
+        """
+        import json
+
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
         kind = kind_of(obj)
         meta = obj["metadata"]
-        return self._call(
-            "patch",
-            kind,
-            meta["namespace"],
-            meta["name"],
-            "PATCH",
-            kind.path(meta["namespace"], meta["name"]),
-            query=[("fieldManager", field_manager), ("force", "true")],
-            body=obj,
-            content_type="application/apply-patch+yaml",
-        )
+        namespace = meta.get("namespace") if kind.namespaced else None
+        try:
+            resp = self.dynamic.server_side_apply(
+                kind.resource(), body=obj, namespace=namespace, field_manager=field_manager,
+                force_conflicts="true", serialize=False, _request_timeout=self.request_timeout,
+            )
+        except ApiException as exc:
+            raise self._translate(exc, "patch", kind, namespace, meta["name"]) from None
+        except HTTPError as exc:
+            raise KubeError(f"cannot reach the Kubernetes API at {self.host}: {exc}") from None
+        return json.loads(resp.data)
 
     def delete(self, kind_name: str, namespace: str, name: str) -> bool:
         """Delete an object; False when it was already gone."""

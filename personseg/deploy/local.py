@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from personseg.deploy.outcome import DeployFailed, DeployResult
 from personseg.deploy.registry import DeployRegistry, ModelRef
 from personseg.deploy.smoke import SmokeFailed, run_smoke
 from personseg.errors import UserError
+from personseg.netutil import free_port
 
 log = logging.getLogger(__name__)
 DEFAULT_STATE_DIR = Path("runs/deploy")
@@ -64,13 +64,6 @@ def is_our_server(pid: int, port: int) -> bool:
     except OSError:
         return False
     return b"personseg" in cmd and b"serve" in cmd and str(port).encode() in cmd
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_post(url: str, body: bytes, content_type: str, timeout: float = 30.0) -> tuple[int, str, bytes]:

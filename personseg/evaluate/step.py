@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from personseg.atomic import write_json
+from personseg.cpuinfo import cpu_info
 from personseg.data.loading import LoadedData
 from personseg.data.prescan import prescan
 from personseg.data.split import CHOICES, split_ids
 from personseg.data.stream import load_all
 from personseg.errors import UserError
 from personseg.evaluate.agreement import onnx_fp32_of, references
-from personseg.evaluate.cpu import cpu_info
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.report import markdown_table
@@ -152,7 +152,8 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
         })
         key = "int8_gops" if pred.info.precision == "int8" else "fp32_gflops"
         rows[-1]["fraction_of_peak"] = rows[-1]["achieved_gops"] / peak[key] if peak and gflops else None
-    result = {"batch_size": cfg.batch_size, "image_size": size, "threads": threads, "cpu": {**cpu_info(), "peak": peak},
+    result = {"batch_size": cfg.batch_size, "image_size": size, "threads": threads,
+              "cpu": {**cpu_info().summary(), "peak": peak},
               "baseline": baseline, "data": {"uri": cfg.data, "split": cfg.split, "samples": len(held.ids)},
               "extra_data": ({"uri": cfg.extra_data, "split": cfg.extra_split, "samples": len(extra.ids)}
                              if extra else None),

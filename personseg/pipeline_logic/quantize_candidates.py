@@ -17,15 +17,12 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from personseg.atomic import atomic_dir, write_json
 from personseg.errors import UserError
 from personseg.pipeline_logic.candidates import INDEX, NETWORKS, fp32_onnx_dir, parse_candidates
 from personseg.pipeline_logic.runtimes import RUNTIMES, RuntimeSource
-
-if TYPE_CHECKING:
-    from personseg.quantize.onnx_backend import Fault
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +63,10 @@ def _runtime_source(cfg: CandidatesConfig, network: Path, int8_dir: Path, fp32_d
                          sets.tune.labels, cfg.min_agreement)
 
 
-def quantize_candidates(networks: Mapping[str, str | Path], cfg: CandidatesConfig, out: str | Path,
-                        faults: Mapping[str, Fault] | None = None) -> dict[str, Any]:
+def quantize_candidates(networks: Mapping[str, str | Path], cfg: CandidatesConfig, out: str | Path) -> dict[str, Any]:
     """Build every candidate of ``cfg.candidates`` into ``out``; returns the index written there.
 
-    ``networks`` maps ``bilinear``/``swapped`` to FP32 PyTorch saved models; ``faults`` (tests) gives a
-    network's quantization the fault hook of ``personseg.quantize.step.run``.
+    ``networks`` maps ``bilinear``/``swapped`` to FP32 PyTorch saved models.
     """
     from personseg.quantize.step import QuantizeConfig, export, run
 
@@ -93,7 +88,7 @@ def quantize_candidates(networks: Mapping[str, str | Path], cfg: CandidatesConfi
                                   tolerable_iou_loss=cfg.tolerable_iou_loss, min_agreement=cfg.min_agreement,
                                   max_fallbacks=cfg.max_fallbacks, max_trials=cfg.max_trials)
             try:
-                entry.update(status="ok", quantize=run(qcfg, int8_dir, (faults or {}).get(network)))
+                entry.update(status="ok", quantize=run(qcfg, int8_dir))
                 sources[network] = _runtime_source(cfg, model, int8_dir, tmp / fp32_onnx_dir(network))
             except UserError as exc:
                 log.warning("quantize: network %s failed: %s", network, exc)

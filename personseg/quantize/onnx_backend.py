@@ -22,8 +22,12 @@ from personseg.runtime import default_threads
 
 # Direct 8-bit ops INC quantizes but leaves out of its CPU op list (inc_workarounds, work-around 5).
 EXTRA_OP_TYPES = ("DepthToSpace",)
-# A fault hook (tests): given the INT8 model and the op types kept in FP32, returns a (broken) model.
+# A fault hook: given the INT8 model and the op types kept in FP32, returns a (broken) model.
 Fault = Callable[[onnx.ModelProto, frozenset[str]], onnx.ModelProto]
+# The tests' seam, read in one place (``quantize_onnx``): tests set it (monkeypatch) to break the INT8
+# model the way a wrong kernel would, so the agreement gate has something to catch. Production never
+# sets it, and no public signature carries it.
+FAULT_HOOK: Fault | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,6 @@ def quantize_onnx(
     eval_fn: Callable[[str], float],
     settings: OnnxQuantSettings,
     exclude_op_types: set[str],
-    fault: Fault | None = None,
 ) -> dict:
     """Tune and write the INT8 model at ``out_path``; return the configuration actually used."""
     from onnx_neural_compressor.quantization import config as inc_config
@@ -73,8 +76,8 @@ def quantize_onnx(
                                    max_trials=settings.max_trials)
         model = autotune_or_raise(model_input=str(fp32_path), tune_config=tune, eval_fn=eval_fn,
                                   calibration_data_reader=reader, absolute_loss=settings.tolerable_iou_loss)
-    if fault is not None:
-        model = fault(model, frozenset(exclude_op_types))
+    if FAULT_HOOK is not None:
+        model = FAULT_HOOK(model, frozenset(exclude_op_types))
     onnx.save_model(model, str(out_path))
     return {
         "backend": "onnxruntime", "library": "onnx-neural-compressor", "format": "QDQ",

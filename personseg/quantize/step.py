@@ -31,7 +31,7 @@ from personseg.metrics import agreement_iou, mean_scores
 from personseg.modeldir import read_model_dir, write_config
 from personseg.quantize.calibration import as_inputs, calibration_sha256, choose
 from personseg.quantize.export import ONNX_FILE, export_onnx
-from personseg.quantize.onnx_backend import Fault, OnnxQuantSettings, quantize_onnx, quantized_op_types
+from personseg.quantize.onnx_backend import OnnxQuantSettings, quantize_onnx, quantized_op_types
 from personseg.quantize.runtime_graph import fp32_nodes
 from personseg.runtime import default_threads, onnx_session, predict_masks
 from personseg.uris import local_dataset, local_model
@@ -71,7 +71,7 @@ def relative_tolerance(absolute: float, fp32_iou: float) -> float:
     return 0.999 if fp32_iou <= absolute else min(absolute / fp32_iou, 0.999)
 
 
-def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dict:
+def run(cfg: QuantizeConfig, out: str | Path) -> dict:
     """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
     if cfg.backend not in BACKENDS:
         raise UserError(f"--backend {cfg.backend!r}: available backends are {', '.join(BACKENDS)}")
@@ -110,7 +110,7 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
         exclude: set[str] = set()
         gate_log = []
         q_path = Path(work) / ONNX_FILE
-        used = quantize_onnx(fp32_path, q_path, calib_x, eval_fn, settings, exclude, fault)
+        used = quantize_onnx(fp32_path, q_path, calib_x, eval_fn, settings, exclude)
         q_masks = _session_masks(str(q_path), tune_x)
         agreement = agreement_iou(q_masks, fp32_masks, tune.labels)
         gate_log.append({"excluded": [], "agreement_iou": agreement})
@@ -122,8 +122,7 @@ def run(cfg: QuantizeConfig, out: str | Path, fault: Fault | None = None) -> dic
             trials = []
             for op_type in [t for t in quantized_op_types(onnx.load(str(q_path))) if t not in exclude]:
                 trial_path = Path(work) / f"try-{op_type}.onnx"
-                trial_used = quantize_onnx(fp32_path, trial_path, calib_x, eval_fn, settings, exclude | {op_type},
-                                           fault)
+                trial_used = quantize_onnx(fp32_path, trial_path, calib_x, eval_fn, settings, exclude | {op_type})
                 trial_masks = _session_masks(str(trial_path), tune_x)
                 trial_agreement = agreement_iou(trial_masks, fp32_masks, tune.labels)
                 gate_log.append({"excluded": sorted(exclude | {op_type}), "agreement_iou": trial_agreement})

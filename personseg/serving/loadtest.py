@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from PIL import Image
 
 from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
+from personseg.netutil import free_port
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 REPO_PHOTOS = Path(__file__).resolve().parents[2] / "datasets" / "real" / "images"
@@ -107,18 +107,12 @@ def load_inputs(directory: str, size: tuple[int, int] | None) -> tuple[list[byte
     return bodies, desc
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server_process(config: BenchConfig, model_path: Path, threads: int):
     """``personseg serve`` in a child process on a free 127.0.0.1 port; yields its base URL."""
     import httpx
 
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "personseg", "serve", "--model", str(model_path), "--host", "127.0.0.1",
            "--port", str(port), "--threads", str(threads), "--max-batch", str(config.max_batch),
            "--batch-wait-ms", str(config.batch_wait_ms), "--max-pixels", str(10**9 // 20)]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import personseg
+from personseg.cpuinfo import cpu_info
 from personseg.errors import UserError
 from personseg.modeldir import CONFIG, METRICS, ModelInfo, read_metrics
 from personseg.storage.transfer import FileRecord
@@ -42,25 +43,6 @@ def git_state(cwd: Path | None = None) -> dict[str, Any] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(dirty)} if commit else None
-
-
-def cpu_info(path: str | Path = "/proc/cpuinfo") -> dict[str, Any] | None:
-    """Model name and flags of the first CPU listed in ``/proc/cpuinfo`` (None off Linux)."""
-    try:
-        text = Path(path).read_text()
-    except OSError:
-        return None
-    model, flags = None, None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and model is None:
-            model = value.strip()
-        elif key in ("flags", "Features") and flags is None:
-            flags = sorted(value.split())
-        if not line.strip() and model is not None and flags is not None:
-            break
-    return {"model": model, "flags": flags or [], "count": os.cpu_count()}
 
 
 def _provenance(info: ModelInfo, field: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -102,7 +84,7 @@ def build_card(
         "dataset": _provenance(info, "data", ("uri", "sha256")),
         "calibration": _provenance(info, "calibration", ("uri", "sha256")),
         "metrics": metrics,
-        "cpu": cpu_info(),
+        "cpu": cpu_info().card(),
         "model": {
             "kind": info.kind,
             "runtime": info.runtime,

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from personseg.errors import UserError
+from personseg.netutil import free_port
 from personseg.storage.config import RetryPolicy, S3Config
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,6 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _port_pairs(count: int, taken: set[int]) -> list[int]:

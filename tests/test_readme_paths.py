@@ -1,0 +1,50 @@
+"""The README's "How it works" table and every repository path the README names must exist.
+
+A renamed module would otherwise leave the README pointing at nothing; the table must also cover every
+pipeline component, and each component must really call the first library module of its row.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+TOP = ("personseg/", "personseg_kfp/", "components/", "pipelines/", "benchmarks/", "docs/", "manifests/",
+       "images/", "scripts/", "tests/", "datasets/", "Makefile", "setup.cfg")
+
+
+def _table() -> dict[str, tuple[list[str], list[str]]]:
+    """``{step: (component paths, library paths)}`` from the table after "### How it works"."""
+    section = README.read_text().split("### How it works", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| step ")]
+    table = {}
+    for row in rows:
+        step, component, library = (cell.strip() for cell in row.strip("|").split("|"))
+        table[step] = (re.findall(r"`([^`]+)`", component), re.findall(r"`([^`]+)`", library))
+    return table
+
+
+def _module(path: str) -> str:
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def test_how_it_works_table_covers_every_component_with_real_paths() -> None:
+    table = _table()
+    components = sorted(p.stem for p in (ROOT / "personseg_kfp" / "components").glob("*.py") if p.stem != "__init__")
+    assert sorted(step for step in table if not step.startswith("(")) == components
+    for step, (component, library) in table.items():
+        assert library, step
+        for path in component + library:
+            assert (ROOT / path).exists(), f"README How it works, row {step}: {path} does not exist"
+        if component:
+            assert component == [f"personseg_kfp/components/{step}.py"]
+            assert f"from {_module(library[0])} import" in (ROOT / component[0]).read_text(), (
+                f"{component[0]} does not call {_module(library[0])}")
+
+
+def test_every_repository_path_in_the_readme_exists() -> None:
+    named = {m for m in re.findall(r"`([^`\s]+)`", README.read_text()) if m.startswith(TOP)}
+    missing = sorted(p for p in named if not any(ROOT.glob(p.split("<")[0].rstrip("/") or ".")))
+    assert named and missing == []
