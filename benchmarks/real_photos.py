@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from personseg.evaluate.cpu import cpu_info  # noqa: E402
+from personseg.cpuinfo import cpu_info  # noqa: E402
 
 
 def parse_recipe(text: str) -> tuple[str, float, float]:
