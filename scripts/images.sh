@@ -12,6 +12,7 @@
 #                 default in personseg/images.py. Push credentials come from `docker login`/`buildah login`.
 #   ENGINE        docker or buildah, to skip the detection.
 #   BUILD_ARGS    extra build flags, e.g. "--build-arg BASE_IMAGE=my/base:tag".
+#   TORCH_INDEX_URL  PyTorch's CPU wheel index (or a mirror) for the pipeline image's torch; required for it.
 #   BUILDAH_OPTS  global buildah flags, e.g. "--storage-driver vfs --root /some/dir".
 #   BUILDAH_LAYERS  cache buildah layers (default true; false saves disk on the vfs driver).
 #   PYTHON        interpreter that reads personseg/images.py (default python3; needs nothing installed).
@@ -63,6 +64,10 @@ build() {
     read -ra extra <<< "${BUILD_ARGS:-}"
     args=(-f "images/$component/Dockerfile" -t "$target"
           --build-arg "VERSION=$(version)" --build-arg "REVISION=$(revision)")
+    if [ "$component" = pipeline ]; then
+        [ -n "${TORCH_INDEX_URL:-}" ] || die "TORCH_INDEX_URL is not set: the pipeline image installs torch from PyTorch's CPU wheel index (or a mirror); export TORCH_INDEX_URL=<that index>"
+        args+=(--build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
+    fi
     local origin
     if origin=$(git remote get-url origin 2>/dev/null) && [[ "$origin" == https://* ]]; then
         args+=(--build-arg "SOURCE=${origin%.git}")
