@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--workers", type=int, default=-1)
     args = p.parse_args(argv)
     recipes = [parse_recipe(r) for r in args.recipe]
-    print(f"cpu: {cpu_info()}  load average: {os.getloadavg()}")
+    print(f"cpu: {cpu_info().summary()}  load average: {os.getloadavg()}")
     print(f"data {args.data} (test split) and {args.real} (all); {args.size}px width {args.width} "
           f"{args.epochs} epochs; seeds {args.seeds}")
     runs = []
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
         demo, real = row["demo_test_iou"], row["real_iou"]
         print(f"{row['recipe']:<18} {demo['mean']:>8.4f} ({demo['min']:.4f}-{demo['max']:.4f}) "
               f"{real['mean']:>8.4f} ({real['min']:.4f}-{real['max']:.4f}) {row['train_seconds']['mean']:>8.0f}")
-    result = {"cpu": cpu_info(), "args": vars(args), "runs": runs, "summary": rows}
+    result = {"cpu": cpu_info().summary(), "args": vars(args), "runs": runs, "summary": rows}
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "real_photos.json").write_text(json.dumps(result, indent=2))
     return result
