@@ -7,6 +7,7 @@ the traceback goes into the log, and the log's path and last lines are printed.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from personseg.commands._pipeline_console import RunConsole
 from personseg.console.progress import PROGRESS_FILE_ENV
@@ -21,6 +23,25 @@ from personseg.console.redirect import output_to_file, tail
 from personseg.errors import UserError
 
 TAIL_LINES = 20
+
+
+class Outcome(Protocol):
+    """What a finished local run returns (``personseg_kfp.local.LocalRun``)."""
+
+    run_dir: Path
+    report: Path
+
+
+@contextmanager
+def _warnings_logged() -> Iterator[None]:
+    """Python warnings (kfp.local's notes on settings it ignores) into the log, not dropped as on a terminal."""
+    logger = logging.getLogger("py.warnings")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextmanager
@@ -55,7 +76,7 @@ def _link_log(log_path: Path, run_dir: Path | None) -> Path:
     return target
 
 
-def run_quiet(root: str | Path, run: Callable[[], object]) -> int:
+def run_quiet(root: str | Path, run: Callable[[], Outcome]) -> int:
     """Run ``run()`` (returns a ``LocalRun``) with its output in a log under ``root``; print the few lines."""
     from personseg_kfp.watch import RunWatcher
 
@@ -72,7 +93,7 @@ def run_quiet(root: str | Path, run: Callable[[], object]) -> int:
             console.out = out
             console.start(log_path)
             try:
-                with _progress_env(progress_file), watcher:
+                with _progress_env(progress_file), _warnings_logged(), watcher:
                     outcome = run()
             except BaseException:
                 if "failed" not in console.states.values():  # a failed task's own traceback is in the log already
