@@ -47,11 +47,12 @@ class RunWatcher:
 
     Use as a context manager around ``run_local``; leaving it stops the thread, scans once more and
     reports every task that started but wrote no outputs as failed. ``on_progress`` (optional) gets
-    the running task and the latest line of ``progress_file`` on each poll.
+    the running task, its seconds so far and the latest line of ``progress_file`` on each poll; the
+    file is emptied as each task starts and ends, so no step shows another's progress.
     """
 
     def __init__(self, pipeline_root: Path, on_event: Callable[[StepEvent], None],
-                 on_progress: Callable[[str, str], None] | None = None, progress_file: Path | None = None,
+                 on_progress: Callable[[str, float, str], None] | None = None, progress_file: Path | None = None,
                  poll: float = POLL_SECONDS) -> None:
         self.root = Path(pipeline_root)
         self.on_event, self.on_progress, self.progress_file, self.poll = on_event, on_progress, progress_file, poll
@@ -82,7 +83,12 @@ class RunWatcher:
             if running and self.on_progress and self.progress_file:
                 from personseg.console.progress import read_progress
 
-                self.on_progress(running[-1], read_progress(self.progress_file))
+                task = running[-1]
+                self.on_progress(task, time.monotonic() - self._started[task], read_progress(self.progress_file))
+
+    def _forget_progress(self) -> None:
+        if self.progress_file is not None:
+            self.progress_file.unlink(missing_ok=True)
 
     def _find_run(self) -> Path | None:
         new = [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
@@ -100,7 +106,9 @@ class RunWatcher:
         for task in tasks:
             if task.name not in self._started:
                 self._started[task.name] = now
+                self._forget_progress()
                 self.on_event(StepEvent(task.name, "started"))
             if task.name not in self._done and _finished(task):
                 self._done.add(task.name)
+                self._forget_progress()
                 self.on_event(StepEvent(task.name, "done", now - self._started[task.name], key_figure(task)))

@@ -67,7 +67,7 @@ def test_the_training_loop_reports_its_batches(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv(PROGRESS_FILE_ENV, str(tmp_path / "p"))
     torch.manual_seed(0)
     fit(build_model("unet", decoder="bilinear", width=TINY_WIDTH), data, data, FitConfig(epochs=1, batch_size=2))
-    assert read_progress(tmp_path / "p").startswith("epoch 1/1  batch 3  loss ")
+    assert read_progress(tmp_path / "p").startswith("epoch 1/1  batch 3/3  loss ")
 
 
 NOISY = """

@@ -146,11 +146,11 @@ def test_a_task_that_never_writes_its_outputs_is_reported_failed(tmp_path: Path)
 
 def test_progress_lines_show_on_a_terminal_only(tmp_path: Path) -> None:
     out = io.StringIO()
-    RunConsole(out, terminal=False).progress("train", "epoch 3/15")
+    RunConsole(out, terminal=False).progress("train", 12.3, "epoch 3/15")
     assert out.getvalue() == ""
     console = RunConsole(out, terminal=True)
-    console.progress("train", "epoch 3/15  batch 2")
-    assert out.getvalue() == "\r   train      ... epoch 3/15  batch 2\x1b[K"
+    console.progress("train", 12.3, "epoch 3/15  batch 2")
+    assert out.getvalue() == "\r   train          12 s  epoch 3/15  batch 2\x1b[K"
     console.event(type("E", (), {"task": "train", "state": "done", "seconds": 2.0, "figure": "best"})())
     assert out.getvalue().endswith("\x1b[K\r\x1b[K   train         2.0 s  best\n")  # the progress line is cleared
 
@@ -160,3 +160,29 @@ def test_where_to_look_without_evaluation_says_nothing_was_trained(tmp_path: Pat
     (tmp_path / "check-data" / "report").write_text("x")
     lines = where_to_look(tmp_path, tmp_path / "check-data" / "report", None)
     assert lines[-1] == f"Nothing trained (no new data); outputs in {tmp_path}"
+
+
+def test_the_running_step_shows_its_own_progress_only(tmp_path: Path) -> None:
+    import time
+
+    seen: list[tuple[str, str]] = []
+    progress = tmp_path / "run.progress"
+    run = tmp_path / RUN
+
+    def wait_for(task: str, text: str) -> None:
+        deadline = time.monotonic() + 10
+        while (task, text) not in seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (task, text) in seen, seen
+
+    with RunWatcher(tmp_path, lambda ev: None, lambda task, s, text: seen.append((task, text)), progress,
+                    poll=0.02) as watcher:
+        (run / "train").mkdir(parents=True)
+        wait_for("train", "")
+        progress.write_text("epoch 2/15  batch 3")  # what the step's subprocess writes
+        wait_for("train", "epoch 2/15  batch 3")
+        (run / "train" / "executor_output.json").write_text("{}")
+        (run / "swap").mkdir()
+        wait_for("swap", "")
+        assert ("swap", "epoch 2/15  batch 3") not in seen  # train's last line was dropped as swap started
+    assert watcher.run_dir == run

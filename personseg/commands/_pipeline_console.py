@@ -65,12 +65,12 @@ class RunConsole:
         else:
             self._line(f"   {ev.task:<10} FAILED after {ev.seconds:.1f} s")
 
-    def progress(self, task: str, text: str) -> None:
-        """On a terminal only: rewrite one line under the running step (epoch, trial, timing round)."""
-        if not self.terminal or not text:
+    def progress(self, task: str, seconds: float, text: str) -> None:
+        """On a terminal only: rewrite one line under the running step (time so far; epoch, trial, round)."""
+        if not self.terminal:
             return
         width = shutil.get_terminal_size((80, 24)).columns - 1
-        self.out.write("\r" + f"   {task:<10} ... {text}"[:width] + "\x1b[K")
+        self.out.write("\r" + f"   {task:<10} {seconds:6.0f} s  {text}".rstrip()[:width] + "\x1b[K")
         self.out.flush()
         self._progress_shown = True
 

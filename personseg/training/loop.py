@@ -170,7 +170,7 @@ def fit(
             scaler.update()
             loss_sum, batches = loss_sum + loss.item(), batches + 1
             if group.is_main:
-                progress("epoch", epoch, cfg.epochs, f"batch {batches}  loss {loss_sum / batches:.4f}")
+                progress("epoch", epoch, cfg.epochs, f"batch {batches}/{len(loader)}  loss {loss_sum / batches:.4f}")
         sched.step()
         _log_samples(group, epoch, train, seen)
         loss_sum, batches, skipped = group.all_sum([loss_sum, batches, skipped], placement.device)
