@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from personseg.console.progress import read_progress
 from personseg_kfp.step_figures import EXECUTOR_OUTPUT, key_figure
 
 POLL_SECONDS = 0.5
@@ -28,7 +30,7 @@ class StepEvent:
     """One task started (``state`` "started"), finished ("done", with its figure) or failed ("failed")."""
 
     task: str
-    state: str
+    state: Literal["started", "done", "failed"]
     seconds: float = 0.0
     figure: str = ""
 
@@ -81,8 +83,6 @@ class RunWatcher:
             self.scan()
             running = [t for t in self._started if t not in self._done]
             if running and self.on_progress and self.progress_file:
-                from personseg.console.progress import read_progress
-
                 task = running[-1]
                 self.on_progress(task, time.monotonic() - self._started[task], read_progress(self.progress_file))
 

@@ -85,7 +85,7 @@ def _run_through(tmp_path: Path, winner: bool = True) -> tuple[list[str], str, P
             _write(run / task, output, files)
             watcher.scan()  # its outputs are written: the step ended
     assert watcher.run_dir == run
-    console.skipped(run)
+    console.skipped()
     report = run / "evaluate" / "report"
     console.finish(run, report, run / "pipeline.log", 372.0)
     return out.getvalue().splitlines(), report.read_text(), run

@@ -15,8 +15,8 @@ from typing import Protocol, TextIO
 
 from personseg.console.redirect import strip_colour
 
-STEPS = ("check-data", "ingest", "train", "swap", "quantize", "evaluate", "deploy")
 DEMO_PHOTO = ("real", "grace_hopper.jpg")
+MAX_FIGURE = 200  # a longer figure (every candidate's gate failure) is cut: the report below has it whole
 
 
 class Event(Protocol):
@@ -61,7 +61,8 @@ class RunConsole:
         if ev.state == "started":
             self._line(f"-> {ev.task}")
         elif ev.state == "done":
-            self._line(f"   {ev.task:<10} {ev.seconds:6.1f} s  {ev.figure}".rstrip())
+            figure = ev.figure if len(ev.figure) <= MAX_FIGURE else ev.figure[:MAX_FIGURE - 3] + "..."
+            self._line(f"   {ev.task:<10} {ev.seconds:6.1f} s  {figure}".rstrip())
         else:
             self._line(f"   {ev.task:<10} FAILED after {ev.seconds:.1f} s")
 
@@ -74,7 +75,7 @@ class RunConsole:
         self.out.flush()
         self._progress_shown = True
 
-    def skipped(self, run_dir: Path) -> None:
+    def skipped(self) -> None:
         """Steps that did not run, and why (no new data; the gate passed no candidate)."""
         if self.states.get("check-data") == "done" and "ingest" not in self.states:
             self._line(f"   {'(rest)':<10} skipped: no new data, nothing to train")
@@ -93,7 +94,8 @@ class RunConsole:
 
     def finish(self, run_dir: Path, report: Path, log_path: Path | None, seconds: float) -> None:
         """The report, then where to look: gallery, report, log, the model's URL with a curl, how to stop it."""
-        self._line(f"Pipeline finished in {seconds / 60:.0f} min {seconds % 60:.0f} s.\n")
+        minutes, secs = divmod(round(seconds), 60)
+        self._line(f"Pipeline finished in {minutes} min {secs} s.\n")
         self._line(report.read_text().rstrip() + "\n")
         for line in where_to_look(run_dir, report, log_path):
             self._line(line)

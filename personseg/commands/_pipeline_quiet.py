@@ -107,7 +107,7 @@ def run_quiet(root: str | Path, run: Callable[[], Outcome]) -> int:
             return 1
         raise
     console.out = sys.stdout
-    console.skipped(outcome.run_dir)
+    console.skipped()
     console.finish(outcome.run_dir, outcome.report, _link_log(log_path, outcome.run_dir),
                    time.monotonic() - started)
     return 0
