@@ -14,6 +14,7 @@ import pkgutil
 import sys
 
 from personseg import __version__
+from personseg.console.noise import quiet_third_party
 from personseg.errors import UserError
 
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
     )
     logging.getLogger("PIL").setLevel(logging.INFO)  # its debug lines (one per PNG chunk) drown ours
+    quiet_third_party(args.verbose)
     try:
         result = args.func(args)
     except UserError as exc:

@@ -110,17 +110,19 @@ def run(cfg: SwapConfig, out: str | Path) -> dict:
     before = validate(seed_model, val)["iou"]
     at_swap = validate(model, val)["iou"]
     log.info("swap %s: val IoU bilinear %.4f, swapped before fine-tuning %.4f", cfg.design, before, at_swap)
-    state = None
+    state, fine_tune = None, "none"
     if cfg.epochs > 0:
         fit_cfg = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                             augment=seed_augmentation(info))
         state = fit(model, train, val, fit_cfg, teacher=seed_model if cfg.distill else None)
+        fine_tune = "kept"
         if state.best_iou < at_swap:  # fine-tuning must never leave the model worse than the swap itself
             model = swap_weights(seed_model, cfg.design, cfg.squeeze)
+            fine_tune = "reverted"
     after = validate(model, val)["iou"]
     arch = {"name": "unet-swapped", "width": info.arch["width"], "design": cfg.design, "squeeze": cfg.squeeze}
     report = {"design": cfg.design, "squeeze": cfg.squeeze, "val_iou_bilinear": before,
-              "val_iou_swapped_initial": at_swap, "val_iou_swapped": after,
+              "val_iou_swapped_initial": at_swap, "val_iou_swapped": after, "fine_tune": fine_tune,
               "history": state.history if state else []}
     with atomic_dir(out) as tmp:
         extra = {"swap": dataclasses.asdict(cfg), "source": {"uri": str(cfg.model), "arch": info.arch},

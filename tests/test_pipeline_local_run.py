@@ -41,6 +41,33 @@ def _metrics(run_dir: Path) -> tuple[dict, dict]:
     return out["artifacts"]["metrics"]["artifacts"][0]["metadata"], out["parameterValues"]
 
 
+def _assert_quiet(out: str, run_dir: Path, steps: list[str]) -> None:
+    """One line as each step starts and ends; kfp.local's executor JSON only in the run's log file."""
+    assert [line[3:] for line in out.splitlines() if line.startswith("-> ")] == steps
+    ended = [line.split()[0] for line in out.splitlines() if re.match(r"   \S+ +\d+\.\d s  ", line)]
+    assert ended == steps
+    assert "executor_input" not in out and '"outputFile"' not in out
+    log = run_dir / "pipeline.log"
+    assert f"Full log: {log}" in out and "Got executor_input" in log.read_text()
+
+
+def _try_the_printed_curl(out: str, tmp_path: Path) -> None:
+    """The curl line works as printed (from this folder): a bundled photo in, a cutout PNG with alpha out."""
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    if shutil.which("curl") is None:
+        pytest.skip("no curl on this machine")
+    command = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
+    target = " -o grace_hopper-cutout.png"
+    assert command.endswith(target)
+    subprocess.run(command.replace(target, f" -o {tmp_path / 'cutout.png'}"), shell=True, check=True, timeout=60)
+    with Image.open(tmp_path / "cutout.png") as png:
+        assert png.format == "PNG" and png.mode == "RGBA"
+
+
 def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture) -> None:
     from personseg.deploy.local import stop_local
@@ -58,6 +85,8 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
     out, run1 = _cli_run({**TINY_PARAMS, "min_speedup": 1e6, "tolerable_iou_loss": 0.5}, tmp_path / "runs", storage,
                          capsys)
     assert "**Gate: not deployed**" in out and "Not deployed" in out and "## Candidates" in out
+    _assert_quiet(out, run1, ["check-data", "ingest", "train", "swap", "quantize", "evaluate"])
+    assert "   deploy     skipped: not deployed, no candidate passed the gate" in out
     assert "No candidate passed: bilinear:onnxruntime failed speed (" in out
     assert "; swapped:onnxruntime failed speed (" in out
     assert not (run1 / "deploy").exists()
@@ -108,6 +137,9 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
             assert result["status"] == "deployed" and result["target"] == "local"
             assert result["pinned_model"] == "models:/tiny-seg:1"
             assert f"the model answers at {result['endpoint']}" in out
+            _assert_quiet(out, run2, ["check-data", "ingest", "train", "swap", "quantize", "evaluate", "deploy"])
+            assert f"deployed models:/tiny-seg:1 (local) at {result['endpoint']}" in out
+            _try_the_printed_curl(out, tmp_path)
             with urllib.request.urlopen(result["endpoint"] + "/v2/health/ready", timeout=10) as resp:
                 assert resp.status == 200
             registry = Registry.from_env()
@@ -129,6 +161,8 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
             out, run3 = _cli_run({**TINY_PARAMS, "min_speedup": 0.01, "tolerable_iou_loss": 0.5}, tmp_path / "runs",
                                  storage, capsys)
             assert "No new data since version 1" in out and "Nothing trained (no new data)" in out
+            _assert_quiet(out, run3, ["check-data"])
+            assert "   (rest)     skipped: no new data, nothing to train" in out
             assert (run3 / "check-data").is_dir() and not (run3 / "ingest").exists() and not (run3 / "train").exists()
         finally:
             stop_local(state, "tiny-seg")

@@ -44,7 +44,7 @@ def test_impossible_devices_and_precisions_name_their_flag():
 def test_auto_says_when_it_falls_back_to_the_cpu(caplog):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG):  # a debug line: `personseg train` prints one line per epoch
         assert resolve("auto").device.type == "cpu"
     assert "--device auto: no CUDA device, training on the CPU" in caplog.text
 

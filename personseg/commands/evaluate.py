@@ -22,9 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the evaluation and print the Markdown table."""
+    from personseg.console.noise import quiet_onnxruntime
     from personseg.evaluate.report import markdown_table
     from personseg.evaluate.step import EvalConfig, run
 
+    quiet_onnxruntime(getattr(args, "verbose", False))
     cfg = EvalConfig(models=tuple(args.model), data=args.data, batch_size=args.batch_size, rounds=args.rounds,
                      threads=args.threads, baseline=args.baseline, split=args.split, extra_data=args.extra_data,
                      extra_split=args.extra_split)

@@ -62,39 +62,36 @@ def handle_compile(args: argparse.Namespace) -> int:
 
 
 def handle_run(args: argparse.Namespace) -> int:
-    """Run locally, starting the local S3 server if no endpoint is configured; print the report."""
+    """Run locally, starting the local S3 server if no endpoint is configured; print the report.
+
+    Without ``-v`` the steps' logs go to a file and the terminal shows one line per step start and end
+    (``_pipeline_quiet``); with ``-v`` everything streams live, as kfp.local prints it.
+    """
     require_kfp()
-    from personseg_kfp.local import run_local
     from personseg_kfp.params import parse_params
     from personseg_kfp.pipeline import person_segmentation
 
     params = parse_params(args.param, person_segmentation)
-    if os.environ.get("MINIO_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL"):
-        outcome = run_local(params, args.root)
-    else:
-        from personseg.storage.server import local_s3
+    if not getattr(args, "verbose", False):
+        from personseg.commands._pipeline_quiet import run_quiet
 
-        with local_s3(args.storage_dir, set_env=True) as server:
-            log.info("local S3 server at %s (data in %s)", server.endpoint, args.storage_dir)
-            outcome = run_local(params, args.root)
+        return run_quiet(args.root, lambda: _run(params, args.root, args.storage_dir))
+    outcome = _run(params, args.root, args.storage_dir)
     print(outcome.report.read_text())
-    _print_deployment(outcome.run_dir)
+    from personseg.commands._pipeline_console import where_to_look
+
+    print("\n".join(where_to_look(outcome.run_dir, outcome.report, None)))
     return 0
 
 
-def _print_deployment(run_dir: Path) -> None:
-    import json
+def _run(params: dict, root: str, storage_dir: str):  # -> LocalRun (personseg_kfp imports kfp: lazily)
+    """``run_local``, inside a local S3 server unless the environment names one."""
+    from personseg_kfp.local import run_local
 
-    result = run_dir / "deploy" / "result"
-    if not (run_dir / "evaluate").is_dir():
-        print(f"Nothing trained (no new data); outputs in {run_dir}")
-        return
-    if not result.is_file():
-        print(f"Not deployed (the gate said no); outputs in {run_dir}")
-        return
-    deployed = json.loads(result.read_text())
-    print(f"Deployed {deployed['pinned_model']} ({deployed['target']}); the model answers at {deployed['endpoint']} "
-          f"(POST {deployed['endpoint']}/v1/segment); outputs in {run_dir}")
-    if deployed["target"] == "local":
-        print(f"Stop the server with: personseg deploy --target local --model {deployed['pinned_model']} "
-              f"--name {deployed['name']} --stop")
+    if os.environ.get("MINIO_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL"):
+        return run_local(params, root)
+    from personseg.storage.server import local_s3
+
+    with local_s3(storage_dir, set_env=True) as server:
+        log.info("local S3 server at %s (data in %s)", server.endpoint, storage_dir)
+        return run_local(params, root)

@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Quantize and print the gate's figures."""
+    from personseg.console.noise import quiet_onnxruntime
     from personseg.quantize.step import QuantizeConfig, run
 
+    quiet_onnxruntime(getattr(args, "verbose", False))
     cfg = QuantizeConfig(model=args.model, data=args.data, backend=args.backend, runtime=args.runtime,
                          calibration=args.calibration, tolerable_iou_loss=args.tolerable_iou_loss,
                          min_agreement=args.min_agreement, max_trials=args.max_trials)

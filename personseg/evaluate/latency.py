@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from personseg.console.progress import clear as clear_progress
+from personseg.console.progress import progress
 from personseg.runtime import Predictor
 
 
@@ -32,11 +34,13 @@ def benchmark(predictors: list[Predictor], batch: np.ndarray, rounds: int = 10, 
         for _ in range(warmup):
             p.logits(batch)
     samples: list[list[float]] = [[] for _ in predictors]
-    for _ in range(rounds):
+    for r in range(rounds):
+        progress("timing round", r + 1, rounds, f"{len(predictors)} models")
         for i, p in enumerate(predictors):
             start = time.perf_counter()
             p.logits(batch)
             samples[i].append((time.perf_counter() - start) * 1000.0)
+    clear_progress()
     out = []
     for times in samples:
         median = float(np.median(times))

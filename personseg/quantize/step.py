@@ -22,6 +22,8 @@ import numpy as np
 import onnx
 
 from personseg.atomic import atomic_dir, write_json
+from personseg.console.progress import clear as clear_progress
+from personseg.console.progress import progress
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.data.stream import load_all
@@ -101,7 +103,11 @@ def run(cfg: QuantizeConfig, out: str | Path) -> dict:
         def score(masks: np.ndarray) -> float:
             return mean_scores(masks, tune.labels, boundary=False)["iou"]
 
+        evaluations = [0]  # INC evaluates the FP32 baseline, then each trial (at most max_trials)
+
         def eval_fn(model_path: str) -> float:
+            evaluations[0] += 1
+            progress("quantize: tuning evaluation", evaluations[0], max(evaluations[0], cfg.max_trials + 1))
             return score(_session_masks(model_path, tune_x))
 
         fp32_iou = score(fp32_masks)
@@ -114,6 +120,7 @@ def run(cfg: QuantizeConfig, out: str | Path) -> dict:
         q_masks = _session_masks(str(q_path), tune_x)
         agreement = agreement_iou(q_masks, fp32_masks, tune.labels)
         gate_log.append({"excluded": [], "agreement_iou": agreement})
+        clear_progress()
         log.info("quantize: INT8 vs FP32 mask agreement %.4f (gate %.3f)", agreement, cfg.min_agreement)
         while agreement < cfg.min_agreement:
             if len(exclude) >= cfg.max_fallbacks:

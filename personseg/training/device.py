@@ -64,7 +64,7 @@ def resolve(device: str = "auto", precision: str = "fp32", local_rank: int = 0) 
     if device == "auto":
         device = "cuda" if available else "cpu"
         if not available:
-            log.info("--device auto: no CUDA device, training on the CPU")
+            log.debug("--device auto: no CUDA device, training on the CPU")
     if device == "cuda":
         torch.cuda.set_device(local_rank)
         placed = torch.device("cuda", local_rank)

@@ -22,6 +22,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
+from personseg.console.progress import clear as clear_progress
+from personseg.console.progress import progress
 from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import SampleSet
 from personseg.data.stream import EpochSampler, StreamDataset, check_errors, make_loader, shard
@@ -167,6 +169,8 @@ def fit(
             scaler.step(opt)
             scaler.update()
             loss_sum, batches = loss_sum + loss.item(), batches + 1
+            if group.is_main:
+                progress("epoch", epoch, cfg.epochs, f"batch {batches}/{len(loader)}  loss {loss_sum / batches:.4f}")
         sched.step()
         _log_samples(group, epoch, train, seen)
         loss_sum, batches, skipped = group.all_sum([loss_sum, batches, skipped], placement.device)
@@ -183,6 +187,7 @@ def fit(
             state.best_iou, state.best_epoch = scores["iou"], epoch
             state.best_state = cpu_copy(model.state_dict())
         state.optimizer = cpu_copy(opt.state_dict())
+        clear_progress()
         log.log(logging.INFO if group.is_main else logging.DEBUG, "epoch %d/%d  loss %.4f  val IoU %.4f  %.1fs",
                 epoch, cfg.epochs, row["loss"], row["val_iou"], row["seconds"])
         if on_epoch is not None:

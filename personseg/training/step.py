@@ -159,7 +159,7 @@ def _train(cfg: TrainConfig, out: str | Path, resume: str | Path | None, checkpo
     if not train_ids or not val_ids:
         raise UserError(f"dataset {cfg.data}: the split has {len(train_ids)} train and {len(val_ids)} val "
                         f"image(s) ({split.source}); training needs both")
-    log.info("dataset %s: %d train, %d val (%d test held out) at %dpx; %s %s, rank %d/%d, %d thread(s), "
+    log.debug("dataset %s: %d train, %d val (%d test held out) at %dpx; %s %s, rank %d/%d, %d thread(s), "
              "%d loader worker(s)", cfg.data, len(train_ids), len(val_ids), len(split.test), cfg.size,
              placement.device, cfg.precision, group.rank, group.world, threads, workers)
     arch = {"name": cfg.model, "decoder": cfg.decoder, "width": cfg.width}

@@ -1,0 +1,152 @@
+"""What ``personseg pipeline run --local`` shows: a line as each step starts and ends, the report, where to look.
+
+The steps' own logs (kfp.local's executor JSON, training epochs, INC's tuning) go to the run's log file;
+this module only formats. It knows nothing about how steps are detected: it is fed ``StepEvent``-like
+objects (``task``, ``state``, ``seconds``, ``figure``) and, on a terminal, progress lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from personseg.console.redirect import strip_colour
+
+DEMO_PHOTO = ("real", "grace_hopper.jpg")
+MAX_FIGURE = 200  # a longer figure (every candidate's gate failure) is cut: the report below has it whole
+
+
+class Event(Protocol):
+    """A step event (``personseg_kfp.watch.StepEvent``)."""
+
+    task: str
+    state: str
+    seconds: float
+    figure: str
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is inside it (shorter to read and paste)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class RunConsole:
+    """Writes the run's few lines to ``out``; ``terminal`` adds a rewritten progress line under a running step."""
+
+    def __init__(self, out: TextIO, terminal: bool = False) -> None:
+        self.out, self.terminal = out, terminal
+        self.states: dict[str, str] = {}
+        self._progress_shown = False
+
+    def _line(self, text: str) -> None:
+        if self._progress_shown:
+            self.out.write("\r\x1b[K")
+            self._progress_shown = False
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def start(self, log_path: Path) -> None:
+        """Say where the full logs go, before anything runs."""
+        self._line(f"Running the pipeline locally; full log: {_shown(log_path)} (personseg -v shows it live)")
+
+    def event(self, ev: Event) -> None:
+        """One line per step start, end or failure."""
+        self.states[ev.task] = ev.state
+        if ev.state == "started":
+            self._line(f"-> {ev.task}")
+        elif ev.state == "done":
+            figure = ev.figure if len(ev.figure) <= MAX_FIGURE else ev.figure[:MAX_FIGURE - 3] + "..."
+            self._line(f"   {ev.task:<10} {ev.seconds:6.1f} s  {figure}".rstrip())
+        else:
+            self._line(f"   {ev.task:<10} FAILED after {ev.seconds:.1f} s")
+
+    def progress(self, task: str, seconds: float, text: str) -> None:
+        """On a terminal only: rewrite one line under the running step (time so far; epoch, trial, round)."""
+        if not self.terminal:
+            return
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        self.out.write("\r" + f"   {task:<10} {seconds:6.0f} s  {text}".rstrip()[:width] + "\x1b[K")
+        self.out.flush()
+        self._progress_shown = True
+
+    def skipped(self) -> None:
+        """Steps that did not run, and why (no new data; the gate passed no candidate)."""
+        if self.states.get("check-data") == "done" and "ingest" not in self.states:
+            self._line(f"   {'(rest)':<10} skipped: no new data, nothing to train")
+        elif self.states.get("evaluate") == "done" and "deploy" not in self.states:
+            self._line(f"   {'deploy':<10} skipped: not deployed, no candidate passed the gate (see the report)")
+
+    def failure(self, log_path: Path, tail: list[str], error: BaseException) -> None:
+        """A failed run: what failed, where the whole log is, and its last lines."""
+        failed = [t for t, s in self.states.items() if s == "failed"]
+        where = f" in step {failed[-1]}" if failed else ""
+        message = strip_colour(str(error).splitlines()[0]) if str(error) else type(error).__name__
+        self._line(f"The run failed{where}: {message}")
+        self._line(f"Full log: {_shown(log_path)}; its last {len(tail)} lines:")
+        for line in tail:
+            self._line(f"  | {line}")
+
+    def finish(self, run_dir: Path, report: Path, log_path: Path | None, seconds: float) -> None:
+        """The report, then where to look: gallery, report, log, the model's URL with a curl, how to stop it."""
+        minutes, secs = divmod(round(seconds), 60)
+        self._line(f"Pipeline finished in {minutes} min {secs} s.\n")
+        self._line(report.read_text().rstrip() + "\n")
+        for line in where_to_look(run_dir, report, log_path):
+            self._line(line)
+
+
+def _demo_photo() -> Path | None:
+    from personseg.labeling.committed import datasets_root
+
+    photo = datasets_root() / DEMO_PHOTO[0] / "images" / DEMO_PHOTO[1]
+    return photo if photo.is_file() else None
+
+
+def gallery_html(run_dir: Path) -> Path | None:
+    """``<run>/gallery.html``: the evaluate step's gallery under a name a browser opens as HTML."""
+    gallery = run_dir / "evaluate" / "gallery"
+    if not gallery.is_file():
+        return None
+    link = run_dir / "gallery.html"
+    if not link.exists():
+        try:
+            os.link(gallery, link)
+        except OSError:
+            shutil.copyfile(gallery, link)
+    return link
+
+
+def where_to_look(run_dir: Path, report: Path, log_path: Path | None) -> list[str]:
+    """The closing lines: outputs, and for a deployed model its URL, a curl to try it and how to stop it."""
+    lines = []
+    gallery = gallery_html(run_dir)
+    if gallery:
+        lines.append(f"Gallery:  {_shown(gallery)} (open it in a browser)")
+    lines.append(f"Report:   {_shown(report)}")
+    if log_path:
+        lines.append(f"Full log: {_shown(log_path)}")
+    result = run_dir / "deploy" / "result"
+    if not (run_dir / "evaluate").is_dir():
+        return [*lines, f"Nothing trained (no new data); outputs in {run_dir}"]
+    if not result.is_file():
+        return [*lines, f"Not deployed (the gate said no); outputs in {run_dir}"]
+    deployed = json.loads(result.read_text())
+    url = deployed["endpoint"]
+    lines.append(f"Deployed {deployed['pinned_model']} ({deployed['target']}); the model answers at {url} "
+                 f"(POST {url}/v1/segment); outputs in {run_dir}")
+    photo = _demo_photo()
+    source = _shown(photo) if photo else "photo.jpg"
+    cutout = f"{Path(source).stem}-cutout.png"
+    lines.append(f"Cut the person out of {'a bundled photo' if photo else 'a photo of yours'} (a PNG with "
+                 f"transparent background):\n  curl -sS --fail --data-binary @{source} "
+                 f"'{url}/v1/segment?output=cutout' -o {cutout}")
+    if deployed["target"] == "local":
+        lines.append(f"Stop the server with: personseg deploy --target local --model {deployed['pinned_model']} "
+                     f"--name {deployed['name']} --stop")
+    return lines
