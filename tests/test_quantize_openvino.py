@@ -1,6 +1,7 @@
 """``personseg quantize --runtime openvino``: INC's INT8 ONNX (or NNCF's, if measured faster) as OpenVINO IR."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -48,12 +49,18 @@ def test_the_openvino_model_card(ov_lean):
     assert metrics["agreement_iou"] == measured[expected]["agreement_iou"] >= 0.95
 
 
+def _unnumbered(nodes: list[dict]) -> list[dict]:
+    return [{**n, "name": re.sub(r"_\d+", "_N", n["name"])} for n in nodes]
+
+
 def test_the_cards_fp32_nodes_are_what_openvino_runs_on_float(ov_lean):
     from personseg.quantize.runtime_graph import openvino_fp32_nodes
     from personseg.runtime_openvino import compile_openvino
 
     card = json.loads((ov_lean / "config.json").read_text())["quantization"]["fp32_nodes"]
-    assert card == openvino_fp32_nodes(compile_openvino(ov_lean / "model.xml", 1, 64))
+    # OpenVINO numbers the nodes it creates (Constant_67799_...) from a process-wide counter, so a second
+    # compilation names them differently: compare with those numbers taken out.
+    assert _unnumbered(card) == _unnumbered(openvino_fp32_nodes(compile_openvino(ov_lean / "model.xml", 1, 64)))
     assert not any(n["op_type"] in ("Convolution", "DepthToSpace", "Concatenation") for n in card), card
 
 
