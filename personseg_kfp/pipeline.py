@@ -92,6 +92,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         epochs: int = 15,
         composite: float = 0.5,
         photometric: float = 0.0,
+        seed: int = 0,
         swap_design: str = "lean4",
         swap_epochs: int = 3,
         calibration_size: int = 32,
@@ -123,7 +124,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
 
         checked = networked(_sized(check_data(
             dataset_uri=dataset_uri, image_size=image_size, width=width, epochs=epochs, composite=composite,
-            photometric=photometric, swap_design=swap_design,
+            photometric=photometric, seed=seed, swap_design=swap_design,
             swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
             candidates=candidates, model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint),
             "check_data"))
@@ -141,7 +142,7 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
                                    s3_endpoint=p["s3_endpoint"]), "ingest"))
     trained = _train(p, data.outputs["data"], access_key_field, secret_key_field, local)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
-                          epochs=p["swap_epochs"]), "swap")
+                          epochs=p["swap_epochs"], seed=p["seed"]), "swap")
     quantized = _sized(quantize(data=data.outputs["data"], bilinear=trained.outputs["model"],
                                 swapped=swapped.outputs["model"], candidate_names=p["candidates"],
                                 calibration_size=p["calibration_size"], tolerable_iou_loss=p["tolerable_iou_loss"]),
@@ -174,7 +175,7 @@ def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field
     ``build_pipeline``).
     """
     common = {"data": data, "image_size": p["image_size"], "width": p["width"], "epochs": p["epochs"],
-              "composite": p["composite"], "photometric": p["photometric"]}
+              "composite": p["composite"], "photometric": p["photometric"], "seed": p["seed"]}
     trainjob = {"train_nodes": p["train_nodes"], "train_gpus": p["train_gpus"], "image": STEP_IMAGE,
                 "s3_endpoint": p["s3_endpoint"], "minio_secret": p["minio_secret"],
                 "access_key_field": access_key_field, "secret_key_field": secret_key_field}

@@ -21,7 +21,7 @@ from typing import Any
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
-RECIPE_KEYS = ("image_size", "width", "epochs", "composite", "photometric", "swap_design", "swap_epochs",
+RECIPE_KEYS = ("image_size", "width", "epochs", "composite", "photometric", "seed", "swap_design", "swap_epochs",
                "calibration_size", "tolerable_iou_loss", "candidates")
 
 

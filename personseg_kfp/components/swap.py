@@ -8,13 +8,14 @@ from personseg_kfp.components import STEP_IMAGE
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def swap(data: Input[Dataset], bilinear: Input[Model], design: str, epochs: int, model: Output[Model],
-         metrics: Output[Metrics]):
+         metrics: Output[Metrics], seed: int = 0):
     """Swap the decoder of ``bilinear`` and save the FP32 swapped model."""
     from personseg.models.swapped import parse_design
     from personseg.swap import SwapConfig, run
 
     name, squeeze = parse_design(design)
-    report = run(SwapConfig(model=bilinear.path, data=data.path, design=name, squeeze=squeeze, epochs=epochs),
+    report = run(SwapConfig(model=bilinear.path, data=data.path, design=name, squeeze=squeeze, epochs=epochs,
+                            seed=seed),
                  model.path)
     for key in ("val_iou_bilinear", "val_iou_swapped_initial", "val_iou_swapped"):
         metrics.log_metric(key, report[key])
