@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from personseg.data import IGNORE
+from personseg.data.photometric import uniform
 
 BACKGROUNDS = ("inpainted", "procedural", "photo")
 RIM = 1  # pixels each side of a mask's edge labelled IGNORE when pasted
@@ -40,10 +41,6 @@ class Cutout:
     image: torch.Tensor
     person: torch.Tensor
     rim: torch.Tensor
-
-
-def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
-    return lo + (hi - lo) * torch.rand(1, generator=gen).item()
 
 
 def _randint(gen: torch.Generator, lo: int, hi: int) -> int:
@@ -134,8 +131,8 @@ def procedural(size: int, gen: torch.Generator) -> Sample:
     gradient = ramp[None, :, None] if torch.rand(1, generator=gen).item() < 0.5 else ramp[None, None, :]
     image = 0.6 * image + 0.4 * gradient * torch.rand(3, 1, 1, generator=gen)
     if torch.rand(1, generator=gen).item() < 0.5:
-        angle = _uniform(gen, 0, 3.1416)
-        period = _uniform(gen, 4, size / 4)
+        angle = uniform(gen, 0, 3.1416)
+        period = uniform(gen, 4, size / 4)
         yy, xx = torch.meshgrid(ramp * size, ramp * size, indexing="ij")
         stripes = torch.sin((xx * torch.cos(torch.tensor(angle)) + yy * torch.sin(torch.tensor(angle))) / period)
         image = image * (0.75 + 0.25 * stripes)[None]
@@ -146,18 +143,18 @@ def compose(sample: Sample, donor: Callable[[], Sample], gen: torch.Generator) -
     """A composite of ``sample`` (module docstring); ``donor()`` returns another training sample, drawn by ``gen``."""
     size = sample[0].shape[-1]
     kind = BACKGROUNDS[_randint(gen, 0, len(BACKGROUNDS) - 1)]
-    own = cut_person(sample)
     if kind == "inpainted":
         canvas, people = inpaint(sample), []
     else:
         canvas = procedural(size, gen) if kind == "procedural" else donor()
+        own = cut_person(sample)
         people = [own] if own is not None else []
     for _ in range(_randint(gen, 1, MAX_PEOPLE) - len(people)):
         people.append(cut_person(donor()))
     for cut in people:
         if cut is None:
             continue
-        scale = _uniform(gen, *SCALE)
+        scale = uniform(gen, *SCALE)
         h, w = (round(n * scale) for n in cut.person.shape)
         top = _randint(gen, -h // 10, max(-h // 10, size - h // 2))
         left = _randint(gen, -w // 4, max(-w // 4, size - 3 * w // 4))

@@ -24,7 +24,8 @@ def _roll(gen: torch.Generator, p: float) -> bool:
     return torch.rand(1, generator=gen).item() < p
 
 
-def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
+def uniform(gen: torch.Generator, lo: float, hi: float) -> float:
+    """A float in [lo, hi) from ``gen`` (every augmentation draws from the sample's own generator)."""
     return lo + (hi - lo) * torch.rand(1, generator=gen).item()
 
 
@@ -57,9 +58,9 @@ def photometric(image: torch.Tensor, p: float, gen: torch.Generator) -> torch.Te
     if _roll(gen, p / 2):
         image = image.mean(dim=0, keepdim=True).expand(3, -1, -1).contiguous()
     if _roll(gen, p):
-        image = blur(image, _uniform(gen, *BLUR_SIGMA))
+        image = blur(image, uniform(gen, *BLUR_SIGMA))
     if _roll(gen, p):
-        image = image + torch.randn(image.shape, generator=gen) * _uniform(gen, *NOISE_STD)
+        image = image + torch.randn(image.shape, generator=gen) * uniform(gen, *NOISE_STD)
     if _roll(gen, p):
-        image = jpeg(image, int(_uniform(gen, *JPEG_QUALITY)))
+        image = jpeg(image, int(uniform(gen, *JPEG_QUALITY)))
     return image.clamp(0, 1)

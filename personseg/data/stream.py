@@ -73,7 +73,8 @@ class StreamDataset(Dataset):
         if self._pool is None or self._pool[0] != epoch:
             order = torch.randperm(len(self.data.samples), generator=sample_generator(self.seed, epoch, 0, 1))
             pool = order[:DONOR_POOL].tolist()
-            self._decoded = {i: v for i, v in self._decoded.items() if i in set(pool)}
+            keep = set(pool)
+            self._decoded = {i: v for i, v in self._decoded.items() if i in keep}
             self._pool = (epoch, pool)
         pool = self._pool[1]
         index = pool[int(torch.randint(len(pool), (1,), generator=gen).item())]
