@@ -65,7 +65,8 @@ def main() -> None:
     session = onnx_session(info.weights_path, threads)
     name = session.get_inputs()[0].name
     ov_inc = compile_openvino(info.weights_path, threads, size)
-    ov_nncf = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib)[0], threads, size)
+    keep_input = bool(info.extra["quantization"].get("fp32_input_convs", False))  # as the pipeline's NNCF does
+    ov_nncf = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, keep_input)[0], threads, size)
     runners = {"onnxruntime-int8": lambda b: session.run(None, {name: b}), "openvino-inc": openvino_runner(ov_inc),
                "openvino-nncf": openvino_runner(ov_nncf)}
     batch = np.ascontiguousarray(np.resize(tune_x, (8, *tune_x.shape[1:])))

@@ -5,6 +5,12 @@ Settings measured fastest at equal IoU on AVX2 without VNNI: u8 activations (asy
 to per-tensor weights if per-channel misses the tolerance. ConvTranspose is not in INC's op list and
 stays FP32 (``rewrite.py`` turns the lean design's into Conv + DepthToSpace); DepthToSpace is added to
 INC's list (``EXTRA_OP_TYPES``) so the upsampler and the Concat after it run on uint8.
+
+The convolution that reads the image (``input_convs``) stays FP32 unless asked otherwise: its input (8-bit
+pixels) quantizes almost exactly, so what INT8 changes there is its 7-bit weights, and keeping that one
+convolution in FP32 removed most of INT8's disagreement with FP32. Measured on three 192 px width-32
+models: agreement with FP32 on the 4 real photographs rose from 0.94-0.97 to 0.98-0.996 and the IoU loss
+there from up to 1.9 points to under 0.4, for 1-3 % more latency.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class OnnxQuantSettings:
     max_trials: int = 4
     reduce_range: bool = True
     batch_size: int = 8
+    fp32_input_convs: bool = True  # keep the convolutions that read the image in FP32 (module docstring)
 
 
 def quantizable_op_types(exclude: set[str]) -> list[str]:
@@ -64,11 +71,12 @@ def quantize_onnx(
 
     reader = CalibrationReader(calib, settings.batch_size)
     op_types = quantizable_op_types(exclude_op_types)
+    kept_fp32 = input_convs(onnx.load(str(fp32_path), load_external_data=False)) if settings.fp32_input_convs else []
     with extra_op_types(EXTRA_OP_TYPES), honour_reduce_range(settings.reduce_range), inc_threads(default_threads()):
         config_set = inc_config.StaticQuantConfig(
             calibration_data_reader=reader, calibrate_method=CalibrationMethod.MinMax, quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
-            per_channel=[True, False], reduce_range=settings.reduce_range,
+            nodes_to_exclude=kept_fp32, per_channel=[True, False], reduce_range=settings.reduce_range,
             calibration_sampling_size=max(1, -(-len(calib) // settings.batch_size)),
             extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
         )
@@ -84,8 +92,15 @@ def quantize_onnx(
         "activations": "uint8 asymmetric", "weights": "int8 symmetric",
         "per_channel": is_per_channel(model), "reduce_range": settings.reduce_range,
         "calibrate_method": "MinMax", "op_types_to_quantize": op_types, "excluded_op_types": sorted(exclude_op_types),
+        "fp32_input_convs": settings.fp32_input_convs, "excluded_nodes": kept_fp32,
         "tolerable_loss_relative": settings.tolerable_loss, "tolerable_iou_loss": settings.tolerable_iou_loss,
     }
+
+
+def input_convs(model: onnx.ModelProto) -> list[str]:
+    """Names of the Conv nodes whose data input is a graph input (the convolutions that read the image)."""
+    inputs = {i.name for i in model.graph.input}
+    return [n.name for n in model.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
 
 
 def is_per_channel(model: onnx.ModelProto) -> bool:

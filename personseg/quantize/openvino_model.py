@@ -3,7 +3,8 @@
 Two ways to an OpenVINO INT8 IR, both from what the INC path already has:
 
 * ``inc``: the INT8 QDQ ONNX that INC tuned (gated on IoU) read by OpenVINO and saved as IR;
-* ``nncf``: ``nncf.quantize`` of the FP32 ONNX read by OpenVINO, calibrated on the same images.
+* ``nncf``: ``nncf.quantize`` of the FP32 ONNX read by OpenVINO, calibrated on the same images, with
+  the convolutions that read the image left in FP32 when the INC path left them (its card says so).
 
 Both are measured on this machine: latency at batch 8 (interleaved rounds, the median) and agreement
 IoU of their masks with the FP32 model's on the tuning images. INC is kept unless NNCF is faster by
@@ -60,14 +61,24 @@ def choose_method(inc: Measured, nncf: Measured | None, min_agreement: float, ma
     return "inc"
 
 
-def nncf_model(fp32_onnx: Path, calib: np.ndarray) -> tuple[Any, dict[str, Any]]:
+def input_convolutions(model: Any) -> list[str]:
+    """Friendly names of the Convolution ops of an ``openvino.Model`` that read one of its Parameters."""
+    return [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"
+            and op.input_value(0).get_node().get_type_name() == "Parameter"]
+
+
+def nncf_model(fp32_onnx: Path, calib: np.ndarray, fp32_input_convs: bool = True) -> tuple[Any, dict[str, Any]]:
     """NNCF's INT8 ``openvino.Model`` of the FP32 ONNX, calibrated on ``calib``, and how it was made."""
     import nncf
 
     batches = [calib[i : i + BATCH] for i in range(0, len(calib), BATCH)]
-    model = nncf.quantize(read_openvino_model(fp32_onnx), nncf.Dataset(batches), subset_size=len(batches))
+    fp32 = read_openvino_model(fp32_onnx)
+    kept = input_convolutions(fp32) if fp32_input_convs else []
+    model = nncf.quantize(fp32, nncf.Dataset(batches), subset_size=len(batches),
+                          ignored_scope=nncf.IgnoredScope(names=kept))
     return model, {"library": "nncf", "nncf_version": nncf.__version__, "preset": "performance (default)",
-                   "calibration_batches": len(batches), "batch_size": BATCH}
+                   "calibration_batches": len(batches), "batch_size": BATCH, "fp32_input_convs": fp32_input_convs,
+                   "excluded_nodes": kept}
 
 
 def interleaved_latencies(runners: dict[str, Callable[[np.ndarray], object]], batch: np.ndarray, rounds: int,
@@ -150,7 +161,8 @@ def build_openvino_model(
     recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
                                                   "source": "INC's INT8 QDQ ONNX, read by OpenVINO"}}
     if "nncf" in methods:
-        models["nncf"], recipes["nncf"] = nncf_model(Path(fp32_onnx_path), calib_inputs)
+        keep_input = bool(inc_info.extra.get("quantization", {}).get("fp32_input_convs", False))
+        models["nncf"], recipes["nncf"] = nncf_model(Path(fp32_onnx_path), calib_inputs, keep_input)
     compiled = {k: compile_openvino(m, threads, size) for k, m in models.items()}
     fp32_masks = _masks(compile_openvino(Path(fp32_onnx_path), threads, size), tune_inputs)
     timing_batch = np.ascontiguousarray(np.resize(tune_inputs, (BATCH, *tune_inputs.shape[1:])))

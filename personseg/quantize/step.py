@@ -56,6 +56,7 @@ class QuantizeConfig:
     min_agreement: float = 0.95
     max_fallbacks: int = 3
     max_trials: int = 4
+    fp32_input_convs: bool = True  # see onnx_backend: the image's convolution stays FP32
 
 
 def _session_masks(model_path: str, images: np.ndarray) -> np.ndarray:
@@ -112,7 +113,8 @@ def run(cfg: QuantizeConfig, out: str | Path) -> dict:
 
         fp32_iou = score(fp32_masks)
         settings = OnnxQuantSettings(tolerable_loss=relative_tolerance(cfg.tolerable_iou_loss, fp32_iou),
-                                     max_trials=cfg.max_trials, tolerable_iou_loss=cfg.tolerable_iou_loss)
+                                     max_trials=cfg.max_trials, tolerable_iou_loss=cfg.tolerable_iou_loss,
+                                     fp32_input_convs=cfg.fp32_input_convs)
         exclude: set[str] = set()
         gate_log = []
         q_path = Path(work) / ONNX_FILE
