@@ -3,7 +3,8 @@
 Both networks, the bilinear seed (``--model``) and its swapped version (``--swapped``, else swapped here
 with design lean, squeeze 4), run under every stack in ``personseg.bench.runner.PEERS``: PyTorch eager
 (the baseline), channels_last, torch.compile, ONNX Runtime FP32, OpenVINO FP32, ours (INC ONNX INT8,
-``personseg quantize``), ONNX Runtime ``quantize_static``, OpenVINO + NNCF INT8, and neural-compressor
+``personseg quantize``, on ONNX Runtime and on OpenVINO as the pipeline's ``:openvino`` candidates
+are built), ONNX Runtime ``quantize_static``, OpenVINO + NNCF INT8, and neural-compressor
 PT2E INT8 + torch.compile. Every INT8 stack calibrates on the same training images
 (``personseg.quantize.calibration.choose``). All rows are timed interleaved in one process; quality is
 on the test split. A stack that cannot run here prints its reason instead of figures. Writes
@@ -24,7 +25,7 @@ import torch
 
 from personseg.atomic import write_json
 from personseg.bench.onnx_peers import onnx_runner, ort_quantize_static
-from personseg.bench.openvino_peers import nncf_int8, openvino_fp32
+from personseg.bench.openvino_peers import nncf_int8, openvino_fp32, openvino_model
 from personseg.bench.peer_report import markdown
 from personseg.bench.peer_table import REFERENCE_PEER, measure
 from personseg.bench.pt2e import pt2e_int8
@@ -38,6 +39,7 @@ from personseg.modeldir import ModelInfo, read_model_dir
 from personseg.models.checkpoint import build_from_arch, load_model
 from personseg.quantize.calibration import as_inputs, choose
 from personseg.quantize.export import ONNX_FILE
+from personseg.quantize.openvino_model import IR_FILE
 from personseg.quantize.step import QuantizeConfig, export
 from personseg.quantize.step import run as quantize
 from personseg.runtime import default_threads
@@ -101,10 +103,12 @@ def _builders(info: ModelInfo, name: str, args: argparse.Namespace, calib: np.nd
             export(str(info.path), onnx_dir)
         return onnx_dir / ONNX_FILE
 
-    def ours() -> Logits:
-        q = out / f"{name}-int8"
-        quantize(QuantizeConfig(model=str(info.path), data=args.data, calibration=args.calibration,
+    def ours(runtime: str = "onnxruntime") -> Logits:
+        q = out / (f"{name}-int8" if runtime == "onnxruntime" else f"{name}-int8-{runtime}")
+        quantize(QuantizeConfig(model=str(info.path), data=args.data, runtime=runtime, calibration=args.calibration,
                                 tolerable_iou_loss=args.tolerable_iou_loss, max_trials=args.max_trials), q)
+        if runtime == "openvino":
+            return openvino_model(q / IR_FILE, threads, info.image_size)
         return onnx_runner(q / ONNX_FILE, threads)
 
     return {
@@ -114,6 +118,7 @@ def _builders(info: ModelInfo, name: str, args: argparse.Namespace, calib: np.nd
         "onnx-fp32": lambda: onnx_runner(onnx_path(), threads),
         "openvino-fp32": lambda: openvino_fp32(onnx_path(), threads, info.image_size),
         "ours": ours,
+        "ours-openvino": lambda: ours("openvino"),
         "ort-qs": lambda: ort_quantize_static(onnx_path(), out / f"{name}-ort-qs.onnx", calib, threads,
                                               args.batch_size),
         "nncf": lambda: nncf_int8(onnx_path(), calib, threads, info.image_size, args.batch_size),

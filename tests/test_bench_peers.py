@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from personseg.bench.peer_report import verdict
+from personseg.bench.peer_report import against_seed_nncf, verdict
 from personseg.bench.runner import full_batches, padded
 from personseg.errors import UserError
 
@@ -100,6 +100,23 @@ def test_verdict_names_the_fastest_int8_row_and_the_iou_target():
     assert "is within 0.5 points" in verdict(result) and "with VNNI (avx512_vnni)" in verdict(result)
     result["models"] = [m for m in result["models"] if m["precision"] == "fp32"]
     assert verdict(result).startswith("No INT8 row ran")
+
+
+def _timed(name: str, peer: str, median: float) -> dict:
+    return {"name": name, "peer": peer, "precision": "int8", "reason": None, "latency_ms": {"median": median}}
+
+
+def test_the_fastest_of_ours_on_the_swapped_network_is_compared_with_nncf_of_the_seed():
+    models = [_timed("bilinear nncf", "nncf", 115.0), _timed("bilinear ours-openvino", "ours-openvino", 50.0),
+              _timed("lean4 ours", "ours", 104.0), _timed("lean4 ours-openvino", "ours-openvino", 100.0),
+              _timed("lean4 nncf", "nncf", 60.0)]
+    text = against_seed_nncf({"models": models})
+    # the bilinear row of ours and the swapped NNCF peer are not "ours on the swapped network"
+    assert "**lean4 ours-openvino**, 1.15x" in text and "meets the 1.15x target" in text
+    models[3]["latency_ms"]["median"] = 101.0
+    assert "misses the 1.15x target" in against_seed_nncf({"models": models})
+    models[0]["reason"] = "ImportError: no nncf"
+    assert against_seed_nncf({"models": models}) is None
 
 
 def test_padded_runs_short_and_long_batches_at_the_compiled_batch():

@@ -28,7 +28,12 @@ def _runner(compiled: Any) -> Logits:
 
 def openvino_fp32(onnx_path: str | Path, threads: int, image_size: int) -> Logits:
     """The FP32 ONNX export compiled by OpenVINO, f32 precision."""
-    return _runner(compile_openvino(onnx_path, threads, image_size))
+    return openvino_model(onnx_path, threads, image_size)
+
+
+def openvino_model(path: str | Path, threads: int, image_size: int) -> Logits:
+    """Any ONNX or IR model compiled as serving compiles it (our INT8 IR, for one)."""
+    return _runner(compile_openvino(path, threads, image_size))
 
 
 def nncf_int8(onnx_path: str | Path, calibration: np.ndarray, threads: int, image_size: int,
