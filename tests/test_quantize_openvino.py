@@ -93,6 +93,8 @@ def test_inc_is_kept_unless_nncf_is_faster_by_more_than_the_margin_and_passes_th
     assert choose_method(inc, _m("nncf", 10.0, 0.99), 0.95, 0.05) == "inc"  # a tie keeps INC
     assert choose_method(inc, _m("nncf", 9.7, 0.99), 0.95, 0.05) == "inc"  # within the margin
     assert choose_method(inc, _m("nncf", 9.0, 0.99), 0.95, 0.05) == "nncf"
+    assert choose_method(inc, _m("nncf", 9.0, 0.976), 0.95, 0.05) == "nncf"  # as good, within the slack
+    assert choose_method(inc, _m("nncf", 9.0, 0.97), 0.95, 0.05) == "inc"  # faster, but its masks move more
     assert choose_method(inc, _m("nncf", 5.0, 0.94), 0.95, 0.05) == "inc"  # fast but below the gate
     assert choose_method(inc, None, 0.95, 0.05) == "inc"
     assert choose_method(_m("inc", 10.0, 0.90), _m("nncf", 12.0, 0.97), 0.95, 0.05) == "nncf"

@@ -8,8 +8,9 @@ Two ways to an OpenVINO INT8 IR, both from what the INC path already has:
 
 Both are measured on this machine: latency at batch 8 (interleaved rounds, the median) and agreement
 IoU of their masks with the FP32 model's on the tuning images. INC is kept unless NNCF is faster by
-more than ``margin`` and passes the gate: INC's result went through accuracy-aware tuning and the
-fallback gate, NNCF's did not. Both measurements go into the model card.
+more than ``margin``, passes the gate and agrees with FP32 about as well (``AGREEMENT_SLACK``): INC's
+result went through accuracy-aware tuning and the fallback gate, NNCF's did not. Both measurements
+go into the model card.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 IR_FILE = "model.xml"
 METHODS = ("inc", "nncf")
 BATCH = 8
+# How much worse NNCF's agreement with FP32 may be than INC's for NNCF to replace it (half an IoU point):
+# a faster model only at equal quality. Over three demo runs NNCF won on speed by 6-7 % at agreement
+# 0.979 against INC's 0.996 and lost 1.6 IoU points on the real photographs where INC lost none.
+AGREEMENT_SLACK = 0.005
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,12 @@ class Measured:
     tune_iou: float
 
 
-def choose_method(inc: Measured, nncf: Measured | None, min_agreement: float, margin: float) -> str:
-    """``inc`` unless NNCF passes the gate and is faster by more than ``margin`` (or INC fails the gate)."""
+def choose_method(inc: Measured, nncf: Measured | None, min_agreement: float, margin: float,
+                  slack: float = AGREEMENT_SLACK) -> str:
+    """``inc`` unless NNCF passes the gate, beats INC's latency by ``margin`` and its agreement within ``slack``.
+
+    When INC fails the gate, NNCF is taken if it passes.
+    """
     nncf_ok = nncf is not None and nncf.agreement_iou >= min_agreement
     if inc.agreement_iou < min_agreement:
         if nncf_ok:
@@ -56,7 +65,7 @@ def choose_method(inc: Measured, nncf: Measured | None, min_agreement: float, ma
         raise UserError(f"quantize --runtime openvino: neither INC's model (agreement {inc.agreement_iou:.4f}) nor "
                         f"NNCF's ({nncf.agreement_iou if nncf else float('nan'):.4f}) reaches --min-agreement "
                         f"{min_agreement} on OpenVINO; not writing a model")
-    if nncf_ok and nncf.latency_ms < inc.latency_ms * (1 - margin):
+    if nncf_ok and nncf.latency_ms < inc.latency_ms * (1 - margin) and nncf.agreement_iou >= inc.agreement_iou - slack:
         return "nncf"
     return "inc"
 
@@ -188,7 +197,9 @@ def build_openvino_model(
         "rounds": rounds, "runs_per_round": runs, "threads": threads, "inference_precision": "f32",
         "measurements": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou, "tune_iou": m.tune_iou,
                              **recipes[k]} for k, m in measured.items()},
-        "rule": "INC unless NNCF passes the gate and is faster by more than the margin",
+        "agreement_slack": AGREEMENT_SLACK,
+        "rule": "INC unless NNCF passes the gate, is faster by more than the margin and agrees with FP32 within "
+                "agreement_slack of INC",
     }
     kept = {k: v for k, v in inc_card.items() if k not in ("runtime", "quantization")}
     metrics = {**read_metrics(int8_onnx_dir), "tune_iou_int8": chosen.tune_iou, "agreement_iou": chosen.agreement_iou,
