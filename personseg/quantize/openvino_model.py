@@ -37,8 +37,8 @@ IR_FILE = "model.xml"
 METHODS = ("inc", "nncf")
 BATCH = 8
 # How much worse NNCF's agreement with FP32 may be than INC's for NNCF to replace it (half an IoU point):
-# a faster model only at equal quality. Over three demo runs NNCF won on speed by 6-7 % at agreement
-# 0.979 against INC's 0.996 and lost 1.6 IoU points on the real photographs where INC lost none.
+# a faster model only at equal quality. In a demo run NNCF won on speed by 6 % at agreement 0.979
+# against INC's 0.996, and lost 1.6 IoU points on the real photographs where INC's model lost none.
 AGREEMENT_SLACK = 0.005
 
 
