@@ -42,7 +42,12 @@ def main() -> None:
     from personseg.metrics import agreement_iou
     from personseg.modeldir import read_model_dir
     from personseg.quantize.calibration import as_inputs
-    from personseg.quantize.openvino_model import interleaved_latencies, nncf_model, openvino_runner
+    from personseg.quantize.openvino_model import (
+        interleaved_latencies,
+        keeps_input_convs,
+        nncf_model,
+        openvino_runner,
+    )
     from personseg.quantize.step import QuantizeConfig, export, run
     from personseg.runtime import default_threads, onnx_session, predict_masks
     from personseg.runtime_openvino import compile_openvino
@@ -65,8 +70,9 @@ def main() -> None:
     session = onnx_session(info.weights_path, threads)
     name = session.get_inputs()[0].name
     ov_inc = compile_openvino(info.weights_path, threads, size)
-    keep_input = bool(info.extra["quantization"].get("fp32_input_convs", False))  # as the pipeline's NNCF does
-    ov_nncf = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, keep_input)[0], threads, size)
+    # NNCF as the pipeline runs it: the image's convolution as INC's card left it
+    ov_nncf = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, keeps_input_convs(info.extra))[0], threads,
+                               size)
     runners = {"onnxruntime-int8": lambda b: session.run(None, {name: b}), "openvino-inc": openvino_runner(ov_inc),
                "openvino-nncf": openvino_runner(ov_nncf)}
     batch = np.ascontiguousarray(np.resize(tune_x, (8, *tune_x.shape[1:])))

@@ -103,7 +103,8 @@ def test_verdict_names_the_fastest_int8_row_and_the_iou_target():
 
 
 def _timed(name: str, peer: str, median: float) -> dict:
-    return {"name": name, "peer": peer, "precision": "int8", "reason": None, "latency_ms": {"median": median}}
+    return {"name": name, "network": name.split()[0], "peer": peer, "precision": "int8", "reason": None,
+            "latency_ms": {"median": median}}
 
 
 def test_the_fastest_of_ours_on_the_swapped_network_is_compared_with_nncf_of_the_seed():

@@ -55,7 +55,7 @@ def verdict(result: dict) -> str:
 def against_seed_nncf(result: dict) -> str | None:
     """The fastest of our rows on a swapped network against NNCF INT8 of the seed (None without both)."""
     ran = {m["name"]: m for m in result["models"] if not m.get("reason")}
-    ours = [m for m in ran.values() if m["peer"] in OURS and not m["name"].startswith("bilinear ")]
+    ours = [m for m in ran.values() if m["peer"] in OURS and m["network"] != "bilinear"]
     if not ours or SEED_PEER not in ran:
         return None
     best = min(ours, key=lambda m: m["latency_ms"]["median"])

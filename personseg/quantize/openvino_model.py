@@ -76,6 +76,11 @@ def input_convolutions(model: Any) -> list[str]:
             and op.input_value(0).get_node().get_type_name() == "Parameter"]
 
 
+def keeps_input_convs(int8_card: dict[str, Any]) -> bool:
+    """Whether the INC model's card says the image's convolutions stayed FP32 (NNCF then does the same)."""
+    return bool(int8_card.get("quantization", {}).get("fp32_input_convs", False))
+
+
 def nncf_model(fp32_onnx: Path, calib: np.ndarray, fp32_input_convs: bool = True) -> tuple[Any, dict[str, Any]]:
     """NNCF's INT8 ``openvino.Model`` of the FP32 ONNX, calibrated on ``calib``, and how it was made."""
     import nncf
@@ -170,8 +175,8 @@ def build_openvino_model(
     recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
                                                   "source": "INC's INT8 QDQ ONNX, read by OpenVINO"}}
     if "nncf" in methods:
-        keep_input = bool(inc_info.extra.get("quantization", {}).get("fp32_input_convs", False))
-        models["nncf"], recipes["nncf"] = nncf_model(Path(fp32_onnx_path), calib_inputs, keep_input)
+        models["nncf"], recipes["nncf"] = nncf_model(Path(fp32_onnx_path), calib_inputs,
+                                                     keeps_input_convs(inc_info.extra))
     compiled = {k: compile_openvino(m, threads, size) for k, m in models.items()}
     fp32_masks = _masks(compile_openvino(Path(fp32_onnx_path), threads, size), tune_inputs)
     timing_batch = np.ascontiguousarray(np.resize(tune_inputs, (BATCH, *tune_inputs.shape[1:])))
