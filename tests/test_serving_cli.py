@@ -122,4 +122,12 @@ def test_bench_serve_drives_the_real_server_and_times_the_bare_model(model, tmp_
     assert report["bare_batch8_images_per_s"] > 0
     assert report["ratios"]["4"] == pytest.approx(report["levels"][1]["images_per_s"]
                                                   / report["bare_batch8_images_per_s"])
-    assert "bare model, batch 8" in text and "images/s" in text and "p99 ms" in text
+    assert "bare model, same threads" in text and "batch 8:" in text and "p99 ms" in text
+    # the server's counters: one image per call at concurrency 1, and batching x contention x busy is the ratio
+    one, four = report["levels"]
+    assert one["mean_batch"] == 1.0 and 1.0 <= four["mean_batch"] <= 4.0
+    assert all(0 < lv["busy"] <= 1.0 and lv["model_images_per_s"] > 0 for lv in report["levels"])
+    assert set(report["bare_by_batch"]) >= {"1", "8"}
+    for level, parts in report["breakdown"].items():
+        assert parts["batching"] * parts["contention"] * parts["busy"] == pytest.approx(report["ratios"][level])
+    assert "contention" in text and "busy" in text

@@ -3,7 +3,9 @@
 The server runs as its own process (as in production, so the client's GIL does not slow it), on
 127.0.0.1, fed encoded images through ``/v1/segment``. The bare model's batch-8 throughput is
 measured in the same run, after the server has stopped, so the ratio says what HTTP, decoding,
-pre/post-processing and batching cost on this machine.
+pre/post-processing and batching cost on this machine. The server's own counters (``scrape``) split
+that ratio into batching x contention x busy: how much smaller its batches were, how much slower the
+model ran inside it than alone at that batch size, and how much of the time the model was running.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class LoadResult:
     p99_ms: float
     images_per_s: float
     first_error: str = ""
+    mean_batch: float = 0.0  # images per inference call, from the server's counters
+    busy: float = 0.0  # fraction of the timed wall time the inference thread spent in the model
+    model_images_per_s: float = 0.0  # images per second of model time inside the server
 
 
 @dataclass
@@ -72,15 +77,29 @@ class BenchReport:
     inputs: str
     bare_batch8_images_per_s: float = 0.0
     levels: list[LoadResult] = field(default_factory=list)
+    bare_by_batch: dict[int, float] = field(default_factory=dict)  # bare images/s at each batch size timed
 
     def ratio(self, level: LoadResult) -> float:
         """Server throughput over the bare model's batch-8 throughput."""
         return level.images_per_s / self.bare_batch8_images_per_s if self.bare_batch8_images_per_s else 0.0
 
+    def breakdown(self, level: LoadResult) -> tuple[float, float, float] | None:
+        """(batching, contention, busy), whose product is about ``ratio``; None without the counters.
+
+        batching: bare at the server's mean batch (rounded) over bare at 8; contention: the model's
+        images/s inside the server over bare at that batch; busy: the inference thread's time share.
+        """
+        bare = self.bare_by_batch.get(round(level.mean_batch))
+        if not (bare and self.bare_batch8_images_per_s and level.model_images_per_s):
+            return None
+        return bare / self.bare_batch8_images_per_s, level.model_images_per_s / bare, level.busy
+
     def as_dict(self) -> dict:
-        """JSON-ready form, ratios included."""
+        """JSON-ready form, ratios and their breakdown included."""
         out = asdict(self)
         out["ratios"] = {str(lv.concurrency): self.ratio(lv) for lv in self.levels}
+        out["breakdown"] = {str(lv.concurrency): dict(zip(("batching", "contention", "busy"), parts))
+                            for lv in self.levels if (parts := self.breakdown(lv))}
         return out
 
 
@@ -145,6 +164,8 @@ def server_process(config: BenchConfig, model_path: Path, threads: int):
 async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int, output: str) -> LoadResult:
     import httpx
 
+    from personseg.serving.scrape import read_counters
+
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []
     errors: list[str] = []
@@ -168,32 +189,39 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
         warmup = iter(range(2 * concurrency))
         await asyncio.gather(*(worker(warmup, False) for _ in range(concurrency)))
         timed = iter(range(requests))
+        before = await read_counters(client, url)
         start = time.perf_counter()
         await asyncio.gather(*(worker(timed, True) for _ in range(concurrency)))
         seconds = time.perf_counter() - start
+        used = await read_counters(client, url) - before
     lat_ms = np.asarray(latencies) * 1000.0
     ok = requests - len(errors)
     return LoadResult(concurrency, requests, len(errors), seconds, float(np.percentile(lat_ms, 50)),
-                      float(np.percentile(lat_ms, 99)), ok / seconds, errors[0] if errors else "")
+                      float(np.percentile(lat_ms, 99)), ok / seconds, errors[0] if errors else "",
+                      used.images / used.batches if used.batches else 0.0, used.seconds / seconds,
+                      used.images / used.seconds if used.seconds else 0.0)
 
 
-def bare_throughput(model_path: Path, bodies: list[bytes], threads: int, batch: int = 8,
-                    min_seconds: float = 3.0) -> tuple[float, str]:
-    """Images/s of ``predictor.logits`` on batches of ``batch`` preprocessed photos, nothing else."""
+def bare_throughput(model_path: Path, bodies: list[bytes], threads: int, batches: tuple[int, ...] = (8,),
+                    min_seconds: float = 3.0) -> dict[int, float]:
+    """Images/s of ``predictor.logits`` on batches of each size in ``batches`` of preprocessed photos, nothing else."""
     from personseg.imageops import to_input
     from personseg.runtime import load_predictor
 
     predictor = load_predictor(model_path, threads)
     size = predictor.info.image_size
     tensors = [to_input(Image.open(io.BytesIO(b)), size)[0] for b in bodies]
-    inputs = np.stack([tensors[i % len(tensors)] for i in range(batch)])
-    for _ in range(3):
-        predictor.logits(inputs)
-    runs, start = 0, time.perf_counter()
-    while runs < 5 or time.perf_counter() - start < min_seconds:
-        predictor.logits(inputs)
-        runs += 1
-    return runs * batch / (time.perf_counter() - start), predictor.info.name
+    out = {}
+    for batch in batches:
+        inputs = np.stack([tensors[i % len(tensors)] for i in range(batch)])
+        for _ in range(3):
+            predictor.logits(inputs)
+        runs, start = 0, time.perf_counter()
+        while runs < 5 or time.perf_counter() - start < min_seconds:
+            predictor.logits(inputs)
+            runs += 1
+        out[batch] = runs * batch / (time.perf_counter() - start)
+    return out
 
 
 def run_bench(config: BenchConfig) -> BenchReport:
@@ -210,7 +238,9 @@ def run_bench(config: BenchConfig) -> BenchReport:
     with server_process(config, path, threads) as url:
         for concurrency in config.concurrency:
             report.levels.append(asyncio.run(_drive(url, bodies, concurrency, config.requests, config.output)))
-    report.bare_batch8_images_per_s, _ = bare_throughput(path, bodies, threads, min_seconds=config.bare_seconds)
+    served = {round(lv.mean_batch) for lv in report.levels if lv.mean_batch >= 0.5}
+    report.bare_by_batch = bare_throughput(path, bodies, threads, tuple(sorted(served | {8})), config.bare_seconds)
+    report.bare_batch8_images_per_s = report.bare_by_batch[8]
     return report
 
 
@@ -223,12 +253,18 @@ def format_report(report: BenchReport) -> str:
         f"server: threads={c.threads or cpu_quota()} max_batch={c.max_batch} batch_wait_ms={c.batch_wait_ms:g} "
         f"output={c.output}; client and server share this machine's {cpu_quota()} CPU(s)",
         "",
-        f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}",
+        f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}"
+        f" {'batch':>6} {'batching':>8} {'contention':>10} {'busy':>5}",
     ]
     for lv in report.levels:
+        parts = report.breakdown(lv)
+        split = " ".join(f"{v:>{w}.2f}" for v, w in zip(parts, (8, 10, 5))) if parts else ""
         lines.append(f"{lv.concurrency:>11} {lv.requests:>8} {lv.errors:>6} {lv.images_per_s:>9.1f} "
-                     f"{lv.p50_ms:>8.1f} {lv.p99_ms:>8.1f} {report.ratio(lv):>8.2f}")
-    lines.append(f"\nbare model, batch 8, same threads: {report.bare_batch8_images_per_s:.1f} images/s")
+                     f"{lv.p50_ms:>8.1f} {lv.p99_ms:>8.1f} {report.ratio(lv):>8.2f} {lv.mean_batch:>6.2f} {split}")
+    bare = ", ".join(f"batch {b}: {v:.1f}" for b, v in sorted(report.bare_by_batch.items()))
+    lines.append(f"\nbare model, same threads, images/s: {bare or f'batch 8: {report.bare_batch8_images_per_s:.1f}'}")
+    lines.append("vs bare = batching (bare at the server's mean batch / bare at 8) x contention (the model's speed "
+                 "inside the server / bare at that batch) x busy (share of the time the model was running)")
     for lv in report.levels:
         if lv.errors:
             lines.append(f"concurrency {lv.concurrency}: first error: {lv.first_error}")
