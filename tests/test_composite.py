@@ -10,7 +10,7 @@ import torch
 from personseg.data import IGNORE
 from personseg.data.augment import AugmentConfig, augment_sample, sample_generator
 from personseg.data.composite import RIM, Cutout, compose, cut_person, inpaint, paste, procedural
-from personseg.data.photometric import blur, jpeg, photometric
+from personseg.data.photometric import blur, jpeg, photometric, rotate_hue
 from personseg.data.prescan import prescan
 from personseg.data.stream import StreamDataset
 from personseg.errors import UserError
@@ -92,6 +92,34 @@ def test_composites_keep_every_person_label_on_person_pixels(seed: int):
     assert ((labels[0] == 1) | (labels[0] == IGNORE))[red].all()  # and no person pixel is labelled background
 
 
+def test_rotate_hue_turns_colours_about_the_grey_axis():
+    image = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.3, 0.3, 0.3]]).T[:, None]  # (3, 1, 4)
+    third = rotate_hue(image, 1 / 3)
+    assert torch.allclose(third[:, 0, :3], image[:, 0, [1, 2, 0]], atol=1e-6)  # red -> green -> blue -> red
+    assert torch.allclose(third[:, 0, 3], image[:, 0, 3], atol=1e-6)  # greys stay grey
+    assert torch.allclose(rotate_hue(image, 0.0), image) and torch.allclose(rotate_hue(image, 1.0), image, atol=1e-6)
+    some = torch.rand(3, 8, 8)
+    turned = rotate_hue(some, 0.1)
+    inside = (turned > 0).all(0) & (turned < 1).all(0)  # where nothing was clamped, brightness is kept
+    assert torch.allclose(turned.mean(0)[inside], some.mean(0)[inside], atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_background_hue_turns_the_background_and_keeps_labels_on_people(seed: int):
+    samples = [square_sample(4 + 4 * i, 6 + 5 * i, 12 + 3 * i, ignore_band=i % 2, leg=True) for i in range(4)]
+    donors = iter(samples * 4)
+    image, labels = compose(samples[0], lambda: next(donors), torch.Generator().manual_seed(seed), background_hue=0.5)
+    red = (image - RED).abs().amax(0) < 1e-5
+    assert ((labels[0] == 1) | (labels[0] == IGNORE))[red].all()  # no person pixel is labelled background
+    assert red[labels[0] == 1].any()  # the pasted people keep their colour
+    assert not torch.allclose(image[:, labels[0] == 0], torch.tensor([0.0, 0.0, 1.0])[:, None], atol=0.05)
+
+
+def test_background_hue_out_of_range_names_the_flag():
+    with pytest.raises(UserError, match="--background-hue 0.7"):
+        TrainConfig(data="d", composite=0.5, background_hue=0.7).check()
+
+
 def test_inpaint_removes_the_person_and_labels_the_hole_background():
     image, labels = square_sample(20, 20, 16, ignore_band=2)
     out, new = inpaint((image, labels))
@@ -155,8 +183,8 @@ def test_train_config_names_a_bad_probability_and_the_card_records_the_recipe():
 
 def test_the_swap_fine_tunes_with_the_seeds_own_augmentation():
     info = ModelInfo(Path("."), "torch", "fp32", "model.safetensors", 64, {"name": "unet"},
-                     {"train": {"augment": True, "composite": 0.5, "photometric": 0.3}})
-    assert seed_augmentation(info) == AugmentConfig(composite=0.5, photometric=0.3)
+                     {"train": {"augment": True, "composite": 0.5, "photometric": 0.3, "background_hue": 0.5}})
+    assert seed_augmentation(info) == AugmentConfig(composite=0.5, photometric=0.3, background_hue=0.5)
     old = ModelInfo(Path("."), "torch", "fp32", "model.safetensors", 64, {"name": "unet"}, {"train": {}})
     assert seed_augmentation(old) == AugmentConfig()
 

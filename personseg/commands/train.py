@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--photometric", type=float, default=0.0,
                    help="probability of each of blur, noise and JPEG artefacts on a training sample (greyscale: "
                    "half of it; 0: off)")
+    p.add_argument("--background-hue", type=float, default=0.0,
+                   help="largest turn of a composite's background colours, as a fraction of the colour wheel "
+                   "(0.5: any hue; people keep theirs; 0: off)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="drop samples whose headers are bad (counted in a warning) and mask out samples that fail "
                    "to decode mid-training (counted per epoch)")
@@ -68,7 +71,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (imported lazi
     return TrainConfig(data=args.data, model=args.model, decoder=args.decoder, width=args.width, size=args.size,
                        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                        seed=args.seed, augment=not args.no_augment, composite=args.composite,
-                       photometric=args.photometric, skip_invalid=args.skip_invalid,
+                       photometric=args.photometric, background_hue=args.background_hue, skip_invalid=args.skip_invalid,
                        threads=args.threads, workers=args.workers, device=args.device, precision=args.precision,
                        nproc=args.nproc, dist_timeout=args.dist_timeout)
 

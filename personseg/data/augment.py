@@ -32,6 +32,7 @@ class AugmentConfig:
     contrast: float = 0.25
     saturation: float = 0.25
     composite: float = 0.0  # probability that a sample becomes a copy-paste composite
+    background_hue: float = 0.0  # largest turn of a composite's background colours (fraction of the wheel)
     photometric: float = 0.0  # probability of each of blur, noise, JPEG (greyscale: half of it)
 
     def check(self) -> None:
@@ -39,6 +40,8 @@ class AugmentConfig:
         for name in ("composite", "photometric"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"--{name} {getattr(self, name)}: must be between 0 and 1")
+        if not 0.0 <= self.background_hue <= 0.5:
+            raise ValueError(f"--background-hue {self.background_hue}: must be between 0 and 0.5 (0.5: any hue)")
 
     @classmethod
     def off(cls) -> AugmentConfig:

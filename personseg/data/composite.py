@@ -9,6 +9,13 @@ keeps every person's pixels and mask but changes what is around them. The backgr
 - ``procedural``: a generated texture (colour noise, a gradient, stripes);
 - ``photo``: another training photo, with its own labels (its people stay people).
 
+With ``background_hue`` the background's colours are turned by up to that fraction of the colour
+wheel before anyone is pasted (the pasted people keep their colours; people already in a ``photo``
+background turn with it): the training photos' walls are grey and
+their parks green, and a model that learns "grey or green is background" marks a blue studio backdrop or
+a flag as person. Over 5 seeds at the demo budget this raised IoU on the real photographs from 0.561 to
+0.580 (README, "Real photographs").
+
 Then 1-3 people cut from training samples (the sample's own first, on a new background) are pasted
 at a random scale, position and flip. A person's uncertain rim (the teacher's ignore band next to
 the mask, plus ``RIM`` pixels on the mask's edge) is pasted with the person but labelled ``IGNORE``,
@@ -25,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from personseg.data import IGNORE
-from personseg.data.photometric import uniform
+from personseg.data.photometric import rotate_hue, uniform
 
 BACKGROUNDS = ("inpainted", "procedural", "photo")
 RIM = 1  # pixels each side of a mask's edge labelled IGNORE when pasted
@@ -139,8 +146,11 @@ def procedural(size: int, gen: torch.Generator) -> Sample:
     return image.clamp(0, 1), torch.zeros(1, size, size, dtype=torch.uint8)
 
 
-def compose(sample: Sample, donor: Callable[[], Sample], gen: torch.Generator) -> Sample:
-    """A composite of ``sample`` (module docstring); ``donor()`` returns another training sample, drawn by ``gen``."""
+def compose(sample: Sample, donor: Callable[[], Sample], gen: torch.Generator, background_hue: float = 0.0) -> Sample:
+    """A composite of ``sample`` (module docstring); ``donor()`` returns another training sample, drawn by ``gen``.
+
+    ``background_hue``: the largest turn of the background's colours, as a fraction of the wheel (0: off).
+    """
     size = sample[0].shape[-1]
     kind = BACKGROUNDS[_randint(gen, 0, len(BACKGROUNDS) - 1)]
     if kind == "inpainted":
@@ -149,6 +159,8 @@ def compose(sample: Sample, donor: Callable[[], Sample], gen: torch.Generator) -
         canvas = procedural(size, gen) if kind == "procedural" else donor()
         own = cut_person(sample)
         people = [own] if own is not None else []
+    if background_hue > 0:
+        canvas = rotate_hue(canvas[0], uniform(gen, -background_hue, background_hue)), canvas[1]
     for _ in range(_randint(gen, 1, MAX_PEOPLE) - len(people)):
         people.append(cut_person(donor()))
     for cut in people:

@@ -9,6 +9,7 @@ augmented sample is the same on every worker and rank. Labels are never touched.
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import torch
@@ -49,6 +50,19 @@ def jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
     with Image.open(buf) as decoded:
         out = np.asarray(decoded.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+
+def rotate_hue(image: torch.Tensor, turns: float) -> torch.Tensor:
+    """``image`` (3, H, W) with its colours turned by ``turns`` of the colour wheel, greys unchanged.
+
+    A rotation of RGB space about the grey axis (Rodrigues' formula): a third of a turn maps red to
+    green to blue exactly, and a pixel's mean (its brightness) stays the same. Clamped to [0, 1].
+    """
+    angle = 2 * math.pi * turns
+    c, s = math.cos(angle), math.sin(angle)
+    cross = torch.tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]) / math.sqrt(3)
+    rotation = c * torch.eye(3) + s * cross + (1 - c) / 3 * torch.ones(3, 3)
+    return torch.einsum("ij,jhw->ihw", rotation.to(image.dtype), image).clamp(0, 1)
 
 
 def photometric(image: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:

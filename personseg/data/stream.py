@@ -59,7 +59,7 @@ class StreamDataset(Dataset):
         if self.augment is not None and not error:
             gen = sample_generator(self.seed, epoch, index)
             if self.augment.composite > 0 and torch.rand(1, generator=gen).item() < self.augment.composite:
-                x, y = compose((x, y), lambda: self._donor(epoch, gen), gen)
+                x, y = compose((x, y), lambda: self._donor(epoch, gen), gen, self.augment.background_hue)
             x, y = augment_sample(x, y, self.augment, gen)
         return x.contiguous(), y.contiguous(), index, error
 

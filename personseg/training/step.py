@@ -56,6 +56,7 @@ class TrainConfig:
     augment: bool = True
     composite: float = 0.0
     photometric: float = 0.0
+    background_hue: float = 0.0
     skip_invalid: bool = False
     threads: int = 0
     workers: int = -1
@@ -86,7 +87,7 @@ class TrainConfig:
         """What each training sample goes through (None: nothing, ``--no-augment``)."""
         if not self.augment:
             return None
-        cfg = AugmentConfig(composite=self.composite, photometric=self.photometric)
+        cfg = AugmentConfig(composite=self.composite, photometric=self.photometric, background_hue=self.background_hue)
         cfg.check()
         return cfg
 

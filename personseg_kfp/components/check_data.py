@@ -8,8 +8,8 @@ from personseg_kfp.components import STEP_IMAGE
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def check_data(dataset_uri: str, image_size: int, width: int, epochs: int, composite: float, photometric: float,
-               seed: int, swap_design: str, swap_epochs: int, calibration_size: int, tolerable_iou_loss: float,
-               candidates: str, model_name: str, force_retrain: bool, s3_endpoint: str,
+               background_hue: float, seed: int, swap_design: str, swap_epochs: int, calibration_size: int,
+               tolerable_iou_loss: float, candidates: str, model_name: str, force_retrain: bool, s3_endpoint: str,
                report: Output[Markdown]) -> str:
     """The retrain key ("" = no new data since the production model: nothing to train).
 
@@ -21,7 +21,7 @@ def check_data(dataset_uri: str, image_size: int, width: int, epochs: int, compo
 
     use_endpoint(s3_endpoint)
     recipe = {"image_size": image_size, "width": width, "epochs": epochs, "composite": composite,
-              "photometric": photometric, "seed": seed, "swap_design": swap_design,
+              "photometric": photometric, "background_hue": background_hue, "seed": seed, "swap_design": swap_design,
               "swap_epochs": swap_epochs, "calibration_size": calibration_size,
               "tolerable_iou_loss": tolerable_iou_loss, "candidates": canonical(candidates)}
     result = check_retrain(dataset_uri, recipe, model_name, force_retrain)
