@@ -171,6 +171,14 @@ def test_stream_composites_are_the_same_whichever_process_builds_them(tiny_datas
     assert not torch.equal(plain[0], a[(2, 0)][0])  # compositing did something
 
 
+def test_the_stream_passes_the_background_hue_to_its_composites(tiny_dataset: Path):
+    data = prescan(tiny_dataset, 64)
+    plain = StreamDataset(data, AugmentConfig(composite=1.0), seed=5)
+    turned = StreamDataset(data, AugmentConfig(composite=1.0, background_hue=0.5), seed=5)
+    assert any(not torch.equal(plain[(1, i)][0], turned[(1, i)][0]) for i in range(len(plain)))
+    assert all(torch.equal(plain[(1, i)][0], plain[(1, i)][0]) for i in range(2))  # and not by chance
+
+
 def test_train_config_names_a_bad_probability_and_the_card_records_the_recipe():
     with pytest.raises(UserError, match="--composite 1.5"):
         TrainConfig(data="d", composite=1.5).check()
