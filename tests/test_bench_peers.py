@@ -6,25 +6,19 @@ round; one stack is made to fail, which must print as a reason, never crash the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from script_modules import ROOT, load_script
 
 from personseg.bench.peer_report import against_seed_nncf, verdict
 from personseg.bench.runner import full_batches, padded
 from personseg.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _peers_module():
-    spec = importlib.util.spec_from_file_location("peers_bench", ROOT / "benchmarks" / "peers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/peers.py")
 
 
 def test_peer_table_end_to_end_on_a_tiny_model(tiny_model, tiny_dataset, tmp_path, monkeypatch):
@@ -140,9 +134,7 @@ def test_full_batches_cycle_the_same_images():
 
 
 def test_bench_extra_pins_torch_is_in_all_and_stays_out_of_the_serving_image():
-    spec = importlib.util.spec_from_file_location("image_requirements", ROOT / "images" / "requirements.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("images/requirements.py")
     setup_cfg = str(ROOT / "setup.cfg")
     bench = module.requirements(setup_cfg, ["bench"], [])
     assert "torch==2.13.0" in bench and not any(line.startswith("torch>") or line == "torch" for line in bench)

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("real_photos_bench", ROOT / "benchmarks" / "real_photos.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_modules import load_script
 
 
 def test_a_recipe_names_composite_photometric_and_optionally_the_background_hue():
-    parse = _module().parse_recipe
+    parse = load_script("benchmarks/real_photos.py").parse_recipe
     assert parse("composite=0.5:0") == ("composite", 0.5, 0.0, 0.0)
     assert parse("hue=0.5:0.3:0.25") == ("hue", 0.5, 0.3, 0.25)
     for bad in ("bad=1", "=0.5:0", "x=0.5:0:0.5:1", "x=a:0", "x0.5:0"):
