@@ -75,16 +75,20 @@ class BenchReport:
     config: BenchConfig
     model_name: str
     inputs: str
-    bare_batch8_images_per_s: float = 0.0
     levels: list[LoadResult] = field(default_factory=list)
     bare_by_batch: dict[int, float] = field(default_factory=dict)  # bare images/s at each batch size timed
+
+    @property
+    def bare_batch8_images_per_s(self) -> float:
+        """The bare model's batch-8 throughput, the reference every ratio divides by (0 before it is timed)."""
+        return self.bare_by_batch.get(8, 0.0)
 
     def ratio(self, level: LoadResult) -> float:
         """Server throughput over the bare model's batch-8 throughput."""
         return level.images_per_s / self.bare_batch8_images_per_s if self.bare_batch8_images_per_s else 0.0
 
     def breakdown(self, level: LoadResult) -> tuple[float, float, float] | None:
-        """(batching, contention, busy), whose product is about ``ratio``; None without the counters.
+        """(batching, contention, busy), whose product is ``ratio``; None without the counters.
 
         batching: bare at the server's mean batch (rounded) over bare at 8; contention: the model's
         images/s inside the server over bare at that batch; busy: the inference thread's time share.
@@ -97,6 +101,7 @@ class BenchReport:
     def as_dict(self) -> dict:
         """JSON-ready form, ratios and their breakdown included."""
         out = asdict(self)
+        out["bare_batch8_images_per_s"] = self.bare_batch8_images_per_s
         out["ratios"] = {str(lv.concurrency): self.ratio(lv) for lv in self.levels}
         out["breakdown"] = {str(lv.concurrency): dict(zip(("batching", "contention", "busy"), parts))
                             for lv in self.levels if (parts := self.breakdown(lv))}
@@ -241,7 +246,6 @@ def run_bench(config: BenchConfig) -> BenchReport:
     served = {round(lv.mean_batch) for lv in report.levels if lv.mean_batch >= 0.5}
     batches = tuple(sorted(served | {8}, reverse=True))  # batch 8 first, on the freshly loaded model
     report.bare_by_batch = bare_throughput(path, bodies, threads, batches, config.bare_seconds)
-    report.bare_batch8_images_per_s = report.bare_by_batch[8]
     return report
 
 
@@ -263,7 +267,7 @@ def format_report(report: BenchReport) -> str:
         lines.append(f"{lv.concurrency:>11} {lv.requests:>8} {lv.errors:>6} {lv.images_per_s:>9.1f} "
                      f"{lv.p50_ms:>8.1f} {lv.p99_ms:>8.1f} {report.ratio(lv):>8.2f} {lv.mean_batch:>6.2f} {split}")
     bare = ", ".join(f"batch {b}: {v:.1f}" for b, v in sorted(report.bare_by_batch.items()))
-    lines.append(f"\nbare model, same threads, images/s: {bare or f'batch 8: {report.bare_batch8_images_per_s:.1f}'}")
+    lines.append(f"\nbare model, same threads, images/s: {bare}")
     lines.append("vs bare = batching (bare at the server's mean batch / bare at 8) x contention (the model's speed "
                  "inside the server / bare at that batch) x busy (share of the time the model was running)")
     for lv in report.levels:

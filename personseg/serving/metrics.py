@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+BATCH_SIZE = "personseg_batch_size"  # read back by the load test (``personseg.serving.scrape``)
+INFERENCE_SECONDS = "personseg_inference_duration_seconds"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -25,9 +27,9 @@ class ServerMetrics:
                               registry=r)
         self.latency = Histogram("personseg_request_duration_seconds", "Request latency, receipt to response",
                                  ["route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("personseg_batch_size", "Images per inference call",
+        self.batch_size = Histogram(BATCH_SIZE, "Images per inference call",
                                     buckets=tuple(range(1, max_batch + 1)), registry=r)
-        self.inference = Histogram("personseg_inference_duration_seconds", "Time of one batched inference call",
+        self.inference = Histogram(INFERENCE_SECONDS, "Time of one batched inference call",
                                    buckets=LATENCY_BUCKETS, registry=r)
         self.images = Counter("personseg_images", "Images run through the model", registry=r)
         self.queue_depth = Gauge("personseg_queue_depth", "Images waiting for the inference thread", registry=r)

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from personseg.errors import UserError
-
-BATCH = "personseg_batch_size"
-INFERENCE = "personseg_inference_duration_seconds"
+from personseg.serving.metrics import BATCH_SIZE as BATCH
+from personseg.serving.metrics import INFERENCE_SECONDS as INFERENCE
 
 
 @dataclass(frozen=True)
