@@ -1,9 +1,11 @@
 """Does an augmentation recipe help on real photographs? Train it over several seeds and score both sets.
 
     PYTHONPATH=$PWD python benchmarks/real_photos.py --out /tmp/real --seeds 0 1 2 \
-        --recipe plain=0:0 --recipe composite=0.5:0 --recipe composite+photo=0.5:0.3 --recipe hue=0.5:0:0.5
+        --recipe plain=0:0 --recipe composite=0.5:0 --recipe composite+photo=0.5:0.3 --recipe hue=0.5:0:0.5 \
+        --recipe scenes=0.5:0:0:scenes
 
-Each ``--recipe NAME=COMPOSITE:PHOTOMETRIC[:BACKGROUND_HUE]`` is trained (``personseg train``'s code, FP32, the best
+Each ``--recipe NAME=COMPOSITE:PHOTOMETRIC[:BACKGROUND_HUE[:BACKGROUNDS]]`` (``BACKGROUNDS``: ``personseg
+train --backgrounds``, ``scenes`` or a folder) is trained (``personseg train``'s code, FP32, the best
 epoch on val) once per seed on ``--data``'s train split at ``--size``/``--width``/``--epochs``, then
 scored on ``--data``'s held-out test split and on every image of ``--real`` (the committed real
 photographs, never used for training or selection). Prints one line per run, then each recipe's mean
@@ -29,17 +31,29 @@ sys.path.insert(0, str(REPO))
 from personseg.cpuinfo import cpu_info  # noqa: E402
 
 
-def parse_recipe(text: str) -> tuple[str, float, float, float]:
-    """``NAME=COMPOSITE:PHOTOMETRIC[:BACKGROUND_HUE]`` -> (name, composite, photometric, background hue)."""
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One ``--recipe``: the augmentation settings ``personseg train`` gets."""
+
+    name: str
+    composite: float
+    photometric: float
+    background_hue: float = 0.0
+    backgrounds: str = ""
+
+
+def parse_recipe(text: str) -> Recipe:
+    """``NAME=COMPOSITE:PHOTOMETRIC[:BACKGROUND_HUE[:BACKGROUNDS]]`` -> a ``Recipe``."""
     name, sep, values = text.partition("=")
-    parts = values.split(":")
+    parts = values.split(":", 3)
     try:
-        if not (sep and name and len(parts) in (2, 3)):
+        if not (sep and name and len(parts) >= 2) or (len(parts) == 4 and not parts[3]):
             raise ValueError
-        return name, float(parts[0]), float(parts[1]), float(parts[2]) if len(parts) == 3 else 0.0
+        return Recipe(name, float(parts[0]), float(parts[1]), float(parts[2]) if len(parts) > 2 else 0.0,
+                      parts[3] if len(parts) > 3 else "")
     except ValueError:
-        raise SystemExit(f"--recipe {text!r}: expected NAME=COMPOSITE:PHOTOMETRIC[:BACKGROUND_HUE], "
-                         "e.g. composite=0.5:0.3 or hue=0.5:0:0.5") from None
+        raise SystemExit(f"--recipe {text!r}: expected NAME=COMPOSITE:PHOTOMETRIC[:BACKGROUND_HUE[:BACKGROUNDS]], "
+                         "e.g. composite=0.5:0.3, hue=0.5:0:0.5 or scenes=0.5:0:0:scenes") from None
 
 
 def score(model: Path, uri: str, split: str) -> float:
@@ -51,14 +65,14 @@ def score(model: Path, uri: str, split: str) -> float:
     return float(score_on(pred, scored_images(uri, pred.info.image_size, split), 8)["iou"])
 
 
-def train_one(args: argparse.Namespace, name: str, composite: float, photometric: float, hue: float,
-              seed: int) -> dict:
+def train_one(args: argparse.Namespace, recipe: Recipe, seed: int) -> dict:
     """Train one recipe with one seed and score it on both sets."""
     from personseg.training.step import TrainConfig, run
 
-    out = Path(args.out) / f"{name}-seed{seed}"
+    out = Path(args.out) / f"{recipe.name}-seed{seed}"
     cfg = TrainConfig(data=args.data, width=args.width, size=args.size, epochs=args.epochs, seed=seed,
-                      composite=composite, photometric=photometric, background_hue=hue, workers=args.workers)
+                      composite=recipe.composite, photometric=recipe.photometric,
+                      background_hue=recipe.background_hue, backgrounds=recipe.backgrounds, workers=args.workers)
     done = out / "run.json"
     if done.is_file() and json.loads(done.read_text())["config"] == dataclasses.asdict(cfg):
         finished = json.loads(done.read_text())  # a study stopped and started again: keep what was trained
@@ -68,7 +82,8 @@ def train_one(args: argparse.Namespace, name: str, composite: float, photometric
         finished = {"config": dataclasses.asdict(cfg), "val_iou": result.best_val_iou,
                     "best_epoch": result.best_epoch, "train_seconds": round(time.perf_counter() - start, 1)}
         done.write_text(json.dumps(finished))
-    return {"recipe": name, "composite": composite, "photometric": photometric, "background_hue": hue, "seed": seed,
+    return {"recipe": recipe.name, "composite": recipe.composite, "photometric": recipe.photometric,
+            "background_hue": recipe.background_hue, "backgrounds": recipe.backgrounds, "seed": seed,
             "val_iou": finished["val_iou"], "best_epoch": finished["best_epoch"],
             "train_seconds": finished["train_seconds"],
             "demo_test_iou": score(out, args.data, "test"), "real_iou": score(out, args.real, "all")}
@@ -94,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--real", default="datasets/real")
     p.add_argument("--out", required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--recipe", action="append", required=True, metavar="NAME=COMPOSITE:PHOTOMETRIC[:HUE]")
+    p.add_argument("--recipe", action="append", required=True, metavar="NAME=COMPOSITE:PHOTOMETRIC[:HUE[:BACKGROUNDS]]")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--epochs", type=int, default=15)
@@ -105,11 +120,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"data {args.data} (test split) and {args.real} (all); {args.size}px width {args.width} "
           f"{args.epochs} epochs; seeds {args.seeds}")
     runs = []
-    for name, composite, photometric, hue in recipes:
+    for recipe in recipes:
         for seed in args.seeds:
-            r = train_one(args, name, composite, photometric, hue, seed)
+            r = train_one(args, recipe, seed)
             runs.append(r)
-            print(f"{name:<18} seed {seed}  val {r['val_iou']:.4f} (ep {r['best_epoch']})  demo test "
+            print(f"{recipe.name:<18} seed {seed}  val {r['val_iou']:.4f} (ep {r['best_epoch']})  demo test "
                   f"{r['demo_test_iou']:.4f}  real {r['real_iou']:.4f}  {r['train_seconds']:.0f}s", flush=True)
     rows = summary(runs)
     print(f"\n{'recipe':<18} {'demo test IoU':>24} {'real IoU':>24} {'train s':>8}")

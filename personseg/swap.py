@@ -78,12 +78,13 @@ def swap_weights(seed: UNet, design: str, squeeze: int) -> UNet:
 
 
 def seed_augmentation(info: ModelInfo) -> AugmentConfig:
-    """The seed's own training augmentation (compositing, background hue, photometric): fine-tuning sees it too."""
+    """The seed's own training augmentation (compositing and its backgrounds, photometric): fine-tuning sees it too."""
     train = info.extra.get("train") or {}
     if not train.get("augment", True):
         return AugmentConfig()
     return AugmentConfig(composite=float(train.get("composite", 0.0)), photometric=float(train.get("photometric", 0.0)),
-                         background_hue=float(train.get("background_hue", 0.0)))
+                         background_hue=float(train.get("background_hue", 0.0)),
+                         backgrounds=str(train.get("backgrounds", "")))
 
 
 def run(cfg: SwapConfig, out: str | Path) -> dict:

@@ -93,6 +93,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         composite: float = 0.5,
         photometric: float = 0.0,
         background_hue: float = 0.0,
+        backgrounds: str = "",
         seed: int = 0,
         swap_design: str = "lean4",
         swap_epochs: int = 0,
@@ -125,7 +126,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
 
         checked = networked(_sized(check_data(
             dataset_uri=dataset_uri, image_size=image_size, width=width, epochs=epochs, composite=composite,
-            photometric=photometric, background_hue=background_hue, seed=seed, swap_design=swap_design,
+            photometric=photometric, background_hue=background_hue, backgrounds=backgrounds, seed=seed,
+            swap_design=swap_design,
             swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
             candidates=candidates, model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint),
             "check_data"))
@@ -177,7 +179,7 @@ def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field
     """
     common = {"data": data, "image_size": p["image_size"], "width": p["width"], "epochs": p["epochs"],
               "composite": p["composite"], "photometric": p["photometric"],
-              "background_hue": p["background_hue"], "seed": p["seed"]}
+              "background_hue": p["background_hue"], "backgrounds": p["backgrounds"], "seed": p["seed"]}
     trainjob = {"train_nodes": p["train_nodes"], "train_gpus": p["train_gpus"], "image": STEP_IMAGE,
                 "s3_endpoint": p["s3_endpoint"], "minio_secret": p["minio_secret"],
                 "access_key_field": access_key_field, "secret_key_field": secret_key_field}

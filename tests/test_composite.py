@@ -191,8 +191,10 @@ def test_train_config_names_a_bad_probability_and_the_card_records_the_recipe():
 
 def test_the_swap_fine_tunes_with_the_seeds_own_augmentation():
     info = ModelInfo(Path("."), "torch", "fp32", "model.safetensors", 64, {"name": "unet"},
-                     {"train": {"augment": True, "composite": 0.5, "photometric": 0.3, "background_hue": 0.5}})
-    assert seed_augmentation(info) == AugmentConfig(composite=0.5, photometric=0.3, background_hue=0.5)
+                     {"train": {"augment": True, "composite": 0.5, "photometric": 0.3, "background_hue": 0.5,
+                                "backgrounds": "scenes"}})
+    assert seed_augmentation(info) == AugmentConfig(composite=0.5, photometric=0.3, background_hue=0.5,
+                                                    backgrounds="scenes")
     old = ModelInfo(Path("."), "torch", "fp32", "model.safetensors", 64, {"name": "unet"}, {"train": {}})
     assert seed_augmentation(old) == AugmentConfig()
 

@@ -16,7 +16,7 @@ s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env
 
 RECIPE = {"image_size": 64, "width": 8, "epochs": 1, "composite": 0.0, "photometric": 0.0, "background_hue": 0.0,
-          "seed": 0,
+          "backgrounds": "", "seed": 0,
           "swap_design": "lean4",
           "swap_epochs": 1,
           "calibration_size": 8, "tolerable_iou_loss": 0.02, "candidates": "bilinear:onnxruntime,swapped:onnxruntime"}
@@ -82,7 +82,8 @@ def test_keys_and_recipes() -> None:
     assert training_card("demo", key)["training"] == {"dataset_uri": "demo", "data_fingerprint": "a" * 64,
                                                       "recipe_sha256": "b" * 64, "forced": False}
     assert recipe_sha256(RECIPE) == recipe_sha256({**RECIPE, "min_speedup": 9})  # unrelated settings: same
-    shaping = ({"seed": 1}, {"composite": 0.5}, {"photometric": 0.3}, {"background_hue": 0.5})
+    shaping = ({"seed": 1}, {"composite": 0.5}, {"photometric": 0.3}, {"background_hue": 0.5},
+               {"backgrounds": "scenes"})
     for changed in shaping:  # what shapes the model: a different recipe
         assert recipe_sha256(RECIPE) != recipe_sha256({**RECIPE, **changed}), changed
     with pytest.raises(UserError, match="missing epochs"):

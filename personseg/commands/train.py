@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--background-hue", type=float, default=0.0,
                    help="largest turn of a composite's background colours, as a fraction of the colour wheel "
                    "(0.5: any hue; people keep theirs; 0: off)")
+    p.add_argument("--backgrounds", default="",
+                   help="photos with nobody in them as a fourth kind of composite background: 'scenes' (the "
+                   "committed set, datasets/scenes) or a folder of your own settings' photos (needs --composite)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="drop samples whose headers are bad (counted in a warning) and mask out samples that fail "
                    "to decode mid-training (counted per epoch)")
@@ -71,7 +74,8 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (imported lazi
     return TrainConfig(data=args.data, model=args.model, decoder=args.decoder, width=args.width, size=args.size,
                        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                        seed=args.seed, augment=not args.no_augment, composite=args.composite,
-                       photometric=args.photometric, background_hue=args.background_hue, skip_invalid=args.skip_invalid,
+                       photometric=args.photometric, background_hue=args.background_hue,
+                       backgrounds=args.backgrounds, skip_invalid=args.skip_invalid,
                        threads=args.threads, workers=args.workers, device=args.device, precision=args.precision,
                        nproc=args.nproc, dist_timeout=args.dist_timeout)
 

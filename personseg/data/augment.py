@@ -33,6 +33,7 @@ class AugmentConfig:
     saturation: float = 0.25
     composite: float = 0.0  # probability that a sample becomes a copy-paste composite
     background_hue: float = 0.0  # largest turn of a composite's background colours (fraction of the wheel)
+    backgrounds: str = ""  # photos with nobody in them for composites: "", "scenes" or a folder (data.scenes)
     photometric: float = 0.0  # probability of each of blur, noise, JPEG (greyscale: half of it)
 
     def check(self) -> None:
@@ -42,6 +43,8 @@ class AugmentConfig:
                 raise ValueError(f"--{name} {getattr(self, name)}: must be between 0 and 1")
         if not 0.0 <= self.background_hue <= 0.5:
             raise ValueError(f"--background-hue {self.background_hue}: must be between 0 and 0.5 (0.5: any hue)")
+        if self.backgrounds and not self.composite:
+            raise ValueError(f"--backgrounds {self.backgrounds}: used only by composites; set --composite above 0")
 
     @classmethod
     def off(cls) -> AugmentConfig:

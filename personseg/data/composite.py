@@ -7,7 +7,9 @@ keeps every person's pixels and mask but changes what is around them. The backgr
 - ``inpainted``: the sample's own photo with its people filled in from their surroundings (blurred
   estimates, coarse to fine), so the room stays but nobody is in it;
 - ``procedural``: a generated texture (colour noise, a gradient, stripes);
-- ``photo``: another training photo, with its own labels (its people stay people).
+- ``photo``: another training photo, with its own labels (its people stay people);
+- ``scene``: with ``--backgrounds``, a crop of a photo with nobody in it (``personseg.data.scenes``).
+  The four kinds are then equally likely.
 
 With ``background_hue`` the background's colours are turned by up to that fraction of the colour
 wheel before anyone is pasted (the pasted people keep their colours; people already in a ``photo``
@@ -33,9 +35,10 @@ import torch
 import torch.nn.functional as F
 
 from personseg.data import IGNORE
-from personseg.data.photometric import rotate_hue, uniform
+from personseg.data.photometric import randint, rotate_hue, uniform
+from personseg.data.scenes import Scenes
 
-BACKGROUNDS = ("inpainted", "procedural", "photo")
+BACKGROUNDS = ("inpainted", "procedural", "photo")  # "scene" joins them when there are scenes
 RIM = 1  # pixels each side of a mask's edge labelled IGNORE when pasted
 MAX_PEOPLE = 3
 SCALE = (0.5, 1.1)  # pasted size relative to the person's size in its own photo
@@ -49,11 +52,6 @@ class Cutout:
     image: torch.Tensor
     person: torch.Tensor
     rim: torch.Tensor
-
-
-def _randint(gen: torch.Generator, lo: int, hi: int) -> int:
-    """An integer in [lo, hi] inclusive."""
-    return int(torch.randint(lo, hi + 1, (1,), generator=gen).item())
 
 
 def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
@@ -132,7 +130,7 @@ def _near_ignore(labels: torch.Tensor) -> torch.Tensor:
 
 def procedural(size: int, gen: torch.Generator) -> Sample:
     """A generated background: low-frequency colour noise over a gradient, with stripes half the time."""
-    cells = _randint(gen, 2, 8)
+    cells = randint(gen, 2, 8)
     noise = torch.rand(1, 3, cells, cells, generator=gen)
     image = F.interpolate(noise, size=(size, size), mode="bicubic", align_corners=False)[0]
     ramp = torch.linspace(0, 1, size)
@@ -147,29 +145,37 @@ def procedural(size: int, gen: torch.Generator) -> Sample:
     return image.clamp(0, 1), torch.zeros(1, size, size, dtype=torch.uint8)
 
 
-def compose(sample: Sample, donor: Callable[[], Sample], gen: torch.Generator, background_hue: float = 0.0) -> Sample:
+def compose(sample: Sample, donor: Callable[[], Sample], gen: torch.Generator, background_hue: float = 0.0,
+            scenes: Scenes | None = None) -> Sample:
     """A composite of ``sample`` (module docstring); ``donor()`` returns another training sample, drawn by ``gen``.
 
     ``background_hue``: the largest turn of the background's colours, as a fraction of the wheel (0: off).
+    ``scenes``: photos with nobody in them, a fourth kind of background.
     """
     size = sample[0].shape[-1]
-    kind = BACKGROUNDS[_randint(gen, 0, len(BACKGROUNDS) - 1)]
+    kinds = BACKGROUNDS + (("scene",) if scenes is not None else ())
+    kind = kinds[randint(gen, 0, len(kinds) - 1)]
     if kind == "inpainted":
         canvas, people = inpaint(sample), []
     else:
-        canvas = procedural(size, gen) if kind == "procedural" else donor()
+        if kind == "scene":
+            canvas = scenes.draw(size, gen)
+        elif kind == "procedural":
+            canvas = procedural(size, gen)
+        else:
+            canvas = donor()
         own = cut_person(sample)
         people = [own] if own is not None else []
     if background_hue > 0:
         canvas = rotate_hue(canvas[0], uniform(gen, -background_hue, background_hue)), canvas[1]
-    for _ in range(_randint(gen, 1, MAX_PEOPLE) - len(people)):
+    for _ in range(randint(gen, 1, MAX_PEOPLE) - len(people)):
         people.append(cut_person(donor()))
     for cut in people:
         if cut is None:
             continue
         scale = uniform(gen, *SCALE)
         h, w = (round(n * scale) for n in cut.person.shape)
-        top = _randint(gen, -h // 10, max(-h // 10, size - h // 2))
-        left = _randint(gen, -w // 4, max(-w // 4, size - 3 * w // 4))
+        top = randint(gen, -h // 10, max(-h // 10, size - h // 2))
+        left = randint(gen, -w // 4, max(-w // 4, size - 3 * w // 4))
         canvas = paste(canvas, cut, scale, top, left, torch.rand(1, generator=gen).item() < 0.5)
     return canvas

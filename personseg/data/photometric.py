@@ -30,6 +30,11 @@ def uniform(gen: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * torch.rand(1, generator=gen).item()
 
 
+def randint(gen: torch.Generator, lo: int, hi: int) -> int:
+    """An integer in [lo, hi] inclusive from ``gen``."""
+    return int(torch.randint(lo, hi + 1, (1,), generator=gen).item())
+
+
 def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of a (3, S, S) image, separable, edges reflected."""
     radius = max(1, int(3 * sigma + 0.5))

@@ -23,6 +23,7 @@ from personseg.data.augment import AugmentConfig, augment_sample, sample_generat
 from personseg.data.composite import compose
 from personseg.data.loading import LoadedData, load_sample
 from personseg.data.prescan import SampleSet
+from personseg.data.scenes import Scenes, resolve_backgrounds
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class StreamDataset(Dataset):
         self.seed = seed
         self._pool: tuple[int, list[int]] | None = None  # (epoch, donor indices) for compositing
         self._decoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # donors decoded by this process
+        folder = resolve_backgrounds(augment.backgrounds) if augment is not None else None
+        self._scenes = Scenes(folder) if folder is not None else None  # photos are decoded when first drawn
 
     def __len__(self) -> int:
         return len(self.data.samples)
@@ -59,7 +62,8 @@ class StreamDataset(Dataset):
         if self.augment is not None and not error:
             gen = sample_generator(self.seed, epoch, index)
             if self.augment.composite > 0 and torch.rand(1, generator=gen).item() < self.augment.composite:
-                x, y = compose((x, y), lambda: self._donor(epoch, gen), gen, self.augment.background_hue)
+                x, y = compose((x, y), lambda: self._donor(epoch, gen), gen, self.augment.background_hue,
+                               self._scenes)
             x, y = augment_sample(x, y, self.augment, gen)
         return x.contiguous(), y.contiguous(), index, error
 

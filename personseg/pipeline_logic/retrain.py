@@ -21,8 +21,8 @@ from typing import Any
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
-RECIPE_KEYS = ("image_size", "width", "epochs", "composite", "photometric", "background_hue", "seed", "swap_design",
-               "swap_epochs", "calibration_size", "tolerable_iou_loss", "candidates")
+RECIPE_KEYS = ("image_size", "width", "epochs", "composite", "photometric", "background_hue", "backgrounds", "seed",
+               "swap_design", "swap_epochs", "calibration_size", "tolerable_iou_loss", "candidates")
 
 
 @dataclass(frozen=True)

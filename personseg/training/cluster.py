@@ -33,7 +33,8 @@ FLAGS = {"model": "--model", "decoder": "--decoder", "width": "--width", "size":
          "batch_size": "--batch-size", "lr": "--lr", "weight_decay": "--weight-decay", "seed": "--seed",
          "threads": "--threads", "workers": "--workers", "device": "--device", "precision": "--precision",
          "dist_timeout": "--dist-timeout",
-         "composite": "--composite", "photometric": "--photometric", "background_hue": "--background-hue"}
+         "composite": "--composite", "photometric": "--photometric", "background_hue": "--background-hue",
+         "backgrounds": "--backgrounds"}
 
 
 @dataclass(frozen=True)

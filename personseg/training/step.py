@@ -19,6 +19,7 @@ from personseg.atomic import atomic_dir, write_json
 from personseg.cpuquota import cpu_quota
 from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import prescan
+from personseg.data.scenes import check_backgrounds
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
@@ -57,6 +58,7 @@ class TrainConfig:
     composite: float = 0.0
     photometric: float = 0.0
     background_hue: float = 0.0
+    backgrounds: str = ""
     skip_invalid: bool = False
     threads: int = 0
     workers: int = -1
@@ -87,8 +89,10 @@ class TrainConfig:
         """What each training sample goes through (None: nothing, ``--no-augment``)."""
         if not self.augment:
             return None
-        cfg = AugmentConfig(composite=self.composite, photometric=self.photometric, background_hue=self.background_hue)
+        cfg = AugmentConfig(composite=self.composite, photometric=self.photometric, background_hue=self.background_hue,
+                            backgrounds=self.backgrounds)
         cfg.check()
+        check_backgrounds(self.backgrounds)  # a bad folder or photo fails here, before any rank starts
         return cfg
 
 

@@ -9,7 +9,7 @@ from personseg_kfp.components import STEP_IMAGE
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def train(data: Input[Dataset], image_size: int, width: int, epochs: int, model: Output[Model],
           metrics: Output[Metrics], composite: float = 0.0, photometric: float = 0.0, background_hue: float = 0.0,
-          seed: int = 0,
+          backgrounds: str = "", seed: int = 0,
           train_nodes: int = 1,
           train_gpus: int = 0, image: str = "",
           s3_endpoint: str = "", minio_secret: str = "", access_key_field: str = "accesskey",
@@ -19,7 +19,8 @@ def train(data: Input[Dataset], image_size: int, width: int, epochs: int, model:
     from personseg.training.step import TrainConfig
 
     cfg = TrainConfig(data=data.path, size=image_size, width=width, epochs=epochs, composite=composite,
-                      photometric=photometric, background_hue=background_hue, seed=seed)
+                      photometric=photometric, background_hue=background_hue, backgrounds=backgrounds,
+                      seed=seed)
     result = train_step(cfg, model.path,
                         Nodes(train_nodes, train_gpus, image, s3_endpoint, minio_secret, access_key_field,
                               secret_key_field))
