@@ -117,6 +117,7 @@ def test_bench_serve_drives_the_real_server_and_times_the_bare_model(model, tmp_
     assert code == 0, text
     report = json.loads(out.read_text())
     assert [lv["concurrency"] for lv in report["levels"]] == [1, 4]
+    assert [lv["round"] for lv in report["levels"]] == [0, 0] and len(report["bare_rounds"]) == 1
     assert all(lv["errors"] == 0 and lv["requests"] == 12 and lv["images_per_s"] > 0 for lv in report["levels"])
     assert all(0 < lv["p50_ms"] <= lv["p99_ms"] for lv in report["levels"])
     assert report["bare_batch8_images_per_s"] > 0
@@ -128,6 +129,25 @@ def test_bench_serve_drives_the_real_server_and_times_the_bare_model(model, tmp_
     assert one["mean_batch"] == 1.0 and 1.0 <= four["mean_batch"] <= 4.0
     assert all(0 < lv["busy"] <= 1.0 and lv["model_images_per_s"] > 0 for lv in report["levels"])
     assert set(report["bare_by_batch"]) >= {"1", "8"}
-    for level, parts in report["breakdown"].items():
-        assert parts["batching"] * parts["contention"] * parts["busy"] == pytest.approx(report["ratios"][level])
-    assert "contention" in text and "busy" in text
+    assert len(report["breakdown"]) == 2
+    for parts in report["breakdown"]:
+        product = parts["batching"] * parts["contention"] * parts["busy"]
+        assert product == pytest.approx(report["ratios"][str(parts["concurrency"])])
+    assert "contention" in text and "busy" in text and "concurrency 4: vs bare median" in text
+
+
+def test_bench_serve_rounds_alternate_load_and_bare_timing(model, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "serve", "--model", str(model), "--concurrency", "2", "--requests", "6", "--threads", "1",
+                 "--bare-seconds", "0.1", "--rounds", "3", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    report = json.loads(out.read_text())
+    assert [lv["round"] for lv in report["levels"]] == [0, 1, 2] and len(report["bare_rounds"]) == 3
+    own = [lv["images_per_s"] / bare["8"] for lv, bare in zip(report["levels"], report["bare_rounds"])]
+    assert report["round_ratios"]["2"] == pytest.approx(own)  # each round divides by its own reference
+    assert report["ratios"]["2"] == pytest.approx(sorted(own)[1])  # the median
+    assert report["bare_batch8_images_per_s"] == pytest.approx(sorted(r["8"] for r in report["bare_rounds"])[1])
+    assert "over 3 round(s)" in text
+    assert main(["bench", "serve", "--model", str(model), "--rounds", "0"]) == 2
+    assert "--rounds 0: must be at least 1" in capsys.readouterr().err

@@ -2,10 +2,15 @@
 
 The server runs as its own process (as in production, so the client's GIL does not slow it), on
 127.0.0.1, fed encoded images through ``/v1/segment``. The bare model's batch-8 throughput is
-measured in the same run, after the server has stopped, so the ratio says what HTTP, decoding,
-pre/post-processing and batching cost on this machine. The server's own counters (``scrape``) split
-that ratio into batching x contention x busy: how much smaller its batches were, how much slower the
-model ran inside it than alone at that batch size, and how much of the time the model was running.
+measured in the same run, in this process while the server sits idle, so the ratio says what HTTP,
+decoding, pre/post-processing and batching cost on this machine. The server's own counters (``scrape``)
+split that ratio into batching x contention x busy: how much smaller its batches were, how much slower
+the model ran inside it than alone at that batch size, and how much of the time the model was running.
+
+On a shared virtual machine the bare model's speed drifts by tens of per cent within minutes, so one
+reference can flatter or condemn the server. ``rounds`` alternates the two: every round drives each
+concurrency and then times the bare model, each level's ratio divides by its own round's reference,
+and the summary is the median ratio over rounds with its range.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class BenchConfig:
     batch_wait_ms: float = 5.0
     output: str = "mask"
     bare_seconds: float = 3.0
+    rounds: int = 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class LoadResult:
     mean_batch: float = 0.0  # images per inference call, from the server's counters
     busy: float = 0.0  # fraction of the timed wall time the inference thread spent in the model
     model_images_per_s: float = 0.0  # images per second of model time inside the server
+    round: int = 0  # which round (``BenchConfig.rounds``) measured it
 
 
 @dataclass
@@ -75,36 +82,57 @@ class BenchReport:
     config: BenchConfig
     model_name: str
     inputs: str
-    levels: list[LoadResult] = field(default_factory=list)
-    bare_by_batch: dict[int, float] = field(default_factory=dict)  # bare images/s at each batch size timed
+    levels: list[LoadResult] = field(default_factory=list)  # every round's levels, in the order measured
+    bare_rounds: list[dict[int, float]] = field(default_factory=list)  # per round: bare images/s by batch size
+
+    @property
+    def bare_by_batch(self) -> dict[int, float]:
+        """Bare images/s at each batch size timed, the median over rounds."""
+        sizes = sorted({b for r in self.bare_rounds for b in r})
+        return {b: float(np.median([r[b] for r in self.bare_rounds if b in r])) for b in sizes}
 
     @property
     def bare_batch8_images_per_s(self) -> float:
-        """The bare model's batch-8 throughput, the reference every ratio divides by (0 before it is timed)."""
+        """The bare model's batch-8 throughput, median over rounds (0 before it is timed)."""
         return self.bare_by_batch.get(8, 0.0)
 
+    def bare_of(self, level: LoadResult) -> dict[int, float]:
+        """The bare figures of the round that measured ``level``."""
+        return self.bare_rounds[level.round] if level.round < len(self.bare_rounds) else {}
+
     def ratio(self, level: LoadResult) -> float:
-        """Server throughput over the bare model's batch-8 throughput."""
-        return level.images_per_s / self.bare_batch8_images_per_s if self.bare_batch8_images_per_s else 0.0
+        """Server throughput over the bare model's batch-8 throughput in the same round."""
+        bare8 = self.bare_of(level).get(8, 0.0)
+        return level.images_per_s / bare8 if bare8 else 0.0
+
+    def ratios(self, concurrency: int) -> list[float]:
+        """``ratio`` of every round's level at ``concurrency``, in round order."""
+        return [self.ratio(lv) for lv in self.levels if lv.concurrency == concurrency]
 
     def breakdown(self, level: LoadResult) -> tuple[float, float, float] | None:
         """(batching, contention, busy), whose product is ``ratio``; None without the counters.
 
         batching: bare at the server's mean batch (rounded) over bare at 8; contention: the model's
         images/s inside the server over bare at that batch; busy: the inference thread's time share.
+        All from the level's own round.
         """
-        bare = self.bare_by_batch.get(round(level.mean_batch))
-        if not (bare and self.bare_batch8_images_per_s and level.model_images_per_s):
+        own = self.bare_of(level)
+        bare, bare8 = own.get(round(level.mean_batch)), own.get(8)
+        if not (bare and bare8 and level.model_images_per_s):
             return None
-        return bare / self.bare_batch8_images_per_s, level.model_images_per_s / bare, level.busy
+        return bare / bare8, level.model_images_per_s / bare, level.busy
 
     def as_dict(self) -> dict:
-        """JSON-ready form, ratios and their breakdown included."""
+        """JSON-ready form: per concurrency the median ratio over rounds (and each round's), with breakdowns."""
         out = asdict(self)
+        out["bare_by_batch"] = self.bare_by_batch
         out["bare_batch8_images_per_s"] = self.bare_batch8_images_per_s
-        out["ratios"] = {str(lv.concurrency): self.ratio(lv) for lv in self.levels}
-        out["breakdown"] = {str(lv.concurrency): dict(zip(("batching", "contention", "busy"), parts))
-                            for lv in self.levels if (parts := self.breakdown(lv))}
+        levels = list(dict.fromkeys(lv.concurrency for lv in self.levels))
+        out["ratios"] = {str(c): float(np.median(self.ratios(c))) for c in levels}
+        out["round_ratios"] = {str(c): self.ratios(c) for c in levels}
+        out["breakdown"] = [dict(zip(("concurrency", "round", "batching", "contention", "busy"),
+                                     (lv.concurrency, lv.round, *parts)))
+                            for lv in self.levels if (parts := self.breakdown(lv))]
         return out
 
 
@@ -166,7 +194,8 @@ def server_process(config: BenchConfig, model_path: Path, threads: int):
                     proc.wait()
 
 
-async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int, output: str) -> LoadResult:
+async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int, output: str,
+                 round_: int = 0) -> LoadResult:
     import httpx
 
     from personseg.serving.scrape import read_counters
@@ -204,48 +233,57 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
     return LoadResult(concurrency, requests, len(errors), seconds, float(np.percentile(lat_ms, 50)),
                       float(np.percentile(lat_ms, 99)), ok / seconds, errors[0] if errors else "",
                       used.images / used.batches if used.batches else 0.0, used.seconds / seconds,
-                      used.images / used.seconds if used.seconds else 0.0)
+                      used.images / used.seconds if used.seconds else 0.0, round_)
 
 
-def bare_throughput(model_path: Path, bodies: list[bytes], threads: int, batches: tuple[int, ...] = (8,),
-                    min_seconds: float = 3.0) -> dict[int, float]:
-    """Images/s of ``predictor.logits`` on batches of each size in ``batches`` of preprocessed photos, nothing else."""
-    from personseg.imageops import to_input
-    from personseg.runtime import load_predictor
+class BareModel:
+    """The served model loaded in this process, with the benchmark's photos preprocessed once."""
 
-    predictor = load_predictor(model_path, threads)
-    size = predictor.info.image_size
-    tensors = [to_input(Image.open(io.BytesIO(b)), size)[0] for b in bodies]
-    out = {}
-    for batch in batches:
-        inputs = np.stack([tensors[i % len(tensors)] for i in range(batch)])
-        for _ in range(3):
-            predictor.logits(inputs)
-        runs, start = 0, time.perf_counter()
-        while runs < 5 or time.perf_counter() - start < min_seconds:
-            predictor.logits(inputs)
-            runs += 1
-        out[batch] = runs * batch / (time.perf_counter() - start)
-    return out
+    def __init__(self, model_path: Path, bodies: list[bytes], threads: int) -> None:
+        from personseg.imageops import to_input
+        from personseg.runtime import load_predictor
+
+        self.predictor = load_predictor(model_path, threads)
+        size = self.predictor.info.image_size
+        self.tensors = [to_input(Image.open(io.BytesIO(b)), size)[0] for b in bodies]
+
+    def throughput(self, batches: tuple[int, ...] = (8,), min_seconds: float = 3.0) -> dict[int, float]:
+        """Images/s of ``predictor.logits`` on batches of each size in ``batches``, nothing else."""
+        out = {}
+        for batch in batches:
+            inputs = np.stack([self.tensors[i % len(self.tensors)] for i in range(batch)])
+            for _ in range(3):
+                self.predictor.logits(inputs)
+            runs, start = 0, time.perf_counter()
+            while runs < 5 or time.perf_counter() - start < min_seconds:
+                self.predictor.logits(inputs)
+                runs += 1
+            out[batch] = runs * batch / (time.perf_counter() - start)
+        return out
 
 
 def run_bench(config: BenchConfig) -> BenchReport:
-    """Serve, drive every concurrency level, stop, then time the bare model."""
+    """Serve; each round drives every concurrency level, then times the bare model while the server idles."""
     from personseg.modeldir import read_model_dir
     from personseg.uris import local_model
 
+    if config.rounds < 1:
+        raise UserError(f"--rounds {config.rounds}: must be at least 1")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would swamp the table
     path = local_model(config.model)
     info = read_model_dir(path)
     threads = config.threads or cpu_quota()
     bodies, desc = load_inputs(config.images, config.image_size)
     report = BenchReport(config, f"{info.name} ({info.kind}, {info.precision}, {info.image_size}px)", desc)
+    bare = BareModel(path, bodies, threads)
     with server_process(config, path, threads) as url:
-        for concurrency in config.concurrency:
-            report.levels.append(asyncio.run(_drive(url, bodies, concurrency, config.requests, config.output)))
-    served = {round(lv.mean_batch) for lv in report.levels if lv.mean_batch >= 0.5}
-    batches = tuple(sorted(served | {8}, reverse=True))  # batch 8 first, on the freshly loaded model
-    report.bare_by_batch = bare_throughput(path, bodies, threads, batches, config.bare_seconds)
+        for round_ in range(config.rounds):
+            levels = [asyncio.run(_drive(url, bodies, c, config.requests, config.output, round_))
+                      for c in config.concurrency]
+            report.levels += levels
+            served = {round(lv.mean_batch) for lv in levels if lv.mean_batch >= 0.5}
+            batches = tuple(sorted(served | {8}, reverse=True))  # batch 8 first
+            report.bare_rounds.append(bare.throughput(batches, config.bare_seconds))
     return report
 
 
@@ -258,18 +296,24 @@ def format_report(report: BenchReport) -> str:
         f"server: threads={c.threads or cpu_quota()} max_batch={c.max_batch} batch_wait_ms={c.batch_wait_ms:g} "
         f"output={c.output}; client and server share this machine's {cpu_quota()} CPU(s)",
         "",
-        f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}"
-        f" {'batch':>6} {'batching':>8} {'contention':>10} {'busy':>5}",
+        f"{'round':>5} {'concurrency':>11} {'requests':>8} {'errors':>6} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'vs bare':>8} {'batch':>6} {'batching':>8} {'contention':>10} {'busy':>5} {'bare b8':>8}",
     ]
     for lv in report.levels:
         parts = report.breakdown(lv)
-        split = " ".join(f"{v:>{w}.2f}" for v, w in zip(parts, (8, 10, 5))) if parts else ""
-        lines.append(f"{lv.concurrency:>11} {lv.requests:>8} {lv.errors:>6} {lv.images_per_s:>9.1f} "
-                     f"{lv.p50_ms:>8.1f} {lv.p99_ms:>8.1f} {report.ratio(lv):>8.2f} {lv.mean_batch:>6.2f} {split}")
+        split = " ".join(f"{v:>{w}.2f}" for v, w in zip(parts, (8, 10, 5))) if parts else " " * 25
+        lines.append(f"{lv.round + 1:>5} {lv.concurrency:>11} {lv.requests:>8} {lv.errors:>6} {lv.images_per_s:>9.1f} "
+                     f"{lv.p50_ms:>8.1f} {lv.p99_ms:>8.1f} {report.ratio(lv):>8.2f} {lv.mean_batch:>6.2f} {split} "
+                     f"{report.bare_of(lv).get(8, 0.0):>8.1f}")
     bare = ", ".join(f"batch {b}: {v:.1f}" for b, v in sorted(report.bare_by_batch.items()))
-    lines.append(f"\nbare model, same threads, images/s: {bare}")
-    lines.append("vs bare = batching (bare at the server's mean batch / bare at 8) x contention (the model's speed "
-                 "inside the server / bare at that batch) x busy (share of the time the model was running)")
+    lines.append(f"\nbare model, same threads, images/s (median of {len(report.bare_rounds)} round(s)): {bare}")
+    lines.append("vs bare = server images/s / bare at batch 8 in the same round = batching (bare at the server's mean "
+                 "batch / bare at 8) x contention (the model's speed inside the server / bare at that batch) x busy "
+                 "(share of the time the model was running)")
+    for c in dict.fromkeys(lv.concurrency for lv in report.levels):
+        ratios = report.ratios(c)
+        lines.append(f"concurrency {c}: vs bare median {np.median(ratios):.2f} (min {min(ratios):.2f}, max "
+                     f"{max(ratios):.2f}) over {len(ratios)} round(s)")
     for lv in report.levels:
         if lv.errors:
             lines.append(f"concurrency {lv.concurrency}: first error: {lv.first_error}")

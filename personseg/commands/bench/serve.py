@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-wait-ms", type=float, default=5.0, help="server batch window (default 5)")
     p.add_argument("--output", default="mask", choices=("mask", "cutout", "composite"), help="what to request")
     p.add_argument("--bare-seconds", type=float, default=3.0, help="how long to time the bare model (default 3)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternate the load test and the bare timing this many times; each ratio uses its own "
+                   "round's bare figure and the summary is the median (default 1)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=handler)
 
@@ -38,7 +41,7 @@ def handler(args: argparse.Namespace) -> int:
         raise UserError("--concurrency values and --requests must be at least 1")
     config = BenchConfig(args.model, levels, args.requests, args.images,
                          parse_size(args.image_size) if args.image_size else None, args.threads, args.max_batch,
-                         args.batch_wait_ms, args.output, args.bare_seconds)
+                         args.batch_wait_ms, args.output, args.bare_seconds, args.rounds)
     report = run_bench(config)
     print(format_report(report))
     if args.json:
