@@ -149,5 +149,6 @@ def test_bench_serve_rounds_alternate_load_and_bare_timing(model, tmp_path, caps
     assert report["ratios"]["2"] == pytest.approx(sorted(own)[1])  # the median
     assert report["bare_batch8_images_per_s"] == pytest.approx(sorted(r["8"] for r in report["bare_rounds"])[1])
     assert "over 3 round(s)" in text
+    assert "speed flags: " in text and report["cpu"]["cores"] >= 1 and "flags" in report["cpu"]
     assert main(["bench", "serve", "--model", str(model), "--rounds", "0"]) == 2
     assert "--rounds 0: must be at least 1" in capsys.readouterr().err

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from personseg.cpuinfo import cpu_info
 from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
 from personseg.netutil import free_port
@@ -84,6 +85,7 @@ class BenchReport:
     inputs: str
     levels: list[LoadResult] = field(default_factory=list)  # every round's levels, in the order measured
     bare_rounds: list[dict[int, float]] = field(default_factory=list)  # per round: bare images/s by batch size
+    cpu: dict = field(default_factory=lambda: cpu_info().summary())  # the machine's model, cores and speed flags
 
     @property
     def bare_by_batch(self) -> dict[int, float]:
@@ -291,6 +293,8 @@ def format_report(report: BenchReport) -> str:
     """A plain table for the terminal."""
     c = report.config
     lines = [
+        f"cpu: {report.cpu.get('model', '?')}, {report.cpu.get('cores', '?')} core(s), speed flags: "
+        f"{' '.join(report.cpu.get('flags', [])) or 'none'}",
         f"model: {report.model_name}",
         f"inputs: {report.inputs}",
         f"server: threads={c.threads or cpu_quota()} max_batch={c.max_batch} batch_wait_ms={c.batch_wait_ms:g} "
