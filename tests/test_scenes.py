@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import storage_fixtures
 import torch
 from PIL import Image
+from storage_fixtures import DATA_BUCKET, unique_prefix
 
 from personseg.data import IGNORE
 from personseg.data import scenes as scenes_module
@@ -17,7 +19,11 @@ from personseg.data.prescan import prescan
 from personseg.data.scenes import STOCK, Scenes, check_backgrounds, resolve_backgrounds
 from personseg.data.stream import StreamDataset
 from personseg.errors import UserError
+from personseg.storage.client import Store
 from personseg.training.step import TrainConfig
+
+s3_server = storage_fixtures.s3_server
+s3_env = storage_fixtures.s3_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RED = torch.tensor([1.0, 0.0, 0.0])[:, None, None]
@@ -151,3 +157,24 @@ def test_train_config_checks_the_backgrounds_before_training(tmp_path: Path):
         TrainConfig(data="d", composite=0.5, backgrounds="nowhere").check()
     assert TrainConfig(data="d", composite=0.5, backgrounds=STOCK).augmentation() == AugmentConfig(
         composite=0.5, backgrounds=STOCK)
+
+
+def test_backgrounds_under_an_s3_prefix_are_fetched_once_and_drawn_like_a_folder(s3_env, tmp_path: Path):
+    """A real S3 server (``weed mini``): the pipeline's train step reads a user's photos this way."""
+    store = Store.from_env()
+    prefix = unique_prefix()
+    key = prefix.removeprefix(f"s3://{DATA_BUCKET}/")
+    for name, rgb in (("green.png", (0, 255, 0)), ("blue.png", (0, 0, 255))):
+        store.upload_file(DATA_BUCKET, f"{key}/images/{name}", photo(tmp_path / name, rgb))
+    folder = resolve_backgrounds(prefix)
+    assert folder.name == "images" and str(tmp_path / "cache") in str(folder)  # in the cache, read from images/
+    assert resolve_backgrounds(prefix) == folder  # fetched once: the same cached copy
+    scenes = Scenes(folder)
+    assert [p.name for p in scenes.files] == ["blue.png", "green.png"]
+    local = Scenes(tmp_path)
+    for seed in range(4):  # the same photos give the same draws wherever they came from
+        assert torch.equal(scenes.draw(S, torch.Generator().manual_seed(seed))[0],
+                           local.draw(S, torch.Generator().manual_seed(seed))[0])
+    empty = unique_prefix()
+    with pytest.raises(UserError, match=f"{empty}: no objects under this prefix"):
+        check_backgrounds(empty)

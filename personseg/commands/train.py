@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(0.5: any hue; people keep theirs; 0: off)")
     p.add_argument("--backgrounds", default="",
                    help="photos with nobody in them as a fourth kind of composite background: 'scenes' (the "
-                   "committed set, datasets/scenes) or a folder of your own settings' photos (needs --composite)")
+                   "committed set, datasets/scenes), or a folder or s3:// prefix of photos of your own settings "
+                   "(needs --composite)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="drop samples whose headers are bad (counted in a warning) and mask out samples that fail "
                    "to decode mid-training (counted per epoch)")

@@ -5,7 +5,9 @@ parks, or smooth textures; on real photographs the model marks a blue backdrop, 
 person. Real scenes (streets, buildings, sky, fruit, graffiti, foliage) with people pasted onto them teach
 that texture and colour alone do not make a person. ``scenes`` is the committed set
 (``datasets/scenes``: 25 people-free photos from Debian's opencv-doc, none of the held-out real photos);
-a folder of photos of the user's own settings (an office, a shop floor) is the stronger choice.
+a folder of photos of the user's own settings (an office, a shop floor) is the stronger choice, local or
+under an ``s3://`` prefix (downloaded once into the verified cache, as datasets are, so a pipeline's
+train step and every TrainJob node read the same photos).
 
 A draw is a random square crop (30-100 % of the shorter side) of a random photo, flipped half the time
 and resized to the sample's size, all chosen by the sample's generator, so a composite is the same on any
@@ -25,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from personseg.data.photometric import randint
 from personseg.errors import UserError
+from personseg.uris import is_remote, local_dataset
 
 STOCK = "scenes"  # --backgrounds value naming the committed set
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -35,13 +38,16 @@ Sample = tuple[torch.Tensor, torch.Tensor]
 
 
 def resolve_backgrounds(spec: str) -> Path | None:
-    """The folder of background photos ``spec`` names: "" none, ``scenes`` the committed set, else a path.
+    """The local folder of the background photos ``spec`` names (None for "").
 
-    A dataset folder (with ``images/``) is read from its ``images/``.
+    ``scenes``: the committed set; ``s3://...``: fetched into the cache; else a path. A dataset folder
+    (with ``images/``) is read from its ``images/``.
     """
     if not spec:
         return None
-    if spec == STOCK:
+    if is_remote(spec):
+        path = local_dataset(spec)  # raises naming the prefix when nothing is under it
+    elif spec == STOCK:
         from personseg.labeling.committed import datasets_root
 
         path = datasets_root() / STOCK
@@ -51,8 +57,8 @@ def resolve_backgrounds(spec: str) -> Path | None:
     else:
         path = Path(spec)
         if not path.is_dir():
-            raise UserError(f"--backgrounds {spec}: no such directory (give a folder of photos with nobody in "
-                            f"them, or '{STOCK}')")
+            raise UserError(f"--backgrounds {spec}: no such directory (give a folder or s3:// prefix of photos "
+                            f"with nobody in them, or '{STOCK}')")
     return path / "images" if (path / "images").is_dir() else path
 
 
