@@ -63,14 +63,16 @@ def resolve_backgrounds(spec: str) -> Path | None:
 
 
 def list_photos(folder: Path) -> list[Path]:
-    """The photos in ``folder`` (sorted, so every rank draws from the same list), each checked to open."""
+    """The photos in ``folder`` (sorted, so every rank draws from the same list), each checked to open.
+
+    Opening reads the header only, so this stays cheap for a large folder.
+    """
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
     if not files:
         raise UserError(f"--backgrounds {folder}: no {'/'.join(SUFFIXES)} files")
     for path in files:
         try:
-            with Image.open(path) as img:
-                img.size  # noqa: B018 - reading the header is the check
+            Image.open(path).close()
         except (OSError, UnidentifiedImageError) as exc:
             raise UserError(f"--backgrounds {path}: not a readable image ({exc})") from None
     return files

@@ -81,9 +81,11 @@ class TrainConfig:
         if self.dist_timeout <= 0:
             raise UserError(f"--dist-timeout {self.dist_timeout}: must be positive (seconds)")
         try:
-            self.augmentation()
+            augment = self.augmentation()
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        if augment is not None:
+            check_backgrounds(augment.backgrounds)  # a bad folder or photo fails here, before any rank starts
 
     def augmentation(self) -> AugmentConfig | None:
         """What each training sample goes through (None: nothing, ``--no-augment``)."""
@@ -92,7 +94,6 @@ class TrainConfig:
         cfg = AugmentConfig(composite=self.composite, photometric=self.photometric, background_hue=self.background_hue,
                             backgrounds=self.backgrounds)
         cfg.check()
-        check_backgrounds(self.backgrounds)  # a bad folder or photo fails here, before any rank starts
         return cfg
 
 
