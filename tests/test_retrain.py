@@ -76,6 +76,27 @@ def test_retrain_decision_against_the_production_card(s3_env, tmp_path: Path) ->
     assert parse_key(forced.key)["data"] == parse_key(first.key)["data"]  # forcing changes only the cache key
 
 
+def test_changed_background_photos_retrain_though_their_folder_is_the_same(s3_env, tmp_path: Path) -> None:
+    """``backgrounds`` shapes the model through its photos: the recipe hash follows their content."""
+    from PIL import Image
+
+    from personseg.storage.registry import Registry
+
+    folder = tmp_path / "empty-rooms"
+    folder.mkdir()
+    Image.new("RGB", (32, 24), (10, 20, 30)).save(folder / "a.png")
+    recipe, name = {**RECIPE, "composite": 0.5, "backgrounds": str(folder)}, unique_name()
+    first = check_retrain("synthetic:16", recipe, name)
+    registry = Registry.from_env()
+    version = registry.publish(make_model_dir(tmp_path / "m"), name, training_card("synthetic:16", first.key))
+    registry.promote(name, version, "production")
+    assert check_retrain("synthetic:16", recipe, name).key == ""  # same photos: nothing to do
+    Image.new("RGB", (32, 24), (200, 20, 30)).save(folder / "a.png")
+    changed = check_retrain("synthetic:16", recipe, name)
+    assert changed.key and "a changed recipe" in changed.markdown
+    assert parse_key(changed.key)["data"] == parse_key(first.key)["data"]
+
+
 def test_keys_and_recipes() -> None:
     key = make_key("a" * 64, "b" * 64)
     assert parse_key(key) == {"data": "a" * 64, "recipe": "b" * 64}

@@ -78,6 +78,22 @@ def list_photos(folder: Path) -> list[Path]:
     return files
 
 
+def backgrounds_fingerprint(spec: str) -> str:
+    """sha256 of the photos ``spec`` names ("" for none): a retrain follows changed photos, not just a new name.
+
+    An ``s3://`` prefix is fingerprinted from its listing (keys, sizes, ETags), without a download.
+    """
+    if not spec:
+        return ""
+    if is_remote(spec):
+        from personseg.data.fingerprint import s3_listing_fingerprint
+
+        return s3_listing_fingerprint(spec)
+    from personseg.hashing import tree_sha256
+
+    return tree_sha256(resolve_backgrounds(spec))
+
+
 def check_backgrounds(spec: str) -> None:
     """Fail now, naming the folder or photo, if ``spec`` cannot serve as ``--backgrounds``."""
     if folder := resolve_backgrounds(spec):

@@ -70,7 +70,11 @@ def production_training(model_name: str) -> tuple[int, dict[str, Any]] | None:
 def check_retrain(dataset_uri: str, recipe: dict[str, Any], model_name: str, force: bool = False) -> RetrainCheck:
     """Compare this run's data and recipe with the production model's; see the module docstring."""
     from personseg.data.fingerprint import dataset_fingerprint
+    from personseg.data.scenes import backgrounds_fingerprint
 
+    backgrounds = recipe.get("backgrounds", "")
+    if backgrounds:  # the photos, not only their folder's name, shape the model
+        recipe = {**recipe, "backgrounds": f"{backgrounds} sha256={backgrounds_fingerprint(backgrounds)}"}
     data, rec = dataset_fingerprint(dataset_uri), recipe_sha256(recipe)
     head = f"Dataset `{dataset_uri}`: fingerprint `{data[:16]}`, recipe `{rec[:16]}`."
     if force:
