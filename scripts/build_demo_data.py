@@ -1,4 +1,4 @@
-"""Rebuild the committed datasets ``datasets/demo`` and ``datasets/real`` with the MediaPipe teacher.
+"""Rebuild the committed datasets ``datasets/demo``, ``real`` and ``people`` with the MediaPipe teacher.
 
 Run it only to regenerate them; ``personseg data demo`` copies the committed result and needs
 neither openpeople nor mediapipe. It runs in the teacher's environment (``make teacher``: the
@@ -6,14 +6,16 @@ project's ``label`` extra, apart from kfp because mediapipe 0.10.21 needs protob
 packages for the photos::
 
     make teacher
-    .venv-teacher/bin/pip install openpeople==0.1.2 scikit-image
-    apt-get install opencv-doc            # basketball1.png, basketball2.png
+    .venv-teacher/bin/pip install openpeople==0.1.2 scikit-image mahotas
+    apt-get install opencv-doc            # basketball1/2.png (real); messi5.jpg, left06.jpg, 2 portraits (people)
     .venv-teacher/bin/python scripts/build_demo_data.py --overlays /tmp/overlays
 
 ``demo``: the 40 single-person openpeople photos (10 synthetic people x 4 shots; the two multi-panel
 sheets per person are left out), split by person into train / val / test. ``real``: four real
 photographs shipped in packages, all held out (test) for "agreement with teacher on real photos".
-The letterbox padding of each image is written into its ignore map: it is not part of the photo.
+``people``: six more real photographs of people shipped in packages, all for training (their ``split.json``
+puts every one in train), the pipeline's ``extra_train_uri``; none is a held-out real photo or a frame of
+the same scene. The letterbox padding of each image is written into its ignore map: it is not part of the photo.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ SINGLE_PERSON_SHOTS = ("amateur_selfie", "studio_portrait", "studio_posture", "a
 TEST_PEOPLE = ("P004", "P008")
 VAL_PEOPLE = ("P006",)
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+OPENCV_HTML = Path("/usr/share/doc/opencv-doc/opencv4/html")
 JPEG_QUALITY = 90
 
 LICENCES = {
@@ -52,8 +55,12 @@ LICENCES = {
     "matplotlib": "grace_hopper.jpg ships in matplotlib's sample_data under the Matplotlib licence "
     "(PSF-based, redistribution allowed with the notice); the package states no separate licence for "
     "the photo, which is the US Navy's official portrait of Grace Hopper, a US government work",
-    "opencv-doc": "Debian's copyright file puts examples/data (basketball1.png, basketball2.png) under "
-    "OpenCV's 'Files: *' stanza: Apache-2.0 AND BSD-3-Clause; the photographs' origin is not stated",
+    "opencv-doc": "Debian's copyright file puts examples/data (basketball1.png, basketball2.png, messi5.jpg, "
+    "left06.jpg) and the HTML documentation's images under OpenCV's 'Files: *' stanza: Apache-2.0 AND "
+    "BSD-3-Clause; the photographs' origin is not stated",
+    "scikit-image (camera)": "camera.png: per skimage.data.camera's docstring 'No copyright restrictions. CC0 by "
+    "the photographer (Lav Varshney)'",
+    "mahotas": "MIT (the package's licence; demos/data/luispedro.jpg is a photo of its author, Luis Pedro Coelho)",
 }
 
 
@@ -62,6 +69,12 @@ NOTES = {
     "demo": "Checked by eye on all 40 overlays: people are covered head to toe including hair and hands; "
     "the ignore band is a thin rim along the outline, wider around curly hair. Selfies have small ignore "
     "(and a few person) specks on nearby furniture or a coffee cup; the full-body shots are clean.",
+    "people": "Checked by eye on all 6 overlays: the cameraman and the three head-and-shoulders portraits are "
+    "clean (the cameraman's tripod is partly ignore); the footballer (small at 256 px) is person with ignore "
+    "patches on his legs and arm; the man behind the chessboard is person where he shows (head, a strip of "
+    "shirt), his arm and the desk edge ignore. Two more candidates were left out for "
+    "their labels: a webcam frame (the teacher marked the held-up frame as person, 30 % ignore) and two men "
+    "in a glider (cockpit parts marked person).",
     "real": "astronaut and grace_hopper: clean masks (the helmet Eileen Collins holds counts as person). "
     "basketball1/2 (grayscale frames) are hard for a selfie model: the near man in the patterned shirt is "
     "person with ignore patches (about half of him in basketball1), and the small man at the back is almost "
@@ -71,6 +84,7 @@ NOTES = {
 
 def package_version(package: str) -> str:
     """Installed version of a Python package, or of the Debian package for opencv-doc."""
+    package = package.split(" (")[0]  # "scikit-image (camera)" is scikit-image
     if package == "opencv-doc":
         done = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
         return done.stdout.strip() or "unknown"
@@ -127,6 +141,28 @@ def real_sources() -> list[Source]:
     return out
 
 
+def people_sources() -> list[Source]:
+    """Six real photographs of people for training: opencv-doc, scikit-image's camera, mahotas' author."""
+    import importlib.resources
+
+    import skimage.data
+
+    opencv = [(OPENCV_DATA / "messi5.jpg", "messi5", "examples/data/messi5.jpg"),
+              (OPENCV_DATA / "left06.jpg", "chessboard", "examples/data/left06.jpg"),
+              (OPENCV_HTML / "227943776_1.jpg", "portrait_tshirt", "opencv4/html/227943776_1.jpg"),
+              (OPENCV_HTML / "230501201_1.jpg", "portrait_goatee", "opencv4/html/230501201_1.jpg")]
+    out = []
+    for path, example_id, where in opencv:
+        if not path.is_file():
+            sys.exit(f"{path} is missing: apt-get install opencv-doc")
+        out.append(Source(example_id, f"opencv-doc {where}", "opencv-doc", example_id, path=path))
+    out.append(Source("cameraman", "skimage.data.camera()", "scikit-image (camera)", "cameraman",
+                      array=skimage.data.camera()))
+    author = Path(str(importlib.resources.files("mahotas") / "demos" / "data" / "luispedro.jpg"))
+    out.append(Source("luispedro", "mahotas demos/data/luispedro.jpg", "mahotas", "luispedro", path=author))
+    return out
+
+
 def overlay(image: Image.Image, labels: Labels) -> Image.Image:
     """Person tinted green, ignore tinted red: for checking the masks by eye."""
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
@@ -163,8 +199,9 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
                 overlay(boxed, labels).save(overlays / f"{which}_{src.example_id}.png")
         teacher.close()
         ids = [s.example_id for s in sources]
-        test_groups = set(groups) if which == "real" else set(TEST_PEOPLE)  # real photos are all held out
-        val_groups = set() if which == "real" else set(VAL_PEOPLE)
+        # real photos are all held out; people photos all train (an extra training set)
+        test_groups = set(groups) if which == "real" else set() if which == "people" else set(TEST_PEOPLE)
+        val_groups = set(VAL_PEOPLE) if which == "demo" else set()
         test = [i for group in sorted(test_groups) for i in groups[group]]
         val = [i for group in sorted(val_groups) for i in groups[group]]
         split = {"train": [i for i in ids if i not in test and i not in val], "val": val, "test": test}
@@ -201,6 +238,10 @@ DESCRIPTIONS = {
     "parts.",
     "real": "Real photographs shipped in Python/Debian packages, all held out (test): scores on them are "
     "'agreement with the teacher on real photos', not accuracy against human masks.",
+    "people": "Six real photographs of people shipped in Python/Debian packages (a footballer, a cameraman, "
+    "a man behind a chessboard, three head-and-shoulders portraits; four in colour, two greyscale), "
+    "all for training: the pipeline's extra_train_uri adds them to a dataset's train split. None "
+    "is one of the held-out real photos or from their scenes.",
 }
 
 
@@ -217,8 +258,9 @@ def readme(card: dict) -> str:
         + f". Mean person share {card['person_fraction']:.1%}, "
         f"mean ignore share {card['ignore_fraction']:.1%}.", "",
         "Layout: `images/<id>.jpg`, `masks/<id>.png` (L, 0/255), `ignore/<id>.png` (only where the teacher "
-        "was unsure, and the letterbox padding), `split.json` (train/val/test by "
-        + ("person" if "demo" in card["name"] else "hold-out") + "), "
+        "was unsure, and the letterbox padding), `split.json` ("
+        + {"personseg-demo": "train/val/test by person", "personseg-real": "train/val/test by hold-out"}.get(
+            card["name"], "every image in train") + "), "
         "`dataset.json` (this card as data).", "",
         "## Sources and licences", "",
         *[f"- {s['package']} {s['version']}{' (teacher)' if s.get('role') else ''}: {s['licence']}"
@@ -236,7 +278,7 @@ def readme(card: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Rebuild the requested datasets under ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--which", choices=("demo", "real", "both"), default="both")
+    parser.add_argument("--which", choices=("demo", "real", "people", "all"), default="all")
     parser.add_argument("--out", type=Path, default=Path("datasets"))
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--low", type=float, default=0.3)
@@ -244,11 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlays", type=Path, help="also write image|overlay PNGs here, for checking by eye")
     args = parser.parse_args(argv)
     band = Band(args.low, args.high)
-    for which in ("demo", "real") if args.which == "both" else (args.which,):
+    for which in ("demo", "real", "people") if args.which == "all" else (args.which,):
         words = ["scripts/build_demo_data.py", "--which", which, "--out", str(args.out),
                  "--size", str(args.size), "--low", str(band.low), "--high", str(band.high)]
         command = "PYTHONPATH=. .venv-teacher/bin/python " + " ".join(shlex.quote(w) for w in words)
-        sources = demo_sources() if which == "demo" else real_sources()
+        sources = {"demo": demo_sources, "real": real_sources, "people": people_sources}[which]()
         card = build(which, sources, args.out, args.size, band, args.overlays, command)
         print(f"{which}: {card['counts']}")
     return 0

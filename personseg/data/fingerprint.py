@@ -35,6 +35,14 @@ def s3_listing_fingerprint(uri: str) -> str:
     return _sha([f"{o.key[len(target.prefix):]}\t{o.size}\t{o.etag}" for o in sorted(objects, key=lambda o: o.key)])
 
 
+def training_fingerprint(dataset_uri: str, extra_train_uri: str = "") -> str:
+    """The fingerprint of what a run trains on: the dataset's, combined with the extra training set's if any."""
+    main = dataset_fingerprint(dataset_uri)
+    if not str(extra_train_uri).strip():
+        return main  # runs without an extra set keep the fingerprint they always had
+    return _sha([main, dataset_fingerprint(extra_train_uri)])
+
+
 def dataset_fingerprint(uri: str) -> str:
     """The fingerprint of the dataset named by ``uri`` (any form the pipeline's ``dataset_uri`` takes)."""
     uri = str(uri).strip()
@@ -45,8 +53,9 @@ def dataset_fingerprint(uri: str) -> str:
 
         return _sha([uri, f"personseg {__version__}"])
     from personseg.hashing import tree_sha256
+    from personseg.labeling.committed import WHICH
 
-    if uri in ("demo", "real"):
+    if uri in WHICH:
         from personseg.labeling.committed import committed_dataset
 
         return tree_sha256(committed_dataset(uri))

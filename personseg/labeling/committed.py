@@ -1,4 +1,4 @@
-"""The datasets committed with the project (``datasets/demo``, ``datasets/real``) and copying them out.
+"""The datasets committed with the project (``datasets/demo``, ``real``, ``people``) and copying them out.
 
 They were labelled once by a teacher (see ``scripts/build_demo_data.py``), so ``personseg data demo``
 needs neither openpeople nor mediapipe: it copies, re-letterboxing only when another size is asked.
@@ -17,7 +17,7 @@ from personseg.atomic import atomic_dir, write_json
 from personseg.errors import UserError
 from personseg.imageops import letterbox
 
-WHICH = ("demo", "real")
+WHICH = ("demo", "real", "people")
 CARD = "dataset.json"
 JPEG_QUALITY = 90
 

@@ -1,19 +1,21 @@
 """Turn the pipeline's ``dataset_uri`` into a dataset folder (the ``Dataset`` artifact).
 
-Accepted: ``demo`` / ``real`` (the committed datasets, letterboxed to the run's image size),
-``synthetic:N`` (N generated images, for smoke runs), a local folder, or an ``s3://`` prefix.
+Accepted: ``demo`` / ``real`` / ``people`` (the committed datasets, letterboxed to the run's image size),
+``synthetic:N`` (N generated images, for smoke runs), a local folder, or an ``s3://`` prefix. An
+``extra_train_uri`` (any of the same forms) adds all of its images to the training split only.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from personseg.atomic import atomic_dir
 from personseg.errors import UserError
 from personseg.uris import local_dataset
 
-COMMITTED = ("demo", "real")
+COMMITTED = ("demo", "real", "people")
 SYNTHETIC = "synthetic:"
 
 
@@ -25,7 +27,24 @@ def extra_eval_set(uri: str, workdir: str | Path, size: int) -> tuple[str, Path]
     return uri, materialize(uri, Path(workdir) / "extra-eval", size)
 
 
-def materialize(uri: str, out: str | Path, size: int) -> Path:
+def materialize(uri: str, out: str | Path, size: int, extra_train_uri: str = "") -> Path:
+    """Write the dataset named by ``uri`` into ``out`` (complete or absent).
+
+    ``extra_train_uri``'s images join its train split (``personseg.data.extra_train``).
+    """
+    if not str(extra_train_uri).strip():
+        return _materialize(uri, out, size)
+    from personseg.data.extra_train import add_training_set
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(out).parent, prefix=".ingest-") as work:
+        base = _materialize(uri, Path(work) / "base", size)
+        extra = _materialize(extra_train_uri, Path(work) / "extra", size)
+        add_training_set(base, extra, Path(out))
+    return Path(out)
+
+
+def _materialize(uri: str, out: str | Path, size: int) -> Path:
     """Write the dataset named by ``uri`` into ``out`` (complete or absent)."""
     uri = str(uri).strip()
     if uri in COMMITTED:

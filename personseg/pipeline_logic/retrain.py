@@ -67,16 +67,21 @@ def production_training(model_name: str) -> tuple[int, dict[str, Any]] | None:
     return version, Registry.from_env().card(model_name, version)
 
 
-def check_retrain(dataset_uri: str, recipe: dict[str, Any], model_name: str, force: bool = False) -> RetrainCheck:
-    """Compare this run's data and recipe with the production model's; see the module docstring."""
-    from personseg.data.fingerprint import dataset_fingerprint
+def check_retrain(dataset_uri: str, recipe: dict[str, Any], model_name: str, force: bool = False,
+                  extra_train_uri: str = "") -> RetrainCheck:
+    """Compare this run's data (with its extra training set) and recipe with the production model's.
+
+    See the module docstring.
+    """
+    from personseg.data.fingerprint import training_fingerprint
     from personseg.data.scenes import backgrounds_fingerprint
 
     backgrounds = recipe.get("backgrounds", "")
     if backgrounds:  # the photos, not only their folder's name, shape the model
         recipe = {**recipe, "backgrounds": f"{backgrounds} sha256={backgrounds_fingerprint(backgrounds)}"}
-    data, rec = dataset_fingerprint(dataset_uri), recipe_sha256(recipe)
-    head = f"Dataset `{dataset_uri}`: fingerprint `{data[:16]}`, recipe `{rec[:16]}`."
+    data, rec = training_fingerprint(dataset_uri, extra_train_uri), recipe_sha256(recipe)
+    extra = f" plus extra training set `{extra_train_uri}`" if str(extra_train_uri).strip() else ""
+    head = f"Dataset `{dataset_uri}`{extra}: fingerprint `{data[:16]}`, recipe `{rec[:16]}`."
     if force:
         return RetrainCheck(make_key(data, rec, forced=True), f"{head}\n\n**Retraining: forced** (force_retrain).\n")
     production = production_training(model_name)

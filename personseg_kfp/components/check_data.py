@@ -7,7 +7,8 @@ from personseg_kfp.components import STEP_IMAGE
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def check_data(dataset_uri: str, image_size: int, width: int, epochs: int, composite: float, photometric: float,
+def check_data(dataset_uri: str, extra_train_uri: str, image_size: int, width: int, epochs: int, composite: float,
+               photometric: float,
                background_hue: float, backgrounds: str, seed: int, swap_design: str, swap_epochs: int,
                calibration_size: int, tolerable_iou_loss: float, candidates: str, model_name: str, force_retrain: bool,
                s3_endpoint: str, report: Output[Markdown]) -> str:
@@ -27,7 +28,7 @@ def check_data(dataset_uri: str, image_size: int, width: int, epochs: int, compo
               "backgrounds": backgrounds, "seed": seed, "swap_design": swap_design,
               "swap_epochs": swap_epochs, "calibration_size": calibration_size,
               "tolerable_iou_loss": tolerable_iou_loss, "candidates": canonical(candidates)}
-    result = check_retrain(dataset_uri, recipe, model_name, force_retrain)
+    result = check_retrain(dataset_uri, recipe, model_name, force_retrain, extra_train_uri)
     with open(report.path, "w") as fh:
         fh.write(result.markdown)
     return result.key

@@ -7,12 +7,17 @@ from personseg_kfp.components import STEP_IMAGE
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def ingest(dataset_uri: str, retrain_key: str, image_size: int, s3_endpoint: str, data: Output[Dataset]):
-    """Materialize the dataset at the run's image size; ``retrain_key`` (the data's fingerprint) is the cache key."""
+def ingest(dataset_uri: str, retrain_key: str, image_size: int, s3_endpoint: str, data: Output[Dataset],
+           extra_train_uri: str = ""):
+    """Materialize the dataset (plus ``extra_train_uri`` in train) at the run's image size.
+
+    ``retrain_key`` (the data's fingerprint) is the cache key.
+    """
     from personseg.pipeline_logic.ingest import materialize
     from personseg.pipeline_logic.storage_env import use_endpoint
 
     use_endpoint(s3_endpoint)
-    materialize(dataset_uri, data.path, image_size)
+    materialize(dataset_uri, data.path, image_size, extra_train_uri)
     data.metadata["uri"] = dataset_uri
+    data.metadata["extra_train_uri"] = extra_train_uri
     data.metadata["retrain_key"] = retrain_key

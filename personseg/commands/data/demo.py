@@ -12,14 +12,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``data demo``."""
     parser = sub.add_parser(
         "demo",
-        help="copy the committed demo dataset (or the held-out real photos) into OUT",
+        help="copy the committed demo dataset (or the held-out real photos, or the extra training people) into OUT",
         description="Copy the committed teacher-labelled dataset into OUT, re-letterboxed to --size if "
         "that differs from the committed 256 px. Needs neither openpeople nor mediapipe.",
     )
     parser.add_argument("out", metavar="OUT", help="output folder (replaced if it exists)")
     parser.add_argument("--size", type=int, default=256, help="image size in pixels (default 256)")
-    parser.add_argument("--which", choices=("demo", "real"), default="demo",
-                        help="demo: openpeople photos split by person; real: held-out real photographs")
+    parser.add_argument("--which", choices=("demo", "real", "people"), default="demo",
+                        help="demo: openpeople photos split by person; real: held-out real photographs; people: "
+                        "six real photographs of people, all train (the pipeline's extra_train_uri)")
     parser.set_defaults(func=handler)
 
 

@@ -1,0 +1,103 @@
+"""An extra training set (``extra_train_uri``): its images join train only; val and test stay the main set's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from storage_fixtures import make_dataset
+
+from personseg.data.extra_train import PREFIX, add_training_set
+from personseg.data.fingerprint import dataset_fingerprint, training_fingerprint
+from personseg.data.prescan import prescan
+from personseg.data.split import split_ids
+from personseg.errors import UserError
+from personseg.labeling.committed import committed_dataset, read_card
+from personseg.pipeline_logic.ingest import materialize
+
+
+def _base(tmp_path: Path) -> Path:
+    root = make_dataset(tmp_path / "base", count=5)
+    (root / "split.json").write_text(json.dumps({"train": ["000", "001"], "val": ["002"], "test": ["003", "004"]}))
+    return root
+
+
+def _extra(tmp_path: Path) -> Path:
+    root = make_dataset(tmp_path / "extra", count=2, seed=1)
+    (root / "ignore").mkdir()
+    Image.fromarray(np.full((24, 24), 255, np.uint8)).save(root / "ignore" / "001.png")
+    return root
+
+
+def test_extra_images_join_train_and_val_and_test_are_the_main_sets(tmp_path: Path):
+    base, extra, out = _base(tmp_path), _extra(tmp_path), tmp_path / "out"
+    counts = add_training_set(base, extra, out)
+    assert counts == {"train": 4, "val": 1, "test": 2, "extra": 2}
+    ids = [p.stem for p in sorted((out / "images").iterdir())]
+    split = split_ids(ids, out)
+    assert split.train == ["000", "001", f"{PREFIX}000", f"{PREFIX}001"]
+    assert (split.val, split.test) == (["002"], ["003", "004"])
+    for sub, name in (("images", "000.png"), ("masks", "001.png"), ("ignore", "001.png")):
+        assert (out / sub / f"{PREFIX}{name}").read_bytes() == (extra / sub / name).read_bytes()
+    assert (out / "images" / "003.png").read_bytes() == (base / "images" / "003.png").read_bytes()
+    assert not (out / "ignore" / f"{PREFIX}000.png").exists()
+    assert read_card(out)["extra_train"]["images"] == 2
+
+
+def test_a_broken_extra_set_names_the_file_and_writes_nothing(tmp_path: Path):
+    base, extra, out = _base(tmp_path), _extra(tmp_path), tmp_path / "out"
+    (extra / "masks" / "001.png").unlink()
+    with pytest.raises(UserError, match=r"extra training set: .*001\.png: no mask"):
+        add_training_set(base, extra, out)
+    assert not out.exists()
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "masks").mkdir()
+    with pytest.raises(UserError, match=f"extra training set {empty}: no images"):
+        add_training_set(base, empty, out)
+    with pytest.raises(UserError, match=f"id '000' is already in {base}"):
+        add_training_set(base, make_dataset(tmp_path / "same-ids", count=1), out, prefix="")
+    assert not out.exists()
+
+
+def test_ingest_adds_the_committed_people_to_the_demo_at_the_runs_size(tmp_path: Path):
+    out = materialize("demo", tmp_path / "data", 64, extra_train_uri="people")
+    demo = prescan(committed_dataset("demo"), 64)
+    demo_split = split_ids(demo.ids, committed_dataset("demo"))
+    data = prescan(out, 64)
+    split = split_ids(data.ids, out)
+    people = sorted(p.stem for p in (committed_dataset("people") / "images").iterdir())
+    assert split.train == [*demo_split.train, *(PREFIX + i for i in people)]
+    assert (split.val, split.test) == (demo_split.val, demo_split.test)
+    with Image.open(out / "images" / f"{PREFIX}cameraman.jpg") as img:
+        assert img.size == (64, 64)
+    assert not list(tmp_path.glob(".ingest-*")), "the work folder is removed"
+
+
+def test_the_training_fingerprint_follows_the_extra_set(tmp_path: Path):
+    base, extra = _base(tmp_path), _extra(tmp_path)
+    assert training_fingerprint(str(base)) == dataset_fingerprint(str(base))  # no extra: as before
+    with_extra = training_fingerprint(str(base), str(extra))
+    assert with_extra != dataset_fingerprint(str(base))
+    mask = extra / "masks" / "000.png"
+    mask.write_bytes(mask.read_bytes() + b"\0")
+    assert training_fingerprint(str(base), str(extra)) != with_extra
+    with pytest.raises(UserError, match="dataset /no/such/set: no such directory"):
+        training_fingerprint(str(base), "/no/such/set")
+
+
+def test_the_committed_people_are_all_train_licensed_and_not_the_held_out_photos():
+    root = committed_dataset("people")
+    card = read_card(root)
+    ids = sorted(p.stem for p in (root / "images").iterdir())
+    assert len(ids) == 6 and split_ids(ids, root).train == sorted(ids, key=ids.index)
+    assert all(s["licence"] for s in card["sources"])
+    assert set(card["origins"]) == set(ids)
+    real = committed_dataset("real")
+    held_out = {p.stem for p in (real / "images").iterdir()}
+    assert not set(ids) & held_out
+    assert not any(word in origin for origin in card["origins"].values()
+                   for word in ("basketball", "astronaut", "grace_hopper"))
