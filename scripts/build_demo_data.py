@@ -187,7 +187,9 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
             with Image.open(image_path) as stored:  # label the pixels a reader will decode, not pre-JPEG ones
                 boxed = stored.convert("RGB")
             labels = label_image(teacher, boxed, band)
-            labels = Labels(labels.mask, np.where(padding_mask(box, size), 255, labels.ignore).astype(np.uint8))
+            pad = padding_mask(box, size)  # not part of the photo: ignore, and never person
+            labels = Labels(np.where(pad, 0, labels.mask).astype(np.uint8),
+                            np.where(pad, 255, labels.ignore).astype(np.uint8))
             write_example(tmp, src.example_id, labels)
             groups.setdefault(src.group, []).append(src.example_id)
             person.append(labels.person_fraction)

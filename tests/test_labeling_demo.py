@@ -1,4 +1,4 @@
-"""`personseg data demo` and the committed datasets it copies (datasets/demo, datasets/real)."""
+"""`personseg data demo` and the committed datasets it copies (datasets/demo, datasets/real, datasets/people)."""
 
 import json
 
@@ -17,7 +17,7 @@ def ids_in(folder):
     return sorted(p.stem for p in folder.iterdir())
 
 
-@pytest.mark.parametrize("which", ["demo", "real"])
+@pytest.mark.parametrize("which", ["demo", "real", "people"])
 def test_committed_dataset_is_valid(which):
     root = committed_dataset(which)
     card = json.loads((root / "dataset.json").read_text())
@@ -39,7 +39,7 @@ def test_committed_dataset_is_valid(which):
             assert not ((ign > 0) & (m > 0)).any()
 
 
-@pytest.mark.parametrize("which", ["demo", "real"])
+@pytest.mark.parametrize("which", ["demo", "real", "people"])
 def test_committed_split_keeps_every_person_in_one_part(which):
     root = committed_dataset(which)
     split = json.loads((root / "split.json").read_text())
@@ -79,13 +79,14 @@ def test_committed_letterbox_padding_is_ignore(which, sample, columns, rows):
     assert (inner[:, [0, -1]] != 255).any() and (inner == 1).any()  # the photo itself is labelled
 
 
-@pytest.mark.parametrize("which", ["demo", "real"])
+@pytest.mark.parametrize("which", ["demo", "real", "people"])
 def test_cards_name_sources_licences_and_teacher(which):
     root = committed_dataset(which)
     card = json.loads((root / "dataset.json").read_text())
     packages = {s["package"]: s["licence"] for s in card["sources"]}
     expected = {"demo": {"openpeople", "mediapipe"},
-                "real": {"scikit-image", "matplotlib", "opencv-doc", "mediapipe"}}[which]
+                "real": {"scikit-image", "matplotlib", "opencv-doc", "mediapipe"},
+                "people": {"scikit-image (camera)", "mahotas", "opencv-doc", "mediapipe"}}[which]
     assert set(packages) == expected and all(packages.values())
     assert "not human annotation" in card["labels"]["kind"]
     assert card["labels"]["low"] < card["labels"]["high"]
@@ -95,7 +96,7 @@ def test_cards_name_sources_licences_and_teacher(which):
 
 
 def test_committed_size_stays_within_budget():
-    total = sum(p.stat().st_size for which in ("demo", "real")
+    total = sum(p.stat().st_size for which in ("demo", "real", "people")
                 for p in committed_dataset(which).rglob("*") if p.is_file())
     assert total < BUDGET_BYTES
 
