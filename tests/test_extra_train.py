@@ -101,3 +101,18 @@ def test_the_committed_people_are_all_train_licensed_and_not_the_held_out_photos
     assert not set(ids) & held_out
     assert not any(word in origin for origin in card["origins"].values()
                    for word in ("basketball", "astronaut", "grace_hopper"))
+
+
+def test_the_runs_console_line_names_the_extra_set(tmp_path: Path):
+    from personseg_kfp.step_figures import EXECUTOR_OUTPUT, ingest
+
+    def line(meta: dict) -> str:
+        task = tmp_path / json.dumps(meta).replace("/", "_").replace('"', "")
+        (task / "data" / "images").mkdir(parents=True)
+        for i in range(3):
+            (task / "data" / "images" / f"{i}.jpg").write_bytes(b"")
+        (task / EXECUTOR_OUTPUT).write_text(json.dumps({"artifacts": {"data": {"artifacts": [{"metadata": meta}]}}}))
+        return ingest(task)
+
+    assert line({"uri": "demo", "extra_train_uri": "people"}) == "demo + people (train only): 3 images"
+    assert line({"uri": "demo", "extra_train_uri": ""}) == "demo: 3 images"
