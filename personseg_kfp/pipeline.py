@@ -126,7 +126,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
             return _networked(task, minio_secret, access_key_field, secret_key_field, retries)
 
         checked = networked(_sized(check_data(
-            dataset_uri=dataset_uri, extra_train_uri=extra_train_uri, image_size=image_size, width=width,
+            dataset_uri=dataset_uri, extra_train_uri=extra_train_uri, extra_eval_uri=extra_eval_uri,
+            image_size=image_size, width=width,
             epochs=epochs, composite=composite,
             photometric=photometric, background_hue=background_hue, backgrounds=backgrounds, seed=seed,
             swap_design=swap_design,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 from storage_fixtures import make_dataset
 
-from personseg.data.extra_train import PREFIX, add_training_set
+from personseg.data.extra_train import PREFIX, add_training_set, check_extra_train
 from personseg.data.fingerprint import dataset_fingerprint, training_fingerprint
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
@@ -116,3 +117,23 @@ def test_the_runs_console_line_names_the_extra_set(tmp_path: Path):
 
     assert line({"uri": "demo", "extra_train_uri": "people"}) == "demo + people (train only): 3 images"
     assert line({"uri": "demo", "extra_train_uri": ""}) == "demo: 3 images"
+
+
+def test_the_scored_images_cannot_be_the_extra_training_set(tmp_path: Path):
+    from personseg_kfp.components.check_data import check_data
+
+    base, extra = _base(tmp_path), _extra(tmp_path)
+    check_extra_train(str(extra), str(base), "real")  # a different set: fine
+    check_extra_train("", "demo", "demo")  # none: nothing to check
+    with pytest.raises(UserError, match="extra_train_uri 'real': the same data as extra_eval_uri 'real'"):
+        check_extra_train("real", "demo", "real")
+    copy = tmp_path / "copy"
+    shutil.copytree(base, copy)
+    with pytest.raises(UserError, match=f"the same data as dataset_uri '{base}'"):
+        check_extra_train(str(copy), str(base))
+    args = {"dataset_uri": "demo", "image_size": 64, "width": 8, "epochs": 1, "composite": 0.5, "photometric": 0.0,
+            "background_hue": 0.0, "backgrounds": "", "seed": 0, "swap_design": "lean4", "swap_epochs": 0,
+            "calibration_size": 8, "tolerable_iou_loss": 0.02, "candidates": "swapped:onnxruntime",
+            "model_name": "m", "force_retrain": False, "s3_endpoint": "", "report": None}
+    with pytest.raises(UserError, match="the same data as extra_eval_uri 'real'"):
+        check_data.python_func(extra_train_uri="real", extra_eval_uri="real", **args)

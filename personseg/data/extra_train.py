@@ -69,6 +69,26 @@ def add_training_set(base: Path, extra: Path, out: Path, prefix: str = PREFIX) -
             "extra": len(added)}
 
 
+def check_extra_train(extra_train_uri: str, dataset_uri: str, extra_eval_uri: str = "") -> None:
+    """Refuse an extra training set that is the dataset itself or the second evaluation set.
+
+    Either would put images that are scored (the dataset's val and test, or the whole evaluation set) into
+    training, and the figures that select, gate and report the model would stop meaning anything. Names and
+    fingerprints are compared, so the same data under another name is caught where its fingerprint matches.
+    """
+    from personseg.data.fingerprint import dataset_fingerprint
+
+    extra = str(extra_train_uri).strip()
+    if not extra:
+        return
+    mine = dataset_fingerprint(extra)
+    for param, uri in (("dataset_uri", dataset_uri), ("extra_eval_uri", extra_eval_uri)):
+        uri = str(uri).strip()
+        if uri and (uri == extra or dataset_fingerprint(uri) == mine):
+            raise UserError(f"extra_train_uri {extra!r}: the same data as {param} {uri!r}; training on it would "
+                            "score the model on images it learnt")
+
+
 def _card(root: Path) -> dict:
     """``root``'s dataset card, or {} when it has none (a user's folder need not)."""
     from personseg.labeling.committed import read_card

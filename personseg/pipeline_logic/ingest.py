@@ -13,9 +13,9 @@ from pathlib import Path
 
 from personseg.atomic import atomic_dir
 from personseg.errors import UserError
+from personseg.labeling.committed import WHICH as COMMITTED
 from personseg.uris import local_dataset
 
-COMMITTED = ("demo", "real", "people")
 SYNTHETIC = "synthetic:"
 
 

@@ -11,11 +11,13 @@ def check_data(dataset_uri: str, extra_train_uri: str, image_size: int, width: i
                photometric: float,
                background_hue: float, backgrounds: str, seed: int, swap_design: str, swap_epochs: int,
                calibration_size: int, tolerable_iou_loss: float, candidates: str, model_name: str, force_retrain: bool,
-               s3_endpoint: str, report: Output[Markdown]) -> str:
+               s3_endpoint: str, report: Output[Markdown], extra_eval_uri: str = "") -> str:
     """The retrain key ("" = no new data since the production model: nothing to train).
 
-    ``candidates`` and ``backgrounds`` are validated here, so a typo fails the run before anything trains.
+    ``candidates``, ``backgrounds`` and ``extra_train_uri`` are validated here, so a typo (or training on the
+    images that are scored) fails the run before anything trains.
     """
+    from personseg.data.extra_train import check_extra_train
     from personseg.data.scenes import check_backgrounds
     from personseg.pipeline_logic.candidates import canonical
     from personseg.pipeline_logic.retrain import check_retrain
@@ -23,6 +25,7 @@ def check_data(dataset_uri: str, extra_train_uri: str, image_size: int, width: i
 
     use_endpoint(s3_endpoint)
     check_backgrounds(backgrounds)
+    check_extra_train(extra_train_uri, dataset_uri, extra_eval_uri)
     recipe = {"image_size": image_size, "width": width, "epochs": epochs, "composite": composite,
               "photometric": photometric, "background_hue": background_hue,
               "backgrounds": backgrounds, "seed": seed, "swap_design": swap_design,
