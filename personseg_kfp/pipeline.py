@@ -127,10 +127,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
 
         checked = networked(_sized(check_data(
             dataset_uri=dataset_uri, extra_train_uri=extra_train_uri, extra_eval_uri=extra_eval_uri,
-            image_size=image_size, width=width,
-            epochs=epochs, composite=composite,
-            photometric=photometric, background_hue=background_hue, backgrounds=backgrounds, seed=seed,
-            swap_design=swap_design,
+            image_size=image_size, width=width, epochs=epochs, composite=composite, photometric=photometric,
+            background_hue=background_hue, backgrounds=backgrounds, seed=seed, swap_design=swap_design,
             swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
             candidates=candidates, model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint),
             "check_data"))

@@ -97,6 +97,20 @@ def test_changed_background_photos_retrain_though_their_folder_is_the_same(s3_en
     assert parse_key(changed.key)["data"] == parse_key(first.key)["data"]
 
 
+def test_background_photos_under_a_prefix_are_fingerprinted_by_their_listing(s3_env) -> None:
+    from personseg.data.scenes import backgrounds_fingerprint
+    from personseg.storage.client import Store
+
+    uri = unique_prefix()
+    store, key = Store.from_env(), uri.split("/", 3)[3]
+    store.put_bytes(DATA_BUCKET, f"{key}/room.jpg", b"first photo")
+    first = backgrounds_fingerprint(uri)
+    assert first == backgrounds_fingerprint(uri) and len(first) == 64
+    store.put_bytes(DATA_BUCKET, f"{key}/room.jpg", b"other photo")  # same name and size, new content
+    assert backgrounds_fingerprint(uri) != first
+    assert backgrounds_fingerprint("") == ""
+
+
 def test_keys_and_recipes() -> None:
     key = make_key("a" * 64, "b" * 64)
     assert parse_key(key) == {"data": "a" * 64, "recipe": "b" * 64}

@@ -15,9 +15,9 @@ from personseg.atomic import atomic_dir, write_json
 from personseg.data.layout import Sample, scan
 from personseg.data.split import SPLIT_FILE, split_ids
 from personseg.errors import UserError
+from personseg.labeling.committed import CARD, read_card
 
 PREFIX = "extra-"  # extra ids are renamed <PREFIX><id>, so they cannot collide with the main dataset's
-CARD = "dataset.json"
 
 
 def _checked(root: Path, what: str) -> list[Sample]:
@@ -91,6 +91,4 @@ def check_extra_train(extra_train_uri: str, dataset_uri: str, extra_eval_uri: st
 
 def _card(root: Path) -> dict:
     """``root``'s dataset card, or {} when it has none (a user's folder need not)."""
-    from personseg.labeling.committed import read_card
-
     return read_card(root) if (root / CARD).is_file() else {}

@@ -86,9 +86,9 @@ def backgrounds_fingerprint(spec: str) -> str:
     if not spec:
         return ""
     if is_remote(spec):
-        from personseg.data.fingerprint import s3_listing_fingerprint
+        from personseg.data.fingerprint import dataset_fingerprint
 
-        return s3_listing_fingerprint(spec)
+        return dataset_fingerprint(spec)  # a prefix is fingerprinted as a dataset's is
     from personseg.hashing import tree_sha256
 
     return tree_sha256(resolve_backgrounds(spec))

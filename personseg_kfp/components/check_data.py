@@ -8,10 +8,9 @@ from personseg_kfp.components import STEP_IMAGE
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def check_data(dataset_uri: str, extra_train_uri: str, image_size: int, width: int, epochs: int, composite: float,
-               photometric: float,
-               background_hue: float, backgrounds: str, seed: int, swap_design: str, swap_epochs: int,
-               calibration_size: int, tolerable_iou_loss: float, candidates: str, model_name: str, force_retrain: bool,
-               s3_endpoint: str, report: Output[Markdown], extra_eval_uri: str = "") -> str:
+               photometric: float, background_hue: float, backgrounds: str, seed: int, swap_design: str,
+               swap_epochs: int, calibration_size: int, tolerable_iou_loss: float, candidates: str, model_name: str,
+               force_retrain: bool, s3_endpoint: str, report: Output[Markdown], extra_eval_uri: str = "") -> str:
     """The retrain key ("" = no new data since the production model: nothing to train).
 
     ``candidates``, ``backgrounds`` and ``extra_train_uri`` are validated here, so a typo (or training on the
