@@ -88,6 +88,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
     def person_segmentation(
         dataset_uri: str = "demo",
         extra_train_uri: str = "",
+        extra_val_uri: str = "",
         image_size: int = 128,
         width: int = 16,
         epochs: int = 15,
@@ -127,6 +128,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
 
         checked = networked(_sized(check_data(
             dataset_uri=dataset_uri, extra_train_uri=extra_train_uri, extra_eval_uri=extra_eval_uri,
+            extra_val_uri=extra_val_uri,
             image_size=image_size, width=width, epochs=epochs, composite=composite, photometric=photometric,
             background_hue=background_hue, backgrounds=backgrounds, seed=seed, swap_design=swap_design,
             swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
@@ -143,7 +145,8 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
                      access_key_field: str, secret_key_field: str, local: bool = False) -> None:
     """The tasks of a run that trains: ingest (cached on ``retrain_key``) through the gated deploy."""
     data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
-                                   s3_endpoint=p["s3_endpoint"], extra_train_uri=p["extra_train_uri"]), "ingest"))
+                                   s3_endpoint=p["s3_endpoint"], extra_train_uri=p["extra_train_uri"],
+                                   extra_val_uri=p["extra_val_uri"]), "ingest"))
     trained = _train(p, data.outputs["data"], access_key_field, secret_key_field, local)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
                           epochs=p["swap_epochs"], seed=p["seed"]), "swap")

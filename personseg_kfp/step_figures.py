@@ -43,11 +43,12 @@ def check_data(task: Path) -> str:
 
 
 def ingest(task: Path) -> str:
-    """Which dataset (and extra training set), and how many images reached the run."""
+    """Which dataset (and extra training and validation sets), and how many images reached the run."""
     meta = executor_output(task)["artifacts"]["data"]["artifacts"][0]["metadata"]
     images = task / "data" / "images"
     count = sum(1 for p in images.iterdir() if p.is_file()) if images.is_dir() else 0
     extra = f" + {meta['extra_train_uri']} (train only)" if meta.get("extra_train_uri") else ""
+    extra += f" + {meta['extra_val_uri']} (val only)" if meta.get("extra_val_uri") else ""
     return f"{meta.get('uri', '?')}{extra}: {count} images"
 
 

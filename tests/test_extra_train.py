@@ -1,4 +1,4 @@
-"""An extra training set (``extra_train_uri``): its images join train only; val and test stay the main set's."""
+"""Extra training and validation sets (``extra_train_uri``, ``extra_val_uri``): they join train or val; test stays."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from storage_fixtures import make_dataset
 
-from personseg.data.extra_train import PREFIX, add_training_set, check_extra_train
+from personseg.data.extra_train import PREFIX, VAL_PREFIX, add_sets, add_training_set, check_extra_train
 from personseg.data.fingerprint import dataset_fingerprint, training_fingerprint
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
@@ -36,7 +36,7 @@ def _extra(tmp_path: Path) -> Path:
 def test_extra_images_join_train_and_val_and_test_are_the_main_sets(tmp_path: Path):
     base, extra, out = _base(tmp_path), _extra(tmp_path), tmp_path / "out"
     counts = add_training_set(base, extra, out)
-    assert counts == {"train": 4, "val": 1, "test": 2, "extra": 2}
+    assert counts == {"train": 4, "val": 1, "test": 2, "extra_train": 2}
     ids = [p.stem for p in sorted((out / "images").iterdir())]
     split = split_ids(ids, out)
     assert split.train == ["000", "001", f"{PREFIX}000", f"{PREFIX}001"]
@@ -57,7 +57,7 @@ def test_a_broken_extra_set_names_the_file_and_writes_nothing(tmp_path: Path):
     empty = tmp_path / "empty"
     (empty / "images").mkdir(parents=True)
     (empty / "masks").mkdir()
-    with pytest.raises(UserError, match=f"extra training set {empty}: no images"):
+    with pytest.raises(UserError, match=f"extra training set: dataset {empty}: empty"):
         add_training_set(base, empty, out)
     with pytest.raises(UserError, match=f"id '000' is already in {base}"):
         add_training_set(base, make_dataset(tmp_path / "same-ids", count=1), out, prefix="")
@@ -78,6 +78,35 @@ def test_ingest_adds_the_committed_people_to_the_demo_at_the_runs_size(tmp_path:
     assert not list(tmp_path.glob(".ingest-*")), "the work folder is removed"
 
 
+def test_an_extra_validation_set_joins_val_only_beside_an_extra_training_set(tmp_path: Path):
+    base, extra, out = _base(tmp_path), _extra(tmp_path), tmp_path / "out"
+    val = make_dataset(tmp_path / "val", count=3, seed=2)
+    counts = add_sets(base, out, {"train": (extra, PREFIX), "val": (val, VAL_PREFIX)})
+    assert counts == {"train": 4, "val": 4, "test": 2, "extra_train": 2, "extra_val": 3}
+    split = split_ids(sorted(p.stem for p in (out / "images").iterdir()), out)
+    assert split.train == ["000", "001", f"{PREFIX}000", f"{PREFIX}001"]
+    assert split.val == ["002", *(f"{VAL_PREFIX}{i:03d}" for i in range(3))]
+    assert split.test == ["003", "004"]
+    assert (out / "masks" / f"{VAL_PREFIX}002.png").read_bytes() == (val / "masks" / "002.png").read_bytes()
+    card = read_card(out)
+    assert card["extra_val"]["images"] == 3 and card["counts"]["val"] == 4 and card["counts"]["images"] == 10
+    (val / "masks" / "001.png").unlink()
+    with pytest.raises(UserError, match=r"extra validation set: .*001\.png: no mask"):
+        add_sets(base, tmp_path / "out2", {"val": (val, VAL_PREFIX)})
+    assert not (tmp_path / "out2").exists()
+    with pytest.raises(ValueError, match="not \\['test'\\]"):
+        add_sets(base, tmp_path / "out2", {"test": (extra, PREFIX)})
+
+
+def test_ingest_adds_people_to_val_and_the_training_photos_stay_the_demos(tmp_path: Path):
+    out = materialize("demo", tmp_path / "data", 64, extra_val_uri="people")
+    demo_split = split_ids(prescan(committed_dataset("demo"), 64).ids, committed_dataset("demo"))
+    split = split_ids(prescan(out, 64).ids, out)
+    people = sorted(p.stem for p in (committed_dataset("people") / "images").iterdir())
+    assert (split.train, split.test) == (demo_split.train, demo_split.test)
+    assert split.val == [*demo_split.val, *(VAL_PREFIX + i for i in people)]
+
+
 def test_the_training_fingerprint_follows_the_extra_set(tmp_path: Path):
     base, extra = _base(tmp_path), _extra(tmp_path)
     assert training_fingerprint(str(base)) == dataset_fingerprint(str(base))  # no extra: as before
@@ -88,6 +117,11 @@ def test_the_training_fingerprint_follows_the_extra_set(tmp_path: Path):
     assert training_fingerprint(str(base), str(extra)) != with_extra
     with pytest.raises(UserError, match="dataset /no/such/set: no such directory"):
         training_fingerprint(str(base), "/no/such/set")
+    val = make_dataset(tmp_path / "val", count=2, seed=2)
+    with_val = training_fingerprint(str(base), "", str(val))  # the validation set chooses the epoch kept
+    assert len({with_val, training_fingerprint(str(base), str(extra), str(val)), with_extra,
+                dataset_fingerprint(str(base))}) == 4
+    assert training_fingerprint(str(base), str(val)) != with_val  # the same photos in train are another run
 
 
 def test_the_committed_people_are_all_train_licensed_and_not_the_held_out_photos():
@@ -117,6 +151,7 @@ def test_the_runs_console_line_names_the_extra_set(tmp_path: Path):
 
     assert line({"uri": "demo", "extra_train_uri": "people"}) == "demo + people (train only): 3 images"
     assert line({"uri": "demo", "extra_train_uri": ""}) == "demo: 3 images"
+    assert line({"uri": "demo", "extra_train_uri": "", "extra_val_uri": "people"}) == "demo + people (val only): 3 images"
 
 
 def test_the_scored_images_cannot_be_the_extra_training_set(tmp_path: Path):
@@ -131,9 +166,18 @@ def test_the_scored_images_cannot_be_the_extra_training_set(tmp_path: Path):
     shutil.copytree(base, copy)
     with pytest.raises(UserError, match=f"the same data as dataset_uri '{base}'"):
         check_extra_train(str(copy), str(base))
+    check_extra_train("", "demo", "real", "people")  # people to choose the epoch: fine
+    with pytest.raises(UserError, match="extra_val_uri 'real': the same data as extra_eval_uri 'real'; choosing"):
+        check_extra_train("", "demo", "real", "real")
+    with pytest.raises(UserError, match=f"extra_val_uri '{copy}': the same data as extra_train_uri '{extra}'"):
+        shutil.rmtree(copy)
+        shutil.copytree(extra, copy)
+        check_extra_train(str(extra), str(base), "real", str(copy))
     args = {"dataset_uri": "demo", "image_size": 64, "width": 8, "epochs": 1, "composite": 0.5, "photometric": 0.0,
             "background_hue": 0.0, "backgrounds": "", "seed": 0, "swap_design": "lean4", "swap_epochs": 0,
             "calibration_size": 8, "tolerable_iou_loss": 0.02, "candidates": "swapped:onnxruntime",
             "model_name": "m", "force_retrain": False, "s3_endpoint": "", "report": None}
     with pytest.raises(UserError, match="the same data as extra_eval_uri 'real'"):
         check_data.python_func(extra_train_uri="real", extra_eval_uri="real", **args)
+    with pytest.raises(UserError, match="extra_val_uri 'demo': the same data as dataset_uri 'demo'"):
+        check_data.python_func(extra_train_uri="", extra_eval_uri="real", extra_val_uri="demo", **args)

@@ -35,12 +35,18 @@ def s3_listing_fingerprint(uri: str) -> str:
     return _sha([f"{o.key[len(target.prefix):]}\t{o.size}\t{o.etag}" for o in sorted(objects, key=lambda o: o.key)])
 
 
-def training_fingerprint(dataset_uri: str, extra_train_uri: str = "") -> str:
-    """The fingerprint of what a run trains on: the dataset's, combined with the extra training set's if any."""
+def training_fingerprint(dataset_uri: str, extra_train_uri: str = "", extra_val_uri: str = "") -> str:
+    """The fingerprint of what shapes a run's model: the dataset's, with its extra training and validation sets'.
+
+    The validation set is in it because it chooses the epoch that is kept.
+    """
     main = dataset_fingerprint(dataset_uri)
-    if not str(extra_train_uri).strip():
-        return main  # runs without an extra set keep the fingerprint they always had
-    return _sha([main, dataset_fingerprint(extra_train_uri)])
+    train, val = str(extra_train_uri).strip(), str(extra_val_uri).strip()
+    if not train and not val:
+        return main  # runs without extra sets keep the fingerprint they always had
+    if not val:
+        return _sha([main, dataset_fingerprint(train)])  # as before extra validation sets existed
+    return _sha([main, dataset_fingerprint(train) if train else "", "val", dataset_fingerprint(val)])
 
 
 def dataset_fingerprint(uri: str) -> str:

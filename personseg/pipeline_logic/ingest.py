@@ -2,7 +2,8 @@
 
 Accepted: ``demo`` / ``real`` / ``people`` (the committed datasets, letterboxed to the run's image size),
 ``synthetic:N`` (N generated images, for smoke runs), a local folder, or an ``s3://`` prefix. An
-``extra_train_uri`` (any of the same forms) adds all of its images to the training split only.
+``extra_train_uri`` (any of the same forms) adds all of its images to the training split only, and
+``extra_val_uri`` to the validation split only (the photos that choose the epoch kept).
 """
 
 from __future__ import annotations
@@ -27,20 +28,25 @@ def extra_eval_set(uri: str, workdir: str | Path, size: int) -> tuple[str, Path]
     return uri, materialize(uri, Path(workdir) / "extra-eval", size)
 
 
-def materialize(uri: str, out: str | Path, size: int, extra_train_uri: str = "") -> Path:
+def materialize(uri: str, out: str | Path, size: int, extra_train_uri: str = "", extra_val_uri: str = "") -> Path:
     """Write the dataset named by ``uri`` into ``out`` (complete or absent).
 
-    ``extra_train_uri``'s images join its train split (``personseg.data.extra_train``).
+    ``extra_train_uri``'s images join its train split, ``extra_val_uri``'s its val split
+    (``personseg.data.extra_train``).
     """
-    if not str(extra_train_uri).strip():
-        return _materialize(uri, out, size)
-    from personseg.data.extra_train import add_training_set
+    from personseg.data.extra_train import PREFIX, VAL_PREFIX, add_sets
 
+    named = {split: str(extra).strip() for split, extra in (("train", extra_train_uri), ("val", extra_val_uri))}
+    named = {split: extra for split, extra in named.items() if extra}
+    if not named:
+        return _materialize(uri, out, size)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(out).parent, prefix=".ingest-") as work:
         base = _materialize(uri, Path(work) / "base", size)
-        extra = _materialize(extra_train_uri, Path(work) / "extra", size)
-        add_training_set(base, extra, Path(out))
+        prefixes = {"train": PREFIX, "val": VAL_PREFIX}
+        extras = {split: (_materialize(extra, Path(work) / f"extra-{split}", size), prefixes[split])
+                  for split, extra in named.items()}
+        add_sets(base, Path(out), extras)
     return Path(out)
 
 

@@ -68,8 +68,8 @@ def production_training(model_name: str) -> tuple[int, dict[str, Any]] | None:
 
 
 def check_retrain(dataset_uri: str, recipe: dict[str, Any], model_name: str, force: bool = False,
-                  extra_train_uri: str = "") -> RetrainCheck:
-    """Compare this run's data (with its extra training set) and recipe with the production model's.
+                  extra_train_uri: str = "", extra_val_uri: str = "") -> RetrainCheck:
+    """Compare this run's data (with its extra training and validation sets) and recipe with production's.
 
     See the module docstring.
     """
@@ -79,8 +79,9 @@ def check_retrain(dataset_uri: str, recipe: dict[str, Any], model_name: str, for
     backgrounds = recipe.get("backgrounds", "")
     if backgrounds:  # the photos, not only their folder's name, shape the model
         recipe = {**recipe, "backgrounds": f"{backgrounds} sha256={backgrounds_fingerprint(backgrounds)}"}
-    data, rec = training_fingerprint(dataset_uri, extra_train_uri), recipe_sha256(recipe)
+    data, rec = training_fingerprint(dataset_uri, extra_train_uri, extra_val_uri), recipe_sha256(recipe)
     extra = f" plus extra training set `{extra_train_uri}`" if str(extra_train_uri).strip() else ""
+    extra += f" plus extra validation set `{extra_val_uri}`" if str(extra_val_uri).strip() else ""
     head = f"Dataset `{dataset_uri}`{extra}: fingerprint `{data[:16]}`, recipe `{rec[:16]}`."
     if force:
         return RetrainCheck(make_key(data, rec, forced=True), f"{head}\n\n**Retraining: forced** (force_retrain).\n")
