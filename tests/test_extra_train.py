@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.labeling.committed import committed_dataset, read_card
+from personseg.pipeline_logic.retrain import parse_key
 from personseg.pipeline_logic.ingest import materialize
 
 
@@ -169,9 +171,9 @@ def test_the_scored_images_cannot_be_the_extra_training_set(tmp_path: Path):
     check_extra_train("", "demo", "real", "people")  # people to choose the epoch: fine
     with pytest.raises(UserError, match="extra_val_uri 'real': the same data as extra_eval_uri 'real'; choosing"):
         check_extra_train("", "demo", "real", "real")
+    shutil.rmtree(copy)
+    shutil.copytree(extra, copy)
     with pytest.raises(UserError, match=f"extra_val_uri '{copy}': the same data as extra_train_uri '{extra}'"):
-        shutil.rmtree(copy)
-        shutil.copytree(extra, copy)
         check_extra_train(str(extra), str(base), "real", str(copy))
     args = {"dataset_uri": "demo", "image_size": 64, "width": 8, "epochs": 1, "composite": 0.5, "photometric": 0.0,
             "background_hue": 0.0, "backgrounds": "", "seed": 0, "swap_design": "lean4", "swap_epochs": 0,
@@ -181,3 +183,8 @@ def test_the_scored_images_cannot_be_the_extra_training_set(tmp_path: Path):
         check_data.python_func(extra_train_uri="real", extra_eval_uri="real", **args)
     with pytest.raises(UserError, match="extra_val_uri 'demo': the same data as dataset_uri 'demo'"):
         check_data.python_func(extra_train_uri="", extra_eval_uri="real", extra_val_uri="demo", **args)
+    forced = {**args, "force_retrain": True, "report": SimpleNamespace(path=str(tmp_path / "report.md"))}
+    keys = [check_data.python_func(extra_train_uri="", extra_eval_uri="real", extra_val_uri=val, **forced)
+            for val in ("", "people")]
+    assert parse_key(keys[0])["data"] != parse_key(keys[1])["data"]  # the validation set is part of the retrain key
+    assert "plus extra validation set `people`" in (tmp_path / "report.md").read_text()

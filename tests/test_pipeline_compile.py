@@ -61,6 +61,10 @@ def test_pipeline_structure(tmp_path: Path) -> None:
     assert set(tasks) == {"ingest", "condition-branches-2", "swap", "quantize", "evaluate", "condition-5"}
     assert tasks["ingest"]["inputs"]["parameters"]["retrain_key"]["componentInputParameter"] == \
         "pipelinechannel--check-data-Output"  # the data's fingerprint is ingest's cache key
+    for extra in ("extra_train_uri", "extra_val_uri"):  # what check_data fingerprints is what ingest adds
+        assert root["check-data"]["inputs"]["parameters"][extra]["componentInputParameter"] == extra
+        assert tasks["ingest"]["inputs"]["parameters"][extra]["componentInputParameter"] == f"pipelinechannel--{extra}"
+    assert params["extra_val_uri"]["defaultValue"] == ""
     assert tasks["condition-5"]["triggerPolicy"]["condition"] == \
         "inputs.parameter_values['pipelinechannel--evaluate-Output'] != ''"  # the winner's name
     # one quantize task builds every candidate; evaluate and deploy read its one artifact, deploy the winner

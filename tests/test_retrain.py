@@ -67,6 +67,11 @@ def test_retrain_decision_against_the_production_card(s3_env, tmp_path: Path) ->
     assert "force_retrain=true" in same.markdown
     new_data = check_retrain("synthetic:17", RECIPE, name)
     assert new_data.key and "new data since version" in new_data.markdown
+    with_people = check_retrain("synthetic:16", RECIPE, name, extra_train_uri="people")
+    assert with_people.key and "new data since version" in with_people.markdown
+    choose_on_people = check_retrain("synthetic:16", RECIPE, name, extra_val_uri="people")
+    assert choose_on_people.key and "plus extra validation set `people`" in choose_on_people.markdown
+    assert len({with_people.key, choose_on_people.key}) == 2  # the same photos in val are another model
     new_recipe = check_retrain("synthetic:16", {**RECIPE, "epochs": 2}, name)
     assert new_recipe.key and "a changed recipe" in new_recipe.markdown
     other_candidates = check_retrain("synthetic:16", {**RECIPE, "candidates": "swapped:onnxruntime"}, name)
