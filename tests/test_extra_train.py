@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,8 +18,8 @@ from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.labeling.committed import committed_dataset, read_card
-from personseg.pipeline_logic.retrain import parse_key
 from personseg.pipeline_logic.ingest import materialize
+from personseg.pipeline_logic.retrain import parse_key
 
 
 def _base(tmp_path: Path) -> Path:
@@ -153,7 +153,8 @@ def test_the_runs_console_line_names_the_extra_set(tmp_path: Path):
 
     assert line({"uri": "demo", "extra_train_uri": "people"}) == "demo + people (train only): 3 images"
     assert line({"uri": "demo", "extra_train_uri": ""}) == "demo: 3 images"
-    assert line({"uri": "demo", "extra_train_uri": "", "extra_val_uri": "people"}) == "demo + people (val only): 3 images"
+    val_only = {"uri": "demo", "extra_train_uri": "", "extra_val_uri": "people"}
+    assert line(val_only) == "demo + people (val only): 3 images"
 
 
 def test_the_scored_images_cannot_be_the_extra_training_set(tmp_path: Path):
