@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from storage_fixtures import make_dataset
 
-from personseg.data.extra_train import PREFIX, VAL_PREFIX, add_sets, add_training_set, check_extra_train
+from personseg.data.extra_train import PREFIX, VAL_PREFIX, add_sets, add_training_set, check_extra_sets
 from personseg.data.fingerprint import dataset_fingerprint, training_fingerprint
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
@@ -161,21 +161,21 @@ def test_the_scored_images_cannot_be_the_extra_training_set(tmp_path: Path):
     from personseg_kfp.components.check_data import check_data
 
     base, extra = _base(tmp_path), _extra(tmp_path)
-    check_extra_train(str(extra), str(base), "real")  # a different set: fine
-    check_extra_train("", "demo", "demo")  # none: nothing to check
+    check_extra_sets(str(extra), str(base), "real")  # a different set: fine
+    check_extra_sets("", "demo", "demo")  # none: nothing to check
     with pytest.raises(UserError, match="extra_train_uri 'real': the same data as extra_eval_uri 'real'"):
-        check_extra_train("real", "demo", "real")
+        check_extra_sets("real", "demo", "real")
     copy = tmp_path / "copy"
     shutil.copytree(base, copy)
     with pytest.raises(UserError, match=f"the same data as dataset_uri '{base}'"):
-        check_extra_train(str(copy), str(base))
-    check_extra_train("", "demo", "real", "people")  # people to choose the epoch: fine
+        check_extra_sets(str(copy), str(base))
+    check_extra_sets("", "demo", "real", "people")  # people to choose the epoch: fine
     with pytest.raises(UserError, match="extra_val_uri 'real': the same data as extra_eval_uri 'real'; choosing"):
-        check_extra_train("", "demo", "real", "real")
+        check_extra_sets("", "demo", "real", "real")
     shutil.rmtree(copy)
     shutil.copytree(extra, copy)
     with pytest.raises(UserError, match=f"extra_val_uri '{copy}': the same data as extra_train_uri '{extra}'"):
-        check_extra_train(str(extra), str(base), "real", str(copy))
+        check_extra_sets(str(extra), str(base), "real", str(copy))
     args = {"dataset_uri": "demo", "image_size": 64, "width": 8, "epochs": 1, "composite": 0.5, "photometric": 0.0,
             "background_hue": 0.0, "backgrounds": "", "seed": 0, "swap_design": "lean4", "swap_epochs": 0,
             "calibration_size": 8, "tolerable_iou_loss": 0.02, "candidates": "swapped:onnxruntime",

@@ -87,7 +87,7 @@ def add_sets(base: Path, out: Path, extras: dict[str, tuple[Path, str]]) -> dict
     return {**counts, **{f"extra_{name}": len(samples) for name, samples in added.items()}}
 
 
-def check_extra_train(extra_train_uri: str, dataset_uri: str, extra_eval_uri: str = "",
+def check_extra_sets(extra_train_uri: str, dataset_uri: str, extra_eval_uri: str = "",
                       extra_val_uri: str = "") -> None:
     """Refuse an extra training or validation set that is data it must stay apart from.
 
@@ -102,10 +102,12 @@ def check_extra_train(extra_train_uri: str, dataset_uri: str, extra_eval_uri: st
     prints: dict[str, str] = {}
 
     def same(a: str, b: str) -> bool:
+        if a == b:
+            return True
         for uri in (a, b):
             if uri not in prints:
                 prints[uri] = dataset_fingerprint(uri)
-        return a == b or prints[a] == prints[b]
+        return prints[a] == prints[b]
 
     named = {"dataset_uri": str(dataset_uri).strip(), "extra_eval_uri": str(extra_eval_uri).strip(),
              "extra_train_uri": str(extra_train_uri).strip(), "extra_val_uri": str(extra_val_uri).strip()}

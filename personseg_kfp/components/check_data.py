@@ -17,7 +17,7 @@ def check_data(dataset_uri: str, extra_train_uri: str, image_size: int, width: i
     ``candidates``, ``backgrounds``, ``extra_train_uri`` and ``extra_val_uri`` are validated here, so a typo (or
     training or choosing the epoch on the images that are scored) fails the run before anything trains.
     """
-    from personseg.data.extra_train import check_extra_train
+    from personseg.data.extra_train import check_extra_sets
     from personseg.data.scenes import check_backgrounds
     from personseg.pipeline_logic.candidates import canonical
     from personseg.pipeline_logic.retrain import check_retrain
@@ -25,7 +25,7 @@ def check_data(dataset_uri: str, extra_train_uri: str, image_size: int, width: i
 
     use_endpoint(s3_endpoint)
     check_backgrounds(backgrounds)
-    check_extra_train(extra_train_uri, dataset_uri, extra_eval_uri, extra_val_uri)
+    check_extra_sets(extra_train_uri, dataset_uri, extra_eval_uri, extra_val_uri)
     recipe = {"image_size": image_size, "width": width, "epochs": epochs, "composite": composite,
               "photometric": photometric, "background_hue": background_hue,
               "backgrounds": backgrounds, "seed": seed, "swap_design": swap_design,
