@@ -109,6 +109,17 @@ def test_ingest_adds_people_to_val_and_the_training_photos_stay_the_demos(tmp_pa
     assert split.val == [*demo_split.val, *(VAL_PREFIX + i for i in people)]
 
 
+def test_the_ingest_component_puts_each_extra_set_in_its_split(tmp_path: Path):
+    from personseg_kfp.components.ingest import ingest
+
+    data = SimpleNamespace(path=str(tmp_path / "data"), metadata={})
+    ingest.python_func(dataset_uri="demo", retrain_key="k", image_size=64, s3_endpoint="", data=data,
+                       extra_train_uri="", extra_val_uri="people")
+    split = split_ids(prescan(Path(data.path), 64).ids, Path(data.path))
+    assert sum(i.startswith(VAL_PREFIX) for i in split.val) == 6 and not any(PREFIX in i for i in split.train)
+    assert data.metadata["extra_val_uri"] == "people"
+
+
 def test_the_training_fingerprint_follows_the_extra_set(tmp_path: Path):
     base, extra = _base(tmp_path), _extra(tmp_path)
     assert training_fingerprint(str(base)) == dataset_fingerprint(str(base))  # no extra: as before
