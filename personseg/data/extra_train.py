@@ -22,6 +22,7 @@ from personseg.labeling.committed import CARD, read_card
 
 PREFIX = "extra-"  # extra ids are renamed <PREFIX><id>, so they cannot collide with the main dataset's
 VAL_PREFIX = "xval-"  # the same for an extra validation set
+PREFIXES = {"train": PREFIX, "val": VAL_PREFIX}  # the prefix of each split an extra set may join
 WHAT = {"train": "extra training set", "val": "extra validation set"}  # how errors name each extra set
 
 

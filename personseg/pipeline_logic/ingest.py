@@ -34,17 +34,16 @@ def materialize(uri: str, out: str | Path, size: int, extra_train_uri: str = "",
     ``extra_train_uri``'s images join its train split, ``extra_val_uri``'s its val split
     (``personseg.data.extra_train``).
     """
-    from personseg.data.extra_train import PREFIX, VAL_PREFIX, add_sets
+    from personseg.data.extra_train import PREFIXES, add_sets
 
-    named = {split: str(extra).strip() for split, extra in (("train", extra_train_uri), ("val", extra_val_uri))}
-    named = {split: extra for split, extra in named.items() if extra}
+    named = {split: str(extra).strip() for split, extra in (("train", extra_train_uri), ("val", extra_val_uri))
+             if str(extra).strip()}
     if not named:
         return _materialize(uri, out, size)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(out).parent, prefix=".ingest-") as work:
         base = _materialize(uri, Path(work) / "base", size)
-        prefixes = {"train": PREFIX, "val": VAL_PREFIX}
-        extras = {split: (_materialize(extra, Path(work) / f"extra-{split}", size), prefixes[split])
+        extras = {split: (_materialize(extra, Path(work) / f"extra-{split}", size), PREFIXES[split])
                   for split, extra in named.items()}
         add_sets(base, Path(out), extras)
     return Path(out)
