@@ -270,3 +270,33 @@ def test_metrics_count_requests_errors_latency_and_name_the_model(client):
     assert metric_value(text, "personseg_ready") == 1.0
     assert metric_value(text, "personseg_model_info", {"name": "seg", "kind": "onnx", "precision": "fp32"}) == 1.0
     assert 'version="' in text.split("personseg_model_info{")[1].split("}")[0]
+
+
+def _raw_request(url: str, head: bytes) -> bytes:
+    """Send ``head`` on a fresh socket and return the whole reply (the server closes or answers)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+
+
+def test_random_methods_add_no_metric_series(server, client):
+    """h11 takes any token as a method; each one must not become a new ``method`` label value."""
+    rng = np.random.default_rng(7)
+    letters = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
+    before = client.get("/metrics").text
+    for _ in range(40):
+        method = rng.choice(letters, 4000).tobytes()
+        reply = _raw_request(server.url, method + b" /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 405"), reply[:100]
+    after = client.get("/metrics").text
+    assert len(after) - len(before) < 2000, f"/metrics grew by {len(after) - len(before)} bytes"
+    labels = {"route": "/v1/segment", "method": "other", "status": "405"}
+    assert metric_value(after, "personseg_requests_total", labels) - metric_value(before, "personseg_requests_total",
+                                                                                   labels) == 40

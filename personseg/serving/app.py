@@ -21,7 +21,7 @@ from personseg.runtime import load_predictor
 from personseg.serving import oip
 from personseg.serving.body import Upload, is_multipart, parse_multipart, read_body
 from personseg.serving.errors import InferenceFailed, RequestError
-from personseg.serving.metrics import CONTENT_TYPE, ServerMetrics
+from personseg.serving.metrics import CONTENT_TYPE, ServerMetrics, method_label
 from personseg.serving.model import Loader
 from personseg.serving.service import SegmentationService
 from personseg.serving.settings import ServeSettings
@@ -62,7 +62,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = route_of(scope)
-            self.metrics.requests.labels(route, scope["method"], str(status["code"])).inc()
+            self.metrics.requests.labels(route, method_label(scope["method"]), str(status["code"])).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 

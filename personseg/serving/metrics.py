@@ -1,7 +1,9 @@
 """Prometheus metrics for one server instance, in their own registry (tests run several servers).
 
-Routes are labelled by their template (``/v2/models/{name}/infer``), never the raw path, so a client
-cannot blow up label cardinality.
+Every label takes its values from a set fixed in code, never from what a client sends, so no request
+can add a series: routes are labelled by their template (``/v2/models/{name}/infer``, or ``unmatched``),
+methods outside ``METHODS`` become ``other``, statuses are the ones the app answers with and reasons
+are error kinds named in code.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 BATCH_SIZE = "personseg_batch_size"  # read back by the load test (``personseg.serving.scrape``)
 INFERENCE_SECONDS = "personseg_inference_duration_seconds"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# RFC 9110 section 9 plus PATCH (RFC 5789); h11 accepts any token as a method, so anything else is "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label: a standard method as itself, anything else ``other``."""
+    return method if method in METHODS else "other"
 
 
 class ServerMetrics:
