@@ -97,6 +97,9 @@ def test_v2_infer_returns_probabilities_of_the_right_shape(client):
     (lambda b: {**b, "inputs": [{**b["inputs"][0], "data": b["inputs"][0]["data"][:-1]}]}, "needs 12288"),
     (lambda b: {**b, "inputs": [{**b["inputs"][0], "name": "image"}]}, "input is 'input'"),
     (lambda b: {"inputs": "nope"}, "exactly one tensor"),
+    (lambda b: {**b, "inputs": [{**b["inputs"][0], "data": [10**400] + b["inputs"][0]["data"][1:]}]}, "out of range"),
+    (lambda b: {**b, "inputs": [{**b["inputs"][0], "data": [True] + b["inputs"][0]["data"][1:]}]}, "found bool"),
+    (lambda b: {**b, "inputs": [{**b["inputs"][0], "data": ["0.5"] + b["inputs"][0]["data"][1:]}]}, "found string"),
 ])
 def test_v2_bad_tensors_are_400_naming_the_field(client, mutate, words):
     good = v2_body(np.full((1, 3, SIZE, SIZE), 0.5, np.float32))

@@ -21,6 +21,7 @@ from personseg.serving.jsonbody import load_json
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 DATATYPE = "FP32"
+NUMBER_TYPES = frozenset({int, float})  # exactly: a JSON true is a bool, which is an int subclass
 JSON_BYTES_PER_VALUE = 12  # generous: "0.123456789," is 12 characters
 
 
@@ -103,10 +104,16 @@ def _tensor(spec: dict[str, Any], size: int) -> np.ndarray:
         raise _bad(f"inputs[0].shape is {shape}; expected [N, 3, {size}, {size}] with N >= 1")
     if not isinstance(data, list):
         raise _bad("inputs[0].data must be a JSON array of numbers (flat or nested)")
+    others = sorted(t.__name__ for t in _leaf_types(data) - NUMBER_TYPES)
+    if others:  # numpy would read true as 1.0 and "0.5" as 0.5
+        raise _bad(f"inputs[0].data must hold only numbers, in a flat or regularly nested array (found "
+                   f"{', '.join('string' if t == 'str' else t for t in others)})")
     try:
         array = np.asarray(data, dtype=np.float32)
     except (ValueError, TypeError):
         raise _bad("inputs[0].data must hold only numbers, in a flat or regularly nested array") from None
+    except OverflowError:  # an integer literal too large for any float
+        raise _bad("inputs[0].data must be finite values in [0, 1] (RGB / 255); an integer is out of range") from None
     expected = math.prod(shape)
     if array.size != expected:
         raise _bad(f"inputs[0].data has {array.size} values; shape {shape} needs {expected}")
@@ -115,6 +122,13 @@ def _tensor(spec: dict[str, Any], size: int) -> np.ndarray:
     if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
         raise _bad("inputs[0].data must be finite values in [0, 1] (RGB / 255)")
     return array.reshape(shape)
+
+
+def _leaf_types(data: list) -> set[type]:
+    """The Python types of the values at the bottom of a (possibly nested) JSON array."""
+    if data and type(data[0]) is list:
+        return set().union(*(_leaf_types(x) if type(x) is list else {type(x)} for x in data))
+    return set(map(type, data))
 
 
 def infer_response(model_name: str, req_id: str | None, probabilities: np.ndarray) -> bytes:
