@@ -1,4 +1,6 @@
-"""The ``personseg`` command line: parses arguments into configs and calls step functions.
+"""Turn photos of people and their masks into a fast INT8 person-segmentation model, and serve it.
+
+The command line parses arguments into configs and calls step functions.
 
 Each sub-command lives in ``personseg/commands/<name>.py`` and exposes ``register(subparsers)``;
 modules are discovered, so adding a command never edits this file. Command modules import heavy
@@ -14,6 +16,7 @@ import pkgutil
 import sys
 
 from personseg import __version__
+from personseg.commands._help import CommandParser
 from personseg.console.noise import quiet_third_party
 from personseg.errors import UserError
 
@@ -22,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full parser with every discovered sub-command."""
     import personseg.commands as commands
 
-    parser = argparse.ArgumentParser(prog="personseg", description=__doc__.splitlines()[0])
+    parser = CommandParser(prog="personseg", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"personseg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -44,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except UserError as exc:
-        print(f"personseg {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{args.prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"personseg {args.command}: interrupted", file=sys.stderr)
+        print(f"{args.prog}: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)
 

@@ -128,7 +128,7 @@ def test_the_real_cli_prints_one_line_for_a_closed_port() -> None:
     done = subprocess.run([sys.executable, "-m", "personseg", "pipeline", "upload", "--host", host],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [f"personseg pipeline: error: --host {host}: cannot reach the KFP API: "
+    assert done.stderr.splitlines() == [f"personseg pipeline upload: error: --host {host}: cannot reach the KFP API: "
                                         "connection refused"]
 
 

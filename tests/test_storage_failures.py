@@ -43,7 +43,7 @@ def test_wrong_credentials_are_rejected_clearly(
     assert bogus not in message and s3_env.secret_key not in message
     assert main(["models", "list"]) == 2
     captured = capsys.readouterr()
-    assert captured.err.startswith("personseg models: error: ") and "rejected the credentials" in captured.err
+    assert captured.err.startswith("personseg models list: error: ") and "rejected the credentials" in captured.err
     assert captured.err.count("\n") == 1 and bogus not in captured.err + captured.out
 
 

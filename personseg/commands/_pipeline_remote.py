@@ -26,7 +26,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     what.add_argument("--pipeline-version", metavar="NAME|ID",
                       help="run this version registered by `pipeline upload` (or `latest`), not the local package")
     p.add_argument("--pipeline-name", help="pipeline holding --pipeline-version (default person-segmentation)")
-    p.add_argument("--experiment", default="person-segmentation")
+    p.add_argument("--experiment", default="person-segmentation", help="KFP experiment the run is filed under")
 
 
 def register_remote(inner: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def register_remote(inner: argparse._SubParsersAction) -> None:
 
     sub = inner.add_parser("submit", help="start a run on a Kubeflow Pipelines endpoint")
     _run_args(sub)
-    sub.add_argument("--run-name")
+    sub.add_argument("--run-name", help="display name of the run (default: KFP's)")
     sub.set_defaults(func=handle_submit)
 
     sched = inner.add_parser("schedule", help="create or update a recurring run (idempotent by --name)")

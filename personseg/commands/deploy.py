@@ -16,14 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "on failure the previous state is restored and the version is marked rolled-back.",
     )
     p.add_argument("--model", required=True, help="models:/NAME@STAGE, models:/NAME:VERSION, s3://... or a local dir")
-    p.add_argument("--target", choices=("kubernetes", "kserve", "local"), default="kubernetes")
+    p.add_argument("--target", choices=("kubernetes", "kserve", "local"), default="kubernetes",
+                   help="a Deployment and Service, a KServe InferenceService, or a server on this machine")
     p.add_argument("--namespace", help="target namespace (default: $PERSONSEG_NAMESPACE, the pod's own, or personseg)")
     p.add_argument("--name", default="personseg", help="name of the Deployment/Service/InferenceService")
     p.add_argument("--image", help="serving image (default: from the package version, $PERSONSEG_IMAGE_REGISTRY)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the rollout or readiness")
     p.add_argument("--dry-run", action="store_true", help="print the objects as YAML and change nothing")
-    p.add_argument("--min-replicas", type=int, default=1)
-    p.add_argument("--max-replicas", type=int, default=4)
+    p.add_argument("--min-replicas", type=int, default=1, help="fewest serving pods (autoscaling)")
+    p.add_argument("--max-replicas", type=int, default=4, help="most serving pods (autoscaling)")
     p.add_argument("--cpu-limit", default="2", help="CPU limit; PERSONSEG_THREADS follows it")
     p.add_argument("--s3-endpoint", default="minio-service.kubeflow:9000", help="S3 endpoint as seen from the pods")
     p.add_argument("--s3-secret", default="mlpipeline-minio-artifact",

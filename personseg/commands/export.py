@@ -6,8 +6,8 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the command."""
     p = sub.add_parser("export", help="export a PyTorch saved model to ONNX (FP32)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--model", required=True, help="PyTorch saved model (directory, s3:// or models:/)")
+    p.add_argument("--out", required=True, help="ONNX saved-model directory to write")
     p.set_defaults(func=handle)
 
 

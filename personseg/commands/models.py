@@ -36,18 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd = add("show", "print the model card of a version (with stages and deploy status)", _show)
     cmd.add_argument("ref", help="NAME, NAME:VERSION or NAME@STAGE")
     cmd = add("promote", "point a stage at a version (an older version rolls back)", _promote)
-    cmd.add_argument("name")
-    cmd.add_argument("version", type=int)
+    cmd.add_argument("name", help="model name")
+    cmd.add_argument("version", type=int, help="version number")
     cmd.add_argument("--stage", default="production", help="candidate or production (default %(default)s)")
     cmd = add("pull", "download a version into OUT, sha256-verified", _pull)
     cmd.add_argument("ref", help="NAME, NAME:VERSION or NAME@STAGE")
-    cmd.add_argument("out", type=Path)
+    cmd.add_argument("out", type=Path, help="folder to write")
     cmd.add_argument("--force", action="store_true", help="replace OUT if it exists")
     cmd = add("presign", "print download links for every file of a version", _presign)
     cmd.add_argument("ref", help="NAME, NAME:VERSION or NAME@STAGE")
     cmd.add_argument("--expires", type=int, default=3600, help="seconds the links work (default %(default)s)")
     cmd = add("gc", "remove what interrupted publishes left behind (never a complete version)", _gc)
-    cmd.add_argument("name")
+    cmd.add_argument("name", help="model name")
     cmd.add_argument(
         "--older-than",
         default="1h",

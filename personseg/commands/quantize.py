@@ -8,7 +8,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quantize", help="quantize an FP32 model to INT8 (INC on ONNX Runtime)")
     p.add_argument("--model", required=True, help="FP32 PyTorch saved model (directory, s3:// or models:/)")
     p.add_argument("--data", required=True, help="dataset: calibrates on its train split, tunes on val (then train)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="INT8 saved-model directory to write")
     p.add_argument("--backend", default="onnxruntime", help="onnxruntime (the fastest on this CPU, measured)")
     p.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "openvino"),
                    help="what runs the INT8 model: onnxruntime (INT8 ONNX) or openvino (the INC result, or NNCF's "
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerable-iou-loss", type=float, default=0.005,
                    help="IoU points INT8 may lose against FP32 on the tuning images (absolute: 0.005 = half a point)")
     p.add_argument("--min-agreement", type=float, default=0.95, help="gate: IoU of INT8 masks vs FP32 masks")
-    p.add_argument("--max-trials", type=int, default=4)
+    p.add_argument("--max-trials", type=int, default=4, help="quantization recipes tried before giving up")
     p.add_argument("--int8-input-convs", dest="fp32_input_convs", action="store_false",
                    help="quantize the convolution that reads the image too (by default it stays FP32: quantizing "
                         "it moved masks most, for 1-3 %% of the latency)")

@@ -7,15 +7,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the command."""
     p = sub.add_parser("swap", help="swap a trained bilinear U-Net to transposed convolutions and fine-tune")
     p.add_argument("--model", required=True, help="trained bilinear model (directory, s3:// or models:/)")
-    p.add_argument("--to", default="transposed", choices=["transposed"])
+    p.add_argument("--to", default="transposed", choices=["transposed"], help="decoder to swap to")
     p.add_argument("--design", default="lean", help="exact (function-preserving) or lean (fewer FLOPs)")
     p.add_argument("--squeeze", type=int, default=2, help="lean: channel reduction of the transposed convs")
     p.add_argument("--data", required=True, help="dataset for fine-tuning and before/after IoU")
     p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (0: swap only)")
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
     p.add_argument("--no-distill", action="store_true", help="fine-tune on labels only")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", required=True, help="swapped saved-model directory to write")
     p.set_defaults(func=handle)
 
 

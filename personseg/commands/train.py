@@ -2,6 +2,8 @@
 
 import argparse
 
+from personseg.commands._help import RawHelpFormatter
+
 EPILOG = """\
 devices and ranks:
   --device auto|cpu|cuda    auto: CUDA when torch sees it, else the CPU (logged)
@@ -24,19 +26,19 @@ running under torchrun (e.g. Kubeflow Trainer's torch runtime, one rank per node
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the command."""
     p = sub.add_parser("train", help="train a segmentation model", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=RawHelpFormatter)
     p.add_argument("--data", required=True, help="dataset folder or s3:// prefix; trains on its train split and "
                    "keeps the epoch best on val (split.json, else a 70/15/15 hash split)")
-    p.add_argument("--model", default="unet")
+    p.add_argument("--model", default="unet", help="architecture name")
     p.add_argument("--decoder", default="bilinear", help="bilinear or transposed")
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--width", type=int, default=32, help="channels of the first U-Net level (doubled per level)")
+    p.add_argument("--size", type=int, default=256, help="side in pixels images are trained at")
+    p.add_argument("--epochs", type=int, default=20, help="passes over the train split")
     p.add_argument("--batch-size", type=int, default=8, help="global batch size (split over ranks)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--seed", type=int, default=0, help="random seed (weights, order, augmentation)")
+    p.add_argument("--no-augment", action="store_true", help="train on the images as they are (no flip, crop, colour)")
     p.add_argument("--composite", type=float, default=0.0,
                    help="probability that a training sample becomes a copy-paste composite: its people on an "
                    "inpainted, generated or other photo's background, with 1-3 people (0: off)")

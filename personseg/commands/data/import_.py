@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("src", type=Path, help="COCO: the instances JSON; voc / supervisely / matte: the folder")
     p.add_argument("out", help="output dataset folder (complete or absent) or s3:// prefix")
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--format", required=True, choices=FORMATS, help="layout of SRC")
     p.add_argument("--class", "--category", dest="cls",
                    help="the person class: COCO / Supervisely name (default person), VOC index (default 15)")
     p.add_argument("--images", type=Path, help="COCO: folder the file_names are relative to (default: the JSON's)")

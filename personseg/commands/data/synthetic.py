@@ -7,9 +7,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the sub-command."""
     p = sub.add_parser("synthetic", help="write a procedurally generated person-like dataset")
     p.add_argument("out", help="output dataset folder (replaced atomically)")
-    p.add_argument("--count", type=int, default=64)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=64, help="number of images")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels (square)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same images")
     p.set_defaults(func=handle)
 
 

@@ -7,7 +7,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the sub-command."""
     p = sub.add_parser("validate", help="check layout, readability, sizes and mask values of a dataset")
     p.add_argument("data", help="dataset folder or s3:// prefix")
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--size", type=int, default=256, help="side in pixels images are read at, as training would")
     p.set_defaults(func=handle)
 
 
