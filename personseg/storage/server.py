@@ -5,10 +5,17 @@ Every port ``weed mini`` opens is chosen here (it otherwise falls back to fixed 
 collide when several servers run on one machine), extra services (WebDAV, Iceberg, Lance, admin
 UI) and telemetry are switched off, and its logs go into the server's own directory.
 
+Only the S3 API is meant for clients, and only it checks the S3 credentials. The filer's and the
+volume server's own HTTP ports would read and write every object without any, to any local user:
+so each server gets random JWT signing keys in ``security.toml`` (weed reads it from its working
+directory, the server directory), which make those ports answer 401 to unsigned requests, and the
+directory is private (0700, weed runs under umask 077) so other users cannot read the data files.
+
 Layout of a server directory::
 
     data/            weed's data (-dir)
     s3-config.json   the one identity, mode 0600 (reused on restart so old exports stay valid)
+    security.toml    JWT signing keys, mode 0600: the filer and volume HTTP ports refuse unsigned requests
     weed.log         weed's output (it never prints the keys)
     weed.pid         JSON: pid, endpoint, ports (no credentials)
     tmp/             TMPDIR of the weed process (its glog files)
@@ -45,6 +52,10 @@ WEED_VAR = "PERSONSEG_WEED"
 GRPC_OFFSET = 10000  # weed derives some gRPC ports as HTTP port + 10000 whatever the flags say
 SERVICES = ("master", "volume", "filer", "admin")
 CONFIG_FILE = "s3-config.json"
+SECURITY_FILE = "security.toml"
+# SeaweedFS reads these from security.toml (weed/command/scaffold/security.toml, 4.x): "signing" guards
+# the volume servers' writes, "filer_signing" the filer's; each ".read" variant guards reads as well.
+_JWT_SECTIONS = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
 PID_FILE = "weed.pid"
 LOG_FILE = "weed.log"
 _SOCKET_MAX = 100  # AF_UNIX paths must stay under 108 bytes
@@ -121,6 +132,12 @@ def _credentials(config_file: Path) -> tuple[str, str]:
     }
     _write_private(config_file, json.dumps(body, indent=2) + "\n")
     return access, secret
+
+
+def _write_security(path: Path) -> None:
+    """Write fresh JWT signing keys (new each start: nothing outside the server holds them)."""
+    body = "".join(f'[{section}]\nkey = "{secrets.token_urlsafe(32)}"\n' for section in _JWT_SECTIONS)
+    _write_private(path, "# personseg local S3: keys that lock weed's filer and volume ports\n" + body)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -324,9 +341,12 @@ def start_local_s3(root: str | Path, port: int | None = None, timeout: float = 3
     picked free. Credentials are generated on first use of ``root`` and reused afterwards.
     """
     root = Path(root).resolve()
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "tmp").mkdir(exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    (root / "data").mkdir(mode=0o700, exist_ok=True)
+    (root / "tmp").mkdir(mode=0o700, exist_ok=True)
     access, secret = _credentials(root / CONFIG_FILE)
+    _write_security(root / SECURITY_FILE)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MINIO_", "S3_"))}
     env["TMPDIR"] = str(root / "tmp")
     for attempt in range(3):
@@ -334,7 +354,7 @@ def start_local_s3(root: str | Path, port: int | None = None, timeout: float = 3
         with open(root / LOG_FILE, "ab") as log_fh:
             proc = subprocess.Popen(
                 _weed_args(root, ports), stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,
-                env=env, cwd=root, start_new_session=True,
+                env=env, cwd=root, start_new_session=True, umask=0o077,
             )
         server = LocalS3(f"http://127.0.0.1:{ports['s3']}", access, secret, proc.pid, root, ports, proc)
         try:
