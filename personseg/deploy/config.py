@@ -15,8 +15,8 @@ from personseg.images import serving_image
 TARGETS = ("kubernetes", "kserve", "local")
 NAMESPACE_ENV = "PERSONSEG_NAMESPACE"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class DeployConfig:
         if self.target not in TARGETS:
             raise UserError(f"--target {self.target!r}: expected one of {', '.join(TARGETS)}")
         for label, value in (("name", self.name), ("namespace", self.namespace)):
-            if not DNS_LABEL.match(value):
+            if not DNS_LABEL.fullmatch(value):
                 raise UserError(f"{label} {value!r}: must be a DNS label (lowercase letters, digits, '-')")
         if not 1 <= self.min_replicas <= self.max_replicas:
             raise UserError(f"replicas: need 1 <= min ({self.min_replicas}) <= max ({self.max_replicas})")
@@ -76,7 +76,7 @@ class DeployConfig:
 
 def cpu_cores(quantity: str) -> float:
     """A Kubernetes CPU quantity (``2``, ``1.5``, ``500m``) in cores."""
-    match = CPU.match(str(quantity))
+    match = CPU.fullmatch(str(quantity))
     if not match:
         raise UserError(f"CPU quantity {quantity!r}: expected cores like '2', '1.5' or '500m'")
     value = float(match.group(1))

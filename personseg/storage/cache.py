@@ -23,7 +23,7 @@ from personseg.errors import UserError
 from personseg.hashing import tree_sha256
 
 CACHE_VAR = "PERSONSEG_CACHE"
-_HEX = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def cache_root() -> Path:
@@ -45,7 +45,7 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 def _check_key(key: str) -> str:
-    if not _HEX.match(key):
+    if not _HEX.fullmatch(key):
         raise UserError(f"cache key {key!r}: expected a hex sha256")
     return key
 
@@ -83,7 +83,7 @@ def cached_tree_by_alias(kind: str, alias: str, fill: Callable[[Path], None]) ->
     with file_lock(root / "locks" / f"alias-{alias_key}.lock"):
         if alias_file.is_file():
             known = alias_file.read_text().strip()
-            if _HEX.match(known) and (root / kind / known).is_dir():
+            if _HEX.fullmatch(known) and (root / kind / known).is_dir():
                 return root / kind / known, False
         (root / kind).mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".fill-", dir=root / kind))

@@ -25,7 +25,7 @@ DEFAULT_MODEL_BUCKET = "models"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def _first(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str] | None:
@@ -48,7 +48,7 @@ def parse_bool(name: str, value: str) -> bool:
 
 def check_bucket_name(bucket: str, source: str = "bucket") -> str:
     """Return ``bucket`` if it is a valid S3 bucket name, else raise naming ``source``."""
-    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         raise ConfigError(
             f"{source} {bucket!r}: not a valid bucket name (3-63 lowercase letters, digits, '.', '-')"
         )

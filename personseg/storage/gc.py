@@ -32,7 +32,7 @@ from personseg.storage.errors import MissingKey
 from personseg.storage.probe import PROBE_PREFIX
 from personseg.storage.refs import check_name
 
-_AGE_RE = re.compile(r"^(\d+)([smhd]?)$")
+_AGE_RE = re.compile(r"(\d+)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -55,7 +55,7 @@ class GcReport:
 
 def parse_age(text: str) -> dt.timedelta:
     """``90s``, ``30m``, ``1h``, ``2d`` or plain seconds, as a timedelta."""
-    found = _AGE_RE.match(text.strip())
+    found = _AGE_RE.fullmatch(text.strip())
     if not found:
         raise UserError(f"--older-than {text!r}: use a whole number with s, m, h or d (e.g. 90m, 1h, 2d)")
     return dt.timedelta(seconds=int(found.group(1)) * _UNITS[found.group(2)])

@@ -9,7 +9,7 @@ from personseg.errors import UserError
 
 PREFIX = "models:/"
 STAGES = ("candidate", "production")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ModelRef:
 
 def check_name(name: str) -> str:
     """A model name is lowercase letters, digits, '.', '_' and '-' (it becomes a key prefix)."""
-    if not _NAME.match(name) or name.isdigit():
+    if not _NAME.fullmatch(name) or name.isdigit():
         raise UserError(
             f"model name {name!r}: use lowercase letters, digits, '.', '_', '-' (not only digits), "
             "starting with a letter or digit"

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 STATUS = ".status.json"
 STAGES_DIR = "_stages"
 MAX_PRESIGN = dt.timedelta(days=7)
-_STATUS_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_STATUS_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 
 def _now() -> str:
@@ -74,7 +74,7 @@ class Registry:
         out = []
         for obj in self.store.list(self.bucket, "", recursive=False):
             name = obj.key.rstrip("/")
-            if obj.size == -1 and re.match(r"^[a-z0-9][a-z0-9._-]*$", name) and not name.isdigit():
+            if obj.size == -1 and re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name) and not name.isdigit():
                 out.append(name)
         return sorted(out)
 
@@ -214,7 +214,7 @@ class Registry:
 
     def mark(self, name: str, version: int, status: str, detail: str = "") -> None:
         """Record a deploy status (``deployed``, ``rolled-back``, ...) next to a version."""
-        if not _STATUS_RE.match(status):
+        if not _STATUS_RE.fullmatch(status):
             raise UserError(f"status {status!r}: use lowercase letters, digits and '-' (e.g. deployed, rolled-back)")
         self.card(name, version)
         previous = self.status(name, version)

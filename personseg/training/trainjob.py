@@ -36,7 +36,7 @@ COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 # Reserved by Trainer's torch plugin (pkg/constants TorchRunReservedEnvNames): set by the runtime only.
 RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT")
 PART_OF = {"app.kubernetes.io/part-of": "personseg", "app.kubernetes.io/component": "train"}
-_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class TrainJobSpec:
 
     def check(self) -> None:
         """Refuse what the API server or the runtime would refuse later, naming the field."""
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise UserError(f"TrainJob name {self.name!r}: must be a DNS label (a-z, 0-9, '-'), at most 63 chars")
         self.pool.check()
         for name in ("data_uri", "model_uri"):
