@@ -145,6 +145,25 @@ def test_a_blank_mask_fails_the_smoke_test_when_a_person_is_expected():
         run_smoke(answer(blank), figure())
 
 
+def test_two_empty_masks_fail_the_smoke_test():
+    """IoU calls two empty masks equal; an empty expected mask would let a blank server pass."""
+    blank = np.zeros_like(figure())
+    with pytest.raises(SmokeFailed, match="expected mask of the probe is empty"):
+        run_smoke(answer(blank), blank)
+
+
+def test_publish_refuses_a_model_whose_probe_mask_is_empty(tmp_path: Path):
+    from personseg.modeldir import read_model_dir
+    from personseg.storage.card import build_card
+
+    blank = read_model_dir(tiny_onnx_model(tmp_path / "blank", bias=-10.0))
+    with pytest.raises(UserError, match="finds no person in the smoke probe image.*not published"):
+        build_card(blank, "m", 0, {}, None)
+    empty = {"smoke": {"probe": PROBE, "mask_png_b64": encode_mask(np.zeros((240, 160), bool))}}
+    with pytest.raises(NoExpectedMask, match="models:/m:1: the expected mask is empty"):
+        expected_from_card(empty, "models:/m:1")
+
+
 def test_the_expected_mask_passes_the_smoke_test():
     result = run_smoke(answer(figure()), figure())
     assert result.iou == 1.0 and result.to_dict()["min_iou"] == MIN_IOU == 0.9

@@ -104,6 +104,9 @@ def card_entry(model_dir: str | Path) -> dict[str, Any]:
         reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         log.warning("model %s: no smoke-test mask recorded, the model did not run: %s", model_dir, reason)
         return {"probe": PROBE, "error": reason[:1000]}
+    if not mask.any():
+        raise UserError(f"model {model_dir}: finds no person in the smoke probe image (an empty mask), so no "
+                        "deploy could tell its answers from a blank server's; not published")
     return {"probe": PROBE, "size": list(PROBE_SIZE), "mask_png_b64": encode_mask(mask),
             "foreground_fraction": round(float(mask.mean()), 4)}
 
@@ -128,6 +131,9 @@ def expected_from_card(card: dict[str, Any], ref: str) -> np.ndarray:
     if (mask.shape[1], mask.shape[0]) != PROBE_SIZE:
         raise NoExpectedMask(f"model card of {ref}: expected mask is {mask.shape[1]}x{mask.shape[0]}, "
                              f"the probe is {PROBE_SIZE[0]}x{PROBE_SIZE[1]}")
+    if not mask.any():
+        raise NoExpectedMask(f"model card of {ref}: the expected mask is empty, so a blank answer would pass; "
+                             "the model finds no person in the probe image")
     return mask
 
 

@@ -64,8 +64,14 @@ def read_mask(data: bytes, content_type: str, size: tuple[int, int]) -> np.ndarr
 
 
 def check_mask(served: np.ndarray, expected: np.ndarray, min_iou: float = MIN_IOU) -> float:
-    """The IoU of the served and the expected mask; ``SmokeFailed`` below ``min_iou``."""
-    score = iou(served, expected.astype(np.uint8))  # two empty masks agree (1.0)
+    """The IoU of the served and the expected mask; ``SmokeFailed`` below ``min_iou`` or if nothing is expected.
+
+    Two empty masks score 1.0, so an empty expected mask would pass a server that answers blank.
+    """
+    if not expected.any():
+        raise SmokeFailed("smoke test: the expected mask of the probe is empty, so a blank answer would pass; "
+                          "the model finds no person in the probe image and cannot be checked")
+    score = iou(served, expected.astype(np.uint8))
     if score < min_iou:
         raise SmokeFailed(f"smoke test: mask differs from the expected one: IoU {score:.3f} < {min_iou} "
                           f"(person pixels: served {served.mean():.3f}, expected {expected.mean():.3f})")
