@@ -22,7 +22,15 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 DATATYPE = "FP32"
 NUMBER_TYPES = frozenset({int, float})  # exactly: a JSON true is a bool, which is an int subclass
-JSON_BYTES_PER_VALUE = 12  # generous: "0.123456789," is 12 characters
+# The longest a value in [0, 1] is written by common clients, separator included. They all send the
+# float32 tensor as Python floats (``tolist()``, or ``[v.item() for v in x.flatten()]`` in the KServe SDK's
+# ``InferInput.set_data_from_numpy(binary_data=False)`` and tritonclient's, which is the same code), in
+# the shortest text that reads back: up to 17 significant digits. Python's ``json`` writes 1.2e-05 as
+# "1.2345678901234567e-05" (22) and adds ", " (24); orjson (the KServe SDK's ``InferenceRESTClient``)
+# writes it as "0.000012345678901234567" (23) and adds "," (24); rapidjson (tritonclient.http) stays at 23.
+JSON_BYTES_PER_VALUE = 24
+JSON_BYTES_PER_LIST = 4  # a nested list's "[", "]" and the ", " after it
+JSON_ENVELOPE_BYTES = 65536  # names, shape, id, parameters around the data
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,10 @@ def model_metadata(name: str, image_size: int, kind: str, runtime: str) -> dict[
 
 
 def max_request_bytes(image_size: int, max_batch: int) -> int:
-    """Largest JSON body worth reading: ``max_batch`` images written out as decimal text."""
-    return max_batch * 3 * image_size * image_size * JSON_BYTES_PER_VALUE + 65536
+    """Largest JSON body worth reading: ``max_batch`` images as common clients write them, nested or flat."""
+    values = max_batch * 3 * image_size * image_size
+    lists = 1 + max_batch * (1 + 3 + 3 * image_size)  # [N][3][S][S] nesting, as ``tolist()`` gives
+    return values * JSON_BYTES_PER_VALUE + lists * JSON_BYTES_PER_LIST + JSON_ENVELOPE_BYTES
 
 
 def parse_infer(body: bytes, image_size: int) -> InferRequest:
