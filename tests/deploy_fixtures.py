@@ -30,6 +30,8 @@ from personseg.errors import UserError
 
 GROUPS = {"deployments": "apps", "horizontalpodautoscalers": "autoscaling", "inferenceservices": "serving.kserve.io"}
 TEMPLATE_HASH = "personseg.io/template-hash"
+# Predictor fields KServe keeps for itself (ComponentExtensionSpec) rather than the pod template.
+KSERVE_EXTENSION = ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "containerConcurrency", "timeout")
 
 
 @dataclass
@@ -157,8 +159,12 @@ class FakeKubeApi:
                 items = self._list(plural, namespace, query)
                 return self._send(h, 200, {"kind": "List", "apiVersion": "v1", "items": items})
             if h.command == "DELETE":
-                if self.objects.pop(key, None) is None:
+                gone = self.objects.pop(key, None)
+                if gone is None:
                     return self._send(h, 404, _status(404, "NotFound", f'{plural} "{name}" not found'))
+                uid = gone["metadata"]["uid"]  # the garbage collector removes what the object owned
+                for k in [k for k, o in self.objects.items() if _owner_uid(o) == uid]:
+                    del self.objects[k]
                 return self._send(h, 200, _status(200, "", "deleted", "Success"))
             if h.command == "PATCH":
                 if ctype != "application/apply-patch+yaml" or not query.get("fieldManager"):
@@ -169,10 +175,8 @@ class FakeKubeApi:
                 if key not in self.objects and not self._allowed("create", group, plural, name):
                     return self._forbid(h, "create", group, plural, name, namespace)
                 self.objects[key] = self._stored(body, self.objects.get(key))
-                if plural == "inferenceservices":  # KServe's controller makes the predictor Service
-                    svc = {"apiVersion": "v1", "kind": "Service",
-                           "metadata": {"name": f"{name}-predictor", "namespace": namespace}, "spec": {}}
-                    self.objects.setdefault(("services", namespace, f"{name}-predictor"), self._stored(svc, None))
+                if plural == "inferenceservices":
+                    self._reconcile_predictor(self.objects[key])
                 return self._send(h, 200, self._observed(plural, self.objects[key]))
         return self._send(h, 405, _status(405, "MethodNotAllowed", h.command))
 
@@ -197,6 +201,31 @@ class FakeKubeApi:
             obj["status"] = old["status"]
         return obj
 
+    def _reconcile_predictor(self, isvc: dict[str, Any]) -> None:
+        """KServe's raw-mode reconciler: the predictor Deployment and Service, owned by the InferenceService.
+
+        As kserve ``pkg/controller/v1beta1/inferenceservice/components/predictor.go`` (v0.13.0-v0.20.0)
+        does, the predictor's containers become the pod template of Deployment ``<name>-predictor``; the
+        Deployment's generation moves only when that template changes (not, e.g., for minReplicas, which
+        goes to the HPA), so it drifts apart from the InferenceService's generation.
+        """
+        meta = isvc["metadata"]
+        name, namespace = f"{meta['name']}-predictor", meta["namespace"]
+        owner = [{"apiVersion": isvc["apiVersion"], "kind": "InferenceService", "name": meta["name"],
+                  "uid": meta["uid"], "controller": True}]
+        pred = isvc["spec"]["predictor"]
+        labels = {"serving.kserve.io/inferenceservice": meta["name"], "app": f"isvc.{name}"}
+        pod_spec = {k: v for k, v in pred.items() if k not in KSERVE_EXTENSION}
+        dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": name, "namespace": namespace, "ownerReferences": owner},
+               "spec": {"selector": {"matchLabels": {"app": f"isvc.{name}"}},
+                        "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}
+        key = ("deployments", namespace, name)
+        self.objects[key] = self._stored(dep, self.objects.get(key))
+        svc = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": name, "namespace": namespace, "ownerReferences": owner}, "spec": {}}
+        self.objects.setdefault(("services", namespace, name), self._stored(svc, None))
+
     def _observed(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
         """The object with the status a controller would have written by now."""
         out = copy.deepcopy(obj)
@@ -206,24 +235,34 @@ class FakeKubeApi:
             want = int(out["spec"].get("replicas", 1))
             if reason:
                 older = gen > 1
+                available = want if older else 0
                 out["status"] = {"observedGeneration": gen, "replicas": want + (1 if older else 0),
-                                 "updatedReplicas": 1, "availableReplicas": want if older else 0,
+                                 "updatedReplicas": 1, "availableReplicas": available,
                                  "unavailableReplicas": 1,
                                  "conditions": [{"type": "Progressing", "status": "True",
-                                                 "reason": "ReplicaSetUpdated"}]}
+                                                 "reason": "ReplicaSetUpdated"}, _available(available, want)]}
             else:
                 out["status"] = {"observedGeneration": gen, "replicas": want, "updatedReplicas": want,
-                                 "readyReplicas": want, "availableReplicas": want}
+                                 "readyReplicas": want, "availableReplicas": want,
+                                 "conditions": [_available(want, want)]}
         elif plural == "inferenceservices":
-            ready = {"type": "Ready", "status": "False" if reason else "True"}
-            if reason:
+            # kserve pkg/apis/serving/v1beta1/inference_service_status.go PropagateRawStatus (v0.13.0 to
+            # v0.20.0, kserve/kserve#6081): observedGeneration is the predictor DEPLOYMENT's, and Ready
+            # follows the Deployment's Available condition, True while old pods serve a rolling update.
+            meta = out["metadata"]
+            dep = self.objects.get(("deployments", meta["namespace"], f"{meta['name']}-predictor"))
+            status = self._observed("deployments", dep)["status"] if dep else {}
+            available = next((c for c in status.get("conditions", []) if c["type"] == "Available"), None)
+            ready = {"type": "Ready", "status": available["status"] if available else "Unknown"}
+            if ready["status"] != "True":
                 ready.update(reason="PredictorNotReady", message=f"predictor pods: {reason}")
-            out["status"] = {"observedGeneration": gen, "conditions": [ready]}
+            out["status"] = {"observedGeneration": status.get("observedGeneration", 0), "conditions": [ready]}
         return out
 
     def _workloads(self, namespace: str) -> list[dict[str, Any]]:
+        """Deployments and InferenceServices; a predictor Deployment's pods are its InferenceService's."""
         return [o for (p, ns, _), o in self.objects.items()
-                if ns == namespace and p in ("deployments", "inferenceservices")]
+                if ns == namespace and p in ("deployments", "inferenceservices") and not _owner_uid(o)]
 
     def _list(self, plural: str, namespace: str, query: dict[str, str]) -> list[dict[str, Any]]:
         if plural == "pods":
@@ -329,6 +368,18 @@ def _event(pod: str, reason: str, message: str) -> dict[str, Any]:
             "CrashLoopBackOff": ("BackOff", "Back-off restarting failed container server")}[reason]
     return {"type": "Warning", "reason": text[0], "message": text[1], "lastTimestamp": _now(),
             "involvedObject": {"kind": "Pod", "name": pod}}
+
+
+def _available(available: int, want: int) -> dict[str, Any]:
+    """A Deployment's Available condition: True at minimum availability, want - maxUnavailable (25%)."""
+    ok = available >= want - want // 4 and available > 0
+    return {"type": "Available", "status": "True" if ok else "False",
+            "reason": "MinimumReplicasAvailable" if ok else "MinimumReplicasUnavailable"}
+
+
+def _owner_uid(obj: dict[str, Any]) -> str | None:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return refs[0]["uid"] if refs else None
 
 
 def _matches(labels: dict[str, str], selector: str) -> bool:

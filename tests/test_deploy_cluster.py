@@ -252,6 +252,38 @@ def test_kserve_not_ready_rolls_back(stand_in, registry):
     assert api.get("inferenceservices", "serving", "personseg") is None
 
 
+def test_kserve_second_deploy_waits_for_the_predictor_deployment_not_the_old_ready(stand_in, model_server,
+                                                                                     registry):
+    # The stand-in copies KServe's PropagateRawStatus (kserve pkg/apis/serving/v1beta1/
+    # inference_service_status.go, v0.13.0-v0.20.0): the InferenceService's observedGeneration is the
+    # predictor Deployment's and Ready stays True while the old pods keep it Available. Judged on those,
+    # a second deploy whose new pods never get ready looked done and was smoke-tested on the old pods.
+    api = stand_in(proxy_to=model_server.url, role_rules=role_rules(),
+                   failure=lambda obj: "unready" if "s3://models/personseg/3/" in str(obj) else None)
+    reg = registry()
+    assert run(config(model="models:/personseg:2", target="kserve"), api=api.kube(), registry=lambda: reg,
+               poll=0.05).status == "deployed"
+    with pytest.raises(DeployFailed) as info:
+        run(config(target="kserve"), api=api.kube(), registry=lambda: reg, poll=0.05)
+    message = str(info.value)
+    assert "deployment/personseg-predictor: 1/1 replicas updated, 1 available, 1 old still running" in message
+    assert "restored inferenceservice/personseg" in message and "previous version available again" in message
+    assert ("promote", "personseg", 3, "production") not in reg.calls
+
+
+def test_kserve_deploy_that_changes_no_pod_passes_though_generations_differ(stand_in, model_server, registry):
+    # minReplicas goes to the HPA: the InferenceService's generation moves, its predictor Deployment's
+    # does not, so the InferenceService's observedGeneration (copied from the Deployment) never catches up.
+    api = stand_in(proxy_to=model_server.url, role_rules=role_rules())
+    reg = registry()
+    run(config(target="kserve"), api=api.kube(), registry=lambda: reg, poll=0.05)
+    result = run(config(target="kserve", min_replicas=2, max_replicas=4), api=api.kube(), registry=lambda: reg,
+                 poll=0.05)
+    assert result.status == "deployed"
+    assert api.get("inferenceservices", "serving", "personseg")["metadata"]["generation"] == 2
+    assert api.get("deployments", "serving", "personseg-predictor")["metadata"]["generation"] == 1
+
+
 def test_no_cluster_credentials_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 from pathlib import Path
 
@@ -92,12 +93,31 @@ def test_deployment_progress_follows_kubectl_rollout_status():
         deployment_progress(stuck, 2)
 
 
-def test_inference_service_progress_reads_ready_and_generation():
-    isvc = {"status": {"observedGeneration": 3, "conditions": [{"type": "Ready", "status": "True"}]}}
-    assert inference_service_progress(isvc, 3) == (True, "Ready=True")
-    assert inference_service_progress(isvc, 4)[0] is False
+def test_inference_service_progress_judges_the_predictor_deployment_then_ready():
+    # KServe (pkg/apis/serving/v1beta1/inference_service_status.go PropagateRawStatus, v0.13.0-v0.20.0)
+    # copies the predictor Deployment's observedGeneration into the InferenceService and keeps Ready
+    # True while old pods are Available: neither says whether the new version rolled out.
+    container = {"name": "kserve-container", "image": "img:2", "env": [{"name": "STORAGE_URI", "value": "s3://m/2/"}]}
+    isvc = {"metadata": {"name": "seg", "generation": 5},
+            "spec": {"predictor": {"containers": [container]}},
+            "status": {"observedGeneration": 7, "conditions": [{"type": "Ready", "status": "True"}]}}
+    rolled = {"metadata": {"generation": 3}, "spec": {"replicas": 2, "template": {"spec": {"containers": [container]}}},
+              "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}}
+    assert inference_service_progress(isvc, None) == (False, "KServe has not created deployment/seg-predictor yet")
+    assert inference_service_progress(isvc, rolled) == (True, "2/2 replicas updated, 2 available, "
+                                                              "0 old still running, Ready=True")
+    stale = copy.deepcopy(rolled)
+    stale["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "s3://m/1/"
+    assert "has not written the new model container" in inference_service_progress(isvc, stale)[1]
+    unseen = copy.deepcopy(rolled)
+    unseen["metadata"]["generation"] = 4
+    assert inference_service_progress(isvc, unseen) == (
+        False, "deployment/seg-predictor: controller has not seen generation 4 yet (observed 3)")
+    rolling = copy.deepcopy(rolled)
+    rolling["status"].update(replicas=3, updatedReplicas=1, availableReplicas=2)
+    assert inference_service_progress(isvc, rolling)[0] is False
     isvc["status"]["conditions"][0] = {"type": "Ready", "status": "False", "reason": "PredictorNotReady"}
-    assert inference_service_progress(isvc, 3) == (False, "Ready=False PredictorNotReady")
+    assert inference_service_progress(isvc, rolled) == (False, "Ready=False PredictorNotReady")
 
 
 def pod(name: str, waiting: str | None, template: str = "abc", ready: bool = False) -> dict:

@@ -43,6 +43,7 @@ RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 OBJECT_VERBS = ("get", "create", "patch", "delete")
 EXPECTED = {
     *{("apps", "deployments", "personseg", v) for v in OBJECT_VERBS},
+    ("apps", "deployments", "personseg-predictor", "get"),
     *{("", "services", "personseg", v) for v in OBJECT_VERBS},
     *{("", "serviceaccounts", n, v) for n in ("personseg", "personseg-kserve") for v in OBJECT_VERBS},
     *{("autoscaling", "horizontalpodautoscalers", "personseg", v) for v in OBJECT_VERBS},

@@ -51,17 +51,45 @@ def deployment_progress(dep: dict[str, Any], generation: int) -> tuple[bool, str
     return done, state
 
 
-def inference_service_progress(isvc: dict[str, Any], generation: int) -> tuple[bool, str]:
-    """(done, what is still missing) for a KServe InferenceService."""
-    status = isvc.get("status") or {}
-    observed = int(status.get("observedGeneration", 0))
+def predictor_deployment(isvc_name: str) -> str:
+    """The Deployment KServe's raw mode makes for the predictor (``<name>-predictor``, KServe >= 0.10)."""
+    return f"{isvc_name}-predictor"
+
+
+def _serving_container(containers: list[dict[str, Any]]) -> tuple[Any, Any]:
+    """(image, STORAGE_URI) of the model container: what a new version changes."""
+    first = (containers or [{}])[0]
+    storage = next((e.get("value") for e in first.get("env") or [] if e.get("name") == "STORAGE_URI"), None)
+    return first.get("image"), storage
+
+
+def inference_service_progress(isvc: dict[str, Any], predictor: dict[str, Any] | None) -> tuple[bool, str]:
+    """(done, what is still missing) for a KServe InferenceService in raw deployment mode.
+
+    The InferenceService's own ``status.observedGeneration`` cannot tell whether our spec rolled out:
+    KServe copies the predictor Deployment's observedGeneration there, and derives ``Ready`` from the
+    Deployment's ``Available`` condition, which stays True while old pods serve during a rolling update
+    (kserve ``pkg/apis/serving/v1beta1/inference_service_status.go`` ``PropagateRawStatus``, v0.13.0 to
+    v0.20.0; kserve/kserve#6081). So judge the predictor Deployment itself: it must carry the
+    InferenceService's current model container and be rolled out as ``kubectl rollout status`` says,
+    and only then the InferenceService's Ready.
+    """
+    name = isvc.get("metadata", {}).get("name", "?")
+    if predictor is None:
+        return False, f"KServe has not created deployment/{predictor_deployment(name)} yet"
+    want = _serving_container(((isvc.get("spec") or {}).get("predictor") or {}).get("containers") or [])
+    template = ((predictor.get("spec") or {}).get("template") or {}).get("spec") or {}
+    if _serving_container(template.get("containers") or []) != want:
+        return False, f"KServe has not written the new model container into deployment/{predictor_deployment(name)}"
+    generation = int((predictor.get("metadata") or {}).get("generation", 1))
+    done, state = deployment_progress(predictor, generation)
+    if not done:
+        return False, f"deployment/{predictor_deployment(name)}: {state}"
     ready = _conditions(isvc).get("Ready", {})
-    if observed < generation:
-        return False, f"controller has not seen generation {generation} yet (observed {observed})"
     if ready.get("status") != "True":
         why = f"{ready.get('reason', '')} {ready.get('message', '')}".strip()
         return False, f"Ready={ready.get('status', 'Unknown')} {why}".strip()
-    return True, "Ready=True"
+    return True, f"{state}, Ready=True"
 
 
 def pod_problems(pods: list[dict[str, Any]], template_hash: str | None) -> tuple[list[str], list[str]]:
@@ -117,14 +145,17 @@ def wait_for_rollout(
     clock: Callable[[], float] = time.monotonic,
 ) -> str:
     """Block until the rollout is done; raise ``RolloutFailed`` with evidence otherwise."""
-    progress = deployment_progress if kind == "Deployment" else inference_service_progress
     deadline = clock() + timeout
     missing = "nothing observed yet"
     while True:
         obj = api.get(kind, namespace, name)
         if obj is None:
             raise RolloutFailed(f"{kind.lower()}/{name} disappeared from namespace '{namespace}' during the rollout")
-        done, missing = progress(obj, generation)
+        if kind == "Deployment":
+            done, missing = deployment_progress(obj, generation)
+        else:
+            done, missing = inference_service_progress(obj, api.get("Deployment", namespace,
+                                                                    predictor_deployment(name)))
         if done:
             return missing
         pods = api.list("Pod", namespace, label_selector=pod_selector)
