@@ -263,6 +263,43 @@ class Store:
 
         return self.run(f"s3://{bucket}/{key}", put, bucket, key)
 
+    def get_versioned(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag (for a later ``put_if_match``), or None when it does not exist."""
+
+        def get() -> tuple[bytes, str]:
+            resp = self.client.get_object(bucket, key)
+            try:
+                return resp.read(), (resp.headers.get("ETag") or "").strip('"')
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        try:
+            return self.run(f"s3://{bucket}/{key}", get, bucket, key)
+        except MissingKey:
+            return None
+
+    def put_if_match(self, bucket: str, key: str, data: bytes, etag: str | None) -> bool:
+        """Compare-and-swap one object: replace it only if its ETag is still ``etag`` (None: only if absent).
+
+        False when another writer got there first (HTTP 412 or 409): read again and retry. AWS S3 (since
+        2024-11), current MinIO and SeaweedFS honour ``If-Match`` on PUT; ``tests/test_storage_registry.py``
+        races two writers on the real server.
+        """
+        from minio.error import S3Error
+
+        def put() -> bool:
+            headers = {"If-None-Match": "*"} if etag is None else {"If-Match": f'"{etag}"'}
+            try:
+                self.client._put_object(bucket, key, data, headers=headers)
+            except S3Error as exc:
+                if exc.code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"):
+                    return False
+                raise
+            return True
+
+        return self.run(f"s3://{bucket}/{key}", put, bucket, key)
+
     def upload_file(self, bucket: str, key: str, path: Path) -> None:
         """Upload one local file (multipart above 5 MiB, handled by the SDK)."""
         self.run(f"s3://{bucket}/{key}", lambda: self.client.fput_object(bucket, key, str(path)), bucket, key)

@@ -22,7 +22,10 @@ import datetime as dt
 import getpass
 import json
 import logging
+import random
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ from personseg.storage.card import CARD, CARD_FORMAT, build_card
 from personseg.storage.claims import Claim, claim_version
 from personseg.storage.client import Store
 from personseg.storage.config import model_bucket
-from personseg.storage.errors import IntegrityError, MissingKey
+from personseg.storage.errors import IntegrityError, MissingKey, StorageError
 from personseg.storage.probe import honours_if_none_match
 from personseg.storage.refs import STAGES, check_name, check_stage, parse_ref
 from personseg.storage.transfer import FileRecord, download_tree, record_tree, records_from_json, upload_tree
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 STATUS = ".status.json"
 STAGES_DIR = "_stages"
 MAX_PRESIGN = dt.timedelta(days=7)
+CAS_TRIES = 20
 _STATUS_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 
@@ -200,29 +204,60 @@ class Registry:
         self.store.put_json(self.bucket, f"{prefix}/{CARD}", body)
         return version
 
+    def _update_json(self, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Read-modify-write one small JSON object with compare-and-swap on its ETag, retried on a race.
+
+        Two writers that read the same old value cannot both win: the loser's conditional PUT is
+        refused (412), it reads the winner's value and applies ``change`` to that. On a server that
+        ignores conditional writes (an old MinIO, ``probe.py``) the write is plain, as before.
+        """
+        conditional = honours_if_none_match(self.store, self.bucket)
+        for _ in range(CAS_TRIES):
+            found = self.store.get_versioned(self.bucket, key)
+            current = None if found is None else _json_object(self.bucket, key, found[0])
+            new = change(current)
+            data = (json.dumps(new, indent=2, sort_keys=True) + "\n").encode()
+            if not conditional:
+                self.store.put_bytes(self.bucket, key, data, content_type="application/json")
+                return new
+            if self.store.put_if_match(self.bucket, key, data, None if found is None else found[1]):
+                return new
+            log.debug("s3://%s/%s changed while being updated; reading it again", self.bucket, key)
+            time.sleep(random.uniform(0.0, 0.05))
+        raise StorageError(f"s3://{self.bucket}/{key}: {CAS_TRIES} concurrent writers in a row won the race; try again")
+
     def promote(self, name: str, version: int, stage: str = "production") -> None:
-        """Point ``stage`` at ``version`` in one PUT; promoting an older version is a rollback."""
+        """Point ``stage`` at ``version``; promoting an older version is a rollback.
+
+        The pointer records the version it replaced (``previous``), read and replaced in one
+        compare-and-swap, so concurrent promotions of one stage form a chain with none lost.
+        """
         check_stage(stage)
         version = int(version)
         if version not in self.versions(name):
             known = ", ".join(map(str, self.versions(name))) or "none"
             raise MissingKey(f"cannot promote {name}:{version}: no such complete version (complete versions: {known})")
-        previous = self.stage(name, stage)
-        pointer = {"version": version, "previous": previous, "promoted_at": _now(), "by": _who()}
-        self.store.put_json(self.bucket, f"{name}/{STAGES_DIR}/{stage}.json", pointer)
+
+        def point(current: dict[str, Any] | None) -> dict[str, Any]:
+            previous = None if current is None else current.get("version")
+            return {"version": version, "previous": previous, "promoted_at": _now(), "by": _who()}
+
+        previous = self._update_json(f"{name}/{STAGES_DIR}/{stage}.json", point)["previous"]
         log.info("%s@%s -> %d (was %s)", name, stage, version, "-" if previous is None else previous)
 
     def mark(self, name: str, version: int, status: str, detail: str = "") -> None:
-        """Record a deploy status (``deployed``, ``rolled-back``, ...) next to a version."""
+        """Record a deploy status (``deployed``, ``rolled-back``, ...) next to a version, keeping its history."""
         if not _STATUS_RE.fullmatch(status):
             raise UserError(f"status {status!r}: use lowercase letters, digits and '-' (e.g. deployed, rolled-back)")
         self.card(name, version)
-        previous = self.status(name, version)
-        history = (previous or {}).get("history", [])
-        if previous:
-            history = [*history, {k: previous.get(k) for k in ("status", "detail", "at")}][-50:]
-        entry = {"status": status, "detail": detail, "at": _now(), "history": history}
-        self.store.put_json(self.bucket, f"{name}/{int(version)}/{STATUS}", entry)
+
+        def record(previous: dict[str, Any] | None) -> dict[str, Any]:
+            history = (previous or {}).get("history", [])
+            if previous:
+                history = [*history, {k: previous.get(k) for k in ("status", "detail", "at")}][-50:]
+            return {"status": status, "detail": detail, "at": _now(), "history": history}
+
+        self._update_json(f"{name}/{int(version)}/{STATUS}", record)
 
     # -- getting models out ----------------------------------------------------------------
 
@@ -252,6 +287,16 @@ class Registry:
         return {
             rel: self.store.presign_get(self.bucket, f"{prefix}/{rel}", expires) for rel in [*files, CARD]
         }
+
+
+def _json_object(bucket: str, key: str, data: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"s3://{bucket}/{key}: not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise IntegrityError(f"s3://{bucket}/{key}: not a JSON object")
+    return obj
 
 
 def _who() -> str | None:
