@@ -21,21 +21,17 @@ from personseg.runtime import load_predictor
 from personseg.serving import oip
 from personseg.serving.body import Upload, is_multipart, parse_multipart, read_body
 from personseg.serving.errors import InferenceFailed, RequestError
-from personseg.serving.metrics import CONTENT_TYPE, ServerMetrics, method_label
+from personseg.serving.guard import GuardMiddleware
+from personseg.serving.metrics import CONTENT_TYPE, ServerMetrics, method_label, route_of
 from personseg.serving.model import Loader
 from personseg.serving.service import SegmentationService
 from personseg.serving.settings import ServeSettings
+from personseg.serving.ticket import ticket_of
 
 MULTIPART_SLACK = 64 * 1024
 LOGGED_CHARS = 300  # error messages may quote what the client sent; keep their log lines short
 
 log = logging.getLogger(__name__)
-
-
-def route_of(scope: Scope) -> str:
-    """The matched route's template, so metric labels stay few."""
-    route = scope.get("route")
-    return getattr(route, "path", "unmatched")
 
 
 class MetricsMiddleware:
@@ -90,7 +86,8 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
 
     app = FastAPI(title="personseg", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(GuardMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last, so outermost: it sees the guard's 499s
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
@@ -144,7 +141,7 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
     async def infer(name: str, request: Request) -> Response:
         _check_name(service, name)
         body = await read_body(request, service.infer_body_limit(), "max_batch images of JSON")
-        return Response(await service.infer(body), media_type="application/json")
+        return Response(await service.infer(body, ticket_of(request.scope)), media_type="application/json")
 
     @app.post("/v1/segment")
     async def segment(request: Request, output: str | None = None, background: str | None = None) -> Response:
@@ -154,7 +151,8 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
             upload = await parse_multipart(request, body, settings.max_bytes)
         else:
             upload = Upload(await read_body(request, settings.max_bytes))
-        return Response(await service.segment(upload, output, background), media_type="image/png")
+        return Response(await service.segment(upload, output, background, ticket_of(request.scope)),
+                        media_type="image/png")
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -9,6 +9,7 @@ are error kinds named in code.
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from starlette.types import Scope
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -17,6 +18,12 @@ INFERENCE_SECONDS = "personseg_inference_duration_seconds"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # RFC 9110 section 9 plus PATCH (RFC 5789); h11 accepts any token as a method, so anything else is "other".
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
+def route_of(scope: Scope) -> str:
+    """The ``route`` label: the matched route's template, or ``unmatched``."""
+    route = scope.get("route")
+    return getattr(route, "path", "unmatched")
 
 
 def method_label(method: str) -> str:

@@ -30,6 +30,7 @@ from personseg.serving.errors import NOT_READY, NotReady, RequestError
 from personseg.serving.metrics import ServerMetrics
 from personseg.serving.model import Loader, Prepared, SegmentationModel
 from personseg.serving.settings import ServeSettings
+from personseg.serving.ticket import ClientGone, Ticket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,8 +122,19 @@ class SegmentationService:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
-    async def _logits(self, batcher: MicroBatcher, tensors: list[np.ndarray]) -> list[np.ndarray]:
-        return list(await asyncio.gather(*(asyncio.wrap_future(batcher.submit(t)) for t in tensors)))
+    @staticmethod
+    async def _logits(batcher: MicroBatcher, tensors: list[np.ndarray], ticket: Ticket) -> list[np.ndarray]:
+        """Queue the tensors for inference unless the client left; cancelled with the ticket if it leaves."""
+        ticket.check()
+        futures = [batcher.submit(t) for t in tensors]
+        ticket.track(futures)
+        try:
+            return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if ticket.gone and task is not None and not task.cancelling():  # our futures, not this task
+                raise ClientGone("the client closed the connection") from None
+            raise
 
     def _prepare(self, data: bytes) -> tuple[Image.Image, Prepared]:
         image = decode_image(data, self.limits, "image")
@@ -133,7 +145,7 @@ class SegmentationService:
         prob = self.model.postprocess(logits[0], prepared)
         return compose.render(output, image, prob, background)
 
-    async def segment(self, upload: Upload, output: str, colour: str | None) -> bytes:
+    async def segment(self, upload: Upload, output: str, colour: str | None, ticket: Ticket) -> bytes:
         """``/v1/segment``: encoded image in, PNG (mask, cutout or composite) out."""
         output = compose.parse_output(output)
         if (colour is not None or upload.background is not None) and output != "composite":
@@ -146,7 +158,7 @@ class SegmentationService:
         image, prepared = await self._run(self._prepare, upload.image)
         if upload.background is not None:
             background = await self._run(decode_image, upload.background, self.limits, "background")
-        (logits,) = await self._logits(batcher, [prepared.tensor])
+        (logits,) = await self._logits(batcher, [prepared.tensor], ticket)
         return await self._run(self._render, output, image, prepared, logits, background)
 
     def infer_body_limit(self) -> int:
@@ -157,10 +169,10 @@ class SegmentationService:
     def _respond(self, req: oip.InferRequest, logits: list[np.ndarray]) -> bytes:
         return oip.infer_response(self.settings.name, req.id, sigmoid(np.stack(logits)))
 
-    async def infer(self, body: bytes) -> bytes:
+    async def infer(self, body: bytes, ticket: Ticket) -> bytes:
         """``/v2/models/<name>/infer``: a validated FP32 tensor in, probabilities out (JSON bytes)."""
         self.require_ready()
         req = await self._run(oip.parse_infer, body, self.model.image_size)
         batcher = self._admit(len(req.batch))
-        logits = await self._logits(batcher, list(req.batch))
+        logits = await self._logits(batcher, list(req.batch), ticket)
         return await self._run(self._respond, req, logits)
