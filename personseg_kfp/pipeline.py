@@ -126,14 +126,9 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         def networked(task: dsl.PipelineTask) -> dsl.PipelineTask:
             return _networked(task, minio_secret, access_key_field, secret_key_field, retries)
 
-        checked = networked(_sized(check_data(
-            dataset_uri=dataset_uri, extra_train_uri=extra_train_uri, extra_eval_uri=extra_eval_uri,
-            extra_val_uri=extra_val_uri,
-            image_size=image_size, width=width, epochs=epochs, composite=composite, photometric=photometric,
-            background_hue=background_hue, backgrounds=backgrounds, seed=seed, swap_design=swap_design,
-            swap_epochs=swap_epochs, calibration_size=calibration_size, tolerable_iou_loss=tolerable_iou_loss,
-            candidates=candidates, model_name=model_name, force_retrain=force_retrain, s3_endpoint=s3_endpoint),
-            "check_data"))
+        # every parameter (a test keeps the two lists equal): all are checked before anything trains
+        checked = networked(_sized(check_data(**{name: p[name] for name in check_data.component_spec.inputs}),
+                                   "check_data"))
         checked.set_caching_options(False)
         with dsl.If(checked.outputs["Output"] != "", name="new-data"):
             _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field, local)

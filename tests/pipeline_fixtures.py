@@ -47,3 +47,12 @@ def candidates_index(failed: dict[str, str] | None = None) -> dict:
                                                 else {"status": "ok"})}
              for n in ("bilinear", "swapped")]
     return {"config": {}, "networks": networks, "candidates": cands}
+
+
+def check_data_args(**overrides: object) -> dict:
+    """Every pipeline parameter at its default (no S3 endpoint), then ``overrides``: what check_data is given."""
+    from personseg_kfp.params import pipeline_inputs
+    from personseg_kfp.pipeline import person_segmentation
+
+    args = {name: default for name, (_, default) in pipeline_inputs(person_segmentation).items()}
+    return {**args, "s3_endpoint": "", "report": None, **overrides}

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
+from pipeline_fixtures import check_data_args
 from storage_fixtures import make_dataset
 
 from personseg.data.extra_train import PREFIX, VAL_PREFIX, add_sets, add_training_set, check_extra_sets
@@ -187,16 +188,14 @@ def test_the_scored_images_cannot_be_the_extra_training_set(tmp_path: Path):
     shutil.copytree(extra, copy)
     with pytest.raises(UserError, match=f"extra_val_uri '{copy}': the same data as extra_train_uri '{extra}'"):
         check_extra_sets(str(extra), str(base), "real", str(copy))
-    args = {"dataset_uri": "demo", "image_size": 64, "width": 8, "epochs": 1, "composite": 0.5, "photometric": 0.0,
-            "background_hue": 0.0, "backgrounds": "", "seed": 0, "swap_design": "lean4", "swap_epochs": 0,
-            "calibration_size": 8, "tolerable_iou_loss": 0.02, "candidates": "swapped:onnxruntime",
-            "model_name": "m", "force_retrain": False, "s3_endpoint": "", "report": None}
+    args = check_data_args(image_size=64, width=8, epochs=1, calibration_size=8, candidates="swapped:onnxruntime",
+                           model_name="m")
     with pytest.raises(UserError, match="the same data as extra_eval_uri 'real'"):
-        check_data.python_func(extra_train_uri="real", extra_eval_uri="real", **args)
+        check_data.python_func(**{**args, "extra_train_uri": "real", "extra_eval_uri": "real"})
     with pytest.raises(UserError, match="extra_val_uri 'demo': the same data as dataset_uri 'demo'"):
-        check_data.python_func(extra_train_uri="", extra_eval_uri="real", extra_val_uri="demo", **args)
+        check_data.python_func(**{**args, "extra_train_uri": "", "extra_eval_uri": "real", "extra_val_uri": "demo"})
     forced = {**args, "force_retrain": True, "report": SimpleNamespace(path=str(tmp_path / "report.md"))}
-    keys = [check_data.python_func(extra_train_uri="", extra_eval_uri="real", extra_val_uri=val, **forced)
+    keys = [check_data.python_func(**{**forced, "extra_train_uri": "", "extra_eval_uri": "real", "extra_val_uri": val})
             for val in ("", "people")]
     assert parse_key(keys[0])["data"] != parse_key(keys[1])["data"]  # the validation set is part of the retrain key
     assert "plus extra validation set `people`" in (tmp_path / "report.md").read_text()

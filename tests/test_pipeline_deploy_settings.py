@@ -61,3 +61,18 @@ def test_an_empty_endpoint_means_the_steps_own(monkeypatch: pytest.MonkeyPatch) 
     assert (cfg.s3_endpoint, cfg.s3_secure, cfg.s3_secret) == ("10.0.0.5:9000", False, "mlpipeline-minio-artifact")
     with pytest.raises(UserError, match="unknown field\\(s\\) cpus"):
         serving_config("models:/m:1", "kubernetes", "m", "ns", serving={"cpus": "2"})
+
+
+@pytest.mark.parametrize(("target", "serving", "says"), [
+    ("kube", {}, "--target 'kube': expected one of kubernetes, kserve, local"),
+    ("kubernetes", {"min_replicas": 3, "max_replicas": 2}, "need 1 <= min"),
+])
+def test_a_bad_target_or_sizing_publishes_nothing(s3_env, tmp_path: Path, target: str, serving: dict,
+                                                  says: str) -> None:
+    """The deploy step refuses before publishing: no version, nothing promoted to candidate."""
+    from personseg.storage.registry import Registry
+
+    name = storage_fixtures.unique_name()
+    with pytest.raises(UserError, match=says):
+        publish_and_deploy(tiny_onnx_model(tmp_path / "model"), name, target, "serving", {}, "", serving)
+    assert Registry.from_env().versions(name) == []

@@ -7,6 +7,7 @@ in the environment is never contacted.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -53,8 +54,9 @@ def test_tail_keeps_the_last_lines_without_colour(tmp_path: Path) -> None:
     assert tail(log, 3) == ["line 28", "line 29", "FAILURE"]
 
 
-def test_a_failing_run_prints_the_log_path_and_its_tail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture) -> None:
+def test_a_failing_run_prints_the_steps_reason_and_the_log_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """A user's mistake: the headline is the step's own one-line reason; the traceback stays in the log."""
     monkeypatch.setenv("MINIO_ENDPOINT", "127.0.0.1:9")  # set, so the CLI starts no S3 server; never reached
     missing = tmp_path / "no-such-dataset"
     code = main(["pipeline", "run", "--local", "--root", str(tmp_path / "runs"), "--param",
@@ -64,10 +66,30 @@ def test_a_failing_run_prints_the_log_path_and_its_tail(tmp_path: Path, monkeypa
     lines = out.splitlines()
     assert lines[0].startswith("Running the pipeline locally; full log: ")
     assert lines[1:3] == ["-> check-data", lines[2]] and lines[2].startswith("   check-data FAILED after ")
-    assert lines[3] == ("The run failed in step check-data: Pipeline 'person-segmentation' finished with status "
-                        "FAILURE. Inner task failed: 'check-data'.")
-    log = Path(re.fullmatch(r"Full log: (\S+); its last 20 lines:", lines[4]).group(1))
+    assert lines[3] == (f"The run failed in step check-data: dataset_uri '{missing}': dataset {missing}: "
+                        "no such directory")
+    log = Path(re.fullmatch(r"Full log: (\S+)", lines[4]).group(1))
     assert log.name == "pipeline.log" and log.parent.parent == tmp_path / "runs" and log.is_file()
-    assert len(lines) == 5 + 20 and all(line.startswith("  | ") for line in lines[5:])
-    assert f"UserError: dataset {missing}: no such directory" in out  # the step's own error, in the tail
+    assert len(lines) == 5 and "Traceback" in log.read_text()
     assert "Got executor_input" in log.read_text() and "Got executor_input" not in out
+
+
+def test_a_bug_shows_its_class_and_the_logs_tail(tmp_path: Path) -> None:
+    """Not a user's mistake: the exception's class leads the headline and the log's last lines follow."""
+    from personseg.commands._pipeline_console import RunConsole
+    from personseg.console.redirect import raised
+    from personseg_kfp.watch import StepEvent
+
+    log = tmp_path / "pipeline.log"
+    log.write_text("Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+                   "    personseg.errors.UserError: an earlier, handled mistake\n"
+                   "Traceback (most recent call last):\n  File \"y.py\", line 2, in g\n"
+                   "    \x1b[91mKeyError: 'width'\x1b[0m\nERROR - Task 'train' finished with status FAILURE\n")
+    assert raised(log) == ("KeyError", "'width'")
+    out = io.StringIO()
+    console = RunConsole(out)
+    console.event(StepEvent("train", "failed", 3.0))
+    console.failure(log, tail(log, 2), RuntimeError("Inner task failed: 'train'"), raised(log))
+    lines = out.getvalue().splitlines()
+    assert lines[1:] == ["The run failed in step train: KeyError: 'width'", f"Full log: {log}; its last 2 lines:",
+                         "  |     KeyError: 'width'", "  | ERROR - Task 'train' finished with status FAILURE"]

@@ -9,6 +9,7 @@ import pytest
 import storage_fixtures
 import torch
 from PIL import Image
+from pipeline_fixtures import check_data_args
 from storage_fixtures import DATA_BUCKET, unique_prefix
 
 from personseg.data import IGNORE
@@ -184,9 +185,6 @@ def test_the_pipelines_first_step_rejects_bad_backgrounds_before_anything_else(t
     """``check_data`` runs first and uncached: a typo in ``backgrounds`` must end the run there."""
     from personseg_kfp.components.check_data import check_data
 
-    args = {"dataset_uri": "demo", "extra_train_uri": "", "image_size": S, "width": 8, "epochs": 1, "composite": 0.5,
-            "photometric": 0.0, "background_hue": 0.0, "seed": 0, "swap_design": "lean4", "swap_epochs": 0,
-            "calibration_size": 8, "tolerable_iou_loss": 0.02, "candidates": "swapped:onnxruntime", "model_name": "m",
-            "force_retrain": False, "s3_endpoint": "", "report": None}
-    with pytest.raises(UserError, match=f"--backgrounds {tmp_path / 'nope'}: no such directory"):
-        check_data.python_func(backgrounds=str(tmp_path / "nope"), **args)
+    args = check_data_args(image_size=S, width=8, epochs=1, composite=0.5)
+    with pytest.raises(UserError, match=f"^backgrounds {tmp_path / 'nope'}: no such directory"):
+        check_data.python_func(**{**args, "backgrounds": str(tmp_path / "nope")})

@@ -126,13 +126,13 @@ def test_missing_prefix_is_a_clear_error(s3_env) -> None:
 
 
 def test_cli_data_push(s3_env, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    local = make_dataset(tmp_path / "ds", count=2)
+    local = make_dataset(tmp_path / "ds", count=3)  # the fewest `data validate` accepts: one per split
     uri = unique_prefix()
     assert main(["data", "push", str(local), uri]) == 0
     out = capsys.readouterr().out
     assert out.split()[:2] == [uri, tree_sha256(local)]
     manifest = Store.from_env().get_json(DATA_BUCKET, f"{uri.split('/', 3)[3]}/{MANIFEST}")
-    assert manifest["sha256"] == tree_sha256(local) and len(manifest["files"]) == 4
+    assert manifest["sha256"] == tree_sha256(local) and len(manifest["files"]) == 6
     assert main(["data", "push", str(tmp_path / "absent"), uri]) == 2
     assert "no such directory" in capsys.readouterr().err
 
@@ -147,3 +147,28 @@ def test_store_streams_and_lists(s3_env) -> None:
     assert listed == [(f"{a}/b.bin", 10), (f"{a}/c/d.bin", 2)]
     assert [o.key for o in store.list(DATA_BUCKET, f"{a}/", recursive=False)] == [f"{a}/b.bin", f"{a}/c/"]
     assert store.exists(DATA_BUCKET, f"{a}/b.bin") and not store.exists(DATA_BUCKET, f"{a}/zz")
+
+
+def test_push_refuses_what_validate_refuses_and_checks_name_the_s3_path(s3_env, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """A dataset training would refuse is not pushed (unless --skip-validation); read back, errors name s3 keys."""
+    from PIL import Image
+
+    from personseg.pipeline_logic.ingest import check_dataset
+
+    local = make_dataset(tmp_path / "ds", count=3)
+    Image.new("RGB", (24, 24)).save(local / "images" / "unlabelled.png")
+    uri = unique_prefix()
+    assert main(["data", "push", str(local), uri]) == 2
+    err = capsys.readouterr().err
+    assert f"{local / 'images' / 'unlabelled.png'}: no mask" in err and "--skip-validation" in err
+    assert Store.from_env().list(DATA_BUCKET, uri.split("/", 3)[3]) == []  # nothing uploaded
+    assert main(["data", "validate", str(local)]) == 2
+    assert main(["data", "push", "--skip-validation", str(local), uri]) == 0
+    capsys.readouterr()
+    with pytest.raises(UserError) as refused:
+        check_dataset("dataset_uri", uri, 64)
+    message = str(refused.value)
+    assert message.startswith(f"dataset_uri '{uri}': dataset {uri}: 1 problem(s): {uri}/images/unlabelled.png: "
+                              f"no mask (expected {uri}/masks/unlabelled.png)")
+    assert str(tmp_path / "cache") not in message  # the user's prefix, not the local copy it was read from

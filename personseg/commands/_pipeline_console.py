@@ -82,12 +82,25 @@ class RunConsole:
         elif self.states.get("evaluate") == "done" and "deploy" not in self.states:
             self._line(f"   {'deploy':<10} skipped: not deployed, no candidate passed the gate (see the report)")
 
-    def failure(self, log_path: Path, tail: list[str], error: BaseException) -> None:
-        """A failed run: what failed, where the whole log is, and its last lines."""
+    def failure(self, log_path: Path, tail: list[str], error: BaseException,
+                raised: tuple[str, str] | None = None) -> None:
+        """A failed run: what failed and why in one line, where the whole log is, and (for a bug) its last lines.
+
+        ``raised`` is the failed step's own exception (class, message) from the log: a user's mistake is
+        that one line, with no traceback; anything else shows the log's tail too.
+        """
         failed = [t for t, s in self.states.items() if s == "failed"]
         where = f" in step {failed[-1]}" if failed else ""
-        message = strip_colour(str(error).splitlines()[0]) if str(error) else type(error).__name__
-        self._line(f"The run failed{where}: {message}")
+        if raised and failed:
+            kind, message = raised
+            mistake = _is_user_error(kind)
+            self._line(f"The run failed{where}: {message if mistake else f'{kind}: {message}'}")
+            if mistake:
+                self._line(f"Full log: {_shown(log_path)}")
+                return
+        else:
+            message = strip_colour(str(error).splitlines()[0]) if str(error) else type(error).__name__
+            self._line(f"The run failed{where}: {message}")
         self._line(f"Full log: {_shown(log_path)}; its last {len(tail)} lines:")
         for line in tail:
             self._line(f"  | {line}")
@@ -99,6 +112,20 @@ class RunConsole:
         self._line(report.read_text().rstrip() + "\n")
         for line in where_to_look(run_dir, report, log_path):
             self._line(line)
+
+
+def _is_user_error(kind: str) -> bool:
+    """Whether the dotted class name ``kind`` is a ``UserError`` (a mistake the message explains) or a bug."""
+    import importlib
+
+    from personseg.errors import UserError
+
+    module, _, name = kind.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name) if module else None
+    except ImportError:
+        return False
+    return isinstance(cls, type) and issubclass(cls, UserError)
 
 
 def _demo_photo() -> Path | None:

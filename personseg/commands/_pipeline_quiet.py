@@ -19,7 +19,7 @@ from typing import Protocol
 
 from personseg.commands._pipeline_console import RunConsole
 from personseg.console.progress import PROGRESS_FILE_ENV
-from personseg.console.redirect import output_to_file, tail
+from personseg.console.redirect import output_to_file, raised, tail
 from personseg.errors import UserError
 
 TAIL_LINES = 20
@@ -102,7 +102,7 @@ def run_quiet(root: str | Path, run: Callable[[], Outcome]) -> int:
     except BaseException as exc:
         console.out = sys.stdout
         log_shown = _link_log(log_path, watcher.run_dir)
-        console.failure(log_shown, tail(log_shown, TAIL_LINES), exc)
+        console.failure(log_shown, tail(log_shown, TAIL_LINES), exc, raised(log_shown))
         if isinstance(exc, Exception) and not isinstance(exc, UserError):
             return 1
         raise

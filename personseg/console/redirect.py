@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# the last line of a Python traceback: "package.module.SomeError: message" (indented when a runner relays it)
+_RAISED = re.compile(r"^\s*(?P<kind>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>\S.*)$")
 
 
 def _console(saved_stdout_fd: int) -> TextIO:
@@ -70,3 +72,18 @@ def tail(path: str | Path, lines: int = 20) -> list[str]:
     with open(path, encoding="utf-8", errors="replace") as fh:
         last = deque((line.rstrip() for line in fh if line.strip()), maxlen=lines)
     return [strip_colour(line) for line in last]
+
+
+def raised(path: str | Path) -> tuple[str, str] | None:
+    """``(exception class, first line of its message)`` of the last traceback in a log, or None.
+
+    Why: a step that fails prints its traceback into the run's log; its last line is the reason a
+    person needs, and the runner's own summary ("Inner task failed") is not.
+    """
+    found = None
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            match = _RAISED.match(strip_colour(line.rstrip()))
+            if match:
+                found = match.group("kind"), match.group("message")
+    return found

@@ -6,6 +6,7 @@ files are sha256-verified, and a good rollout promotes exactly that version to p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -74,9 +75,11 @@ def publish_and_deploy(model_dir: str | Path, model_name: str, target: str, name
     from personseg.deploy import run
     from personseg.storage.registry import Registry
 
+    # the config first: a bad target, name or sizing is refused before a version is published and promoted
+    unpinned = serving_config(f"models:/{model_name}", target, model_name, namespace, s3_endpoint, serving)
     registry = Registry.from_env()
     version = registry.publish(Path(model_dir), model_name, card)
     registry.promote(model_name, version, "candidate")
-    cfg = serving_config(f"models:/{model_name}:{version}", target, model_name, namespace, s3_endpoint, serving)
+    cfg = dataclasses.replace(unpinned, model=f"models:/{model_name}:{version}")
     result = run(cfg, **run_options).to_dict()
     return {**result, "version": version}

@@ -62,15 +62,20 @@ def model_row(result: dict, name: str) -> dict:
     raise UserError(f"evaluation result: no model named {name!r} (models: {known})")
 
 
-def decide(result: dict, tolerable_iou_loss: float, min_speedup: float, production_iou: float | None = None, *,
-           candidate: str, fp32: str, min_extra_iou: float = 0.0) -> GateDecision:
-    """Apply the checks to the evaluation row ``candidate``, against ``fp32`` (its network's FP32 ONNX row)."""
+def check_thresholds(tolerable_iou_loss: float, min_speedup: float, min_extra_iou: float = 0.0) -> None:
+    """Refuse thresholds no candidate could be judged by (the pipeline's first step checks them too)."""
     if not 0 <= tolerable_iou_loss < 1:
         raise UserError(f"tolerable_iou_loss {tolerable_iou_loss}: must be in [0, 1)")
     if min_speedup <= 0:
         raise UserError(f"min_speedup {min_speedup}: must be positive")
     if not 0 <= min_extra_iou <= 1:
         raise UserError(f"min_extra_iou {min_extra_iou}: must be in [0, 1] (0 turns the check off)")
+
+
+def decide(result: dict, tolerable_iou_loss: float, min_speedup: float, production_iou: float | None = None, *,
+           candidate: str, fp32: str, min_extra_iou: float = 0.0) -> GateDecision:
+    """Apply the checks to the evaluation row ``candidate``, against ``fp32`` (its network's FP32 ONNX row)."""
+    check_thresholds(tolerable_iou_loss, min_speedup, min_extra_iou)
     cand, ref = model_row(result, candidate), model_row(result, fp32)
     loss = ref["iou"] - cand["iou"]
     quant_speedup = ref["latency_ms"]["median"] / cand["latency_ms"]["median"]

@@ -49,6 +49,34 @@ def materialize(uri: str, out: str | Path, size: int, extra_train_uri: str = "",
     return Path(out)
 
 
+def synthetic_count(uri: str, param: str = "dataset_uri") -> int:
+    """N of ``synthetic:N``; anything else is refused naming ``param``."""
+    count = uri[len(SYNTHETIC):]
+    if not count.isdigit() or int(count) < 2:
+        raise UserError(f"{param} {uri!r}: expected synthetic:N with N >= 2")
+    return int(count)
+
+
+def check_dataset(param: str, uri: str, size: int) -> None:
+    """Refuse, naming ``param`` and the user's URI, a dataset that ingest or training would refuse.
+
+    A folder or ``s3://`` prefix gets every check of ``personseg data validate``; the committed
+    datasets are checked by their own tests, and ``synthetic:N`` is generated.
+    """
+    uri = str(uri).strip()
+    if uri in COMMITTED:
+        return
+    if uri.startswith(SYNTHETIC):
+        synthetic_count(uri, param)
+        return
+    from personseg.data.validate import validate_dataset
+
+    try:
+        validate_dataset(uri, size)
+    except UserError as exc:
+        raise UserError(f"{param} {uri!r}: {exc}") from None
+
+
 def _materialize(uri: str, out: str | Path, size: int) -> Path:
     """Write the dataset named by ``uri`` into ``out`` (complete or absent)."""
     uri = str(uri).strip()
@@ -60,10 +88,7 @@ def _materialize(uri: str, out: str | Path, size: int) -> Path:
     if uri.startswith(SYNTHETIC):
         from personseg.data.synthetic import write_synthetic
 
-        count = uri[len(SYNTHETIC):]
-        if not count.isdigit() or int(count) < 2:
-            raise UserError(f"dataset_uri {uri!r}: expected synthetic:N with N >= 2")
-        write_synthetic(out, int(count), size)
+        write_synthetic(out, synthetic_count(uri), size)
         return Path(out)
     src = local_dataset(uri)
     with atomic_dir(out) as tmp:

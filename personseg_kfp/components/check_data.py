@@ -1,4 +1,8 @@
-"""Check data: fingerprint the dataset and decide whether this run trains at all (never cached)."""
+"""Check data: every parameter and dataset checked, the dataset fingerprinted, and whether this run trains at all.
+
+Never cached. It takes every pipeline parameter, so a typo or a broken dataset ends the run here,
+before anything trains or is published (``personseg.pipeline_logic.run_check``).
+"""
 
 from kfp import dsl
 from kfp.dsl import Markdown, Output
@@ -7,31 +11,20 @@ from personseg_kfp.components import STEP_IMAGE
 
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
-def check_data(dataset_uri: str, extra_train_uri: str, image_size: int, width: int, epochs: int, composite: float,
-               photometric: float, background_hue: float, backgrounds: str, seed: int, swap_design: str,
-               swap_epochs: int, calibration_size: int, tolerable_iou_loss: float, candidates: str, model_name: str,
-               force_retrain: bool, s3_endpoint: str, report: Output[Markdown], extra_eval_uri: str = "",
-               extra_val_uri: str = "") -> str:
-    """The retrain key ("" = no new data since the production model: nothing to train).
+def check_data(dataset_uri: str, extra_train_uri: str, extra_val_uri: str, image_size: int, width: int, epochs: int,
+               composite: float, photometric: float, background_hue: float, backgrounds: str, seed: int,
+               swap_design: str, swap_epochs: int, calibration_size: int, candidates: str, tolerable_iou_loss: float,
+               min_speedup: float, extra_eval_uri: str, min_extra_iou: float, model_name: str, deploy_target: str,
+               namespace: str, eval_rounds: int, force_retrain: bool, train_nodes: int, train_gpus: int,
+               s3_endpoint: str, minio_secret: str, serving_min_replicas: int, serving_max_replicas: int,
+               serving_cpu_request: str, serving_cpu_limit: str, serving_memory_request: str,
+               serving_memory_limit: str, report: Output[Markdown]) -> str:
+    """The retrain key ("" = no new data since the production model: nothing to train)."""
+    params = dict(locals())
+    del params["report"]
+    from personseg.pipeline_logic.run_check import check_data_step
 
-    ``candidates``, ``backgrounds``, ``extra_train_uri`` and ``extra_val_uri`` are validated here, so a typo (or
-    training or choosing the epoch on the images that are scored) fails the run before anything trains.
-    """
-    from personseg.data.extra_train import check_extra_sets
-    from personseg.data.scenes import check_backgrounds
-    from personseg.pipeline_logic.candidates import canonical
-    from personseg.pipeline_logic.retrain import check_retrain
-    from personseg.pipeline_logic.storage_env import use_endpoint
-
-    use_endpoint(s3_endpoint)
-    check_backgrounds(backgrounds)
-    check_extra_sets(extra_train_uri, dataset_uri, extra_eval_uri, extra_val_uri)
-    recipe = {"image_size": image_size, "width": width, "epochs": epochs, "composite": composite,
-              "photometric": photometric, "background_hue": background_hue,
-              "backgrounds": backgrounds, "seed": seed, "swap_design": swap_design,
-              "swap_epochs": swap_epochs, "calibration_size": calibration_size,
-              "tolerable_iou_loss": tolerable_iou_loss, "candidates": canonical(candidates)}
-    result = check_retrain(dataset_uri, recipe, model_name, force_retrain, extra_train_uri, extra_val_uri)
+    result = check_data_step(params)
     with open(report.path, "w") as fh:
         fh.write(result.markdown)
     return result.key

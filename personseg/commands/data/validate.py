@@ -12,15 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Load every sample; problems raise a UserError naming the files."""
-    from personseg.data.loading import load_dataset
-    from personseg.data.split import split_ids
-    from personseg.uris import local_dataset
+    """Decode and check every sample; problems raise a UserError naming the files."""
+    from personseg.data.validate import validate_dataset
 
-    root = local_dataset(args.data)
-    data = load_dataset(root, args.size)
-    split = split_ids(data.ids, root)
-    counts = split.counts()
-    print(f"{args.data}: {len(data.ids)} samples ok ({counts['train']} train, {counts['val']} val, "
-          f"{counts['test']} test; split from {split.source})")
+    found = validate_dataset(args.data, args.size)
+    counts = found.counts
+    print(f"{args.data}: {found.samples} samples ok ({counts['train']} train, {counts['val']} val, "
+          f"{counts['test']} test; split from {found.split_source})")
     return 0
