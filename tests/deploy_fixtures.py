@@ -28,7 +28,8 @@ import yaml
 
 from personseg.errors import UserError
 
-GROUPS = {"deployments": "apps", "horizontalpodautoscalers": "autoscaling", "inferenceservices": "serving.kserve.io"}
+GROUPS = {"deployments": "apps", "horizontalpodautoscalers": "autoscaling", "inferenceservices": "serving.kserve.io",
+          "leases": "coordination.k8s.io"}
 TEMPLATE_HASH = "personseg.io/template-hash"
 # Predictor fields KServe keeps for itself (ComponentExtensionSpec) rather than the pod template.
 KSERVE_EXTENSION = ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "containerConcurrency", "timeout")
@@ -81,7 +82,7 @@ class FakeKubeApi:
             def _handle(self) -> None:
                 stand_in._dispatch(self)
 
-            do_GET = do_PATCH = do_DELETE = do_POST = _handle
+            do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _handle
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -145,7 +146,8 @@ class FakeKubeApi:
             if not self._allowed("create", group, "services/proxy", name):
                 return self._forbid(h, "create", group, "services/proxy", name, namespace)
             return self._proxy(h, namespace, svc, "/".join(segs[ns_at + 5:]), parts.query, raw, ctype)
-        verb = {"GET": "get" if name else "list", "PATCH": "patch", "DELETE": "delete"}.get(h.command, "?")
+        verb = {"GET": "get" if name else "list", "PATCH": "patch", "DELETE": "delete", "POST": "create",
+                "PUT": "update"}.get(h.command, "?")
         if not self._allowed(verb, group, plural, name):
             return self._forbid(h, verb, group, plural, name, namespace)
         with self._lock:
@@ -158,7 +160,14 @@ class FakeKubeApi:
             if h.command == "GET":
                 items = self._list(plural, namespace, query)
                 return self._send(h, 200, {"kind": "List", "apiVersion": "v1", "items": items})
+            if h.command == "POST":
+                return self._create(h, plural, namespace, body)
+            if h.command == "PUT":
+                return self._update(h, plural, key, body)
             if h.command == "DELETE":
+                conflict = self._precondition_failed(plural, key, (body or {}).get("preconditions") or {})
+                if conflict:
+                    return self._send(h, 409, _status(409, "Conflict", conflict))
                 gone = self.objects.pop(key, None)
                 if gone is None:
                     return self._send(h, 404, _status(404, "NotFound", f'{plural} "{name}" not found'))
@@ -179,6 +188,38 @@ class FakeKubeApi:
                     self._reconcile_predictor(self.objects[key])
                 return self._send(h, 200, self._observed(plural, self.objects[key]))
         return self._send(h, 405, _status(405, "MethodNotAllowed", h.command))
+
+    # The generic registry store of the API server (k8s.io/apiserver pkg/registry/generic/registry/store.go,
+    # Kubernetes 1.31): a POST of an existing name is 409 AlreadyExists; a PUT whose resourceVersion is not
+    # the stored one is 409 Conflict; a DELETE whose preconditions (uid, resourceVersion) fail is 409 Conflict.
+    def _create(self, h: BaseHTTPRequestHandler, plural: str, namespace: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        key = (plural, namespace, name)
+        if key in self.objects:
+            group = GROUPS.get(plural, "")
+            return self._send(h, 409, _status(409, "AlreadyExists", f'{plural}.{group} "{name}" already exists'))
+        self.objects[key] = self._stored(body, None)
+        return self._send(h, 201, copy.deepcopy(self.objects[key]))
+
+    def _update(self, h: BaseHTTPRequestHandler, plural: str, key: tuple[str, str, str], body: dict[str, Any]) -> None:
+        old = self.objects.get(key)
+        if old is None:
+            return self._send(h, 404, _status(404, "NotFound", f'{plural} "{key[2]}" not found'))
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted and wanted != old["metadata"]["resourceVersion"]:
+            msg = (f'Operation cannot be fulfilled on {plural}.{GROUPS.get(plural, "")} "{key[2]}": the object has '
+                   "been modified; please apply your changes to the latest version and try again")
+            return self._send(h, 409, _status(409, "Conflict", msg))
+        self.objects[key] = self._stored(body, old)
+        return self._send(h, 200, copy.deepcopy(self.objects[key]))
+
+    def _precondition_failed(self, plural: str, key: tuple[str, str, str], pre: dict[str, str]) -> str | None:
+        meta = (self.objects.get(key) or {}).get("metadata") or {}
+        for field_name in ("uid", "resourceVersion"):
+            if meta and pre.get(field_name) and pre[field_name] != meta.get(field_name):
+                return (f"Precondition failed: {field_name.upper() if field_name == 'uid' else 'ResourceVersion'} "
+                        f"in precondition: {pre[field_name]}, in object meta: {meta.get(field_name)}")
+        return None
 
     def _stored(self, applied: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
         obj = copy.deepcopy(applied)

@@ -52,6 +52,8 @@ EXPECTED = {
     ("", "services/proxy", "personseg-predictor:80", "create"),
     ("", "pods", "*", "list"),
     ("", "events", "*", "list"),
+    ("coordination.k8s.io", "leases", "*", "create"),
+    *{("coordination.k8s.io", "leases", "personseg-deploy-personseg", v) for v in ("get", "update", "delete")},
 }
 
 # TrainJob names are made per run (personseg-train-<random>) and JobSet names the pods after them.
@@ -114,6 +116,11 @@ def asked(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str, str |
         for target, failure in (("kubernetes", None), ("kubernetes", "ImagePullBackOff"),
                                 ("kserve", None), ("kserve", "CrashLoopBackOff")):
             api = FakeKubeApi(failure=lambda obj, f=failure: f, role_rules=role_rules(), proxy_to=server.url).start()
+            if target == "kserve" and failure is None:  # a deploy that died left its Lease: taken over
+                api.put("leases", {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                   "metadata": {"name": "personseg-deploy-personseg", "namespace": "serving"},
+                                   "spec": {"holderIdentity": "dead", "leaseDurationSeconds": 1,
+                                            "renewTime": "2020-01-01T00:00:00.000000Z"}})
             reg = RecordingRegistry({"personseg": 3}, {("personseg", "candidate"): 3}, smoke=probe)
             cfg = DeployConfig(model="models:/personseg@candidate", target=target, namespace="serving", timeout=30)
             try:

@@ -85,10 +85,12 @@ def run(
 
     from personseg.deploy.cluster import deploy_cluster
     from personseg.deploy.kube import KubeApi, connect
+    from personseg.deploy.lease import deploy_lease
 
     _cluster_model(cfg)
     model, reg = resolve_model(cfg.model, registry)
     rendered = _storage_uri(model, reg) if cfg.target == "kserve" else model.pinned
     kube = api if api is not None else KubeApi(connect(context))
     mask = _expected(cfg, model, reg)
-    return deploy_cluster(cfg, model, kube, reg, expected=mask, rendered_uri=rendered, poll=poll)
+    with deploy_lease(kube, cfg.namespace, cfg.name, cfg.timeout):
+        return deploy_cluster(cfg, model, kube, reg, expected=mask, rendered_uri=rendered, poll=poll)

@@ -55,6 +55,7 @@ KINDS = {
         Kind("v1", "Event", "events"),
         Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         Kind("serving.kserve.io/v1beta1", "InferenceService", "inferenceservices"),
+        Kind("coordination.k8s.io/v1", "Lease", "leases"),
     )
 }
 
@@ -209,12 +210,27 @@ class KubeApi:
             raise KubeError(f"cannot reach the Kubernetes API at {self.host}: {exc}") from None
         return json.loads(resp.data)
 
-    def delete(self, kind_name: str, namespace: str, name: str) -> bool:
-        """Delete an object; False when it was already gone."""
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """POST a new object; a ``KubeError`` with status 409 when one of that name exists."""
+        kind = kind_of(obj)
+        namespace = obj["metadata"].get("namespace")
+        return self._call("create", kind, namespace, None, "POST", kind.path(namespace), body=obj)
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT an object back; with ``metadata.resourceVersion`` set, 409 when it changed since it was read."""
+        kind = kind_of(obj)
+        meta = obj["metadata"]
+        return self._call("update", kind, meta.get("namespace"), meta["name"], "PUT",
+                          kind.path(meta.get("namespace"), meta["name"]), body=obj)
+
+    def delete(self, kind_name: str, namespace: str, name: str, preconditions: dict[str, str] | None = None) -> bool:
+        """Delete an object; False when it was gone. Unmet ``preconditions`` (uid, resourceVersion) give 409."""
         kind = KINDS[kind_name]
+        body: dict[str, Any] = {"propagationPolicy": "Foreground"}
+        if preconditions:
+            body["preconditions"] = preconditions
         try:
-            self._call("delete", kind, namespace, name, "DELETE", kind.path(namespace, name),
-                       body={"propagationPolicy": "Foreground"})
+            self._call("delete", kind, namespace, name, "DELETE", kind.path(namespace, name), body=body)
         except KubeError as exc:
             if exc.status == 404:
                 return False

@@ -8,6 +8,8 @@ This is what the local pipeline run and the demo use instead of a cluster.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -17,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ import numpy as np
 
 from personseg.atomic import write_json
 from personseg.deploy.config import DeployConfig
-from personseg.deploy.outcome import DeployFailed, DeployResult
+from personseg.deploy.outcome import DeployBusy, DeployFailed, DeployResult
 from personseg.deploy.registry import DeployRegistry, ModelRef
 from personseg.deploy.smoke import SmokeFailed, run_smoke
 from personseg.errors import UserError
@@ -144,6 +147,24 @@ def start_server(model_uri: str, port: int, log_path: Path, threads: int | None)
                                 env=env, start_new_session=True)
 
 
+@contextlib.contextmanager
+def exclusive(directory: Path, name: str) -> Iterator[None]:
+    """Hold ``local-<name>.lock`` for a deploy: a second deploy of the name meanwhile is refused.
+
+    The kernel drops a ``flock`` when its holder exits, so a killed deploy leaves no stale lock.
+    """
+    fd = os.open(directory / f"local-{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DeployBusy(f"another local deploy of '{name}' is running (lock {directory}/local-{name}.lock); "
+                             "retry when it ends") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def deploy_local(
     cfg: DeployConfig,
     model: ModelRef,
@@ -156,8 +177,16 @@ def deploy_local(
 
     ``expected`` is the probe's mask (``personseg.deploy.probe``) the new server must answer.
     """
-    start = time.monotonic()
     directory.mkdir(parents=True, exist_ok=True)
+    with exclusive(directory, cfg.name):
+        return _deploy_local(cfg, model, registry, directory, expected, threads)
+
+
+def _deploy_local(
+    cfg: DeployConfig, model: ModelRef, registry: DeployRegistry | None, directory: Path, expected: np.ndarray,
+    threads: int | None,
+) -> DeployResult:
+    start = time.monotonic()
     old = read_state(directory, cfg.name)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

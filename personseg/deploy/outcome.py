@@ -36,3 +36,7 @@ class DeployFailed(UserError):
     def __init__(self, message: str, rolled_back: bool) -> None:
         super().__init__(message)
         self.rolled_back = rolled_back
+
+
+class DeployBusy(UserError):
+    """Another deploy of the same name is running (its Lease, or the local target's lock, is held)."""
