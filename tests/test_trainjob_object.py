@@ -54,6 +54,14 @@ def test_the_trainjob_validates_against_trainers_schema(gpus: int):
     assert trainer["numProcPerNode"] == max(gpus, 1)  # one process per GPU, else one per node
 
 
+def test_a_checkpoint_prefix_reaches_every_node_so_a_retried_step_resumes():
+    obj = build_trainjob(spec(checkpoint_uri="s3://models/checkpoints/run-1/key"))
+    assert schema_errors(obj) == []
+    assert obj["spec"]["trainer"]["args"][-2:] == ["--checkpoint-dir", "s3://models/checkpoints/run-1/key"]
+    with pytest.raises(UserError, match="checkpoint_uri '/tmp/ckpt'"):
+        build_trainjob(spec(checkpoint_uri="/tmp/ckpt"))
+
+
 def test_s3_keys_are_secret_references_never_values():
     env = {e["name"]: e for e in build_trainjob(spec())["spec"]["trainer"]["env"]}
     for var, key in (("MINIO_ACCESS_KEY", "accesskey"), ("MINIO_SECRET_KEY", "secretkey")):

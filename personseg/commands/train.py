@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dist-timeout", type=float, default=300.0,
                    help="seconds a rank waits for the others (rendezvous and each collective) before failing")
     p.add_argument("--resume", help="training state (train_state.pt or its folder) to continue from")
-    p.add_argument("--checkpoint-dir", help="where per-epoch state goes (default OUT.ckpt)")
+    p.add_argument("--checkpoint-dir", help="folder or s3:// prefix for the per-epoch state (default OUT.ckpt); "
+                   "a run started again on it continues after its last complete epoch")
     p.add_argument("--out", required=True, help="saved-model directory to write, or an s3:// prefix that rank 0 "
                    "uploads it to when training ends (how a Kubeflow TrainJob's nodes hand the model back)")
     p.set_defaults(func=handle)

@@ -83,8 +83,13 @@ def say(line: str) -> None:
 
 
 def train_on_cluster(cfg: TrainConfig, out: str | Path, cluster: ClusterConfig, api_client: Any = None,
-                     job: str | None = None, emit: Callable[[str], None] = say) -> TrainResult:
-    """Train ``cfg`` on ``cluster.pool.nodes`` machines into ``out``; ``emit`` gets the progress."""
+                     job: str | None = None, emit: Callable[[str], None] = say,
+                     checkpoint_uri: str = "") -> TrainResult:
+    """Train ``cfg`` on ``cluster.pool.nodes`` machines into ``out``; ``emit`` gets the progress.
+
+    ``checkpoint_uri`` (``s3://``): where the nodes keep each epoch's state; a retried step that
+    passes the same prefix continues after the last complete epoch instead of starting again.
+    """
     from personseg.storage.datasets import push_dataset
     from personseg.uris import local_dataset
 
@@ -94,7 +99,7 @@ def train_on_cluster(cfg: TrainConfig, out: str | Path, cluster: ClusterConfig, 
     scratch = f"s3://{model_bucket()}/trainjobs/{job}"
     pool = cluster.pool
     spec = TrainJobSpec(name=job, pool=pool, data_uri=f"{scratch}/data", model_uri=f"{scratch}/model",
-                        train_args=tuple(train_args(cfg)))
+                        train_args=tuple(train_args(cfg)), checkpoint_uri=checkpoint_uri)
     obj = build_trainjob(spec)
     if api_client is None:
         from personseg.deploy.kube import connect

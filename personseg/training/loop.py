@@ -131,6 +131,8 @@ def fit(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs), last_epoch=-1)
     if state.optimizer is not None:
         opt.load_state_dict(state.optimizer)  # moves the state onto the parameters' device
+        for group_ in opt.param_groups:  # the schedule is recursive: replay it from the start, as a run did
+            group_["lr"] = group_["initial_lr"]
     with warnings.catch_warnings():  # fast-forwarding the schedule on resume, before any optimizer step
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(state.epoch):

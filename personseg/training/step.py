@@ -2,7 +2,8 @@
 
 One process trains alone; ``nproc > 1`` launches that many ranks on this machine (``launch``), and a
 process started by torchrun joins its group (``distributed``). Only rank 0 writes the model, the
-per-epoch state and the reports.
+per-epoch state and the reports. The per-epoch state goes to the checkpoint place (``checkpoints``);
+a run started again on the same place continues after its last complete epoch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,14 +28,17 @@ from personseg.hashing import tree_sha256
 from personseg.models import build_model
 from personseg.models.checkpoint import save_model
 from personseg.runtime import default_threads
+from personseg.training.checkpoints import CheckpointPlace, check_place, resume_point
 from personseg.training.device import Placement, resolve
 from personseg.training.distributed import Group, env_group, join, leave
 from personseg.training.launch import launch_local
 from personseg.training.loop import FitConfig, fit
-from personseg.training.state import STATE_FILE, load_state, save_state
+from personseg.training.state import STATE_FILE, save_state
 from personseg.uris import local_dataset
 
 log = logging.getLogger(__name__)
+# TrainConfig fields that do not change the weights: where the data sits, and how the work is spread.
+NOT_RECIPE = ("data", "threads", "workers", "device", "nproc", "dist_timeout")
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,10 @@ class TrainConfig:
         if augment is not None:
             check_backgrounds(augment.backgrounds)  # a bad folder or photo fails here, before any rank starts
 
+    def recipe(self) -> dict[str, Any]:
+        """The settings that shape the weights: a run resumed from a state must share them."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_RECIPE}
+
     def augmentation(self) -> AugmentConfig | None:
         """What each training sample goes through (None: nothing, ``--no-augment``)."""
         if not self.augment:
@@ -137,6 +146,7 @@ def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
         checkpoint_dir: str | Path | None = None) -> TrainResult:
     """Train per ``cfg`` and write a saved-model directory at ``out`` (complete or absent)."""
     cfg.check()
+    check_place(str(checkpoint_dir or ""))
     group = env_group()
     if group is None and cfg.nproc > 1:
         return _launch(cfg, out, resume, checkpoint_dir)
@@ -174,11 +184,11 @@ def _train(cfg: TrainConfig, out: str | Path, resume: str | Path | None, checkpo
         model = build_model(cfg.model, decoder=cfg.decoder, width=cfg.width)
     except ValueError as exc:
         raise UserError(f"--model/--decoder: {exc}") from None
-    state = load_state(resume, model) if resume else None
-    ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(f"{out}.ckpt")
+    place, recipe = CheckpointPlace(str(checkpoint_dir or f"{out}.ckpt")), cfg.recipe()
+    state = resume_point(place, model, recipe, resume)
     fit_cfg = FitConfig(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.augmentation(),
                         workers=workers, skip_invalid=cfg.skip_invalid)
-    on_epoch = (lambda s, m: save_state(ckpt / STATE_FILE, s, m)) if group.is_main else None
+    on_epoch = (lambda s, m: place.save(s, m, recipe)) if group.is_main else None
     state = fit(model, data.subset(train_ids), data.subset(val_ids), fit_cfg, state, on_epoch=on_epoch,
                 placement=placement, group=group)
     if group.is_main:
@@ -187,7 +197,7 @@ def _train(cfg: TrainConfig, out: str | Path, resume: str | Path | None, checkpo
                      "split": {**split.counts(), "source": split.source},
                      "ranks": group.world, "device": placement.device.type}
             save_model(model, tmp, arch, cfg.size, extra)
-            save_state(tmp / STATE_FILE, state, model)
+            save_state(tmp / STATE_FILE, state, model, recipe)
             write_json(tmp / "metrics.json", {"val_iou": state.best_iou, "best_epoch": state.best_epoch,
                                               "history": state.history})
     return TrainResult(Path(out), state.best_iou, state.best_epoch, state.history)

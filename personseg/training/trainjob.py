@@ -70,7 +70,11 @@ class NodePool:
 
 @dataclass(frozen=True)
 class TrainJobSpec:
-    """One job on ``pool``: its name, data and model prefixes; ``train_args`` are ``personseg train`` flags."""
+    """One job on ``pool``: its name, data and model prefixes; ``train_args`` are ``personseg train`` flags.
+
+    ``checkpoint_uri``: the ``s3://`` prefix rank 0 keeps each epoch's state under, so a job started
+    again for the same run (a retried step) continues after its last complete epoch.
+    """
 
     name: str
     pool: NodePool
@@ -78,14 +82,15 @@ class TrainJobSpec:
     model_uri: str
     train_args: tuple[str, ...] = field(default_factory=tuple)
     runtime: str = RUNTIME
+    checkpoint_uri: str = ""
 
     def check(self) -> None:
         """Refuse what the API server or the runtime would refuse later, naming the field."""
         if not _NAME.fullmatch(self.name):
             raise UserError(f"TrainJob name {self.name!r}: must be a DNS label (a-z, 0-9, '-'), at most 63 chars")
         self.pool.check()
-        for name in ("data_uri", "model_uri"):
-            if not getattr(self, name).startswith("s3://"):
+        for name in ("data_uri", "model_uri", "checkpoint_uri"):
+            if (name != "checkpoint_uri" or self.checkpoint_uri) and not getattr(self, name).startswith("s3://"):
                 raise UserError(f"{name} {getattr(self, name)!r}: the nodes read and write S3, so it must be s3://")
 
 
@@ -126,7 +131,8 @@ def build_trainjob(spec: TrainJobSpec) -> dict[str, Any]:
                 "numProcPerNode": pool.gpus or 1,
                 "image": pool.image,
                 "command": ["torchrun", "-m", "personseg", "train"],
-                "args": ["--data", spec.data_uri, "--out", spec.model_uri, *spec.train_args],
+                "args": ["--data", spec.data_uri, "--out", spec.model_uri, *spec.train_args,
+                         *(["--checkpoint-dir", spec.checkpoint_uri] if spec.checkpoint_uri else [])],
                 "resourcesPerNode": resources,
                 "env": env,
             },
