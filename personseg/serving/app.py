@@ -19,7 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from personseg.runtime import load_predictor
 from personseg.serving import oip
-from personseg.serving.body import Upload, is_multipart, parse_multipart, read_body
+from personseg.serving.admission import JSON_BYTES_FACTOR, RETRY_AFTER_S
+from personseg.serving.body import Upload, body_reservation, is_multipart, parse_multipart, read_body
 from personseg.serving.errors import InferenceFailed, RequestError
 from personseg.serving.guard import GuardMiddleware
 from personseg.serving.metrics import CONTENT_TYPE, ServerMetrics, method_label, route_of
@@ -64,7 +65,8 @@ class MetricsMiddleware:
 
 def _error(request: Request, metrics: ServerMetrics, status: int, message: str, reason: str) -> JSONResponse:
     metrics.errors.labels(route_of(request.scope), reason).inc()
-    return JSONResponse({"error": message}, status_code=status)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None  # busy or loading: come back
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _check_name(service: SegmentationService, name: str) -> None:
@@ -86,7 +88,7 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
 
     app = FastAPI(title="personseg", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
-    app.add_middleware(GuardMiddleware, metrics=metrics)
+    app.add_middleware(GuardMiddleware, metrics=metrics, release=service.admission.release)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last, so outermost: it sees the guard's 499s
 
     @app.exception_handler(RequestError)
@@ -140,19 +142,21 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
     @app.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Response:
         _check_name(service, name)
-        body = await read_body(request, service.infer_body_limit(), "max_batch images of JSON")
-        return Response(await service.infer(body, ticket_of(request.scope)), media_type="application/json")
+        ticket, limit = ticket_of(request.scope), service.infer_body_limit()
+        service.admit(ticket, 1, body_reservation(request, limit) * JSON_BYTES_FACTOR)
+        body = await read_body(request, limit, "max_batch images of JSON")
+        return Response(await service.infer(body, ticket), media_type="application/json")
 
     @app.post("/v1/segment")
     async def segment(request: Request, output: str | None = None, background: str | None = None) -> Response:
-        service.require_ready()
-        if is_multipart(request):
-            body = await read_body(request, 2 * settings.max_bytes + MULTIPART_SLACK)
-            upload = await parse_multipart(request, body, settings.max_bytes)
+        ticket, multipart = ticket_of(request.scope), is_multipart(request)
+        limit = 2 * settings.max_bytes + MULTIPART_SLACK if multipart else settings.max_bytes
+        service.admit(ticket, 1, body_reservation(request, limit))
+        if multipart:
+            upload = await parse_multipart(request, await read_body(request, limit), settings.max_bytes)
         else:
-            upload = Upload(await read_body(request, settings.max_bytes))
-        return Response(await service.segment(upload, output, background, ticket_of(request.scope)),
-                        media_type="image/png")
+            upload = Upload(await read_body(request, limit))
+        return Response(await service.segment(upload, output, background, ticket), media_type="image/png")
 
     @app.get("/metrics")
     async def prometheus() -> Response:

@@ -32,6 +32,12 @@ def _too_big(size: int | str, limit: int, setting: str) -> RequestError:
                         status=413, kind="too_many_bytes")
 
 
+def body_reservation(request: Request, limit: int) -> int:
+    """Bytes to reserve for the body before reading it: its ``Content-Length``, or ``limit`` if chunked."""
+    declared = request.headers.get("content-length", "")
+    return min(int(declared), limit) if declared.isdigit() else limit
+
+
 async def read_body(request: Request, limit: int, setting: str = "PERSONSEG_MAX_BYTES") -> bytes:
     """The whole body, or a 413 as soon as it is known to exceed ``limit``."""
     declared = request.headers.get("content-length")

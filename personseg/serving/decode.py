@@ -11,6 +11,7 @@ and become 8-bit RGB in ``personseg.imageops.to_rgb8``, scaled as training data 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,6 +27,7 @@ class ImageLimits:
 
     max_bytes: int
     max_pixels: int
+    pixels_setting: str = "PERSONSEG_MAX_PIXELS"  # named in the 413; says so when lowered to fit memory
 
 
 def too_large(what: str, size: int, limit: int, unit: str, setting: str) -> RequestError:
@@ -34,8 +36,13 @@ def too_large(what: str, size: int, limit: int, unit: str, setting: str) -> Requ
                         status=413, kind=f"too_many_{unit}")
 
 
-def decode_image(data: bytes, limits: ImageLimits, field: str = "image") -> Image.Image:
-    """Decode ``data`` fully (so truncation shows now) and apply EXIF orientation."""
+def decode_image(data: bytes, limits: ImageLimits, field: str = "image",
+                 admit: Callable[[int], None] | None = None) -> Image.Image:
+    """Decode ``data`` fully (so truncation shows now) and apply EXIF orientation.
+
+    ``admit`` is called with the pixel count once the header is read and before any pixel is decoded;
+    it raises to refuse the image (the server's memory budget).
+    """
     if not data:
         raise RequestError(f"{field}: empty; send the image bytes as the body or a multipart part",
                            kind="empty")
@@ -59,7 +66,9 @@ def decode_image(data: bytes, limits: ImageLimits, field: str = "image") -> Imag
         raise RequestError(f"{field}: decompression bomb refused: declares {width}x{height} = {pixels} pixels, "
                            f"over Pillow's MAX_IMAGE_PIXELS of {Image.MAX_IMAGE_PIXELS}", 413, "decompression_bomb")
     if pixels > limits.max_pixels:
-        raise too_large(f"{field} ({width}x{height})", pixels, limits.max_pixels, "pixels", "PERSONSEG_MAX_PIXELS")
+        raise too_large(f"{field} ({width}x{height})", pixels, limits.max_pixels, "pixels", limits.pixels_setting)
+    if admit is not None:
+        admit(pixels)
     try:
         image.load()
         image = ImageOps.exif_transpose(image)

@@ -1,12 +1,13 @@
-"""An ASGI middleware that notices a client leaving and answers for it: logged once, 499, no traceback.
+"""An ASGI middleware that watches each request's connection: a client leaving, what it held.
 
-A client that closed its connection mid-request surfaced as a ``ClientDisconnect`` traceback and a
-500, and its image was still inferred. Here each request's ``receive`` is watched. Once its body is
-in, a watcher task waits for the connection to close (uvicorn's ``receive`` returns
-``http.disconnect`` then); if that happens before the answer is sent, the request's ``Ticket`` is
-left, which cancels its queued images. Whatever the route then raises is logged once at info level
-and counted as status 499, reason ``client_closed`` (the code nginx logs for a client that closed
-the connection first; the answer itself goes nowhere).
+- A client that closed its connection mid-request surfaced as a ``ClientDisconnect`` traceback and a
+  500, and its image was still inferred. Once the body is in, a watcher task waits for the connection
+  to close (uvicorn's ``receive`` returns ``http.disconnect`` then); if it closes before the answer is
+  sent, the request's ``Ticket`` is left, which cancels its queued images. Whatever the route then
+  raises is logged once at info level and counted as status 499, reason ``client_closed`` (the code
+  nginx logs for a client that closed the connection first; the answer itself goes nowhere).
+- What the request was admitted with (``personseg.serving.admission``) is released once its answer
+  has been sent, or it failed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,9 +30,10 @@ log = logging.getLogger(__name__)
 class GuardMiddleware:
     """Gives every HTTP request a ``Ticket`` and turns a client's departure into one info line and a 499."""
 
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics, release: Callable[[Ticket], None]) -> None:
         self.app = app
         self.metrics = metrics
+        self.release = release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request with a watched ``receive``; absorb what fails because the client left."""
@@ -77,6 +80,7 @@ class GuardMiddleware:
         finally:
             for task in watcher:
                 task.cancel()
+            self.release(ticket)  # after the answer is sent: its bytes were held until then
 
     def _closed(self, scope: Scope, seconds: float, stage: str) -> None:
         log.info("%s %s: the client closed the connection after %.2f s while %s; its work was dropped",

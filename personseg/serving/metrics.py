@@ -49,6 +49,8 @@ class ServerMetrics:
                                    buckets=LATENCY_BUCKETS, registry=r)
         self.images = Counter("personseg_images", "Images run through the model", registry=r)
         self.queue_depth = Gauge("personseg_queue_depth", "Images waiting for the inference thread", registry=r)
+        self.in_flight = Gauge("personseg_images_in_flight", "Images admitted and not yet answered", registry=r)
+        self.reserved = Gauge("personseg_reserved_bytes", "Memory reserved by requests in flight", registry=r)
         self.ready = Gauge("personseg_ready", "1 once the model is loaded and warmed up", registry=r)
         self.model = Info("personseg_model", "The model being served", registry=r)
 

@@ -21,8 +21,17 @@ from PIL import Image
 from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
 from personseg.imageops import sigmoid
+from personseg.memlimit import cgroup_memory_limit, process_rss
 from personseg.runtime import load_predictor
 from personseg.serving import compose, oip
+from personseg.serving.admission import (
+    BACKGROUND_BYTES_PER_PIXEL,
+    BYTES_PER_PIXEL,
+    MIB,
+    Admission,
+    fitting_max_pixels,
+    memory_budget,
+)
 from personseg.serving.batcher import MicroBatcher
 from personseg.serving.body import Upload
 from personseg.serving.decode import ImageLimits, decode_image
@@ -34,6 +43,7 @@ from personseg.serving.ticket import ClientGone, Ticket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MIN_PIXELS = 1_000_000  # a memory limit that leaves room for less than one 1 MP request is a mistake
 
 
 class SegmentationService:
@@ -49,6 +59,7 @@ class SegmentationService:
         self.model = SegmentationModel(settings.model_uri, settings.inference_threads, loader, settings.runtime or None)
         self.metrics = ServerMetrics(settings.max_batch)
         self.limits = ImageLimits(settings.max_bytes, settings.max_pixels)
+        self.admission = Admission(settings.max_queue)
         self.batcher: MicroBatcher | None = None
         self.pool: ThreadPoolExecutor | None = None
         self.load_error: str | None = None
@@ -67,6 +78,8 @@ class SegmentationService:
         """Create the worker pool and start loading the model in the background."""
         self.pool = ThreadPoolExecutor(max_workers=max(2, cpu_quota()), thread_name_prefix="personseg-io")
         self.metrics.queue_depth.set_function(lambda: self.batcher.pending() if self.batcher else 0)
+        self.metrics.in_flight.set_function(lambda: self.admission.images)
+        self.metrics.reserved.set_function(lambda: self.admission.reserved)
         self._loader_thread = threading.Thread(target=self._load, name="personseg-load", daemon=True)
         self._loader_thread.start()
 
@@ -74,6 +87,7 @@ class SegmentationService:
         try:
             self.model.load()
             self.model.warmup((1, self.settings.max_batch) if self.settings.max_batch > 1 else (1,))
+            self._fit_memory()
         except Exception as exc:  # whatever stops the model loading makes this replica useless: report and stop
             self.load_error = f"model {self.settings.model_uri}: {exc}" if not isinstance(exc, UserError) else str(exc)
             log.error("model failed to load: %s", self.load_error, exc_info=not isinstance(exc, UserError))
@@ -95,6 +109,29 @@ class SegmentationService:
                  self.settings.name, self.model.runtime_name, self.model.threads, self.settings.max_batch,
                  self.settings.batch_wait_ms)
 
+    def _fit_memory(self) -> None:
+        """Derive the in-flight memory budget from the memory limit, lowering ``max_pixels`` if one would not fit."""
+        limit = self.settings.memory_limit or cgroup_memory_limit()
+        if limit is None:
+            log.info("no memory limit: work in flight is bounded by PERSONSEG_MAX_QUEUE=%d images only",
+                     self.settings.max_queue)
+            return
+        budget = memory_budget(limit, process_rss())
+        max_pixels = fitting_max_pixels(budget, self.settings.max_bytes, self.settings.max_pixels)
+        if max_pixels < min(MIN_PIXELS, self.settings.max_pixels):
+            raise UserError(f"memory limit of {limit // MIB} MiB leaves {budget // MIB} MiB for requests once the "
+                            f"model is loaded, not enough for one {MIN_PIXELS // 1_000_000} MP image "
+                            f"({BYTES_PER_PIXEL} bytes per pixel); raise the limit (PERSONSEG_MEMORY_LIMIT or the "
+                            "pod's limits.memory) or lower PERSONSEG_MAX_BYTES")
+        if max_pixels < self.settings.max_pixels:
+            log.warning("PERSONSEG_MAX_PIXELS=%d lowered to %d so that one largest request fits in the memory "
+                        "budget", self.settings.max_pixels, max_pixels)
+            self.limits = ImageLimits(self.settings.max_bytes, max_pixels,
+                                      "PERSONSEG_MAX_PIXELS, lowered to fit PERSONSEG_MEMORY_LIMIT")
+        self.admission.budget = budget
+        log.info("memory: limit %d MiB, %d MiB for requests in flight (%d bytes per pixel, largest image %d pixels)",
+                 limit // MIB, budget // MIB, BYTES_PER_PIXEL, max_pixels)
+
     def stop(self) -> None:
         """Finish queued inferences, then the worker pool (called after in-flight requests drained)."""
         self._stopping = True
@@ -112,12 +149,10 @@ class SegmentationService:
             raise NotReady(f"model failed to load: {self.load_error}" if self.load_error else NOT_READY)
         return self.batcher
 
-    def _admit(self, images: int) -> MicroBatcher:
-        batcher = self.require_ready()
-        if batcher.pending() + images > self.settings.max_queue:
-            raise RequestError(f"server busy: {batcher.pending()} images queued (PERSONSEG_MAX_QUEUE="
-                               f"{self.settings.max_queue}); retry shortly", status=503, kind="busy")
-        return batcher
+    def admit(self, ticket: Ticket, images: int, nbytes: int) -> None:
+        """Count a request's images and reserve its body's bytes, or 503 (``personseg.serving.admission``)."""
+        self.require_ready()
+        self.admission.enter(ticket, images, nbytes)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -136,9 +171,14 @@ class SegmentationService:
                 raise ClientGone("the client closed the connection") from None
             raise
 
-    def _prepare(self, data: bytes) -> tuple[Image.Image, Prepared]:
-        image = decode_image(data, self.limits, "image")
+    def _prepare(self, data: bytes, ticket: Ticket) -> tuple[Image.Image, Prepared]:
+        image = decode_image(data, self.limits, "image",
+                             lambda pixels: self.admission.reserve(ticket, pixels * BYTES_PER_PIXEL))
         return image, self.model.preprocess(image)
+
+    def _background(self, data: bytes, ticket: Ticket) -> Image.Image:
+        return decode_image(data, self.limits, "background",
+                            lambda pixels: self.admission.reserve(ticket, pixels * BACKGROUND_BYTES_PER_PIXEL))
 
     def _render(self, output: str, image: Image.Image, prepared: Prepared, logits: np.ndarray,
                 background: tuple[int, int, int] | Image.Image | None) -> bytes:
@@ -154,10 +194,10 @@ class SegmentationService:
             raise RequestError("give the background either as ?background=RRGGBB or as an uploaded "
                                "'background' part, not both", kind="bad_parameter")
         background: tuple[int, int, int] | Image.Image | None = compose.parse_colour(colour) if colour else None
-        batcher = self._admit(1)
-        image, prepared = await self._run(self._prepare, upload.image)
+        batcher = self.require_ready()
+        image, prepared = await self._run(self._prepare, upload.image, ticket)
         if upload.background is not None:
-            background = await self._run(decode_image, upload.background, self.limits, "background")
+            background = await self._run(self._background, upload.background, ticket)
         (logits,) = await self._logits(batcher, [prepared.tensor], ticket)
         return await self._run(self._render, output, image, prepared, logits, background)
 
@@ -173,6 +213,7 @@ class SegmentationService:
         """``/v2/models/<name>/infer``: a validated FP32 tensor in, probabilities out (JSON bytes)."""
         self.require_ready()
         req = await self._run(oip.parse_infer, body, self.model.image_size)
-        batcher = self._admit(len(req.batch))
+        batcher = self.require_ready()
+        self.admission.enter(ticket, len(req.batch) - 1, 0)  # the first image was admitted on arrival
         logits = await self._logits(batcher, list(req.batch), ticket)
         return await self._run(self._respond, req, logits)

@@ -29,6 +29,7 @@ ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("runtime", "PERSONSEG_RUNTIME", str),
     ("max_queue", "PERSONSEG_MAX_QUEUE", int),
     ("shutdown_timeout_s", "PERSONSEG_SHUTDOWN_TIMEOUT_S", float),
+    ("memory_limit", "PERSONSEG_MEMORY_LIMIT", int),
 )
 
 
@@ -47,8 +48,11 @@ class ServeSettings:
         max_bytes: largest accepted encoded image; bigger ones get 413.
         threads: inference threads; 0 means the CPU quota of this process.
         runtime: what runs the model (``onnxruntime``, ``openvino``, ``torch``); empty: the model card's.
-        max_queue: images waiting for inference beyond which new requests get 503 (back-pressure).
+        max_queue: images in flight (from arrival to the end of the answer, decode included) beyond which
+            new requests get 503 (back-pressure).
         shutdown_timeout_s: how long shutdown waits for in-flight requests before cancelling them.
+        memory_limit: bytes the server may use, from which its in-flight memory budget is derived
+            (``personseg.serving.admission``); 0 means the cgroup's limit (the pod's ``limits.memory``).
     """
 
     model_uri: str = ""
@@ -63,6 +67,7 @@ class ServeSettings:
     runtime: str = ""
     max_queue: int = 256
     shutdown_timeout_s: float = 25.0
+    memory_limit: int = 0
 
     @property
     def inference_threads(self) -> int:
@@ -84,6 +89,7 @@ class ServeSettings:
             "threads": self.threads >= 0,
             "max_queue": self.max_queue >= self.max_batch,
             "shutdown_timeout_s": self.shutdown_timeout_s >= 0,
+            "memory_limit": self.memory_limit >= 0,
         }
         if self.runtime and self.runtime not in RUNTIMES:
             raise UserError(f"setting runtime={self.runtime!r}: expected one of {', '.join(RUNTIMES)} (or unset: the "

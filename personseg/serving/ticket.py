@@ -1,4 +1,4 @@
-"""What the server knows about one request in flight: whether its client is still there, and its queued images.
+"""What the server knows about one request in flight: its client still there, its queued images, what it holds.
 
 A ``Ticket`` travels in the ASGI scope from ``personseg.serving.guard`` to the service. When the
 client closes its connection, the guard calls ``leave``: the images the request queued for inference
@@ -27,6 +27,8 @@ class Ticket:
 
     gone: bool = False
     futures: list[Future] = field(default_factory=list)
+    images: int = 0  # admitted images and reserved bytes (``personseg.serving.admission``)
+    reserved: int = 0
 
     def check(self) -> None:
         """Raise ``ClientGone`` if the client has left (before starting work for it)."""
