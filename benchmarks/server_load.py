@@ -8,6 +8,9 @@ is its own):
   (``manifests/base``: 1536 Mi). The peak RSS must stay under it.
 - ``small``: ``--small-clients`` concurrent small requests with ``PERSONSEG_MAX_QUEUE=8``: the share
   answered 503 at once instead of queueing, and the latency of those served.
+- ``slow``: ``--slow-clients`` connections trickling header bytes every 5 s, then ``--stalled-clients``
+  that send 15 MB of a declared 20 MB body and stall: how long the server keeps them (the header and
+  body timeouts are 10 s and 60 s by default), and its peak RSS meanwhile.
 
 Without ``--model`` the server runs a 1x1-convolution stand-in at 256 px (inference costs next to
 nothing, so what is measured is HTTP, decoding and encoding). Run:
@@ -145,6 +148,56 @@ def summary(name: str, results: list[tuple[int, float]], rss_before: int, rss_pe
             "under_limit": rss_peak < limit if limit else None}
 
 
+async def held_for(url: str, head: bytes, body: bytes, trickle_s: float, cap_s: float) -> tuple[float, bytes]:
+    """Open a connection, send ``head`` and ``body``, then a byte every ``trickle_s`` (0: none) until closed.
+
+    Returns how long the server kept the connection (``cap_s`` if it never closed it) and its reply.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    start = time.perf_counter()
+    writer.write(head + body)
+    reply = b""
+
+    async def read_all() -> None:
+        nonlocal reply
+        while chunk := await reader.read(65536):
+            reply += chunk
+
+    reading = asyncio.ensure_future(read_all())
+    try:
+        while time.perf_counter() - start < cap_s and not reading.done():
+            await asyncio.wait([reading], timeout=trickle_s or 0.5)
+            if trickle_s and not reading.done():
+                writer.write(b"a")
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
+    except ConnectionError:
+        pass
+    seconds = time.perf_counter() - start
+    reading.cancel()
+    writer.close()
+    return min(seconds, cap_s), reply
+
+
+async def slow(url: str, trickling: int, stalled: int, cap_s: float) -> dict:
+    """Trickled headers and stalled bodies at once: how long the server held them, and what it answered."""
+    head = b"POST /v1/segment HTTP/1.1\r\nHost: bench\r\nX-Slow: "
+    stall_head = b"POST /v1/segment HTTP/1.1\r\nHost: bench\r\nContent-Length: 20000000\r\n\r\n"
+    results = await asyncio.gather(*(held_for(url, head, b"", 5.0, cap_s) for _ in range(trickling)),
+                                   *(held_for(url, stall_head, bytes(15_000_000), 0.0, cap_s)
+                                     for _ in range(stalled)))
+    trickled, stalls = results[:trickling], results[trickling:]
+
+    def spread(values: list[float]) -> list[float]:
+        return [round(float(np.percentile(values, q)), 1) for q in (0, 50, 100)] if values else []
+
+    return {"trickled_headers_held_s_min_median_max": spread([t for t, _ in trickled]),
+            "stalled_bodies_held_s_min_median_max": spread([t for t, _ in stalls]),
+            "stalled_replies": sorted({r.split(b"\r\n", 1)[0].decode() or "closed" for _, r in stalls}),
+            "never_closed": sum(t >= cap_s for t, _ in results)}
+
+
 def rss(pid: int) -> int:
     """The process's resident memory now."""
     return int(re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) * 1024
@@ -157,6 +210,10 @@ def main() -> None:
     p.add_argument("--large-clients", type=int, default=8)
     p.add_argument("--small-clients", type=int, default=300)
     p.add_argument("--small-queue", type=int, default=8, help="PERSONSEG_MAX_QUEUE for the small experiment")
+    p.add_argument("--slow-clients", type=int, default=300)
+    p.add_argument("--stalled-clients", type=int, default=40)
+    p.add_argument("--slow-cap-s", type=float, default=90.0, help="stop waiting for the server to close after this")
+    p.add_argument("--only", default="large,small,slow", help="comma-separated experiments to run")
     p.add_argument("--out", help="also write the figures to this JSON file")
     args = p.parse_args()
     limit = args.memory_limit_mib * MIB
@@ -166,18 +223,30 @@ def main() -> None:
         print(f"large: 7200x5000 JPEG, {len(large) / MIB:.1f} MiB; small: 640x480 JPEG, {len(small) // 1024} KiB",
               flush=True)
         figures = []
-        with server(model, {"PERSONSEG_MEMORY_LIMIT": str(limit)}) as (url, proc):
-            before = rss(proc.pid)
-            results = asyncio.run(burst(url, large, args.large_clients, "/v1/segment?output=cutout"))
-            figures.append(summary(f"{args.large_clients} x 36 MP cutout", results, before, peak_rss(proc.pid), limit))
-            print(json.dumps(figures[-1]), flush=True)
-        with server(model, {"PERSONSEG_MEMORY_LIMIT": str(limit), "PERSONSEG_MAX_QUEUE": str(args.small_queue)}) \
-                as (url, proc):
-            before = rss(proc.pid)
-            results = asyncio.run(burst(url, small, args.small_clients, "/v1/segment"))
-            figures.append(summary(f"{args.small_clients} x small, PERSONSEG_MAX_QUEUE={args.small_queue}", results,
-                                   before, peak_rss(proc.pid), limit))
-            print(json.dumps(figures[-1]), flush=True)
+        only = set(args.only.split(","))
+        if "large" in only:
+            with server(model, {"PERSONSEG_MEMORY_LIMIT": str(limit)}) as (url, proc):
+                before = rss(proc.pid)
+                results = asyncio.run(burst(url, large, args.large_clients, "/v1/segment?output=cutout"))
+                figures.append(summary(f"{args.large_clients} x 36 MP cutout", results, before, peak_rss(proc.pid),
+                                       limit))
+                print(json.dumps(figures[-1]), flush=True)
+        if "small" in only:
+            env = {"PERSONSEG_MEMORY_LIMIT": str(limit), "PERSONSEG_MAX_QUEUE": str(args.small_queue)}
+            with server(model, env) as (url, proc):
+                before = rss(proc.pid)
+                results = asyncio.run(burst(url, small, args.small_clients, "/v1/segment"))
+                figures.append(summary(f"{args.small_clients} x small, PERSONSEG_MAX_QUEUE={args.small_queue}",
+                                       results, before, peak_rss(proc.pid), limit))
+                print(json.dumps(figures[-1]), flush=True)
+        if "slow" in only:
+            with server(model, {"PERSONSEG_MEMORY_LIMIT": str(limit)}) as (url, proc):
+                before = rss(proc.pid)
+                held = asyncio.run(slow(url, args.slow_clients, args.stalled_clients, args.slow_cap_s))
+                figures.append({"experiment": f"{args.slow_clients} trickling headers + {args.stalled_clients} "
+                                "stalled bodies", **held, "rss_before_mib": round(before / MIB, 1),
+                                "peak_rss_mib": round(peak_rss(proc.pid) / MIB, 1)})
+                print(json.dumps(figures[-1]), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -66,6 +66,8 @@ class MetricsMiddleware:
 def _error(request: Request, metrics: ServerMetrics, status: int, message: str, reason: str) -> JSONResponse:
     metrics.errors.labels(route_of(request.scope), reason).inc()
     headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None  # busy or loading: come back
+    if status == 408:
+        headers = {"Connection": "close"}  # the rest of the body may still be on its way: do not read it
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
@@ -88,7 +90,8 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
 
     app = FastAPI(title="personseg", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
-    app.add_middleware(GuardMiddleware, metrics=metrics, release=service.admission.release)
+    app.add_middleware(GuardMiddleware, metrics=metrics, release=service.admission.release,
+                       body_timeout_s=settings.body_timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last, so outermost: it sees the guard's 499s
 
     @app.exception_handler(RequestError)

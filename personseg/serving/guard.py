@@ -1,5 +1,7 @@
-"""An ASGI middleware that watches each request's connection: a client leaving, what it held.
+"""An ASGI middleware that watches each request's connection: a slow body, a client leaving, what it held.
 
+- A body must arrive within ``body_timeout_s`` of the request's headers, else 408 and the connection
+  is closed (a client that sent 15 MB of a declared 20 MB and stalled held that memory until it left).
 - A client that closed its connection mid-request surfaced as a ``ClientDisconnect`` traceback and a
   500, and its image was still inferred. Once the body is in, a watcher task waits for the connection
   to close (uvicorn's ``receive`` returns ``http.disconnect`` then); if it closes before the answer is
@@ -19,6 +21,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from personseg.serving.errors import RequestError
 from personseg.serving.metrics import ServerMetrics, route_of
 from personseg.serving.ticket import SCOPE_KEY, Ticket
 
@@ -30,10 +33,12 @@ log = logging.getLogger(__name__)
 class GuardMiddleware:
     """Gives every HTTP request a ``Ticket`` and turns a client's departure into one info line and a 499."""
 
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics, release: Callable[[Ticket], None]) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics, release: Callable[[Ticket], None],
+                 body_timeout_s: float) -> None:
         self.app = app
         self.metrics = metrics
         self.release = release
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request with a watched ``receive``; absorb what fails because the client left."""
@@ -43,6 +48,7 @@ class GuardMiddleware:
         ticket = scope[SCOPE_KEY] = Ticket()
         start = time.perf_counter()
         state = {"body": False, "answered": False}
+        body_deadline = start + self.body_timeout_s
         watcher: list[asyncio.Task] = []
 
         async def watch() -> None:
@@ -51,7 +57,14 @@ class GuardMiddleware:
                 ticket.leave()
 
         async def watched_receive() -> Message:
-            message = await receive()
+            if state["body"]:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, body_deadline - time.perf_counter()))
+                except TimeoutError:
+                    raise RequestError(f"request body not received within {self.body_timeout_s:g} s "
+                                       "(PERSONSEG_BODY_TIMEOUT_S)", status=408, kind="body_timeout") from None
             if message["type"] == "http.disconnect":
                 ticket.leave()
             elif not message.get("more_body", False) and not watcher:

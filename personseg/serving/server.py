@@ -17,16 +17,20 @@ from PIL import Image
 
 from personseg.errors import UserError
 from personseg.serving.app import create_app
+from personseg.serving.protocol import guarded
 from personseg.serving.settings import ServeSettings
 
 log = logging.getLogger(__name__)
+KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this (uvicorn's default, stated)
 
 
 def build_server(settings: ServeSettings, **app_kwargs: object) -> uvicorn.Server:
     """A uvicorn server for ``settings`` (not started); ``app.state.service`` is the service."""
     app = create_app(settings, **app_kwargs)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on", access_log=False,
-                            timeout_graceful_shutdown=settings.shutdown_timeout_s, log_config=None)
+                            timeout_graceful_shutdown=settings.shutdown_timeout_s, log_config=None,
+                            http=guarded(settings.header_timeout_s, settings.max_connections),
+                            timeout_keep_alive=KEEP_ALIVE_S)
     server = uvicorn.Server(config)
 
     def fatal(message: str) -> None:

@@ -30,6 +30,9 @@ ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("max_queue", "PERSONSEG_MAX_QUEUE", int),
     ("shutdown_timeout_s", "PERSONSEG_SHUTDOWN_TIMEOUT_S", float),
     ("memory_limit", "PERSONSEG_MEMORY_LIMIT", int),
+    ("header_timeout_s", "PERSONSEG_HEADER_TIMEOUT_S", float),
+    ("body_timeout_s", "PERSONSEG_BODY_TIMEOUT_S", float),
+    ("max_connections", "PERSONSEG_MAX_CONNECTIONS", int),
 )
 
 
@@ -53,6 +56,10 @@ class ServeSettings:
         shutdown_timeout_s: how long shutdown waits for in-flight requests before cancelling them.
         memory_limit: bytes the server may use, from which its in-flight memory budget is derived
             (``personseg.serving.admission``); 0 means the cgroup's limit (the pod's ``limits.memory``).
+        header_timeout_s: a request's headers must be complete this long after its first byte (or after the
+            connection opened); slower or silent connections are closed.
+        body_timeout_s: a request's whole body must arrive this long after its headers, else 408.
+        max_connections: open connections beyond which new ones are closed as soon as they are accepted.
     """
 
     model_uri: str = ""
@@ -68,6 +75,9 @@ class ServeSettings:
     max_queue: int = 256
     shutdown_timeout_s: float = 25.0
     memory_limit: int = 0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    max_connections: int = 1000
 
     @property
     def inference_threads(self) -> int:
@@ -90,6 +100,9 @@ class ServeSettings:
             "max_queue": self.max_queue >= self.max_batch,
             "shutdown_timeout_s": self.shutdown_timeout_s >= 0,
             "memory_limit": self.memory_limit >= 0,
+            "header_timeout_s": self.header_timeout_s > 0,
+            "body_timeout_s": self.body_timeout_s > 0,
+            "max_connections": self.max_connections >= 1,
         }
         if self.runtime and self.runtime not in RUNTIMES:
             raise UserError(f"setting runtime={self.runtime!r}: expected one of {', '.join(RUNTIMES)} (or unset: the "

@@ -1,0 +1,74 @@
+"""uvicorn's h11 protocol with a deadline for request headers and a bound on open connections.
+
+uvicorn (0.55, ``protocols/http/h11_impl.py``) closes a connection only when it idles between two
+requests (``timeout_keep_alive``, armed when an answer completes). A connection that never sends, or
+that trickles its header bytes, stayed open for as long as its client liked, and every one of them
+was accepted. Here a connection must finish each request's headers within ``header_timeout_s`` of
+its first byte (or of opening, for the first request), and a connection beyond ``max_connections``
+is closed as soon as it is accepted. uvicorn's own ``limit_concurrency`` is not used: it accepts the
+connection and answers 503 only once headers arrive, so it bounds neither slow nor idle clients.
+The body has its own deadline (``personseg.serving.guard``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """``H11Protocol`` with a header deadline and a connection cap (class attributes, set by ``guarded``)."""
+
+    header_timeout_s: float = 10.0
+    max_connections: int = 1000
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Accept, or close at once when ``max_connections`` are already open; start the header clock."""
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            log.warning("%d connections open (PERSONSEG_MAX_CONNECTIONS=%d): closing a new one", len(self.connections),
+                        self.max_connections)
+            transport.close()
+            return
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        """Start the header clock at a request's first byte; stop it once its headers are complete."""
+        before = self.cycle
+        if self._header_timer is None and (before is None or before.response_complete):
+            self._arm()
+        super().data_received(data)
+        if self.cycle is not before:
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the header clock with the connection."""
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            log.info("closing a connection from %s: no complete request headers within %g s "
+                     "(PERSONSEG_HEADER_TIMEOUT_S)", self.client[0] if self.client else "?", self.header_timeout_s)
+            self.transport.close()
+
+
+def guarded(header_timeout_s: float, max_connections: int) -> type[GuardedH11Protocol]:
+    """A ``GuardedH11Protocol`` subclass with these limits, for ``uvicorn.Config(http=...)``."""
+    return type("GuardedH11Protocol", (GuardedH11Protocol,),
+                {"header_timeout_s": header_timeout_s, "max_connections": max_connections})

@@ -1,0 +1,102 @@
+"""Slow and idle clients are cut off at the timeouts, and open connections are bounded (raw sockets)."""
+
+import select
+import socket
+import time
+
+import httpx
+import pytest
+from serving_fixtures import make_tiny_model, running_server
+
+from personseg.serving.settings import ServeSettings
+
+TIMEOUT = 1.0
+LIMIT = 4.0  # a test gives up waiting after this; the old server never cut these clients off
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("slow") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def server(model):
+    settings = ServeSettings(model_uri=str(model), threads=1, header_timeout_s=TIMEOUT, body_timeout_s=TIMEOUT)
+    with running_server(settings) as running:
+        yield running
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=LIMIT)
+    return sock
+
+
+def _closed_after(sock: socket.socket, trickle: bytes = b"") -> tuple[float, bytes]:
+    """Seconds until the server closes ``sock`` (sending ``trickle`` a byte every 0.2 s meanwhile), and its reply."""
+    start = time.monotonic()
+    reply = b""
+    while time.monotonic() - start < LIMIT:
+        readable, _, _ = select.select([sock], [], [], 0.2)
+        if readable:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                return time.monotonic() - start, reply
+            reply += chunk
+        elif trickle:
+            try:
+                sock.sendall(trickle[:1])
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - start, reply
+            trickle = trickle[1:]
+    return float("inf"), reply
+
+
+def test_a_connection_that_never_sends_is_closed(server):
+    with _connect(server.url) as sock:
+        seconds, reply = _closed_after(sock)
+    assert TIMEOUT * 0.8 <= seconds <= TIMEOUT + 1.5 and reply == b""
+
+
+def test_trickled_headers_are_cut_off_at_the_header_timeout(server):
+    head = b"POST /v1/segment HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100 + b"\r\n\r\n"
+    with _connect(server.url) as sock:
+        seconds, _ = _closed_after(sock, trickle=head)
+    assert seconds <= TIMEOUT + 1.5, "the server waited for headers sent a byte every 0.2 s"
+
+
+def test_a_stalled_body_gets_408_at_the_body_timeout_and_the_connection_closes(server):
+    with _connect(server.url) as sock:
+        sock.sendall(b"POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + bytes(100_000))
+        seconds, reply = _closed_after(sock)
+    assert seconds <= TIMEOUT + 1.5, "a stalled body held its connection (and memory)"
+    assert reply.startswith(b"HTTP/1.1 408") and b"PERSONSEG_BODY_TIMEOUT_S" in reply, reply[:300]
+
+
+def test_a_keep_alive_connection_still_serves_its_next_request_in_time(server):
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        for _ in range(3):
+            assert client.get("/v2/health/live").status_code == 200
+            time.sleep(TIMEOUT * 0.6)  # idle between requests for less than the header timeout
+
+
+def test_connections_beyond_the_limit_are_closed_at_once(model):
+    settings = ServeSettings(model_uri=str(model), threads=1, max_connections=3, header_timeout_s=30)
+    with running_server(settings) as running:
+        held = [_connect(running.url) for _ in range(3)]
+        try:
+            time.sleep(0.2)
+            with _connect(running.url) as extra:
+                seconds, reply = _closed_after(extra)
+            assert seconds < 1.0 and reply == b"", "a connection over PERSONSEG_MAX_CONNECTIONS was kept"
+            held.pop().close()
+            time.sleep(0.2)
+            with _connect(running.url) as sock:
+                sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
+                sock.close()
