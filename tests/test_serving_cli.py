@@ -84,6 +84,27 @@ def test_serve_onnx_without_torch_from_env_and_finish_a_request_on_sigterm(model
     assert "ready: serving" in stderr and "Shutting down" in stderr
 
 
+def test_metrics_are_served_on_their_own_port_only(model):
+    port, metrics_port = free_port(), free_port()
+    env = {**os.environ, "PERSONSEG_MODEL_URI": str(model), "PORT": str(port), "PERSONSEG_THREADS": "1",
+           "PERSONSEG_METRICS_PORT": str(metrics_port)}
+    proc = subprocess.Popen([sys.executable, "-m", "personseg", "serve", "--host", "127.0.0.1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url, metrics_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
+    try:
+        _wait_ready(url, proc)
+        assert httpx.post(f"{url}/v1/segment", content=encode(split_image())).status_code == 200
+        r = httpx.get(f"{url}/metrics")
+        assert r.status_code == 404 and "metrics have their own" in r.json()["error"]
+        text = httpx.get(f"{metrics_url}/metrics").text
+        assert 'personseg_requests_total{method="POST",route="/v1/segment",status="200"} 1.0' in text
+        for path in ("/v2/health/ready", "/v1/segment"):
+            assert httpx.post(f"{metrics_url}{path}", content=b"x").status_code == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
 def _jpeg_roundtrip(image):
     import io
 

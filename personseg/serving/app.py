@@ -63,6 +63,30 @@ class MetricsMiddleware:
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 
+class MetricsPortMiddleware:
+    """With a metrics port, ``/metrics`` is answered there and only there, and nothing else is.
+
+    The metrics port is kept off the Service, so what the server counts (and its model's URI) is not
+    published to every client; Prometheus scrapes the pod on that port, as KServe's runtimes expose
+    their metrics on a port of their own (``prometheus.kserve.io/port``).
+    """
+
+    def __init__(self, app: ASGIApp, port: int) -> None:
+        self.app = app
+        self.port = port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """404 for ``/metrics`` on the API port and for anything else on the metrics port."""
+        if scope["type"] == "http" and self.port:
+            on_metrics_port = (scope.get("server") or ("", 0))[1] == self.port
+            if on_metrics_port != (scope["path"] == "/metrics"):
+                where = "the metrics port" if on_metrics_port else "this port (metrics have their own)"
+                response = JSONResponse({"error": f"{scope['path'][:LOGGED_CHARS]}: not served on {where}"}, 404)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _error(request: Request, metrics: ServerMetrics, status: int, message: str, reason: str) -> JSONResponse:
     metrics.errors.labels(route_of(request.scope), reason).inc()
     headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None  # busy or loading: come back
@@ -92,6 +116,7 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
     app.state.service = service
     app.add_middleware(GuardMiddleware, metrics=metrics, release=service.admission.release,
                        body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(MetricsPortMiddleware, port=settings.metrics_port)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last, so outermost: it sees the guard's 499s
 
     @app.exception_handler(RequestError)

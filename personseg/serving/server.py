@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import warnings
 
 import prometheus_client
@@ -40,6 +41,15 @@ def build_server(settings: ServeSettings, **app_kwargs: object) -> uvicorn.Serve
     return server
 
 
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv6 when the host is), as uvicorn would bind it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=backlog)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def serve(settings: ServeSettings) -> int:
     """Serve until SIGTERM/SIGINT; return 0 after a clean shutdown, raise ``UserError`` if loading failed."""
     settings = settings.validated()
@@ -48,11 +58,15 @@ def serve(settings: ServeSettings) -> int:
     prometheus_client.disable_created_metrics()  # the *_created series only add noise to scrapes
     log.info("personseg serve: %s", settings)
     server = build_server(settings)
+    sockets = [_listen(settings.host, settings.port, server.config.backlog)]
+    if settings.metrics_port:
+        sockets.append(_listen(settings.host, settings.metrics_port, server.config.backlog))
+        log.info("/metrics on port %d only", settings.metrics_port)
     # uvicorn re-raises the signal that stopped it once shutdown is complete; by then everything has
     # finished cleanly, so note SIGTERM instead of dying by it and exit 0.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: log.info("stopped by SIGTERM"))
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         signal.signal(signal.SIGTERM, previous)
     error = server.config.app.state.service.load_error

@@ -20,6 +20,7 @@ ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("model_uri", "PERSONSEG_MODEL_URI", str),
     ("host", "PERSONSEG_HOST", str),
     ("port", "PORT", int),
+    ("metrics_port", "PERSONSEG_METRICS_PORT", int),
     ("name", "PERSONSEG_MODEL_NAME", str),
     ("max_batch", "PERSONSEG_MAX_BATCH", int),
     ("batch_wait_ms", "PERSONSEG_BATCH_WAIT_MS", float),
@@ -44,6 +45,8 @@ class ServeSettings:
         model_uri: saved-model directory, ``s3://`` prefix or ``models:/`` registry reference.
         host: interface to bind; the container sets ``0.0.0.0``.
         port: TCP port (``PORT`` in the environment, as Knative and KServe set it).
+        metrics_port: a second port that alone answers ``/metrics`` (kept off the Service); 0: ``/metrics``
+            is answered on ``port`` (local runs).
         name: the model name in ``/v2/models/<name>``; stable across model versions.
         max_batch: most images run in one inference call.
         batch_wait_ms: how long the first queued image waits for company before running alone.
@@ -65,6 +68,7 @@ class ServeSettings:
     model_uri: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
+    metrics_port: int = 0
     name: str = "personseg"
     max_batch: int = 8
     batch_wait_ms: float = 5.0
@@ -90,8 +94,10 @@ class ServeSettings:
             raise UserError("no model: pass --model URI or set PERSONSEG_MODEL_URI")
         if not self.name or "/" in self.name:
             raise UserError(f"model name {self.name!r}: must be non-empty and contain no '/'")
+        metrics_apart = self.metrics_port != self.port
         checks = {
             "port": 0 <= self.port <= 65535,
+            "metrics_port": self.metrics_port == 0 or (0 < self.metrics_port <= 65535 and metrics_apart),
             "max_batch": self.max_batch >= 1,
             "batch_wait_ms": 0 <= self.batch_wait_ms <= 10_000,
             "max_pixels": self.max_pixels >= 1,
