@@ -212,6 +212,31 @@ def test_serving_pod_hardening(built: dict[str, list[dict]]):
 
 
 @needs_kubectl
+def test_pods_drain_before_sigterm_and_metrics_stay_off_the_service(built: dict[str, list[dict]]):
+    """preStop sleeps while endpoints drop the pod, within the grace period; /metrics has its own port."""
+    from personseg.serving.settings import ServeSettings
+
+    shutdown = ServeSettings().shutdown_timeout_s
+    pods = [(build, by_kind(built[build], "Deployment", "personseg")["spec"]["template"])
+            for build in ("base", "overlays/dev", "overlays/prod")]
+    isvc = by_kind(built["kserve"], "InferenceService")
+    pods.append(("kserve", {"metadata": isvc["metadata"], "spec": isvc["spec"]["predictor"]}))
+    for build, pod in pods:
+        container = pod["spec"]["containers"][0]
+        command = container["lifecycle"]["preStop"]["exec"]["command"]
+        assert command[0] == "sleep" and int(command[1]) >= 5, build
+        assert pod["spec"]["terminationGracePeriodSeconds"] > int(command[1]) + shutdown, build
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["PERSONSEG_METRICS_PORT"] != env["PORT"], build
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == env["PERSONSEG_METRICS_PORT"], build
+    for build in ("base", "overlays/dev", "overlays/prod"):
+        service = by_kind(built[build], "Service", "personseg")
+        assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"], build
+    assert isvc["metadata"]["annotations"]["prometheus.kserve.io/port"] == "9090"
+    assert [p["name"] for p in isvc["spec"]["predictor"]["containers"][0]["ports"]] == ["http"]
+
+
+@needs_kubectl
 def test_dev_overlay_s3_server_uses_the_generated_secret(built: dict[str, list[dict]]):
     docs = built["overlays/dev"]
     secret = by_kind(docs, "Secret")

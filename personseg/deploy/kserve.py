@@ -12,6 +12,9 @@ from typing import Any
 
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.objects import (
+    GRACE_PERIOD_S,
+    METRICS_PORT,
+    METRICS_PORT_NAME,
     MODEL_ANNOTATION,
     labels,
     pod_security,
@@ -50,6 +53,9 @@ def inference_service(cfg: DeployConfig, storage_uri: str) -> dict[str, Any]:
     container = server_container(cfg, MOUNT, name=CONTAINER)
     env = [e for e in container["env"] if not e["name"].startswith("MINIO_")]
     container["env"] = [{"name": "STORAGE_URI", "value": storage_uri}, *env]
+    # Only the serving port is declared: KServe derives the predictor's Service from the container's
+    # ports. The server still listens on METRICS_PORT, which the annotations below point Prometheus to.
+    container["ports"] = [p for p in container["ports"] if p["name"] != METRICS_PORT_NAME]
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -62,6 +68,8 @@ def inference_service(cfg: DeployConfig, storage_uri: str) -> dict[str, Any]:
                 "serving.kserve.io/autoscalerClass": "hpa",
                 MODEL_ANNOTATION: storage_uri,
                 **scrape_annotations(cfg),
+                "prometheus.kserve.io/port": str(METRICS_PORT),
+                "prometheus.kserve.io/path": "/metrics",
             },
         },
         "spec": {
@@ -72,6 +80,7 @@ def inference_service(cfg: DeployConfig, storage_uri: str) -> dict[str, Any]:
                 "scaleMetric": "cpu",
                 "scaleTarget": cfg.cpu_target_percent,
                 "securityContext": pod_security(),
+                "terminationGracePeriodSeconds": GRACE_PERIOD_S,
                 "containers": [container],
                 "volumes": volumes(),
             }

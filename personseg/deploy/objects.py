@@ -19,6 +19,16 @@ READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 SERVICE_PORT = 80
 PORT_NAME = "http"
+# /metrics is served on a port of its own that no Service exposes (as KServe's runtimes do,
+# ``prometheus.kserve.io/port``); Prometheus scrapes the pods on it.
+METRICS_PORT = 9090
+METRICS_PORT_NAME = "metrics"
+# SIGTERM comes only after preStop: meanwhile kube-proxy and ingresses drop the terminating pod's
+# endpoint, which happens concurrently with termination (kubernetes.io, "Termination of Pods"). An exec
+# sleep rather than the ``sleep`` action, which needs Kubernetes 1.30 (KEP-3960: alpha 1.29, beta 1.30).
+PRESTOP_SLEEP_S = 5
+SHUTDOWN_TIMEOUT_S = 25  # the server's PERSONSEG_SHUTDOWN_TIMEOUT_S default: in-flight requests finish
+GRACE_PERIOD_S = PRESTOP_SLEEP_S + SHUTDOWN_TIMEOUT_S + 10  # before the kubelet's SIGKILL
 USER_ID = 1000
 
 
@@ -51,6 +61,7 @@ def container_env(cfg: DeployConfig, model_uri: str) -> list[dict[str, Any]]:
         {"name": "PERSONSEG_MODEL_URI", "value": model_uri},
         {"name": "PERSONSEG_HOST", "value": "0.0.0.0"},
         {"name": "PORT", "value": str(cfg.port)},
+        {"name": "PERSONSEG_METRICS_PORT", "value": str(METRICS_PORT)},
         {"name": "PERSONSEG_THREADS", "value": str(cfg.threads)},
         {"name": "PERSONSEG_CACHE", "value": CACHE_DIR},
         {"name": "TMPDIR", "value": "/tmp"},
@@ -84,13 +95,15 @@ def server_container(cfg: DeployConfig, model_uri: str, name: str = "server") ->
         "name": name,
         "image": cfg.image,
         "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": PORT_NAME, "containerPort": cfg.port, "protocol": "TCP"}],
+        "ports": [{"name": PORT_NAME, "containerPort": cfg.port, "protocol": "TCP"},
+                  {"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "env": container_env(cfg, model_uri),
         "resources": {
             "requests": {"cpu": cfg.cpu_request, "memory": cfg.memory_request},
             "limits": {"cpu": cfg.cpu_limit, "memory": cfg.memory_limit},
         },
         **probes(cfg),
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_S)]}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -120,8 +133,8 @@ def volumes() -> list[dict[str, Any]]:
 
 
 def scrape_annotations(cfg: DeployConfig) -> dict[str, str]:
-    """Prometheus discovery: scrape /metrics on the server port."""
-    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(cfg.port), "prometheus.io/path": "/metrics"}
+    """Prometheus discovery: scrape /metrics on the metrics port."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": "/metrics"}
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -137,7 +150,7 @@ def deployment(cfg: DeployConfig, model_uri: str) -> dict[str, Any]:
             "serviceAccountName": cfg.name,
             "automountServiceAccountToken": False,
             "securityContext": pod_security(),
-            "terminationGracePeriodSeconds": 30,
+            "terminationGracePeriodSeconds": GRACE_PERIOD_S,
             "containers": [server_container(cfg, model_uri)],
             "volumes": volumes(),
         },
