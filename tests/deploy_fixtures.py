@@ -57,11 +57,15 @@ class FakeKubeApi:
     attributes a real API server hands its RBAC authorizer for the same request. Matching follows RBAC
     for apiGroups/resources/verbs/resourceNames but knows no "*" wildcards and no ClusterRoles.
     ``proxy_to`` is the URL service-proxy requests are forwarded to (a real model server), else 503.
+    ``last_words``: a crashing container's termination message (with ``terminationMessagePolicy:
+    FallbackToLogsOnError`` the kubelet puts the tail of its log there; Kubernetes API reference,
+    ContainerStateTerminated.message).
     """
 
     failure: Callable[[dict[str, Any]], str | None] = lambda obj: None
     role_rules: list[dict[str, Any]] | None = None
     proxy_to: str | None = None
+    last_words: str = ""
     requests: list[Recorded] = field(default_factory=list)
     authorized: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -344,12 +348,14 @@ class FakeKubeApi:
             state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}
         elif reason == "CrashLoopBackOff":
             state = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}
+        last = {"terminated": {"exitCode": 2, "reason": "Error", "message": self.last_words[-2048:]}} \
+            if reason == "CrashLoopBackOff" else {}
         return [{
             "metadata": {"name": f"{name}-{digest}-x7k2p", "labels": labels, "annotations": annotations},
             "status": {"phase": "Running" if reason != "ImagePullBackOff" else "Pending",
                        "containerStatuses": [{"name": "server", "image": image, "ready": ready,
                                               "restartCount": 3 if reason == "CrashLoopBackOff" else 0,
-                                              "state": state}]},
+                                              "state": state, "lastState": last}]},
         }]
 
     def _proxy(self, h: BaseHTTPRequestHandler, ns: str, svc: str, rest: str, query: str, raw: bytes,

@@ -284,6 +284,33 @@ def test_kserve_deploy_that_changes_no_pod_passes_though_generations_differ(stan
     assert api.get("deployments", "serving", "personseg-predictor")["metadata"]["generation"] == 1
 
 
+def test_serving_pods_that_cannot_reach_s3_fail_the_deploy_in_one_line(stand_in, registry, tmp_path: Path):
+    # The crash message is the real server's: `personseg serve` against an S3 endpoint nobody listens on,
+    # as a pod shut out by a NetworkPolicy sees it. The stand-in hands it back as the kubelet would.
+    import os
+    import subprocess
+    import sys
+
+    from personseg.netutil import free_port
+
+    endpoint = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "MINIO_ENDPOINT": endpoint, "MINIO_ACCESS_KEY": "k", "MINIO_SECRET_KEY": "s",
+           "MINIO_SECURE": "false", "PERSONSEG_S3_RETRIES": "0", "PERSONSEG_CACHE": str(tmp_path / "cache")}
+    served = subprocess.run([sys.executable, "-m", "personseg", "serve", "--model", "models:/personseg@production",
+                             "--host", "127.0.0.1", "--port", str(free_port())], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert served.returncode == 2, served.stderr[-2000:]
+    api = stand_in(failure=lambda obj: "CrashLoopBackOff", last_words=served.stdout + served.stderr)
+    seed_previous(api, 2)
+    with pytest.raises(DeployFailed) as info:
+        run(config(timeout=30), api=api.kube(), registry=registry, poll=0.05)
+    first = str(info.value).splitlines()[0]
+    assert first == (f"deploy of models:/personseg:3 to kubernetes namespace 'serving' failed: serving pods in "
+                     f"namespace 'serving' cannot reach S3 at http://{endpoint}: let the namespace reach the object "
+                     "store (docs/kubeflow.md, 'The object store')")
+    assert model_of(api.get("deployments", "serving", "personseg")) == "models:/personseg:2"
+
+
 def test_no_cluster_credentials_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
 K8S_VERSIONS = ("1.28.0", "1.31.0", "1.34.0")
 BUILDS = ("base", "overlays/dev", "overlays/prod", "rbac", "rbac-multi-user", "rbac/trainjob",
-          "rbac-multi-user/trainjob", "kserve")
+          "rbac-multi-user/trainjob", "kserve", "store-access")
 ISVC_SCHEMA = MANIFESTS / "kserve" / "inferenceservice.schema.json"
 KSERVE_EXTENSION = ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "containerConcurrency", "timeout")
 
@@ -104,7 +104,7 @@ def test_every_build_validates_strictly(built: dict[str, list[dict]], build: str
                 "overlays/prod": {"PodDisruptionBudget", "Deployment"},
                 "rbac": {"Role", "RoleBinding"}, "rbac-multi-user": {"Role", "RoleBinding"},
                 "rbac/trainjob": {"Role", "RoleBinding"}, "rbac-multi-user/trainjob": {"Role", "RoleBinding"},
-                "kserve": {"InferenceService", "ServiceAccount", "Secret"}}[build]
+                "kserve": {"InferenceService", "ServiceAccount", "Secret"}, "store-access": {"NetworkPolicy"}}[build]
     assert expected <= set(kinds)
 
 
@@ -156,7 +156,7 @@ def test_kserve_manifest_equals_what_deploy_renders(built: dict[str, list[dict]]
     secret = by_kind(built["kserve"], "Secret")
     assert secret["metadata"]["name"] == "personseg-kserve-s3"
     assert set(secret["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-    assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio-service.kubeflow:9000"
+    assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "seaweedfs.kubeflow:9000"
 
 
 def test_image_registry_is_overridable(monkeypatch: pytest.MonkeyPatch):

@@ -41,6 +41,7 @@ NEEDS_A_CLUSTER = {
     "kubectl apply -k manifests/rbac",
     "kubectl apply -k manifests/rbac-multi-user",
     "kubectl apply -k manifests/rbac/trainjob",
+    "kubectl apply -k manifests/store-access",
     "personseg deploy --model models:/personseg@production --namespace personseg",
 }
 
@@ -84,7 +85,7 @@ def test_compile_against_your_registry(tmp_path: Path) -> None:
 
 def test_rbac_renders_validate_and_bind_the_right_runner() -> None:
     subjects, namespaces = {}, {}
-    for line in [c for c in commands() if c.startswith("kubectl kustomize")]:
+    for line in [c for c in commands() if c.startswith("kubectl kustomize") and "store-access" not in c]:
         out = subprocess.run([_kubectl(), *shlex.split(line)[1:]], cwd=ROOT, capture_output=True, text=True,
                              timeout=60, check=True).stdout
         docs = [d for d in yaml.safe_load_all(out) if d]
@@ -101,6 +102,17 @@ def test_rbac_renders_validate_and_bind_the_right_runner() -> None:
         "rbac/trainjob": runner}
     # the deployer Role where the model is served; the TrainJob Role where the steps (and their Secret) are
     assert namespaces == {"rbac": "personseg", "rbac-multi-user": "personseg", "rbac/trainjob": "kubeflow"}
+
+
+def test_store_access_renders_a_policy_for_the_serving_namespace() -> None:
+    (line,) = [c for c in commands() if c == "kubectl kustomize manifests/store-access"]
+    out = subprocess.run([_kubectl(), *shlex.split(line)[1:]], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    (policy,) = [d for d in yaml.safe_load_all(out) if d]
+    kubernetes_validate.validate(policy, "1.31.0", strict=True)
+    assert policy["kind"] == "NetworkPolicy" and policy["metadata"]["namespace"] == "kubeflow"
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["personseg"]
 
 
 def test_upload_run_and_schedule_as_the_guide_says(stub: tuple[str, StubKfp], monkeypatch, capsys) -> None:

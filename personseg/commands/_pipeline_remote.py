@@ -17,8 +17,16 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ssl-ca-cert", help="CA bundle for a TLS endpoint")
 
 
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--s3-endpoint", help="S3 endpoint of the object store, as the pods reach it (default: found in "
+                   "the cluster through kubeconfig: KFP's kfp-launcher ConfigMap, else Service seaweedfs or "
+                   "minio-service; without cluster access each step finds it)")
+    p.add_argument("--kfp-namespace", default="kubeflow", help="namespace KFP is installed in (default kubeflow)")
+
+
 def _run_args(p: argparse.ArgumentParser) -> None:
     _connection_args(p)
+    _store_args(p)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="pipeline parameter")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--package", help="compiled pipeline (default: the checkout's "
@@ -33,6 +41,7 @@ def register_remote(inner: argparse._SubParsersAction) -> None:
     """Add ``upload``, ``submit`` and ``schedule`` to ``personseg pipeline``."""
     up = inner.add_parser("upload", help="register the compiled pipeline in KFP as a version (once per spec)")
     _connection_args(up)
+    _store_args(up)
     up.add_argument("--package", help="compiled pipeline (default: the checkout's "
                     "pipelines/person_segmentation.yaml, else compiled from this install)")
     up.add_argument("--name", help="pipeline name in KFP (default: the package's, person-segmentation)")
@@ -57,15 +66,31 @@ def _connection(args: argparse.Namespace) -> Any:
     return Connection(args.host, args.namespace, args.token_env, args.ssl_ca_cert)
 
 
+def _store(args: argparse.Namespace) -> Any:
+    """The object store's endpoint for the run (or None: the steps find it), saying where it came from."""
+    from personseg_kfp.object_store import find_store
+
+    found, line = find_store(args.s3_endpoint, args.namespace, args.kfp_namespace)
+    print(line)
+    return found
+
+
 def handle_upload(args: argparse.Namespace) -> int:
-    """Register the package; print the version found or made."""
+    """Register the package (with the store's endpoint as its default); print the version found or made."""
+    import tempfile
+    from pathlib import Path
+
     from personseg.commands.pipeline import require_kfp
 
     require_kfp()
+    from personseg_kfp.object_store import package_with_endpoint
     from personseg_kfp.pipeline import default_package
     from personseg_kfp.upload import upload
 
-    v = upload(_connection(args), args.package or default_package(), args.name, args.version)
+    found = _store(args)
+    with tempfile.TemporaryDirectory(prefix="personseg-upload-") as tmp:
+        package = package_with_endpoint(args.package or default_package(), found, Path(tmp))
+        v = upload(_connection(args), package, args.name, args.version)
     print(f"pipeline {v.pipeline} ({v.pipeline_id}): {v.action} version {v.name} (id {v.version_id})")
     return 0
 
@@ -74,12 +99,15 @@ def _run_common(args: argparse.Namespace) -> dict[str, Any]:
     from personseg.commands.pipeline import require_kfp
 
     require_kfp()
+    from personseg_kfp.object_store import with_endpoint
     from personseg_kfp.params import parse_params
     from personseg_kfp.pipeline import PIPELINE_NAME, default_package, person_segmentation
 
     package = None if args.pipeline_version else (args.package or default_package())
-    return {"conn": _connection(args), "package": package,
-            "params": parse_params(args.param, person_segmentation), "experiment": args.experiment,
+    params = parse_params(args.param, person_segmentation)
+    if "s3_endpoint" not in params:
+        params = with_endpoint(params, _store(args))
+    return {"conn": _connection(args), "package": package, "params": params, "experiment": args.experiment,
             "pipeline_version": args.pipeline_version, "pipeline_name": args.pipeline_name or PIPELINE_NAME}
 
 

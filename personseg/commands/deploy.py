@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-replicas", type=int, default=1, help="fewest serving pods (autoscaling)")
     p.add_argument("--max-replicas", type=int, default=4, help="most serving pods (autoscaling)")
     p.add_argument("--cpu-limit", default="2", help="CPU limit; PERSONSEG_THREADS follows it")
-    p.add_argument("--s3-endpoint", default="minio-service.kubeflow:9000", help="S3 endpoint as seen from the pods")
+    p.add_argument("--s3-endpoint", default="seaweedfs.kubeflow:9000",
+                   help="S3 endpoint as seen from the pods (KFP 2.15+: seaweedfs.kubeflow:9000; MinIO, up to KFP 2.14: "
+                   "minio-service.kubeflow:9000)")
     p.add_argument("--s3-secret", default="mlpipeline-minio-artifact",
                    help="Secret with keys accesskey/secretkey that the pods read S3 credentials from")
     p.add_argument("--context", help="kubeconfig context (default: current, or in-cluster)")

@@ -40,7 +40,7 @@ class DeployConfig:
     memory_request: str = "768Mi"
     memory_limit: str = "1536Mi"
     port: int = 8080
-    s3_endpoint: str = "minio-service.kubeflow:9000"
+    s3_endpoint: str = "seaweedfs.kubeflow:9000"
     s3_secure: bool = False
     s3_secret: str = "mlpipeline-minio-artifact"
     s3_access_key_field: str = "accesskey"

@@ -53,6 +53,7 @@ KINDS = {
         Kind("v1", "ServiceAccount", "serviceaccounts"),
         Kind("v1", "Pod", "pods"),
         Kind("v1", "Event", "events"),
+        Kind("v1", "ConfigMap", "configmaps"),
         Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         Kind("serving.kserve.io/v1beta1", "InferenceService", "inferenceservices"),
         Kind("coordination.k8s.io/v1", "Lease", "leases"),
@@ -89,7 +90,9 @@ def connect(context: str | None = None) -> Any:
         if os.environ.get("KUBERNETES_SERVICE_HOST") and context is None:
             config.load_incluster_config(client_configuration=cfg)
         else:
-            config.load_kube_config(context=context, client_configuration=cfg)
+            # read KUBECONFIG now: the client's default location is fixed when it is first imported
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG", "~/.kube/config"), context=context,
+                                    client_configuration=cfg)
     except (config.ConfigException, OSError) as exc:
         where = os.environ.get("KUBECONFIG", "~/.kube/config")
         raise UserError(

@@ -110,6 +110,8 @@ def server_container(cfg: DeployConfig, model_uri: str, name: str = "server") ->
             "capabilities": {"drop": ["ALL"]},
         },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": CACHE_DIR}],
+        # a crash's last log lines become the pod's termination message: the rollout reads why it failed
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
 
 

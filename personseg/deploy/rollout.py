@@ -8,6 +8,7 @@ and the namespace's recent warning events, which is what an operator would look 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +26,30 @@ FATAL_WAITING = {
 }
 
 
+# What a serving pod's last words say when it could not reach S3: our server's storage error
+# (personseg.storage.client), or botocore's, which KServe's storage initializer uses.
+S3_UNREACHABLE = (re.compile(r"S3 endpoint (\S+) unreachable"),
+                  re.compile(r'Could not connect to the endpoint URL: "?([^"\s]+)'))
+
+
 class RolloutFailed(UserError):
     """The new version did not become available; the message carries the evidence."""
+
+
+def s3_unreachable(pods: list[dict[str, Any]], template_hash: str | None) -> str | None:
+    """The S3 endpoint a new pod's container died failing to reach (its termination message), if any."""
+    for pod in pods:
+        if template_hash and ((pod.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_HASH) != template_hash:
+            continue
+        status = pod.get("status") or {}
+        for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            for state in (cs.get("lastState") or {}, cs.get("state") or {}):
+                message = str((state.get("terminated") or {}).get("message") or "")
+                for pattern in S3_UNREACHABLE:
+                    found = pattern.search(message)
+                    if found:
+                        return found.group(1)
+    return None
 
 
 def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -159,6 +182,10 @@ def wait_for_rollout(
         if done:
             return missing
         pods = api.list("Pod", namespace, label_selector=pod_selector)
+        endpoint = s3_unreachable(pods, template_hash)
+        if endpoint:
+            raise RolloutFailed(f"serving pods in namespace '{namespace}' cannot reach S3 at {endpoint}: let the "
+                                "namespace reach the object store (docs/kubeflow.md, 'The object store')")
         fatal, states = pod_problems(pods, template_hash)
         if fatal:
             raise RolloutFailed(_report(f"rollout of {kind.lower()}/{name} cannot succeed", fatal, states,
