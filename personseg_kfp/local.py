@@ -1,5 +1,10 @@
 """Run the whole pipeline on this machine with ``kfp.local`` (each step a subprocess of this Python).
 
+What runs is the compiled package a cluster gets: the pipeline is compiled, loaded back with
+``kfp.components.load_component_from_file`` and run, so the local run and a cluster run have the same
+tasks, edges and conditions. Only the tasks' retry policies are dropped here: on one machine a
+retry only delays the error a person needs to see (kfp.local honours them, with their backoff).
+
 The caller provides object storage through the environment (``MINIO_*``): the CLI starts the local
 S3 server when none is configured. ``deploy_target`` defaults to ``local``, so the gate's deploy
 branch starts the model server as a process on 127.0.0.1.
@@ -8,6 +13,8 @@ branch starts the model server as a process on 127.0.0.1.
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 LOCAL_DEFAULTS = {"deploy_target": "local", "s3_endpoint": ""}
 
@@ -24,19 +31,35 @@ class LocalRun:
 
 def run_local(params: dict[str, Any], pipeline_root: str | Path) -> LocalRun:
     """Run ``person_segmentation`` with ``params`` (over the local defaults); outputs go under ``pipeline_root``."""
-    from kfp import local
+    import tempfile
 
-    from personseg_kfp.pipeline import build_pipeline
+    from kfp import components, local
+
+    from personseg_kfp.pipeline import PACKAGE_FILE, compile_pipeline
 
     root = Path(pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     args = {**LOCAL_DEFAULTS, **params}
+    with tempfile.TemporaryDirectory(prefix="personseg-pipeline-") as tmp:
+        package = without_retries(compile_pipeline(Path(tmp) / PACKAGE_FILE))
+        pipeline = components.load_component_from_file(str(package))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    build_pipeline(retries=0, local=True)(**args)
+    pipeline(**args)
     run_dir = newest_run(root)
     # evaluate's report when the run trained; check_data's ("no new data since version N") when it did not
     report = next(p for p in (run_dir / "evaluate" / "report", run_dir / "check-data" / "report") if p.is_file())
     return LocalRun(root, run_dir, report, args)
+
+
+def without_retries(package: Path) -> Path:
+    """``package`` rewritten in place without its tasks' ``retryPolicy`` (nothing else changes)."""
+    docs = list(yaml.safe_load_all(package.read_text()))
+    spec = docs[0]
+    for dag in [spec["root"]["dag"], *(c["dag"] for c in spec["components"].values() if "dag" in c)]:
+        for task in dag["tasks"].values():
+            task.pop("retryPolicy", None)
+    package.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return package
 
 
 def newest_run(pipeline_root: str | Path) -> Path:

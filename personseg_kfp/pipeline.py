@@ -12,17 +12,20 @@ Kubernetes Secret (``mlpipeline-minio-artifact`` unless ``minio_secret`` says ot
 check_data, evaluate and deploy are never cached, because the production model changes between runs.
 The deploy step owns the served objects' endpoint, Secret and sizing (the ``serving_*`` parameters).
 
-Training: ``train_nodes == 1`` trains in the step's pod, which requests ``train_gpus`` GPUs
-(``set_accelerator_type('nvidia.com/gpu')`` and ``set_accelerator_limit`` with the parameter itself:
-kfp 2.17 compiles a channel into a placeholder and the KFP backend's driver resolves it since 2.4,
-kubeflow/pipelines#11501; with 0 the pod gets a ``nvidia.com/gpu: 0`` limit, which the scheduler ignores).
-``train_nodes > 1`` runs the other branch: the step creates a Kubeflow Trainer TrainJob for that many
-nodes with ``train_gpus`` each, so it carries the S3 Secret's keys and asks for no GPU itself.
+Training is one task, ``train``, on every path: with ``train_nodes == 1`` it trains in its own pod,
+with more it creates a Kubeflow Trainer TrainJob for that many nodes (``train_gpus`` each) and waits
+for it, the launcher pattern of Kubeflow's own ``pytorch-launcher`` component; so it always carries
+the S3 Secret's keys. Its pod requests ``nvidia.com/gpu`` from the small ``train_pod_gpus`` task
+before it: ``train_gpus`` when the pod trains, 0 when it only launches. One task means no
+``dsl.OneOf`` over the model: KFP backends before 2.17.0 resolve an artifact ``OneOf`` to its last
+selector whatever branch ran (``backend/src/v2/driver/driver.go`` ``resolveUpstreamArtifacts`` in
+2.4.0 and 2.5.0, ``backend/src/v2/driver/resolve.go`` ``GetProducerTask`` in 2.14.0 to 2.16.1;
+fixed by kubeflow/pipelines#13437 in 2.17.0), and kfp.local refuses one. ``personseg pipeline run
+--local`` runs this same compiled graph (``personseg_kfp.local``).
 """
 
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -36,6 +39,7 @@ from personseg_kfp.components.ingest import ingest
 from personseg_kfp.components.quantize import quantize
 from personseg_kfp.components.swap import swap
 from personseg_kfp.components.train import train
+from personseg_kfp.components.train_pod_gpus import train_pod_gpus
 
 PIPELINE_NAME = "person-segmentation"
 PACKAGE_FILE = "person_segmentation.yaml"
@@ -48,6 +52,7 @@ RETRIES = 2
 RESOURCES = {
     "check_data": ("250m", "1", "256Mi", "1Gi"),
     "ingest": ("500m", "1", "512Mi", "1Gi"),
+    "train_pod_gpus": ("100m", "500m", "128Mi", "512Mi"),
     "train": ("2", "4", "2Gi", "4Gi"),
     "swap": ("2", "4", "2Gi", "4Gi"),
     "quantize": ("2", "4", "2Gi", "6Gi"),
@@ -70,16 +75,8 @@ def _networked(task: dsl.PipelineTask, secret: str, access_field: str, secret_fi
     return task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0) if retries else task
 
 
-def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: str = SECRET_KEY_FIELD,
-                   retries: int = RETRIES, local: bool = False):
-    """The pipeline function, with the Secret's key names fixed at compile time (KFP needs literals).
-
-    ``retries=0`` is for local runs: ``kfp.local`` honours retries, and on one machine a retry only
-    delays the error a person needs to see. ``local=True`` compiles train as one task that handles
-    both ``train_nodes`` cases, because ``kfp.local`` (kfp 2.17) cannot read an artifact from
-    ``dsl.OneOf`` (``OrchestratorUtils.get_dag_output_artifacts`` expects one selector); it runs no
-    GPU requests anyway.
-    """
+def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: str = SECRET_KEY_FIELD):
+    """The pipeline function, with the Secret's key names fixed at compile time (KFP needs literals)."""
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
                   "quantize each candidate (network x runtime) to INT8, evaluate, and deploy the fastest that passes "
@@ -124,25 +121,25 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         p = dict(locals())  # the parameters, as pipeline channels, for the tasks inside the condition
 
         def networked(task: dsl.PipelineTask) -> dsl.PipelineTask:
-            return _networked(task, minio_secret, access_key_field, secret_key_field, retries)
+            return _networked(task, minio_secret, access_key_field, secret_key_field, RETRIES)
 
         # every parameter (a test keeps the two lists equal): all are checked before anything trains
         checked = networked(_sized(check_data(**{name: p[name] for name in check_data.component_spec.inputs}),
                                    "check_data"))
         checked.set_caching_options(False)
         with dsl.If(checked.outputs["Output"] != "", name="new-data"):
-            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field, local)
+            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field)
 
     return person_segmentation
 
 
 def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[dsl.PipelineTask], dsl.PipelineTask],
-                     access_key_field: str, secret_key_field: str, local: bool = False) -> None:
+                     access_key_field: str, secret_key_field: str) -> None:
     """The tasks of a run that trains: ingest (cached on ``retrain_key``) through the gated deploy."""
     data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
                                    s3_endpoint=p["s3_endpoint"], extra_train_uri=p["extra_train_uri"],
                                    extra_val_uri=p["extra_val_uri"]), "ingest"))
-    trained = _train(p, data.outputs["data"], access_key_field, secret_key_field, local)
+    trained = _train(p, data.outputs["data"], access_key_field, secret_key_field)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
                           epochs=p["swap_epochs"], seed=p["seed"]), "swap")
     quantized = _sized(quantize(data=data.outputs["data"], bilinear=trained.outputs["model"],
@@ -169,32 +166,20 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
         shipped.set_caching_options(False)
 
 
-def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field: str, local: bool) -> Any:
-    """The train task: in its own pod (GPUs per ``train_gpus``) or, for ``train_nodes > 1``, a TrainJob.
-
-    Returns an object whose ``outputs["model"]`` is whichever branch ran (``dsl.OneOf``), so the
-    tasks downstream read it as they read a task's output. ``local``: one task for both (see
-    ``build_pipeline``).
-    """
-    common = {"data": data, "image_size": p["image_size"], "width": p["width"], "epochs": p["epochs"],
-              "composite": p["composite"], "photometric": p["photometric"],
-              "background_hue": p["background_hue"], "backgrounds": p["backgrounds"], "seed": p["seed"]}
-    trainjob = {"train_nodes": p["train_nodes"], "train_gpus": p["train_gpus"], "image": STEP_IMAGE,
-                "s3_endpoint": p["s3_endpoint"], "minio_secret": p["minio_secret"],
-                "access_key_field": access_key_field, "secret_key_field": secret_key_field}
-
-    def with_keys(task: dsl.PipelineTask) -> dsl.PipelineTask:
-        # retries=0: a failed TrainJob is kept for inspection and is no transient error; S3 retries on its own.
-        return _networked(task, p["minio_secret"], access_key_field, secret_key_field, 0)
-
-    if local:
-        return with_keys(_sized(train(**common, **trainjob), "train"))
-    with dsl.If(p["train_nodes"] == 1, name="one-node"):
-        here = _sized(train(**common), "train")
-        here.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(p["train_gpus"])
-    with dsl.Else(name="trainjob"):
-        nodes = with_keys(_sized(train(**common, **trainjob), "train")).set_display_name("train-trainjob")
-    return SimpleNamespace(outputs={"model": dsl.OneOf(here.outputs["model"], nodes.outputs["model"])})
+def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field: str) -> dsl.PipelineTask:
+    """The one train task: in its own pod (GPUs per ``train_gpus``) or launching a TrainJob, never both."""
+    gpus = _sized(train_pod_gpus(train_nodes=p["train_nodes"], train_gpus=p["train_gpus"]), "train_pod_gpus")
+    task = _sized(train(
+        data=data, image_size=p["image_size"], width=p["width"], epochs=p["epochs"], composite=p["composite"],
+        photometric=p["photometric"], background_hue=p["background_hue"], backgrounds=p["backgrounds"],
+        seed=p["seed"], train_nodes=p["train_nodes"], train_gpus=p["train_gpus"], image=STEP_IMAGE,
+        s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"], access_key_field=access_key_field,
+        secret_key_field=secret_key_field), "train")
+    # kfp 2.17 does not add the producer of a resource placeholder to dependentTasks: say it, or the
+    # train pod may start before its GPU count exists
+    task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(gpus.output).after(gpus)
+    # retries=0: a failed TrainJob is kept for inspection and is no transient error; S3 retries on its own.
+    return _networked(task, p["minio_secret"], access_key_field, secret_key_field, 0)
 
 
 person_segmentation = build_pipeline()

@@ -91,6 +91,11 @@ def evaluate(task: Path) -> str:
             f"(test IoU {iou:.4f})")
 
 
+def train_pod_gpus(task: Path) -> str:
+    """How many GPUs the train pod requests (a cluster's figure; kfp.local requests none)."""
+    return f"train pod requests {output_parameter(task)} GPU(s)"
+
+
 def deploy(task: Path) -> str:
     """The version deployed and where it answers."""
     result = json.loads((task / "result").read_text())
@@ -100,8 +105,8 @@ def deploy(task: Path) -> str:
 
 
 FIGURES: dict[str, Callable[[Path], str]] = {
-    "check-data": check_data, "ingest": ingest, "train": train, "swap": swap, "quantize": quantize,
-    "evaluate": evaluate, "deploy": deploy,
+    "check-data": check_data, "ingest": ingest, "train-pod-gpus": train_pod_gpus, "train": train, "swap": swap,
+    "quantize": quantize, "evaluate": evaluate, "deploy": deploy,
 }
 
 

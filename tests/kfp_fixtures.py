@@ -11,9 +11,10 @@ that this stand-in does NOT, so a passing test here says nothing about it:
 - validation: the real server compiles the spec into an Argo Workflow, checks pipelineInfo.name
   against MLMD rules and parameter types against the spec; its driver silently ignores
   platform-spec fields it does not know. Here any JSON is accepted.
-- versions and Secrets: only ``tag_name`` is simulated; nothing here behaves like 2.4 vs 2.5.
-  A backend older than 2.5.0 accepts the package and the run fails at its first S3 step
-  (pipelines/backend.py), which is why the check is on the healthz version.
+- versions and Secrets: ``tag_name`` is what healthz reports, and each run is played by the driver
+  stand-in (tests/kfp_driver.py) as that release resolves artifact selectors (``state.plays``);
+  nothing else differs by version. A backend older than 2.5.0 accepts the package and the run fails
+  at its first S3 step (personseg_kfp/backend.py), which is why the check is on the healthz version.
 - re-serialization: the real server stores the spec re-marshalled by protojson (``32.0`` comes
   back as ``32``, proto defaults dropped, keys reordered). The stand-in imitates only the
   number part (``_as_stored``) - enough that code hashing a spec read back from the server cannot
@@ -22,8 +23,9 @@ that this stand-in does NOT, so a passing test here says nothing about it:
   the API, as Istio/oauth2-proxy answer, or the 200 login page a browser-oriented gateway
   redirects to); the API server's own healthz needs no auth; no SubjectAccessReview, multi-user
   namespaces are stored but never enforced, shared vs namespaced pipelines are not distinguished.
-- scheduling and execution: recurring runs never fire; runs stay PENDING; no caching, no
-  retries, no Argo, no MLMD, no artifacts, no catch-up semantics.
+- scheduling and execution: recurring runs never fire; runs stay PENDING as far as the API says
+  (``state.plays`` holds what the driver would do: kfp_driver's docstring lists what it copies);
+  no caching, no retries, no Argo, no MLMD, no artifacts, no catch-up semantics.
 - limits and order: no maximum page size (``state.page_cap`` imitates one), list order is
   insertion order, no sort_by, filters support only ``display_name`` EQUALS.
 - identifiers: ids are random uuids, timestamps are absent; the real server sets created_at.
@@ -43,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from kfp_driver import Played, play
 from pipeline_fixtures import ROOT  # noqa: F401 (puts pipelines/ on sys.path)
 
 API = "/apis/v2beta1"
@@ -54,7 +57,8 @@ class StubKfp:
     API = API
 
     def __init__(self) -> None:
-        self.tag_name: str | None = "2.5.0"  # None: healthz leaves the field out
+        # a real release (kubeflow/pipelines tag 2.5.0), the oldest this project supports; None: healthz omits it
+        self.tag_name: str | None = "2.5.0"
         self.refuse: tuple[int, str] | None = None  # (status, text body) for every request
         self.fail: dict[str, tuple[int, dict]] = {}  # "METHOD /path" -> (status, JSON body)
         self.page_cap = 100
@@ -64,6 +68,17 @@ class StubKfp:
         self.pipelines: list[dict] = []
         self.versions: list[dict] = []
         self.requests: list[tuple[str, str, dict | None, str | None]] = []
+        self.plays: dict[str, Played] = {}  # run id -> what the driver stand-in did with it
+        self.task_outputs: dict[str, dict] = {}  # task name -> output parameters the played tasks give
+
+    def play(self, run: dict) -> Played:
+        """Play ``run`` as the reported backend's driver would (tests/kfp_driver.py)."""
+        spec = run.get("pipeline_spec")
+        if spec is None:
+            wanted = run["pipeline_version_reference"]["pipeline_version_id"]
+            spec = next(v["pipeline_spec"] for v in self.versions if v["pipeline_version_id"] == wanted)
+        params = run.get("runtime_config", {}).get("parameters", {})
+        return play(spec, params, self.tag_name, self.task_outputs)
 
     def count(self, method: str, suffix: str) -> int:
         """How many requests of ``method`` went to a path ending in ``suffix``."""
@@ -212,6 +227,7 @@ def _handler(state: StubKfp) -> type[BaseHTTPRequestHandler]:
             elif path == f"{API}/runs":
                 run = {**body, "run_id": str(uuid.uuid4()), "state": "PENDING"}
                 state.runs.append(run)
+                state.plays[run["run_id"]] = state.play(run)
                 self._send(run)
             elif path == f"{API}/recurringruns":
                 rec = {**body, "recurring_run_id": str(uuid.uuid4()), "status": "ENABLED"}

@@ -11,7 +11,7 @@ from pipeline_fixtures import ROOT
 
 from personseg.images import pipeline_image
 
-STEPS = ("check_data", "ingest", "train", "swap", "quantize", "evaluate", "deploy")
+STEPS = ("check_data", "ingest", "train_pod_gpus", "train", "swap", "quantize", "evaluate", "deploy")
 PARAMS = {"dataset_uri", "image_size", "width", "epochs", "swap_design", "calibration_size", "tolerable_iou_loss",
           "min_speedup", "model_name", "deploy_target", "namespace", "candidates"}
 
@@ -58,14 +58,14 @@ def test_pipeline_structure(tmp_path: Path) -> None:
         "inputs.parameter_values['pipelinechannel--check-data-Output'] != ''"
     assert root["check-data"]["cachingOptions"] == {}  # never cached: it must look at the data every run
     tasks = spec["components"]["comp-condition-1"]["dag"]["tasks"]
-    assert set(tasks) == {"ingest", "condition-branches-2", "swap", "quantize", "evaluate", "condition-5"}
+    assert set(tasks) == {"ingest", "train-pod-gpus", "train", "swap", "quantize", "evaluate", "condition-2"}
     assert tasks["ingest"]["inputs"]["parameters"]["retrain_key"]["componentInputParameter"] == \
         "pipelinechannel--check-data-Output"  # the data's fingerprint is ingest's cache key
     for extra in ("extra_train_uri", "extra_val_uri"):  # what check_data fingerprints is what ingest adds
         assert root["check-data"]["inputs"]["parameters"][extra]["componentInputParameter"] == extra
         assert tasks["ingest"]["inputs"]["parameters"][extra]["componentInputParameter"] == f"pipelinechannel--{extra}"
     assert params["extra_val_uri"]["defaultValue"] == ""
-    assert tasks["condition-5"]["triggerPolicy"]["condition"] == \
+    assert tasks["condition-2"]["triggerPolicy"]["condition"] == \
         "inputs.parameter_values['pipelinechannel--evaluate-Output'] != ''"  # the winner's name
     # one quantize task builds every candidate; evaluate and deploy read its one artifact, deploy the winner
     assert tasks["quantize"]["inputs"]["parameters"]["candidate_names"]["componentInputParameter"] == \
@@ -73,23 +73,20 @@ def test_pipeline_structure(tmp_path: Path) -> None:
     assert set(tasks["quantize"]["inputs"]["artifacts"]) == {"data", "bilinear", "swapped"}
     assert tasks["evaluate"]["inputs"]["artifacts"]["candidates"]["taskOutputArtifact"] == {
         "outputArtifactKey": "candidates", "producerTask": "quantize"}
-    inner = spec["components"]["comp-condition-5"]["dag"]["tasks"]["deploy"]
+    inner = spec["components"]["comp-condition-2"]["dag"]["tasks"]["deploy"]
     assert inner["inputs"]["parameters"]["winner"]["componentInputParameter"] == "pipelinechannel--evaluate-Output"
     assert inner["inputs"]["artifacts"]["candidates"]["componentInputArtifact"] == \
         "pipelinechannel--quantize-candidates"
     assert inner["cachingOptions"] == {} and tasks["evaluate"]["cachingOptions"] == {}  # never cached
-    one_node = spec["components"]["comp-condition-3"]["dag"]["tasks"]["train"]
-    trainjob = spec["components"]["comp-condition-4"]["dag"]["tasks"]["train-2"]
-    assert one_node["cachingOptions"] == trainjob["cachingOptions"] == {"enableCache": True}
+    assert tasks["train"]["cachingOptions"] == {"enableCache": True}
     assert inner["retryPolicy"]["maxRetryCount"] == 2 and tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
-    assert "retryPolicy" not in one_node and "retryPolicy" not in trainjob  # a failed TrainJob is no transient
     for name, executor in spec["deploymentSpec"]["executors"].items():
         res = executor["container"]["resources"]
         assert {"resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res)
         assert executor["container"]["image"] == pipeline_image()
     secrets = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    # the TrainJob branch's train step needs the keys to push the data and pull the model; one-node train does not
-    assert set(secrets) == {"exec-check-data", "exec-ingest", "exec-train-2", "exec-evaluate", "exec-deploy"}
+    # train needs the keys when it launches a TrainJob (to push the data and pull the model)
+    assert set(secrets) == {"exec-check-data", "exec-ingest", "exec-train", "exec-evaluate", "exec-deploy"}
     for executor in secrets.values():
         (entry,) = executor["secretAsEnv"]
         assert {(k["secretKey"], k["envVar"]) for k in entry["keyToEnv"]} == {
@@ -129,32 +126,56 @@ def test_params_are_typed_against_the_pipeline() -> None:
         parse_params(["epochs=x"], person_segmentation)
 
 
-def test_train_branches_on_nodes_and_requests_gpus_from_the_parameter(tmp_path: Path) -> None:
-    """train_nodes == 1: the step's pod asks for train_gpus GPUs; else the TrainJob branch, which asks for none.
+def test_train_is_one_task_whose_pod_requests_gpus_only_when_it_trains_there(tmp_path: Path) -> None:
+    """One ``train`` task for both ``train_nodes`` cases, so no artifact ``dsl.OneOf`` reaches the backend.
 
-    kfp 2.17 turns the ``train_gpus`` channel into a placeholder in ``resourceCount``; the KFP backend's
-    driver resolves it at run time (2.4 and later, kubeflow/pipelines#11501). That resolution is the
-    backend's and is not run here.
+    KFP backends before 2.17.0 resolve an artifact OneOf to its last selector whatever branch ran
+    (kubeflow/pipelines backend/src/v2/driver/driver.go ``resolveUpstreamArtifacts``, 2.4.0 and 2.5.0;
+    backend/src/v2/driver/resolve.go ``GetProducerTask``, 2.14.0 to 2.16.1; fixed in 2.17.0 by #13437):
+    tests/test_pipeline_remote.py plays the compiled graph through such a driver. The GPU count reaches
+    the pod as a placeholder the driver resolves with ``GetStringValue``
+    (``resolvePodSpecInputRuntimeParameter``, driver/util.go 2.4.0 and 2.5.0, driver/resolve.go 2.14.0 to
+    2.17.0): an integer resolves to "" and no limit is set, so its producer must output a string. That
+    resolution is the backend's and is not run here.
     """
     from personseg_kfp.pipeline import compile_pipeline
 
     spec, _ = _docs(compile_pipeline(tmp_path / "p.yaml"))
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert params["train_nodes"]["defaultValue"] == 1 and params["train_gpus"]["defaultValue"] == 0
-    branches = spec["components"]["comp-condition-branches-2"]["dag"]
-    assert branches["tasks"]["condition-3"]["triggerPolicy"]["condition"] == \
-        "int(inputs.parameter_values['pipelinechannel--train_nodes']) == 1"
-    assert branches["tasks"]["condition-4"]["triggerPolicy"]["condition"].startswith("!(")  # the else branch
-    assert {s["producerSubtask"] for s in branches["outputs"]["artifacts"][
-        "pipelinechannel--condition-branches-2-oneof-1"]["artifactSelectors"]} == {"condition-3", "condition-4"}
+    for component in spec["components"].values():  # no OneOf over artifacts anywhere
+        for out in component.get("dag", {}).get("outputs", {}).get("artifacts", {}).values():
+            assert len(out["artifactSelectors"]) == 1
+    tasks = spec["components"]["comp-condition-1"]["dag"]["tasks"]
+    train = tasks["train"]
+    assert [n for n in tasks if n.startswith("train")] == ["train", "train-pod-gpus"]
+    assert set(train["dependentTasks"]) == {"ingest", "train-pod-gpus"}  # the GPU count exists before the pod
+    assert train["inputs"]["parameters"]["pipelinechannel--train-pod-gpus-Output"] == {
+        "taskOutputParameter": {"outputParameterKey": "Output", "producerTask": "train-pod-gpus"}}
+    assert spec["components"]["comp-train-pod-gpus"]["outputDefinitions"]["parameters"]["Output"][
+        "parameterType"] == "STRING"
+    for name in ("train_nodes", "train_gpus"):
+        assert tasks["train-pod-gpus"]["inputs"]["parameters"][name] == \
+            {"componentInputParameter": f"pipelinechannel--{name}"}
+        assert train["inputs"]["parameters"][name] == {"componentInputParameter": f"pipelinechannel--{name}"}
     executors = spec["deploymentSpec"]["executors"]
     gpu = executors["exec-train"]["container"]["resources"]["accelerator"]
     assert gpu["resourceType"] == "nvidia.com/gpu"
-    assert gpu["resourceCount"] == "{{$.inputs.parameters['pipelinechannel--train_gpus']}}"
-    assert "accelerator" not in executors["exec-train-2"]["container"]["resources"]
-    trainjob = spec["components"]["comp-condition-4"]["dag"]["tasks"]["train-2"]["inputs"]["parameters"]
-    assert trainjob["train_nodes"] == {"componentInputParameter": "pipelinechannel--train_nodes"}
-    assert trainjob["image"] == {"runtimeValue": {"constant": pipeline_image()}}  # the step's own image
-    for consumer in ("swap", "evaluate"):  # downstream reads whichever branch ran
-        model = spec["components"]["comp-condition-1"]["dag"]["tasks"][consumer]["inputs"]["artifacts"]["bilinear"]
-        assert model["taskOutputArtifact"]["producerTask"] == "condition-branches-2"
+    assert gpu["resourceCount"] == "{{$.inputs.parameters['pipelinechannel--train-pod-gpus-Output']}}"
+    assert "accelerator" not in executors["exec-train-pod-gpus"]["container"]["resources"]
+    assert train["inputs"]["parameters"]["image"] == {"runtimeValue": {"constant": pipeline_image()}}  # TrainJob's
+    for consumer in ("swap", "quantize", "evaluate"):  # downstream reads the one train task's model
+        model = tasks[consumer]["inputs"]["artifacts"]["bilinear"]
+        assert model["taskOutputArtifact"] == {"outputArtifactKey": "model", "producerTask": "train"}
+
+
+def test_the_train_pod_asks_for_gpus_only_when_it_trains() -> None:
+    from personseg.errors import UserError
+    from personseg.pipeline_logic.train_nodes import train_pod_gpus
+
+    assert train_pod_gpus(1, 2) == "2" and train_pod_gpus(1, 0) == "0"
+    assert train_pod_gpus(3, 2) == "0"  # it only launches the TrainJob, whose nodes get the GPUs
+    with pytest.raises(UserError, match="train_nodes 0: must be >= 1"):
+        train_pod_gpus(0, 0)
+    with pytest.raises(UserError, match="train_gpus -1: must be >= 0"):
+        train_pod_gpus(1, -1)

@@ -51,6 +51,29 @@ def _assert_quiet(out: str, run_dir: Path, steps: list[str]) -> None:
     assert f"Full log: {log}" in out and "Got executor_input" in log.read_text()
 
 
+def _ran(run_dir: Path) -> set[str]:
+    """The tasks kfp.local ran: one folder each."""
+    return {p.name for p in run_dir.iterdir() if p.is_dir()}
+
+
+def _compiled_tasks(tmp_path: Path) -> set[str]:
+    """Every container task of the compiled package, inside conditions too (what the cluster is given)."""
+    import yaml
+
+    from personseg_kfp.pipeline import compile_pipeline
+
+    spec = next(yaml.safe_load_all(compile_pipeline(tmp_path / "cluster.yaml").read_text()))
+
+    def walk(dag: dict) -> set[str]:
+        found = set()
+        for name, task in dag["tasks"].items():
+            component = spec["components"][task["componentRef"]["name"]]
+            found |= walk(component["dag"]) if "dag" in component else {name}
+        return found
+
+    return walk(spec["root"]["dag"])
+
+
 def _try_the_printed_curl(out: str, tmp_path: Path) -> None:
     """The curl line works as printed (from this folder): a bundled photo in, a cutout PNG with alpha out."""
     import shutil
@@ -85,7 +108,7 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
     out, run1 = _cli_run({**TINY_PARAMS, "min_speedup": 1e6, "tolerable_iou_loss": 0.5}, tmp_path / "runs", storage,
                          capsys)
     assert "**Gate: not deployed**" in out and "Not deployed" in out and "## Candidates" in out
-    _assert_quiet(out, run1, ["check-data", "ingest", "train", "swap", "quantize", "evaluate"])
+    _assert_quiet(out, run1, ["check-data", "ingest", "train-pod-gpus", "train", "swap", "quantize", "evaluate"])
     assert "   deploy     skipped: not deployed, no candidate passed the gate" in out
     assert "No candidate passed: bilinear:onnxruntime failed speed (" in out
     assert "; swapped:onnxruntime failed speed (" in out
@@ -137,7 +160,10 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
             assert result["status"] == "deployed" and result["target"] == "local"
             assert result["pinned_model"] == "models:/tiny-seg:1"
             assert f"the model answers at {result['endpoint']}" in out
-            _assert_quiet(out, run2, ["check-data", "ingest", "train", "swap", "quantize", "evaluate", "deploy"])
+            _assert_quiet(out, run2, ["check-data", "ingest", "train-pod-gpus", "train", "swap", "quantize", "evaluate",
+                                     "deploy"])
+            # every condition held, so the local run ran every task of the graph a cluster is given
+            assert _ran(run2) == _compiled_tasks(tmp_path)
             assert f"deployed models:/tiny-seg:1 (local) at {result['endpoint']}" in out
             _try_the_printed_curl(out, tmp_path)
             with urllib.request.urlopen(result["endpoint"] + "/v2/health/ready", timeout=10) as resp:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+from oneof_package import oneof_package
+
 from personseg.cli import main
 
 if TYPE_CHECKING:
@@ -141,3 +144,56 @@ def test_schedule_and_submit_an_uploaded_version(stub: tuple[str, StubKfp], pack
     err = capsys.readouterr().err
     assert "--pipeline-version v-zz" in err and "v-a" in err and len(err.splitlines()) == 1
     assert len(state.runs) == 1
+
+
+# Releases whose driver code was read (tests/kfp_driver.py cites the files): the supported range's ends
+# and the last release of each artifact-selector behaviour.
+BACKENDS = ("2.5.0", "2.14.0", "2.16.1", "2.17.0")
+
+
+@pytest.mark.parametrize("tag", BACKENDS)
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_every_supported_backend_feeds_swap_the_model_train_made(stub: tuple[str, StubKfp], tag: str,
+                                                                 nodes: int) -> None:
+    """Played by the driver stand-in as ``tag`` resolves artifacts: the run reaches deploy on both train paths."""
+    host, state = stub
+    state.tag_name = tag
+    assert main(["pipeline", "submit", "--host", host, "--param", f"train_nodes={nodes}"]) == 0
+    (run,) = state.runs
+    played = state.plays[run["run_id"]]
+    assert played.state == "SUCCEEDED", played.error
+    assert played.ran == ["check-data", "condition-1/ingest", "condition-1/train-pod-gpus", "condition-1/train",
+                          "condition-1/swap", "condition-1/quantize", "condition-1/evaluate",
+                          "condition-1/condition-2/deploy"]
+    for consumer in ("swap", "quantize", "evaluate"):
+        assert played.artifact_inputs[f"condition-1/{consumer}"]["bilinear"] == "condition-1/train/model"
+
+
+@pytest.mark.parametrize(("tag", "flag", "state"), [
+    ("2.5.0", 1, "FAILED"), ("2.16.1", 1, "FAILED"),  # the last selector is the skipped else branch
+    ("2.5.0", 0, "SUCCEEDED"), ("2.16.1", 0, "SUCCEEDED"),  # the else branch ran and is last: right by luck
+    ("2.17.0", 1, "SUCCEEDED"), ("2.17.0", 0, "SUCCEEDED"), (None, 1, "SUCCEEDED")])  # no tag: as the newest
+def test_the_driver_stand_in_resolves_an_artifact_oneof_as_each_release_does(tmp_path: Path, tag: str | None,
+                                                                          flag: int, state: str) -> None:
+    """Before 2.17.0 the driver takes the last selector (driver.go resolveUpstreamArtifacts 2.4.0/2.5.0,
+    resolve.go GetProducerTask 2.14.0-2.16.1); 2.17.0 takes the branch that completed (#13437)."""
+    from kfp_driver import play
+
+    played = play(oneof_package(tmp_path), {"flag": flag}, tag)
+    assert played.state == state, played.error
+    if state == "FAILED":
+        assert "did not run (its branch was skipped)" in played.error and not any(p.endswith("/use") or p == "use"
+                                                                                 for p in played.ran)
+    else:
+        (producer,) = [p for p in played.ran if p.endswith("/make") or p.endswith("/make-2")]
+        assert played.artifact_inputs["use"]["data"] == f"{producer}/out"
+
+
+def test_the_driver_stand_in_fails_a_task_reading_an_output_it_does_not_wait_for(tmp_path: Path) -> None:
+    """Argo starts a task after its dependentTasks only (argocompiler/dag.go, 2.5.0)."""
+    from kfp_driver import play
+
+    spec = oneof_package(tmp_path)
+    spec["root"]["dag"]["tasks"]["use"]["dependentTasks"] = []
+    played = play(spec, {"flag": 1}, "2.17.0")
+    assert played.state == "FAILED" and "without depending on it" in played.error

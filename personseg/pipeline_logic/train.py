@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from personseg.errors import UserError
+from personseg.pipeline_logic.train_nodes import check_nodes
 from personseg.training.step import TrainConfig, TrainResult, run
 from personseg.training.trainjob import NodePool
 
@@ -57,10 +58,7 @@ def own_namespace(sa_file: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
 
 def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes) -> TrainResult:
     """Train ``cfg`` into ``out`` here (one node) or through a TrainJob (more)."""
-    if nodes.nodes < 1:
-        raise UserError(f"train_nodes {nodes.nodes}: must be >= 1")
-    if nodes.gpus < 0:
-        raise UserError(f"train_gpus {nodes.gpus}: must be >= 0")
+    check_nodes(nodes.nodes, nodes.gpus)
     if nodes.nodes == 1:
         with tempfile.TemporaryDirectory(prefix="personseg-train-") as ckpt:
             return run(cfg, out, checkpoint_dir=ckpt)
