@@ -9,6 +9,11 @@ changelog) do not know that field: the driver drops it and the step's pod asks f
 no name, so the run fails at its first S3 step, long after submit said yes. The ``optional`` field
 next to it came in 2.15.0 (#12216); older drivers ignore unknown fields and ``false`` is what they
 do anyway, so it does not raise the minimum.
+
+The supported range, stated in docs/kubeflow.md, is ``MIN_KFP_BACKEND`` to the ``NEWEST_KFP_BACKEND``
+minor line (every patch release of it): the releases whose driver source this pipeline was read
+against. An older backend is refused; a newer one is accepted with a warning, because nothing is
+known to break there and refusing would block a platform upgrade.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from personseg_kfp.kfp_errors import http_failure, one_line, unreachable
 log = logging.getLogger(__name__)
 
 MIN_KFP_BACKEND = "2.5.0"
+NEWEST_KFP_BACKEND = "2.17"  # major.minor: the newest line read; its patch releases are supported too
 NEEDED_FOR = "the S3 Secret's name as a pipeline parameter (secretNameParameter)"
 HEALTHZ = "/apis/v2beta1/healthz"
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
@@ -38,7 +44,7 @@ def parse_version(tag: object) -> tuple[int, int, int] | None:
 
 
 def require_backend(host: str, tag: object, minimum: str = MIN_KFP_BACKEND) -> None:
-    """Refuse a backend older than ``minimum``; warn and go on when it does not say its version."""
+    """Refuse a backend older than ``minimum``; warn and go on when it is newer than the range or says no version."""
     have, need = parse_version(tag), parse_version(minimum)
     if have is None:
         log.warning("KFP backend at %s reports no release version (tag_name %r); cannot check it is %s or newer, "
@@ -48,6 +54,11 @@ def require_backend(host: str, tag: object, minimum: str = MIN_KFP_BACKEND) -> N
         raise UserError(f"KFP backend {tag} at {host} is older than {minimum}, which this pipeline needs for "
                         f"{NEEDED_FOR}; upgrade Kubeflow Pipelines, or run it here with "
                         "`personseg pipeline run --local`")
+    newest = tuple(int(p) for p in NEWEST_KFP_BACKEND.split("."))
+    if have[:2] > newest:
+        log.warning("KFP backend %s at %s is newer than %s.x, the newest release this pipeline was checked "
+                    "against (supported: %s to %s.x); proceeding", tag, host, NEWEST_KFP_BACKEND, minimum,
+                    NEWEST_KFP_BACKEND)
 
 
 def healthz(host: str, token: str | None, token_env: str, ssl_ca_cert: str | None = None,

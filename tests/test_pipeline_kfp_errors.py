@@ -102,7 +102,7 @@ def test_old_backend_is_refused(stub: tuple[str, StubKfp], command: str, tag: st
     assert state.runs == [] and state.recurring == [] and state.pipelines == []
 
 
-@pytest.mark.parametrize("tag", ["2.5.0", "2.14.4", "v2.15.0"])
+@pytest.mark.parametrize("tag", ["2.5.0", "2.14.4", "v2.15.0", "2.16.1"])
 def test_new_enough_backend_proceeds(stub: tuple[str, StubKfp], tag: str, caplog) -> None:
     host, state = stub
     state.tag_name = tag
@@ -142,3 +142,36 @@ def test_unreachable_reasons_and_server_messages() -> None:
     assert unreachable_reason(urllib.error.URLError(TimeoutError("timed out")), 10) == "no answer within 10 s (timeout)"
     assert server_message(b'{"error": "x", "code": 5, "message": "Pipeline not\\nfound"}') == "Pipeline not found"
     assert server_message(b"upstream connect error") == "upstream connect error"
+
+
+def test_the_guide_states_the_range_the_check_enforces() -> None:
+    """docs/kubeflow.md's "2.5.0 to 2.17.x" is MIN_KFP_BACKEND to NEWEST_KFP_BACKEND."""
+    import re
+
+    from pipeline_fixtures import ROOT
+
+    from personseg_kfp.backend import MIN_KFP_BACKEND, NEWEST_KFP_BACKEND
+
+    guide = (ROOT / "docs" / "kubeflow.md").read_text()
+    (stated,) = re.findall(r"Kubeflow Pipelines backend \*\*(\S+) to (\S+)\.x\*\*", guide)
+    assert stated == (MIN_KFP_BACKEND, NEWEST_KFP_BACKEND)
+
+
+@pytest.mark.parametrize("tag", ["2.17.0", "2.17.3"])
+def test_the_newest_supported_line_proceeds_quietly(stub: tuple[str, StubKfp], tag: str, caplog) -> None:
+    host, state = stub
+    state.tag_name = tag
+    with caplog.at_level(logging.WARNING):
+        assert main(["pipeline", "submit", "--host", host]) == 0
+    assert len(state.runs) == 1 and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("tag", ["2.18.0", "3.0.0"])
+def test_a_backend_newer_than_the_range_warns_and_proceeds(stub: tuple[str, StubKfp], tag: str, caplog) -> None:
+    host, state = stub
+    state.tag_name = tag
+    with caplog.at_level(logging.WARNING):
+        assert main(["pipeline", "submit", "--host", host]) == 0
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"KFP backend {tag} at {host} is newer than 2.17.x" in warning.getMessage()
+    assert "supported: 2.5.0 to 2.17.x" in warning.getMessage()
