@@ -8,6 +8,7 @@ listed below as needing a cluster, fails ``test_every_command_is_run_or_needs_a_
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -32,6 +33,11 @@ s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env
 
 GUIDE = ROOT / "docs" / "kubeflow.md"
+# The one-line grant of the registry's buckets to a profile's key (multi-user KFP 2.15+).
+GRANT = ("aws --endpoint-url http://localhost:8111 --region us-east-1 iam put-user-policy --user-name "
+         "kubeflow-user-example-com --policy-name personseg --policy-document '{\"Version\": \"2012-10-17\", "
+         "\"Statement\": [{\"Effect\": \"Allow\", \"Action\": [\"s3:*\"], \"Resource\": [\"arn:aws:s3:::models\", "
+         "\"arn:aws:s3:::models/*\", \"arn:aws:s3:::data\", \"arn:aws:s3:::data/*\"]}]}'")
 # Commands of the guide that need a container engine, a registry to push to, or a Kubernetes API server.
 NEEDS_A_CLUSTER = {
     "make images push REGISTRY=registry.example.com/ml",
@@ -42,6 +48,7 @@ NEEDS_A_CLUSTER = {
     "kubectl apply -k manifests/rbac-multi-user",
     "kubectl apply -k manifests/rbac/trainjob",
     "kubectl apply -k manifests/store-access",
+    GRANT,
     "personseg deploy --model models:/personseg@production --namespace personseg",
 }
 
@@ -102,6 +109,17 @@ def test_rbac_renders_validate_and_bind_the_right_runner() -> None:
         "rbac/trainjob": runner}
     # the deployer Role where the model is served; the TrainJob Role where the steps (and their Secret) are
     assert namespaces == {"rbac": "personseg", "rbac-multi-user": "personseg", "rbac/trainjob": "kubeflow"}
+
+
+def test_the_multi_user_grant_covers_the_registry_bucket() -> None:
+    from personseg.storage.config import DEFAULT_MODEL_BUCKET
+
+    argv = shlex.split(GRANT)
+    policy = json.loads(argv[argv.index("--policy-document") + 1])
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Allow" and "s3:*" in statement["Action"]
+    bucket = f"arn:aws:s3:::{DEFAULT_MODEL_BUCKET}"
+    assert {bucket, f"{bucket}/*"} <= set(statement["Resource"])
 
 
 def test_store_access_renders_a_policy_for_the_serving_namespace() -> None:

@@ -128,3 +128,55 @@ def test_node_pods_are_selected_by_jobsets_labels():
     assert node_pod_selector("j") == ("jobset.sigs.k8s.io/jobset-name=j,jobset.sigs.k8s.io/replicatedjob-name=node,"
                                       "batch.kubernetes.io/job-completion-index=0")
     assert node_pod_selector("j", None) == "jobset.sigs.k8s.io/jobset-name=j,jobset.sigs.k8s.io/replicatedjob-name=node"
+
+
+@pytest.mark.parametrize("form", ["runtimePatches", "podTemplateOverrides"])
+def test_the_node_pods_turn_the_istio_sidecar_off_in_each_trainers_form(form: str):
+    from trainjob_fixtures import node_pod_labels
+
+    obj = build_trainjob(spec(), form)
+    assert schema_errors(obj) == []
+    assert node_pod_labels(obj) == {"sidecar.istio.io/inject": "false"}
+
+
+@pytest.mark.parametrize(("version", "form"), [("v2.3.0", "runtimePatches"), ("v2.2.0", "runtimePatches"),
+                                               ("v2.1.0", "podTemplateOverrides"), ("v2.0.0", "")])
+def test_the_step_creates_the_job_in_the_newest_form_the_clusters_trainer_knows(version: str, form: str):
+    # The stand-in's CRD has the TrainJobSpec fields of `version` (kubeflow/trainer trainjob_types.go at
+    # that tag) and refuses unknown ones under fieldValidation=Strict, as the API server does.
+    from trainjob_fixtures import FakeTrainerApi, node_pod_labels
+
+    from personseg.training.cluster import _create
+    from personseg.training.trainjob_api import TrainJobApi
+
+    api = FakeTrainerApi(trainer_version=version).start()
+    said: list[str] = []
+    try:
+        _create(TrainJobApi(api.client(), "kubeflow"), spec(), said.append)
+        stored = api.get("trainjobs", "kubeflow", "personseg-train-1a2b3c4d")
+    finally:
+        api.stop()
+    assert ("runtimePatches" in stored["spec"], "podTemplateOverrides" in stored["spec"]) == (
+        form == "runtimePatches", form == "podTemplateOverrides")
+    assert node_pod_labels(stored) == ({} if not form else {"sidecar.istio.io/inject": "false"})
+    assert [line for line in said if "warning" in line] == ([] if form else [
+        "warning: this Trainer (v2.0) cannot label a TrainJob's pods: unless the ClusterTrainingRuntime "
+        "torch-distributed labels them {'sidecar.istio.io/inject': 'false'}, an Istio sidecar breaks the nodes' "
+        "rendezvous (docs/kubeflow.md, section 9)"])
+
+
+def test_a_trainjob_whose_runtime_is_not_installed_is_refused_by_trainers_webhook():
+    from trainjob_fixtures import FakeTrainerApi
+
+    from personseg.deploy.kube import KubeError
+    from personseg.training.cluster import _create
+    from personseg.training.trainjob_api import TrainJobApi
+
+    api = FakeTrainerApi(runtimes=()).start()
+    try:
+        with pytest.raises(KubeError) as info:
+            _create(TrainJobApi(api.client(), "kubeflow"), spec(), print)
+    finally:
+        api.stop()
+    assert "refused by an admission webhook" in str(info.value) and "forbidden by RBAC" not in str(info.value)
+    assert 'clustertrainingruntimes.trainer.kubeflow.org "torch-distributed" not found' in str(info.value)

@@ -21,9 +21,10 @@ and DNS (``PET_MASTER_ADDR`` is ``<job>-node-0-0.<job>`` there, 127.0.0.1 here, 
 one instead of 29500), scheduling onto separate machines with the requested CPU, memory and GPUs
 (none of it is enforced here), image pulls (the processes run this checkout, not the image), restarts
 and ``maxRestarts``, the ``Created``/``Suspended`` conditions, ``activeDeadlineSeconds``, defaulting
-by the ClusterTrainingRuntime (it must exist in the cluster; nothing checks it here), admission
-beyond the rules named above, and pruning of unknown fields (the real API server drops them with a
-warning; the stand-in refuses them, which is stricter).
+by the ClusterTrainingRuntime (the stand-in only checks that it exists, as Trainer's webhook does),
+admission beyond the rules named above, and warnings for pruned fields. The CRD's fields follow the
+Trainer release the stand-in plays (``trainer_version``): a field that release lacks is dropped, or
+refused under ``fieldValidation=Strict``, as the API server does.
 """
 
 from __future__ import annotations
@@ -53,13 +54,52 @@ TRAINER_GROUP = "trainer.kubeflow.org"
 # The CRD's CEL rules on the name (kubeflow/trainer manifests/base/crds/trainer.kubeflow.org_trainjobs.yaml).
 NAME_RULE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 RESERVED = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT")
+# The TrainJobSpec fields of each Trainer release (kubeflow/trainer pkg/apis/trainer/v1alpha1/
+# trainjob_types.go at the tag): podSpecOverrides (v2.0) became podTemplateOverrides (v2.1), which
+# became runtimePatches (v2.2). The schema models (kubeflow_trainer_api 2.3.0) know v2.2+ only.
+SPEC_FIELDS = {
+    "v2.0.0": ("runtimeRef", "initializer", "trainer", "labels", "annotations", "podSpecOverrides", "suspend",
+               "managedBy"),
+    "v2.1.0": ("runtimeRef", "initializer", "trainer", "labels", "annotations", "podTemplateOverrides", "suspend",
+               "managedBy"),
+    "v2.2.0": ("runtimeRef", "initializer", "trainer", "runtimePatches", "suspend", "activeDeadlineSeconds",
+               "managedBy"),
+    "v2.3.0": ("runtimeRef", "initializer", "trainer", "runtimePatches", "suspend", "activeDeadlineSeconds",
+               "managedBy"),
+}
+
+
+def _template_override_errors(overrides: Any) -> list[str]:
+    """Trainer v2.1's PodTemplateOverride (targetJobs required, metadata labels/annotations), by hand."""
+    errors = []
+    for i, item in enumerate(overrides if isinstance(overrides, list) else [None]):
+        where = f"spec.podTemplateOverrides[{i}]"
+        if not isinstance(item, dict) or set(item) - {"targetJobs", "metadata", "spec"}:
+            errors.append(f"{where}: not a PodTemplateOverride")
+            continue
+        if not item.get("targetJobs") or any(not (t or {}).get("name") for t in item["targetJobs"]):
+            errors.append(f"{where}.targetJobs: Required value")
+        meta = item.get("metadata") or {}
+        for key in ("labels", "annotations"):
+            if not all(isinstance(v, str) for v in (meta.get(key) or {}).values()):
+                errors.append(f"{where}.metadata.{key}: values must be strings")
+    return errors
 
 
 def schema_errors(obj: dict[str, Any]) -> list[str]:
-    """Why Trainer's schema (``kubeflow_trainer_api``), its CEL name rules or its webhook would refuse ``obj``."""
+    """Why Trainer's schema (``kubeflow_trainer_api``), its CEL name rules or its webhook would refuse ``obj``.
+
+    A v2.1 ``podTemplateOverrides`` (which the v2.3 models no longer know) is checked by hand.
+    """
     from kubeflow_trainer_api.models import TrainerV1alpha1TrainJob
     from pydantic import ValidationError
 
+    overrides = (obj.get("spec") or {}).get("podTemplateOverrides")
+    if overrides is not None:
+        obj = copy.deepcopy(obj)
+        del obj["spec"]["podTemplateOverrides"]
+        errors = _template_override_errors(overrides)
+        return errors + schema_errors(obj)
     try:
         model = TrainerV1alpha1TrainJob.from_dict(obj)
     except ValidationError as exc:
@@ -90,11 +130,34 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [path or "."]
 
 
+def node_pod_labels(job: dict[str, Any]) -> dict[str, str]:
+    """The labels the TrainJob asks for on its ``node`` pods, merged as Trainer merges them into the runtime.
+
+    v2.2+: ``runtimePatches[].trainingRuntimeSpec.template.spec.replicatedJobs[name=node].template.spec
+    .template.metadata.labels``; v2.1: ``podTemplateOverrides[targetJobs has node].metadata.labels``.
+    """
+    spec = job.get("spec") or {}
+    labels: dict[str, str] = {}
+    for patch in spec.get("runtimePatches") or []:
+        jobs = (((patch.get("trainingRuntimeSpec") or {}).get("template") or {}).get("spec") or {}).get(
+            "replicatedJobs") or []
+        for rj in jobs:
+            if rj.get("name") == "node":
+                pod = (((rj.get("template") or {}).get("spec") or {}).get("template") or {})
+                labels.update((pod.get("metadata") or {}).get("labels") or {})
+    for override in spec.get("podTemplateOverrides") or []:
+        if any(t.get("name") == "node" for t in override.get("targetJobs") or []):
+            labels.update((override.get("metadata") or {}).get("labels") or {})
+    return labels
+
+
 @dataclass
 class FakeTrainerApi(FakeKubeApi):
     """STAND-IN Kubernetes API with TrainJobs and pod logs (see the module docstring). Not a real API server."""
 
     on_create: Any = None  # called with (namespace, stored TrainJob) after a create
+    trainer_version: str = "v2.3.0"  # whose TrainJobSpec fields the CRD has (SPEC_FIELDS)
+    runtimes: tuple[str, ...] = ("torch-distributed",)  # the ClusterTrainingRuntimes installed
     logs: dict[tuple[str, str], Path] = field(default_factory=dict)
 
     def put_secret(self, namespace: str, name: str, data: dict[str, str]) -> None:
@@ -149,7 +212,7 @@ class FakeTrainerApi(FakeKubeApi):
         if not self._allowed(verb, TRAINER_GROUP, "trainjobs", name):
             return self._forbid(h, verb, TRAINER_GROUP, "trainjobs", name, namespace)
         if h.command == "POST" and name is None:
-            return self._create(h, namespace, body)
+            return self._create(h, namespace, body, query)
         key = ("trainjobs", namespace, name or "")
         if h.command == "GET" and name:
             obj = self.get("trainjobs", namespace, name)
@@ -164,9 +227,18 @@ class FakeTrainerApi(FakeKubeApi):
             return self._send(h, 200, _status(200, "", "deleted", "Success"))
         return self._send(h, 405, _status(405, "MethodNotAllowed", h.command))
 
-    def _create(self, h: BaseHTTPRequestHandler, namespace: str, body: Any) -> None:
+    def _create(self, h: BaseHTTPRequestHandler, namespace: str, body: Any, query: dict[str, str]) -> None:
         if not isinstance(body, dict):
             return self._send(h, 400, _status(400, "BadRequest", "body is not an object"))
+        # Fields this Trainer's CRD lacks: the API server prunes them, or with fieldValidation=Strict refuses
+        # the request (Kubernetes field validation, GA in 1.27; apimachinery's strict decoding error).
+        unknown = [k for k in (body.get("spec") or {}) if k not in SPEC_FIELDS[self.trainer_version]]
+        if unknown and query.get("fieldValidation") == "Strict":
+            msg = ", ".join(f'unknown field "spec.{k}"' for k in unknown)
+            return self._send(h, 400, _status(400, "BadRequest", f"strict decoding error: {msg}"))
+        body = copy.deepcopy(body)
+        for k in unknown:
+            del body["spec"][k]
         errors = schema_errors(body)
         meta = body.get("metadata") or {}
         if meta.get("namespace", namespace) != namespace:
@@ -174,6 +246,14 @@ class FakeTrainerApi(FakeKubeApi):
         if errors:
             msg = f'TrainJob.{TRAINER_GROUP} "{meta.get("name", "")}" is invalid: ' + "; ".join(errors)
             return self._send(h, 422, _status(422, "Invalid", msg))
+        runtime = ((body.get("spec") or {}).get("runtimeRef") or {}).get("name", "")
+        if runtime not in self.runtimes:
+            # Trainer's validating webhook (pkg/runtime/core/clustertrainingruntime.go ValidateObjects,
+            # v2.0.0-v2.3.0) looks the runtime up; controller-runtime answers a denial with 403.
+            msg = (f'admission webhook "validate.trainjob.trainer.kubeflow.org" denied the request: '
+                   f'spec.RuntimeRef: Invalid value: clustertrainingruntimes.trainer.kubeflow.org "{runtime}" '
+                   "not found: specified clusterTrainingRuntime must be created before the TrainJob is created")
+            return self._send(h, 403, _status(403, "Forbidden", msg))
         key = ("trainjobs", namespace, meta["name"])
         with self._lock:
             if key in self.objects:
@@ -253,9 +333,11 @@ class TrainerController:
         self.runs: dict[str, list[NodeRun]] = {}
         self.envs: dict[str, list[dict[str, str]]] = {}
         self.threads: list[threading.Thread] = []
+        self.pod_labels: dict[str, dict[str, str]] = {}
         api.on_create = self.start
 
     def start(self, namespace: str, job: dict[str, Any]) -> None:
+        self.pod_labels[job["metadata"]["name"]] = node_pod_labels(job)
         thread = threading.Thread(target=self._run, args=(namespace, job), daemon=True)
         self.threads.append(thread)
         thread.start()
@@ -285,9 +367,11 @@ class TrainerController:
 
     def _pod(self, namespace: str, job: str, index: int, phase: str, terminated: dict | None = None) -> dict:
         name = f"{job}-node-0-{index}-{secrets.token_hex(3)[:5]}"
+        # JobSet's labels; the Job controller's completion-index label exists from Kubernetes 1.28
+        # (kubernetes pkg/controller/job/indexed_job_utils.go, the PodIndexLabel feature, beta on in 1.28).
         return {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": name, "namespace": namespace, "creationTimestamp": _now(),
-                             "labels": {"jobset.sigs.k8s.io/jobset-name": job,
+                             "labels": {**self.pod_labels.get(job, {}), "jobset.sigs.k8s.io/jobset-name": job,
                                         "jobset.sigs.k8s.io/replicatedjob-name": "node",
                                         "batch.kubernetes.io/job-completion-index": str(index)}},
                 "status": {"phase": phase}}

@@ -23,8 +23,8 @@ from personseg.errors import UserError
 from personseg.storage.config import model_bucket
 from personseg.training.remote_out import pull_tree, remove_prefix
 from personseg.training.step import TrainConfig, TrainResult
-from personseg.training.trainjob import NodePool, TrainJobSpec, build_trainjob
-from personseg.training.trainjob_api import TrainJobApi
+from personseg.training.trainjob import NO_SIDECAR, POD_LABEL_FIELDS, NodePool, TrainJobSpec, build_trainjob
+from personseg.training.trainjob_api import TrainJobApi, UnknownField
 from personseg.training.trainjob_wait import TrainJobFailed, wait_for
 
 KEEP = ("failed", "never", "always")
@@ -100,7 +100,6 @@ def train_on_cluster(cfg: TrainConfig, out: str | Path, cluster: ClusterConfig, 
     pool = cluster.pool
     spec = TrainJobSpec(name=job, pool=pool, data_uri=f"{scratch}/data", model_uri=f"{scratch}/model",
                         train_args=tuple(train_args(cfg)), checkpoint_uri=checkpoint_uri)
-    obj = build_trainjob(spec)
     if api_client is None:
         from personseg.deploy.kube import connect
 
@@ -108,7 +107,7 @@ def train_on_cluster(cfg: TrainConfig, out: str | Path, cluster: ClusterConfig, 
     api = TrainJobApi(api_client, pool.namespace)
     try:
         push_dataset(local_dataset(cfg.data), spec.data_uri)
-        api.create(obj)
+        _create(api, spec, emit)
         emit(f"created TrainJob {pool.namespace}/{job}: {pool.nodes} node(s), {pool.gpus} GPU(s) each, "
              f"image {pool.image}")
         _wait_then_clean(api, job, cluster, emit)
@@ -117,6 +116,23 @@ def train_on_cluster(cfg: TrainConfig, out: str | Path, cluster: ClusterConfig, 
         emit(f"removed {remove_prefix(scratch)} scratch object(s) under {scratch}")
     metrics = json.loads((Path(out) / "metrics.json").read_text())
     return TrainResult(Path(out), float(metrics["val_iou"]), int(metrics["best_epoch"]), metrics["history"])
+
+
+def _create(api: TrainJobApi, spec: TrainJobSpec, emit: Callable[[str], None]) -> dict[str, Any]:
+    """Create the TrainJob with the pod labels in the newest form the cluster's Trainer knows."""
+    for field_name in POD_LABEL_FIELDS:
+        try:
+            created = api.create(build_trainjob(spec, field_name))
+        except UnknownField as exc:
+            if exc.field != field_name:
+                raise
+            continue
+        if not field_name:
+            emit(f"warning: this Trainer (v2.0) cannot label a TrainJob's pods: unless the ClusterTrainingRuntime "
+                 f"{spec.runtime} labels them {NO_SIDECAR}, an Istio sidecar breaks the nodes' rendezvous "
+                 "(docs/kubeflow.md, section 9)")
+        return created
+    raise AssertionError("unreachable: the last form adds no field")
 
 
 def _wait_then_clean(api: TrainJobApi, job: str, cluster: ClusterConfig, emit: Callable[[str], None]) -> None:

@@ -36,6 +36,14 @@ COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 # Reserved by Trainer's torch plugin (pkg/constants TorchRunReservedEnvNames): set by the runtime only.
 RESERVED_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT")
 PART_OF = {"app.kubernetes.io/part-of": "personseg", "app.kubernetes.io/component": "train"}
+# Istio's sidecar breaks torch's rendezvous between the nodes (kubeflow/trainer#2794); Kubeflow profile
+# namespaces inject it, so every node pod carries the label that turns it off.
+NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
+# Where a TrainJob can set its pods' labels, newest Trainer first (kubeflow/trainer
+# pkg/apis/trainer/v1alpha1/trainjob_types.go): spec.runtimePatches from v2.2.0,
+# spec.podTemplateOverrides[].metadata in v2.1.x, nowhere in v2.0.x ("": the runtime must set it).
+POD_LABEL_FIELDS = ("runtimePatches", "podTemplateOverrides", "")
+PATCH_MANAGER = "personseg"
 _NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -104,8 +112,23 @@ def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def build_trainjob(spec: TrainJobSpec) -> dict[str, Any]:
-    """The TrainJob object (a plain dict, as the API server takes it)."""
+def _pod_labels(field_name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """The TrainJob spec fields that put ``labels`` on the node pods, in Trainer's form for ``field_name``."""
+    if field_name == "runtimePatches":
+        pod = {"spec": {"template": {"metadata": {"labels": dict(labels)}}}}
+        return {"runtimePatches": [{"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": {
+            "replicatedJobs": [{"name": NODE_CONTAINER, "template": pod}]}}}}]}
+    if field_name == "podTemplateOverrides":
+        return {"podTemplateOverrides": [{"targetJobs": [{"name": NODE_CONTAINER}],
+                                          "metadata": {"labels": dict(labels)}}]}
+    return {}
+
+
+def build_trainjob(spec: TrainJobSpec, pod_labels: str = POD_LABEL_FIELDS[0]) -> dict[str, Any]:
+    """The TrainJob object (a plain dict, as the API server takes it).
+
+    ``pod_labels`` names the field that turns the Istio sidecar off on the node pods (``POD_LABEL_FIELDS``).
+    """
     spec.check()
     pool = spec.pool
     resources: dict[str, Any] = {"requests": {"cpu": pool.cpu, "memory": pool.memory},
@@ -136,5 +159,6 @@ def build_trainjob(spec: TrainJobSpec) -> dict[str, Any]:
                 "resourcesPerNode": resources,
                 "env": env,
             },
+            **_pod_labels(pod_labels, NO_SIDECAR),
         },
     }

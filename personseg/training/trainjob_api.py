@@ -10,6 +10,7 @@ Every API error becomes a ``KubeError`` naming the verb, the object and the name
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,17 @@ from personseg.training.trainjob import (
     VERSION,
     node_pod_selector,
 )
+
+# The API server's strict field validation error (apimachinery's strict decoding error).
+UNKNOWN_FIELD = re.compile(r'unknown field \\?"spec\.([A-Za-z]+)')
+
+
+class UnknownField(KubeError):
+    """The TrainJob CRD in the cluster has no such spec field (an older Trainer)."""
+
+    def __init__(self, message: str, field_name: str) -> None:
+        super().__init__(message, 400)
+        self.field = field_name
 
 
 class TrainJobApi:
@@ -43,6 +55,9 @@ class TrainJobApi:
             detail = json.loads(exc.body).get("message") or exc.reason
         except (TypeError, ValueError, AttributeError):
             detail = exc.reason
+        if exc.status == 403 and "admission webhook" in str(detail):
+            return KubeError(f"{verb} {what} in namespace '{self.namespace}' refused by an admission webhook: "
+                             f"{detail}", 403)
         if exc.status == 403:
             return Forbidden(f"forbidden by RBAC: cannot {verb} {what} in namespace '{self.namespace}': {detail}; "
                              "grant it in manifests/rbac/trainjob/role.yaml", 403)
@@ -62,10 +77,22 @@ class TrainJobApi:
             raise KubeError(f"cannot reach the Kubernetes API at {self.host}: {exc}") from None
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """POST the TrainJob; the API server validates it against the CRD's schema and Trainer's webhook."""
+        """POST the TrainJob; the API server validates it against the CRD's schema and Trainer's webhook.
+
+        With ``fieldValidation=Strict`` a field the installed Trainer's CRD does not know is refused
+        (400, ``unknown field "spec.x"``) instead of silently dropped, so the caller can tell which
+        Trainer it talks to (Kubernetes field validation, GA in 1.27); ``UnknownField`` names it.
+        """
         name = obj["metadata"]["name"]
-        return self._call("create", f"{PLURAL}.{GROUP}/{name}", self.custom.create_namespaced_custom_object,
-                          GROUP, VERSION, self.namespace, PLURAL, obj, _request_timeout=self.request_timeout)
+        try:
+            return self._call("create", f"{PLURAL}.{GROUP}/{name}", self.custom.create_namespaced_custom_object,
+                              GROUP, VERSION, self.namespace, PLURAL, obj, field_validation="Strict",
+                              _request_timeout=self.request_timeout)
+        except KubeError as exc:
+            found = UNKNOWN_FIELD.search(str(exc)) if exc.status == 400 else None
+            if found:
+                raise UnknownField(str(exc), found.group(1)) from None
+            raise
 
     def get(self, name: str) -> dict[str, Any] | None:
         """The TrainJob with its status, or None when it does not exist (any more)."""
