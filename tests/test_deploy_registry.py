@@ -50,7 +50,9 @@ def test_local_deploy_promotes_and_marks_in_the_real_registry(s3_env, tmp_path: 
         registry.promote(name, nxt, "candidate")
         blank = tiny_onnx_model(tmp_path / "blank", bias=-10.0)
         real_start = local.start_server
-        monkeypatch.setattr(local, "start_server", lambda uri, *a: real_start(str(blank), *a))
+        # (started without the card digest the deploy pins: with it, the server would refuse the other files)
+        monkeypatch.setattr(local, "start_server", lambda uri, port, log, threads, card="": real_start(
+            str(blank), port, log, threads))
         with pytest.raises(DeployFailed) as info:
             run(DeployConfig(model=f"models:/{name}@candidate", target="local", timeout=60), state_dir=state)
         assert "IoU 0.000 < 0.9" in str(info.value) and info.value.rolled_back

@@ -10,6 +10,7 @@ none is refused without a rollout.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,15 @@ def render(cfg: DeployConfig, registry: Callable[[], DeployRegistry] = StorageRe
     return to_yaml(render_kubernetes(cfg, cfg.model))
 
 
+def _pinned(cfg: DeployConfig, model: ModelRef, registry: DeployRegistry | None) -> DeployConfig:
+    """``cfg`` with the digest of the version's card, which the server checks its files and card against."""
+    if registry is None or not model.in_registry:
+        return cfg
+    from personseg.storage.verify import card_digest
+
+    return dataclasses.replace(cfg, card_sha256=card_digest(registry.card(model.name, model.version)))
+
+
 def run(
     cfg: DeployConfig,
     *,
@@ -81,7 +91,8 @@ def run(
         from personseg.deploy.local import state_dir as local_state_dir
 
         model, reg = resolve_model(cfg.model, registry)
-        return deploy_local(cfg, model, reg, local_state_dir(state_dir), _expected(cfg, model, reg))
+        pinned = _pinned(cfg, model, reg)
+        return deploy_local(pinned, model, reg, local_state_dir(state_dir), _expected(cfg, model, reg))
 
     from personseg.deploy.cluster import deploy_cluster
     from personseg.deploy.kube import KubeApi, connect
@@ -89,6 +100,7 @@ def run(
 
     _cluster_model(cfg)
     model, reg = resolve_model(cfg.model, registry)
+    cfg = _pinned(cfg, model, reg)
     rendered = _storage_uri(model, reg) if cfg.target == "kserve" else model.pinned
     kube = api if api is not None else KubeApi(connect(context))
     mask = _expected(cfg, model, reg)

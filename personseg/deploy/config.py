@@ -47,6 +47,8 @@ class DeployConfig:
     s3_secret_key_field: str = "secretkey"
     timeout: float = 300.0
     field_manager: str = "personseg-deploy"
+    # Set by ``run`` from the registry, not by users: the model card's digest the server must find.
+    card_sha256: str = ""
 
     def __post_init__(self) -> None:
         """Reject values the API server would reject later, naming the field."""

@@ -136,11 +136,14 @@ def stop_process(pid: int, grace: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-def start_server(model_uri: str, port: int, log_path: Path, threads: int | None) -> subprocess.Popen:
+def start_server(model_uri: str, port: int, log_path: Path, threads: int | None,
+                 card_sha256: str = "") -> subprocess.Popen:
     """``python -m personseg serve`` in its own session, so it outlives the deploy command."""
     env = dict(os.environ)
     if threads:
         env["PERSONSEG_THREADS"] = str(threads)
+    if card_sha256:
+        env["PERSONSEG_CARD_SHA256"] = card_sha256
     cmd = [sys.executable, "-m", "personseg", "serve", "--model", model_uri, "--host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "ab") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -191,7 +194,7 @@ def _deploy_local(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = directory / f"local-{cfg.name}-{port}.log"
-    proc = start_server(model.pinned, port, log_path, threads)
+    proc = start_server(model.pinned, port, log_path, threads, cfg.card_sha256)
     try:
         ready = wait_ready(url, proc, log_path, cfg.timeout)
         smoke = run_smoke(lambda path, body, ctype: http_post(url + path, body, ctype), expected)

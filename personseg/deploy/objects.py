@@ -69,7 +69,7 @@ def container_env(cfg: DeployConfig, model_uri: str) -> list[dict[str, Any]]:
         {"name": "MINIO_SECURE", "value": "true" if cfg.s3_secure else "false"},
         secret("MINIO_ACCESS_KEY", cfg.s3_access_key_field),
         secret("MINIO_SECRET_KEY", cfg.s3_secret_key_field),
-    ]
+    ] + ([{"name": "PERSONSEG_CARD_SHA256", "value": cfg.card_sha256}] if cfg.card_sha256 else [])
 
 
 def probes(cfg: DeployConfig) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from personseg.hashing import tree_sha256
 from personseg.imageops import Box, sigmoid, to_input, unletterbox
 from personseg.modeldir import ModelInfo
 from personseg.runtime import Predictor, load_predictor
+from personseg.storage.verify import verify_model_tree
 from personseg.uris import local_model
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,14 @@ class SegmentationModel:
         loader: how to build the predictor from a local directory; ``load_predictor`` unless a test
             wraps it (for example to make loading slow).
         runtime: run the model with this runtime instead of the one its card names (``None``: the card's).
+        card_sha256: the model card's digest the deployer pinned; the files are checked against the card
+            either way (``personseg.storage.verify``), and a card with another digest is refused.
     """
 
-    def __init__(self, uri: str, threads: int, loader: Loader = load_predictor, runtime: str | None = None) -> None:
+    def __init__(self, uri: str, threads: int, loader: Loader = load_predictor, runtime: str | None = None,
+                 card_sha256: str | None = None) -> None:
         self.uri = uri
+        self.card_sha256 = card_sha256
         self.threads = threads
         self.runtime = runtime
         self.loader = loader
@@ -70,9 +75,10 @@ class SegmentationModel:
         return self.info.image_size
 
     def load(self) -> None:
-        """Fetch (if remote, sha256-verified by the storage layer) and open the model."""
+        """Fetch (if remote), check every file against the model card, and open the model."""
         start = time.perf_counter()
         path = local_model(self.uri)
+        verify_model_tree(path, self.card_sha256)
         override = {"runtime": self.runtime} if self.runtime else {}
         self.predictor = self.loader(path, self.threads, **override)
         self.version = str(self.info.extra.get("version") or tree_sha256(path)[:12])

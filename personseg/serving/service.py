@@ -56,7 +56,8 @@ class SegmentationService:
 
     def __init__(self, settings: ServeSettings, loader: Loader = load_predictor) -> None:
         self.settings = settings
-        self.model = SegmentationModel(settings.model_uri, settings.inference_threads, loader, settings.runtime or None)
+        self.model = SegmentationModel(settings.model_uri, settings.inference_threads, loader, settings.runtime or None,
+                                       settings.card_sha256 or None)
         self.metrics = ServerMetrics(settings.max_batch)
         self.limits = ImageLimits(settings.max_bytes, settings.max_pixels)
         self.admission = Admission(settings.max_queue)

@@ -34,6 +34,7 @@ ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("header_timeout_s", "PERSONSEG_HEADER_TIMEOUT_S", float),
     ("body_timeout_s", "PERSONSEG_BODY_TIMEOUT_S", float),
     ("max_connections", "PERSONSEG_MAX_CONNECTIONS", int),
+    ("card_sha256", "PERSONSEG_CARD_SHA256", str),
 )
 
 
@@ -63,6 +64,8 @@ class ServeSettings:
             connection opened); slower or silent connections are closed.
         body_timeout_s: a request's whole body must arrive this long after its headers, else 408.
         max_connections: open connections beyond which new ones are closed as soon as they are accepted.
+        card_sha256: digest of the model card the deployer pinned (``personseg.storage.verify``); empty: any
+            card whose files match.
     """
 
     model_uri: str = ""
@@ -82,6 +85,7 @@ class ServeSettings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0
     max_connections: int = 1000
+    card_sha256: str = ""
 
     @property
     def inference_threads(self) -> int:
