@@ -55,11 +55,13 @@ def read_manifest(store: Store, target: S3Uri) -> RemoteTree | None:
     return RemoteTree(data["sha256"], files)
 
 
-def push_dataset(local: str | Path, uri: str, store: Store | None = None, overwrite: bool = False) -> RemoteTree:
+def push_dataset(local: str | Path, uri: str, store: Store | None = None, overwrite: bool = False,
+                 replace_hint: str = "push to a new prefix, or pass --overwrite") -> RemoteTree:
     """Upload folder ``local`` to the s3:// prefix ``uri``; the manifest goes last.
 
     Pushing the same content again uploads nothing. A prefix that already holds a different
-    dataset is refused unless ``overwrite``, because readers pinned to its hash would break.
+    dataset is refused unless ``overwrite``, because readers pinned to its hash would break;
+    ``replace_hint`` tells the caller's user what to do instead (a command without the flag says so).
     """
     local = Path(local)
     if not local.is_dir():
@@ -77,8 +79,7 @@ def push_dataset(local: str | Path, uri: str, store: Store | None = None, overwr
         return tree
     if existing is not None and not overwrite:
         raise UserError(
-            f"{target} already holds a different dataset (sha256 {existing.sha256[:12]}...); "
-            "push to a new prefix, or pass --overwrite"
+            f"{target} already holds a different dataset (sha256 {existing.sha256[:12]}...); {replace_hint}"
         )
     if existing is not None:
         store.remove(target.bucket, target.child(MANIFEST))

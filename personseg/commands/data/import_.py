@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from personseg.data.importers import FORMATS
+from personseg.data.importers import FORMATS, MATTE_THRESHOLD
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="COCO / Supervisely: instances under this many pixels become ignore, not background")
     p.add_argument("--size", type=int, help="downsize so the long side is at most SIZE (masks nearest)")
     p.add_argument("--keep-empty", action="store_true", help="keep images with no person pixel")
-    p.add_argument("--band-low", type=float, default=0.1, help="matte: ignore alpha above this ...")
-    p.add_argument("--band-high", type=float, default=0.9, help="... and below this")
+    p.add_argument("--band-low", type=float, default=0.1,
+                   help=f"matte: person is alpha >= {MATTE_THRESHOLD}; alpha above --band-low "
+                        "(default %(default)s) ...")
+    p.add_argument("--band-high", type=float, default=0.9,
+                   help="... and below --band-high (default %(default)s) is the soft edge, marked ignore")
+    p.add_argument("--group-by", metavar="REGEX",
+                   help="group pictures by this regular expression over ids (its first group, else the match), "
+                        "e.g. '^(P[0-9]+)_' for the person; the automatic split keeps a group in one part "
+                        "(default: the source's groups, COCO's image ids; none for the other formats)")
     p.set_defaults(func=handle)
 
 
@@ -38,7 +45,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--images, --test-from and --test-images are for --format coco, not {args.format}")
     options = ImportOptions(cls=args.cls, min_area=args.min_area, size=args.size, keep_empty=args.keep_empty,
                             images=args.images, test_from=args.test_from, test_images=args.test_images,
-                            band_low=args.band_low, band_high=args.band_high)
+                            band_low=args.band_low, band_high=args.band_high, group_by=args.group_by)
     result = import_dataset(args.format, args.src, args.out, options)
     counts = result.card["counts"]
     print(f"{result.out}: {counts['images']} images ({counts['with_ignore']} with ignore maps, "

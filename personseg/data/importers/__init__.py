@@ -10,6 +10,7 @@ import importlib
 from types import ModuleType
 
 FORMATS = ("coco", "voc", "supervisely", "matte")
+MATTE_THRESHOLD = 0.5  # alpha at or above this is person (here, so --help can say it without loading a format)
 
 
 def importer(name: str) -> ModuleType:

@@ -15,6 +15,8 @@ class ImportOptions:
     """Flags of ``personseg data import``; a format reads the ones that apply to it.
 
     ``cls`` None means the format's own default (COCO and Supervisely "person", VOC class 15).
+    ``group_by`` is a regular expression over ids whose first group (or whole match) names the
+    picture's group, e.g. the person in it; it overrides the groups a format finds itself.
     """
 
     cls: str | None = None
@@ -26,6 +28,7 @@ class ImportOptions:
     test_images: Path | None = None
     band_low: float = 0.1
     band_high: float = 0.9
+    group_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Item:
     """One imported sample: its picture (a file to copy, or decoded) and boolean (H, W) maps.
 
     ``where`` names the annotation the maps came from, so the writer's errors can point at it.
+    ``group`` is what the source says the picture shares with others (COCO: its source photo), so an
+    automatic split keeps a group in one part; None when the source says nothing.
     """
 
     id: str
@@ -40,6 +45,7 @@ class Item:
     mask: np.ndarray
     ignore: np.ndarray | None
     where: str
+    group: str | None = None
 
 
 @dataclass
