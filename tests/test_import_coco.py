@@ -157,3 +157,73 @@ def test_unknown_category_is_refused(tmp_path, capsys):
     code, err = run_import(capsys, "coco", _coco(tmp_path), out, "--category", "cat")
     assert code == 2 and "categories: no category named 'cat'" in err
     assert_nothing_written(out)
+
+
+def test_compressed_rle_whose_runs_fall_short_is_refused(tmp_path, capsys):
+    short = coco_mask.encode(np.asfortranarray(COMPRESSED[:, :-1].astype(np.uint8)))["counts"].decode()
+    out = tmp_path / "out"
+    code, err = run_import(capsys, "coco", _coco(tmp_path, **{"annotations.2.segmentation":
+                                                              {"counts": short, "size": [H, W]}}), out)
+    assert code == 2 and re.search(r"annotations\[2\].segmentation.counts: compressed RLE runs sum to 110, "
+                                   r"not 120", err), err
+    assert_nothing_written(out)
+
+
+def test_duplicate_image_ids_are_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = run_import(capsys, "coco", _coco(tmp_path, **{"images.1.id": 1}), out)
+    assert code == 2 and re.search(r"instances.json: images\[1\].id 1: also the id of images\[0\]", err), err
+    assert_nothing_written(out)
+
+
+def test_box_only_person_becomes_ignore_and_without_a_box_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    src = _coco(tmp_path, **{"annotations.0.segmentation": [], "annotations.0.bbox": [1, 1, 4, 4]})
+    code, err = run_import(capsys, "coco", src, out)
+    assert code == 0, err
+    assert not (read_map(out / "masks" / "a.png") & POLYGON).any()
+    assert (read_map(out / "ignore" / "a.png") & POLYGON).sum() == POLYGON.sum()  # the box is ignore
+    data = json.loads(src.read_text())
+    del data["annotations"][0]["bbox"]
+    src.write_text(json.dumps(data))
+    out2 = tmp_path / "out2"
+    code, err = run_import(capsys, "coco", src, out2)
+    assert code == 2 and "annotations[0]: 'segmentation' is empty and 'bbox' is not" in err, err
+    assert_nothing_written(out2)
+
+
+def _val_json(tmp_path, file_name, segmentation):
+    val = tmp_path / "val2017"
+    val.mkdir(exist_ok=True)
+    Image.new("RGB", (4, 4)).save(val / file_name)
+    path = tmp_path / "instances_val.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 7, "file_name": file_name, "width": 4, "height": 4}],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "segmentation": segmentation}]}))
+    return path, val
+
+
+def test_test_from_id_skipped_in_train_is_still_a_duplicate(tmp_path, capsys):
+    """b has no person in train; a test image also named b must not put 'b' in both parts."""
+    val_json, val = _val_json(tmp_path, "b.jpg", [[0, 0, 2, 0, 2, 2, 0, 2]])
+    out = tmp_path / "out"
+    code, err = run_import(capsys, "coco", _coco(tmp_path), out, "--test-from", str(val_json),
+                           "--test-images", str(val))
+    assert code == 2 and "instances_val.json: images[0]: duplicate image id 'b'" in err, err
+    assert_nothing_written(out)
+
+
+def test_each_image_is_its_own_group_unless_group_by(tmp_path, capsys):
+    src = _coco(tmp_path, **{"annotations.5.category_id": 1, "annotations.5.image_id": 2})  # b: a person
+    out = tmp_path / "out"
+    code, err = run_import(capsys, "coco", src, out)
+    assert code == 0, err
+    assert json.loads((out / "dataset.json").read_text())["groups"] == {"instances.json#1": ["a"],
+                                                                         "instances.json#2": ["b"]}
+    out2 = tmp_path / "out2"
+    code, err = run_import(capsys, "coco", src, out2, "--group-by", "^[ab]")
+    assert code == 0, err
+    assert json.loads((out2 / "dataset.json").read_text())["groups"] == {"a": ["a"], "b": ["b"]}
+    code, err = run_import(capsys, "coco", src, tmp_path / "out3", "--group-by", "^a")
+    assert code == 2 and "--group-by '^a': does not match the id 'b'" in err, err

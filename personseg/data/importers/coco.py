@@ -2,15 +2,20 @@
 
 Polygons, uncompressed RLE (``counts`` a list) and compressed RLE (``counts`` a string) are decoded
 with ``pycocotools.mask``. ``iscrowd`` regions and instances under ``min_area`` pixels become ignore,
-not background: they are people, just not outlined one by one. A pixel any kept instance covers stays
-person. Image files are found under ``options.images`` (default: the JSON's folder) by ``file_name``.
-Without ``options.test_from`` no split is written (the hash split applies).
+not background: they are people, just not outlined one by one; so is the ``bbox`` of a person with an
+empty ``segmentation`` (a box-only export). A pixel any kept instance covers stays person. Image files
+are found under ``options.images`` (default: the JSON's folder) by ``file_name``. Each image is its own
+group (``<json name>#<image id>``), the most COCO says about which pictures belong together. Without
+``options.test_from`` no split is written (the hash split applies). The decoder's own checks are not
+relied on: pycocotools decodes a compressed RLE whose runs fall short of the image into whatever memory
+it was given, so the runs are summed here first.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +82,8 @@ def _index(src: Path, name: str, folder: Path) -> _Index:
         for key in ("id", "file_name", "width", "height"):
             if not isinstance(image, dict) or key not in image:
                 raise UserError(f"{src}: images[{n}]: missing '{key}'")
+        if image["id"] in by_id:
+            raise UserError(f"{src}: images[{n}].id {image['id']!r}: also the id of images[{by_id[image['id']][0]}]")
         by_id[image["id"]] = (n, image)
     per_image: dict[object, list[tuple[int, dict]]] = {}
     for n, ann in enumerate(annotations):
@@ -108,10 +115,25 @@ def _items(src: Path, folder: Path, by_id: dict, per_image: dict, min_area: int)
         person = np.zeros((height, width), dtype=bool)
         ignore = np.zeros((height, width), dtype=bool)
         for k, ann in per_image.get(image_id, []):
+            if ann["segmentation"] == []:
+                ignore[_box(ann.get("bbox"), height, width, f"{src}: annotations[{k}]")] = True
+                continue
             region = _decode(ann["segmentation"], height, width, f"{src}: annotations[{k}].segmentation")
             small = int(region.sum()) < min_area
             (ignore if ann.get("iscrowd") or small else person)[region] = True
-        yield Item(path.stem, path, person, ignore & ~person, f"{src}: images[{n}]")
+        yield Item(path.stem, path, person, ignore & ~person, f"{src}: images[{n}]", group=f"{src.name}#{image_id}")
+
+
+def _box(bbox: object, height: int, width: int, where: str) -> np.ndarray:
+    """The pixels a COCO ``bbox`` [x, y, w, h] touches, for a person outlined by no more than a box."""
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)
+            and bbox[2] >= 0 and bbox[3] >= 0):
+        raise UserError(f"{where}: 'segmentation' is empty and 'bbox' is not [x, y, width, height], so nothing "
+                        "says where this person is")
+    x, y, w, h = bbox
+    region = np.zeros((height, width), dtype=bool)
+    region[max(0, int(y)) : min(height, math.ceil(y + h)), max(0, int(x)) : min(width, math.ceil(x + w))] = True
+    return region
 
 
 def _decode(segm: object, height: int, width: int, where: str) -> np.ndarray:
@@ -138,6 +160,10 @@ def _decode(segm: object, height: int, width: int, where: str) -> np.ndarray:
                                 f"{height * width} (height x width)")
             rle = coco_mask.frPyObjects(segm, height, width)
         elif isinstance(counts, str):
+            total = _compressed_total(counts, f"{where}.counts")
+            if total != height * width:
+                raise UserError(f"{where}.counts: compressed RLE runs sum to {total}, not {height * width} "
+                                "(height x width)")
             rle = {"size": [height, width], "counts": counts.encode()}
         else:
             raise UserError(f"{where}.counts: expected a list (RLE) or a string (compressed RLE)")
@@ -151,3 +177,34 @@ def _decode(segm: object, height: int, width: int, where: str) -> np.ndarray:
         raise UserError(f"{where}.counts: RLE decodes to {decoded.shape[1]}x{decoded.shape[0]}, image is "
                         f"{width}x{height}")
     return decoded.astype(bool)
+
+
+def _compressed_total(counts: str, where: str) -> int:
+    """The sum of a compressed RLE's runs, read as pycocotools' ``rleFrString`` reads them.
+
+    Each run is little-endian 5-bit groups (offset by 48, bit 0x20 = more follows, sign from 0x10 of
+    the last); from the third run on, each is stored as the difference from the run two before.
+    """
+    runs: list[int] = []
+    p = 0
+    data = counts.encode()
+    while p < len(data):
+        value, shift, more = 0, 0, True
+        while more:
+            if p >= len(data):
+                raise UserError(f"{where}: not a valid compressed RLE (it ends inside a run)")
+            c = data[p] - 48
+            if not 0 <= c < 64:
+                raise UserError(f"{where}: not a valid compressed RLE (character {chr(data[p])!r})")
+            value |= (c & 0x1F) << shift
+            more = bool(c & 0x20)
+            p += 1
+            shift += 5
+            if not more and c & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        if value < 0:
+            raise UserError(f"{where}: not a valid compressed RLE (run {len(runs)} is {value})")
+        runs.append(value)
+    return sum(runs)
