@@ -2,6 +2,7 @@ import base64
 import io
 import json
 import re
+import shutil
 import zlib
 
 import numpy as np
@@ -60,7 +61,7 @@ def test_bad_base64_names_file_and_field(tmp_path, capsys):
     bad = [{"classTitle": "person", "geometryType": "bitmap", "bitmap": {"data": "not*base64", "origin": [0, 0]}}]
     code, err = run_import(capsys, "supervisely", _project(tmp_path, bad), out)
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert re.search(r"ann/frame.jpg.json: objects\[0\].bitmap.data: not base64 of a zlib-compressed PNG", err), err
+    assert re.search(r"ann/frame.jpg.json: objects\[0\].bitmap.data: not base64 of a PNG", err), err
     assert_nothing_written(out)
 
 
@@ -76,3 +77,42 @@ def test_two_point_polygon_and_overflowing_bitmap_are_errors(tmp_path, capsys):
     code, err = run_import(capsys, "supervisely", tmp_path / "project", out)
     assert code == 2 and "objects[0].bitmap: 3x2 at origin [11, 0] runs outside the 12x10 image" in err
     assert_nothing_written(out)
+
+
+def test_class_not_in_meta_json_names_the_known_classes(tmp_path, capsys):
+    project, out = _project(tmp_path), tmp_path / "out"
+    (project / "meta.json").write_text(json.dumps({"classes": [{"title": "person", "shape": "bitmap"},
+                                                               {"title": "car", "shape": "bitmap"}], "tags": []}))
+    code, err = run_import(capsys, "supervisely", project, out, "--class", "Person", "--keep-empty")
+    assert code == 2 and re.search(r"--class 'Person': .*project/meta.json lists no such class; known: person, car",
+                                   err), err
+    assert_nothing_written(out)
+
+
+def test_class_found_in_no_object_is_refused_without_meta_json(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = run_import(capsys, "supervisely", _project(tmp_path), out, "--class", "Person", "--keep-empty")
+    assert code == 2 and "--class 'Person': no object of that class; the annotations have car, person" in err, err
+    assert_nothing_written(out)
+
+
+def test_train_and_val_datasets_become_the_split(tmp_path, capsys):
+    project, out = _project(tmp_path), tmp_path / "out"
+    (project / "ds0").rename(project / "train")
+    shutil.copytree(project / "train", project / "val")
+    (project / "val" / "img" / "frame.jpg").rename(project / "val" / "img" / "other.jpg")
+    (project / "val" / "ann" / "frame.jpg.json").rename(project / "val" / "ann" / "other.jpg.json")
+    code, err = run_import(capsys, "supervisely", project, out)
+    assert code == 0, err
+    assert json.loads((out / "split.json").read_text()) == {"train": ["frame"], "test": ["other"]}
+
+
+def test_bitmap_as_plain_base64_png_is_read(tmp_path, capsys):
+    plain = base64.b64encode(zlib.decompress(base64.b64decode(_encode(BITMAP)))).decode()
+    objects = [{"classTitle": "person", "geometryType": "bitmap", "bitmap": {"data": plain, "origin": [7, 1]}}]
+    out = tmp_path / "out"
+    code, err = run_import(capsys, "supervisely", _project(tmp_path, objects), out)
+    assert code == 0, err
+    expected = np.zeros((H, W), bool)
+    expected[1:3, 7:10] = BITMAP
+    assert (read_map(out / "masks" / "frame.png") == expected).all()
