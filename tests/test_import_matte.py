@@ -49,3 +49,27 @@ def test_rgb_without_alpha_is_an_error(tmp_path, capsys):
     code, err = run_import(capsys, "matte", src, out)
     assert code == 2 and re.search(r"src/flat.png: mode RGB has no alpha channel", err), err
     assert_nothing_written(out)
+
+
+def test_rgba_picture_with_constant_alpha_is_refused(tmp_path, capsys):
+    src, out = _rgba(tmp_path / "src"), tmp_path / "out"
+    Image.new("RGBA", (8, 8), (10, 20, 30, 255)).save(src / "opaque.png")  # an ordinary photo saved as RGBA
+    code, err = run_import(capsys, "matte", src, out)
+    assert code == 2 and re.search(r"src/opaque.png: its alpha is 255 everywhere, so it holds no matte", err), err
+    assert_nothing_written(out)
+
+
+def test_greyscale_matte_with_an_opaque_alpha_reads_its_grey_level(tmp_path, capsys):
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "images").mkdir(parents=True)
+    (src / "alpha").mkdir()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(src / "images" / "la.jpg")
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(src / "images" / "rgba.jpg")
+    Image.fromarray(np.dstack([ALPHA, np.full((8, 8), 255, np.uint8)]), mode="LA").save(src / "alpha" / "la.png")
+    Image.fromarray(np.dstack([ALPHA, ALPHA, ALPHA, np.full((8, 8), 255, np.uint8)]), mode="RGBA").save(
+        src / "alpha" / "rgba.png")
+    code, err = run_import(capsys, "matte", src, out)
+    assert code == 0, err
+    for name in ("la", "rgba"):
+        assert (read_map(out / "masks" / f"{name}.png") == PERSON).all()
+        assert (read_map(out / "ignore" / f"{name}.png") == BAND).all()
