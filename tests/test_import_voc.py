@@ -80,3 +80,23 @@ def test_missing_jpeg_is_an_error(tmp_path, capsys):
     code, err = run_import(capsys, "voc", src, out)
     assert code == 2 and "SegmentationClass/2007_000039.png: no image" in err
     assert_nothing_written(out)
+
+
+def test_upper_case_jpg_and_voc2007_test_list(tmp_path, capsys):
+    src, out = _voc(tmp_path, ids=("000032", "000033", "000039", "000042")), tmp_path / "out"
+    (src / "JPEGImages" / "000033.jpg").rename(src / "JPEGImages" / "000033.JPG")
+    (src / "ImageSets/Segmentation/val.txt").write_text("000039\n")
+    (src / "ImageSets/Segmentation/test.txt").write_text("000042\n")
+    code, err = run_import(capsys, "voc", src, out)
+    assert code == 0, err
+    assert (out / "images" / "000033.jpg").is_file()
+    assert json.loads((out / "split.json").read_text()) == {"train": ["000032", "000033"], "val": ["000039"],
+                                                          "test": ["000042"]}
+
+
+def test_an_id_listed_in_two_parts_is_refused(tmp_path, capsys):
+    src, out = _voc(tmp_path), tmp_path / "out"
+    (src / "ImageSets/Segmentation/val.txt").write_text("2007_000033\n2007_000039\n")
+    code, err = run_import(capsys, "voc", src, out)
+    assert code == 2 and "its split puts '2007_000033' in both train and test" in err, err
+    assert_nothing_written(out)

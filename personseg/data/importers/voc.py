@@ -2,9 +2,11 @@
 
 A class map holds one palette index per pixel: ``options.cls`` (default 15, VOC's person) becomes the
 mask and 255 (VOC's void border around objects) becomes ignore. The map must be palette (mode P) or
-greyscale (L): an RGB PNG has colours, not class indices, and is an error naming the file. VOC's
-``ImageSets/Segmentation/train.txt`` and ``val.txt`` become our train and test (VOC's test labels are
-not public, so its val is the held-out part).
+greyscale (L): an RGB PNG has colours, not class indices, and is an error naming the file. Pictures
+are matched by id whatever the case of their extension (``.JPG`` too). VOC's
+``ImageSets/Segmentation/train.txt`` and ``val.txt`` become our train and test (VOC2012's test labels
+are not public, so its val is the held-out part); where a ``test.txt`` exists too (VOC2007 published
+its test labels), they are train, val and test.
 """
 
 from __future__ import annotations
@@ -39,12 +41,15 @@ def read(src: Path, options: ImportOptions) -> Source:
 
 
 def _items(src: Path, maps: list[Path], cls: int) -> Iterator[Item]:
+    folder = src / "JPEGImages"
+    found = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS), reverse=True,
+                   key=lambda p: (-IMAGE_EXTS.index(p.suffix.lower()), p.name)) if folder.is_dir() else []
+    pictures = {p.stem: p for p in found}  # the last one wins: .jpg before .jpeg before .png
     for path in maps:
         classes = _class_map(path)
-        image = next((src / "JPEGImages" / f"{path.stem}{ext}" for ext in IMAGE_EXTS
-                      if (src / "JPEGImages" / f"{path.stem}{ext}").is_file()), None)
+        image = pictures.get(path.stem)
         if image is None:
-            raise UserError(f"{path}: no image {src / 'JPEGImages' / path.stem}.jpg")
+            raise UserError(f"{path}: no image {folder / path.stem}.jpg")
         yield Item(path.stem, image, classes == cls, classes == VOID, str(path))
 
 
@@ -62,10 +67,12 @@ def _class_map(path: Path) -> np.ndarray:
 
 
 def _split(src: Path) -> dict[str, list[str]] | None:
-    """VOC's train.txt -> train, val.txt -> test; None when the files are absent."""
+    """VOC's train.txt -> train, val.txt -> test (or val, beside a test.txt); None when they are absent."""
     sets = src / "ImageSets" / "Segmentation"
     if not (sets / "train.txt").is_file() or not (sets / "val.txt").is_file():
         return None
+    if (sets / "test.txt").is_file():
+        return {"train": _ids(sets / "train.txt"), "val": _ids(sets / "val.txt"), "test": _ids(sets / "test.txt")}
     return {"train": _ids(sets / "train.txt"), "test": _ids(sets / "val.txt")}
 
 
