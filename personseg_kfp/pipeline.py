@@ -30,6 +30,7 @@ from typing import Any
 
 from kfp import dsl, kubernetes
 
+from personseg.deploy.config import SERVING_SECRET
 from personseg.pipeline_logic.candidates import DEFAULT as DEFAULT_CANDIDATES
 from personseg_kfp.components import STEP_IMAGE
 from personseg_kfp.components.check_data import check_data
@@ -111,6 +112,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         train_gpus: int = 0,
         s3_endpoint: str = "",
         minio_secret: str = "mlpipeline-minio-artifact",
+        serving_secret: str = SERVING_SECRET,
         serving_min_replicas: int = 1,
         serving_max_replicas: int = 4,
         serving_cpu_request: str = "1",
@@ -157,7 +159,7 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
             candidates=quantized.outputs["candidates"], winner=evaluated.outputs["Output"],
             evaluation=evaluated.outputs["evaluation"], model_name=p["model_name"],
             deploy_target=p["deploy_target"], namespace=p["namespace"], dataset_uri=p["dataset_uri"],
-            retrain_key=retrain_key, s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"],
+            retrain_key=retrain_key, s3_endpoint=p["s3_endpoint"], serving_secret=p["serving_secret"],
             access_key_field=access_key_field, secret_key_field=secret_key_field,
             serving_min_replicas=p["serving_min_replicas"], serving_max_replicas=p["serving_max_replicas"],
             serving_cpu_request=p["serving_cpu_request"], serving_cpu_limit=p["serving_cpu_limit"],

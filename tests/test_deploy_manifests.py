@@ -239,9 +239,9 @@ def test_pods_drain_before_sigterm_and_metrics_stay_off_the_service(built: dict[
 @needs_kubectl
 def test_dev_overlay_s3_server_uses_the_generated_secret(built: dict[str, list[dict]]):
     docs = built["overlays/dev"]
-    secret = by_kind(docs, "Secret")
-    assert secret["metadata"]["name"] == "mlpipeline-minio-artifact"
+    secret = by_kind(docs, "Secret", "mlpipeline-minio-artifact")
     assert set(secret["data"]) == {"accesskey", "secretkey"}
+    assert by_kind(docs, "Secret", "personseg-models-reader")["data"] == secret["data"]  # its own throwaway store
     s3 = by_kind(docs, "Deployment", "personseg-s3")["spec"]["template"]["spec"]["containers"][0]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in s3["env"] if "valueFrom" in e}
     assert refs["MINIO_ROOT_USER"] == {"name": "mlpipeline-minio-artifact", "key": "accesskey"}
@@ -312,3 +312,12 @@ def test_cluster_targets_refuse_a_local_model_path(tmp_path: Path, capsys: pytes
     assert "cluster cannot read a local path" in capsys.readouterr().err
     assert main(["deploy", "--dry-run", "--model", "s3://b/m/1/", "--namespace", "Bad_NS"]) == 2
     assert "DNS label" in capsys.readouterr().err
+
+
+def test_serving_pods_read_s3_with_the_read_only_key_and_prod_uses_tls(built: dict[str, list[dict]]):
+    for overlay in ("base", "overlays/prod", "overlays/dev"):
+        server = by_kind(built[overlay], "Deployment", "personseg")["spec"]["template"]["spec"]["containers"][0]
+        refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in server["env"] if "valueFrom" in e}
+        assert refs == {"personseg-models-reader"}, f"{overlay}: the serving pods must not hold Kubeflow's root key"
+        secure = next(e["value"] for e in server["env"] if e["name"] == "MINIO_SECURE")
+        assert secure == ("true" if overlay == "overlays/prod" else "false"), overlay

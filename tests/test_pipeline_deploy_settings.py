@@ -58,7 +58,7 @@ def test_pipeline_deploy_renders_its_endpoint_secret_and_sizing(s3_env, tmp_path
 def test_an_empty_endpoint_means_the_steps_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MINIO_ENDPOINT", "http://10.0.0.5:9000")
     cfg = serving_config("models:/m:1", "kubernetes", "m", "ns")
-    assert (cfg.s3_endpoint, cfg.s3_secure, cfg.s3_secret) == ("10.0.0.5:9000", False, "mlpipeline-minio-artifact")
+    assert (cfg.s3_endpoint, cfg.s3_secure, cfg.s3_secret) == ("10.0.0.5:9000", False, "personseg-models-reader")
     with pytest.raises(UserError, match="unknown field\\(s\\) cpus"):
         serving_config("models:/m:1", "kubernetes", "m", "ns", serving={"cpus": "2"})
 

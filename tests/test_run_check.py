@@ -50,6 +50,7 @@ BAD = [
     ("deploy_target", "kube", "'kube': expected one of kubernetes, kserve, local"),
     ("namespace", "Team A", "'Team A': must be a DNS label"),
     ("minio_secret", "my secret", "'my secret': not a Kubernetes Secret name"),
+    ("serving_secret", "Reader!", "serving_secret 'Reader!': not a Kubernetes Secret name"),
     ("serving_min_replicas", 5, "5, serving_max_replicas 4: need 1 <= min <= max"),
     ("serving_max_replicas", 0, "serving_max_replicas 0: need 1 <= min <= max"),
     ("serving_cpu_request", "1 core", ": CPU quantity '1 core'"),

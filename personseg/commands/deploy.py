@@ -9,6 +9,8 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `deploy` command."""
+    from personseg.deploy.config import SERVING_SECRET
+
     p = sub.add_parser(
         "deploy",
         help="deploy a model: apply, wait for the rollout, smoke-test, roll back on failure",
@@ -29,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--s3-endpoint", default="seaweedfs.kubeflow:9000",
                    help="S3 endpoint as seen from the pods (KFP 2.15+: seaweedfs.kubeflow:9000; MinIO, up to KFP 2.14: "
                    "minio-service.kubeflow:9000)")
-    p.add_argument("--s3-secret", default="mlpipeline-minio-artifact",
-                   help="Secret with keys accesskey/secretkey that the pods read S3 credentials from")
+    p.add_argument("--s3-secret", default=SERVING_SECRET,
+                   help="Secret with keys accesskey/secretkey that the pods read S3 credentials from: a read-only "
+                        "key on the model bucket (docs/kubeflow.md)")
     p.add_argument("--context", help="kubeconfig context (default: current, or in-cluster)")
     p.add_argument("--state-dir", help="local target: where running servers are recorded (default runs/deploy)")
     p.add_argument("--stop", action="store_true", help="local target: stop the recorded server and exit")

@@ -19,6 +19,11 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
 
 
+# The serving pods' S3 keys: read-only on the model bucket, never Kubeflow's root key
+# (docs/kubeflow.md, "A read-only key for the serving pods", creates it on SeaweedFS or MinIO).
+SERVING_SECRET = "personseg-models-reader"
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     """Everything the renderers and the rollout need; defaults match ``manifests/base``.
@@ -42,7 +47,7 @@ class DeployConfig:
     port: int = 8080
     s3_endpoint: str = "seaweedfs.kubeflow:9000"
     s3_secure: bool = False
-    s3_secret: str = "mlpipeline-minio-artifact"
+    s3_secret: str = SERVING_SECRET
     s3_access_key_field: str = "accesskey"
     s3_secret_key_field: str = "secretkey"
     timeout: float = 300.0

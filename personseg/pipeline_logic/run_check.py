@@ -89,8 +89,9 @@ def _check_deploy(p: Mapping[str, Any]) -> None:
     for name in ("model_name", "namespace"):
         if not DNS_LABEL.fullmatch(p[name]):
             raise UserError(f"{name} {p[name]!r}: must be a DNS label (lowercase letters, digits, '-'; at most 63)")
-    if not SECRET_NAME.fullmatch(p["minio_secret"]):
-        raise UserError(f"minio_secret {p['minio_secret']!r}: not a Kubernetes Secret name")
+    for name in ("minio_secret", "serving_secret"):
+        if not SECRET_NAME.fullmatch(p[name]):
+            raise UserError(f"{name} {p[name]!r}: not a Kubernetes Secret name")
     if not 1 <= p["serving_min_replicas"] <= p["serving_max_replicas"]:
         raise UserError(f"serving_min_replicas {p['serving_min_replicas']}, serving_max_replicas "
                         f"{p['serving_max_replicas']}: need 1 <= min <= max")
@@ -108,7 +109,7 @@ def _check_deploy(p: Mapping[str, Any]) -> None:
 
 def serving_settings(p: Mapping[str, Any]) -> dict[str, Any]:
     """The ``DeployConfig`` fields the pipeline's parameters set (the deploy step passes the same)."""
-    return {"s3_secret": p["minio_secret"], "min_replicas": p["serving_min_replicas"],
+    return {"s3_secret": p["serving_secret"], "min_replicas": p["serving_min_replicas"],
             "max_replicas": p["serving_max_replicas"], "cpu_request": p["serving_cpu_request"],
             "cpu_limit": p["serving_cpu_limit"], "memory_request": p["serving_memory_request"],
             "memory_limit": p["serving_memory_limit"]}

@@ -16,8 +16,8 @@ def check_data(dataset_uri: str, extra_train_uri: str, extra_val_uri: str, image
                swap_design: str, swap_epochs: int, calibration_size: int, candidates: str, tolerable_iou_loss: float,
                min_speedup: float, extra_eval_uri: str, min_extra_iou: float, model_name: str, deploy_target: str,
                namespace: str, eval_rounds: int, force_retrain: bool, train_nodes: int, train_gpus: int,
-               s3_endpoint: str, minio_secret: str, serving_min_replicas: int, serving_max_replicas: int,
-               serving_cpu_request: str, serving_cpu_limit: str, serving_memory_request: str,
+               s3_endpoint: str, minio_secret: str, serving_secret: str, serving_min_replicas: int,
+               serving_max_replicas: int, serving_cpu_request: str, serving_cpu_limit: str, serving_memory_request: str,
                serving_memory_limit: str, report: Output[Markdown]) -> str:
     """The retrain key ("" = no new data since the production model: nothing to train)."""
     params = dict(locals())

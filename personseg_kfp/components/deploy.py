@@ -8,7 +8,7 @@ from personseg_kfp.components import STEP_IMAGE
 
 @dsl.component(base_image=STEP_IMAGE, install_kfp_package=False)
 def deploy(candidates: Input[Model], winner: str, evaluation: Input[Artifact], model_name: str, deploy_target: str,
-           namespace: str, dataset_uri: str, retrain_key: str, s3_endpoint: str, minio_secret: str,
+           namespace: str, dataset_uri: str, retrain_key: str, s3_endpoint: str, serving_secret: str,
            access_key_field: str, secret_key_field: str, serving_min_replicas: int, serving_max_replicas: int,
            serving_cpu_request: str, serving_cpu_limit: str, serving_memory_request: str, serving_memory_limit: str,
            result: Output[Artifact]) -> str:
@@ -21,7 +21,7 @@ def deploy(candidates: Input[Model], winner: str, evaluation: Input[Artifact], m
     from personseg.pipeline_logic.storage_env import use_endpoint
 
     use_endpoint(s3_endpoint)
-    serving = {"s3_secret": minio_secret, "s3_access_key_field": access_key_field,
+    serving = {"s3_secret": serving_secret, "s3_access_key_field": access_key_field,
                "s3_secret_key_field": secret_key_field, "min_replicas": serving_min_replicas,
                "max_replicas": serving_max_replicas, "cpu_request": serving_cpu_request,
                "cpu_limit": serving_cpu_limit, "memory_request": serving_memory_request,
