@@ -42,8 +42,15 @@ GRANT = ("aws --endpoint-url http://localhost:8111 --region us-east-1 iam put-us
 NEEDS_A_CLUSTER = {
     "make images push REGISTRY=registry.example.com/ml",
     "kubectl create namespace personseg",
-    'kubectl -n personseg create secret generic mlpipeline-minio-artifact '
-    '--from-literal=accesskey="$MINIO_ACCESS_KEY" --from-literal=secretkey="$MINIO_SECRET_KEY"',
+    'export READER_AK=personseg-reader READER_SK="$(openssl rand -base64 30)"',
+    'kubectl -n kubeflow exec deploy/seaweedfs -- sh -c "echo \'s3.configure -user personseg-reader -access_key '
+    '$READER_AK -secret_key $READER_SK -actions Read:models,List:models -apply\' | weed shell"',
+    'mc alias set kfp http://localhost:9000 "$ROOT_AK" "$ROOT_SK"',
+    "mc admin policy create kfp personseg-models-read personseg-models-read.json",
+    'mc admin user add kfp "$READER_AK" "$READER_SK"',
+    'mc admin policy attach kfp personseg-models-read --user "$READER_AK"',
+    'kubectl -n personseg create secret generic personseg-models-reader '
+    '--from-literal=accesskey="$READER_AK" --from-literal=secretkey="$READER_SK"',
     "kubectl apply -k manifests/rbac",
     "kubectl apply -k manifests/rbac-multi-user",
     "kubectl apply -k manifests/rbac/trainjob",
@@ -167,3 +174,11 @@ def test_roll_back_in_the_registry(s3_env, tmp_path: Path, capsys) -> None:
         assert main(shlex.split(line)[1:]) == 0, line
     assert "personseg" in capsys.readouterr().out
     assert registry.stage("personseg", "production") == 3
+
+
+def test_the_minio_policy_for_the_serving_key_only_reads_the_model_bucket() -> None:
+    (policy,) = [json.loads(b) for b in blocks("json") if "personseg" not in b or "Statement" in b]
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert set(statement["Action"]) == {"s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"}
+    assert set(statement["Resource"]) == {"arn:aws:s3:::models", "arn:aws:s3:::models/*"}
