@@ -32,7 +32,7 @@ from kfp import dsl, kubernetes
 
 from personseg.deploy.config import SERVING_SECRET
 from personseg.pipeline_logic.candidates import DEFAULT as DEFAULT_CANDIDATES
-from personseg_kfp.components import STEP_IMAGE
+from personseg_kfp.components import SERVING_IMAGE, STEP_IMAGE
 from personseg_kfp.components.check_data import check_data
 from personseg_kfp.components.deploy import deploy
 from personseg_kfp.components.evaluate import evaluate
@@ -82,8 +82,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
     @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
                   "quantize each candidate (network x runtime) to INT8, evaluate, and deploy the fastest that passes "
                   "the gate. Needs a Kubeflow "
-                  "Pipelines backend 2.5.0 or newer: the S3 Secret's name is a pipeline parameter (minio_secret).")
-    def person_segmentation(
+                  "Pipelines backend 2.5.0 to 2.17.x: the S3 Secret's name is a pipeline parameter (minio_secret).")
+    def person_segmentation(  # noqa: D417 - until every parameter has its Args line (docs/pipeline.md has all)
         dataset_uri: str = "demo",
         extra_train_uri: str = "",
         extra_val_uri: str = "",
@@ -119,7 +119,15 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         serving_cpu_limit: str = "2",
         serving_memory_request: str = "768Mi",
         serving_memory_limit: str = "1536Mi",
+        serving_image: str = SERVING_IMAGE,
     ):
+        """Check the data, train, swap, quantize, evaluate and deploy the winner (docs/pipeline.md has every parameter).
+
+        Args:
+            serving_image: The model server image the deploy step's Deployment or InferenceService runs. The
+                default is compiled in from the same registry setting as the step images
+                (PERSONSEG_IMAGE_REGISTRY), so one setting names both images.
+        """
         p = dict(locals())  # the parameters, as pipeline channels, for the tasks inside the condition
 
         def networked(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -163,7 +171,8 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
             access_key_field=access_key_field, secret_key_field=secret_key_field,
             serving_min_replicas=p["serving_min_replicas"], serving_max_replicas=p["serving_max_replicas"],
             serving_cpu_request=p["serving_cpu_request"], serving_cpu_limit=p["serving_cpu_limit"],
-            serving_memory_request=p["serving_memory_request"], serving_memory_limit=p["serving_memory_limit"]),
+            serving_memory_request=p["serving_memory_request"], serving_memory_limit=p["serving_memory_limit"],
+            serving_image=p["serving_image"]),
             "deploy"))
         shipped.set_caching_options(False)
 

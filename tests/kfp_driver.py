@@ -41,12 +41,13 @@ class DriverError(Exception):
 
 @dataclass
 class Played:
-    """A played run: its final state, the container tasks it ran (``dag/task`` paths) and their artifact inputs."""
+    """A played run: its final state, the container tasks it ran (``dag/task`` paths) and their inputs."""
 
     state: str = "SUCCEEDED"
     error: str = ""
     ran: list[str] = field(default_factory=list)
     artifact_inputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    parameter_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +107,7 @@ class _Driver:
             return _Result(True, children=self.dag(component, mine, arts, where), component=component)
         self.played.ran.append(where)
         self.played.artifact_inputs[where] = arts
+        self.played.parameter_inputs[where] = mine
         outs = component.get("outputDefinitions", {})
         made = {k: self.outputs.get(name, {}).get(k, MADE_UP[d["parameterType"]])
                 for k, d in outs.get("parameters", {}).items()}

@@ -2,8 +2,11 @@
 
 The KFP API is the stand-in of tests/kfp_fixtures.py (its docstring lists what the real API server does
 that it does not), the registry a real S3 server (weed mini), manifests render with kubectl kustomize
-and validate against real Kubernetes schemas. A command added to the guide without being run here, or
-listed below as needing a cluster, fails ``test_every_command_is_run_or_needs_a_cluster``.
+and validate against real Kubernetes schemas. The image build and push run scripts/images.sh as the
+Makefile's recipes call it, against a stand-in ``docker`` that records what it is asked to build and
+push (no image is built: docs/images.md says what the real build was tested with). A command added to
+the guide without being run here, or listed below as needing a cluster, fails
+``test_every_command_is_run_or_needs_a_cluster``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pipeline_fixtures import ROOT
 from storage_fixtures import make_model_dir
 
 from personseg.cli import main
+from personseg.images import pipeline_image, serving_image
 
 if TYPE_CHECKING:
     from kfp_fixtures import StubKfp
@@ -38,9 +42,8 @@ GRANT = ("aws --endpoint-url http://localhost:8111 --region us-east-1 iam put-us
          "kubeflow-user-example-com --policy-name personseg --policy-document '{\"Version\": \"2012-10-17\", "
          "\"Statement\": [{\"Effect\": \"Allow\", \"Action\": [\"s3:*\"], \"Resource\": [\"arn:aws:s3:::models\", "
          "\"arn:aws:s3:::models/*\", \"arn:aws:s3:::data\", \"arn:aws:s3:::data/*\"]}]}'")
-# Commands of the guide that need a container engine, a registry to push to, or a Kubernetes API server.
+# Commands of the guide that need a Kubernetes API server.
 NEEDS_A_CLUSTER = {
-    "make images push REGISTRY=registry.example.com/ml",
     "kubectl create namespace personseg",
     'export READER_AK=personseg-reader READER_SK="$(openssl rand -base64 30)"',
     'kubectl -n kubeflow exec deploy/seaweedfs -- sh -c "echo \'s3.configure -user personseg-reader -access_key '
@@ -80,21 +83,96 @@ def _kubectl() -> str:
 
 def test_every_command_is_run_or_needs_a_cluster() -> None:
     listed = set(commands())
-    prefixes = ("personseg pipeline", "PERSONSEG_IMAGE_REGISTRY=", "kubectl kustomize", "personseg models")
+    prefixes = ("make images push", "personseg pipeline", "PERSONSEG_IMAGE_REGISTRY=", "kubectl kustomize",
+                "personseg models")
     run_here = {c for c in listed if c.startswith(prefixes)}
     assert listed - run_here == NEEDS_A_CLUSTER
     assert NEEDS_A_CLUSTER <= listed  # the list names nothing the guide no longer says
 
 
-def test_compile_against_your_registry(tmp_path: Path) -> None:
+# What the Makefile's goals run (checked against the Makefile itself), and the stand-in container engine.
+MAKE_GOALS = {"images": "bash scripts/images.sh build", "push": "bash scripts/images.sh push"}
+FAKE_DOCKER = """#!/bin/sh
+echo "$*" >> "$DOCKER_LOG"
+"""
+TORCH_INDEX = "http://127.0.0.1:9/torch-cpu"  # what the reader has in $TORCH_INDEX_URL; nothing is fetched
+
+
+def _make_images_push(tmp_path: Path) -> tuple[list[str], list[str]]:
+    """Step 1 as make runs it: each goal's recipe with the command line's variables in its environment.
+
+    GNU make puts variables set on its command line into the recipes' environment (the push recipe
+    also passes REGISTRY explicitly). Returns the engine's build and push calls.
+    """
+    (line,) = [c for c in commands() if c.startswith("make ")]
+    words = shlex.split(line.replace('"$TORCH_INDEX_URL"', TORCH_INDEX))[1:]
+    goals = [w for w in words if "=" not in w]
+    variables = dict(w.split("=", 1) for w in words if "=" in w)
+    makefile = (ROOT / "Makefile").read_text()
+    bin_dir = tmp_path / "engine"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    log = tmp_path / "docker.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY", "PERSONSEG_IMAGE_REGISTRY", "ENGINE",
+                                                            "TORCH_INDEX_URL")}
+    env.update(variables, PATH=f"{bin_dir}:{env['PATH']}", DOCKER_LOG=str(log), PYTHON=sys.executable)
+    for goal in goals:
+        recipe = MAKE_GOALS[goal]
+        assert re.search(rf"^{goal}:\n\t(REGISTRY='\$\(REGISTRY\)' )?{re.escape(recipe)}$", makefile, re.M), goal
+        done = subprocess.run(shlex.split(recipe), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"make {goal}: {done.stderr}"
+    calls = log.read_text().splitlines()
+    return [c for c in calls if c.startswith("build ")], [c.split()[1] for c in calls if c.startswith("push ")]
+
+
+def _compile_as_the_guide_says(folder: Path) -> Path:
+    """Step 2, in ``folder``: a new process, as a reader's shell runs it (the registry is read at import)."""
     (line,) = [c for c in commands() if c.startswith("PERSONSEG_IMAGE_REGISTRY=")]
     assignment, *argv = shlex.split(line)
     key, _, value = assignment.partition("=")
-    subprocess.run([str(Path(sys.executable).parent / argv[0]), *argv[1:]], cwd=tmp_path, check=True,
+    subprocess.run([str(Path(sys.executable).parent / argv[0]), *argv[1:]], cwd=folder, check=True,
                    env={**os.environ, key: value}, capture_output=True, timeout=120)
-    spec = next(yaml.safe_load_all((tmp_path / "person_segmentation.yaml").read_text()))
-    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
-    assert images and all(i.startswith("registry.example.com/ml/pipeline:") for i in images)
+    return folder / "person_segmentation.yaml"
+
+
+def test_the_images_step_1_pushes_are_the_ones_the_uploaded_pipeline_runs_and_deploys(
+        stub: tuple[str, StubKfp], tmp_path: Path, monkeypatch) -> None:
+    """From ``make images push`` to the Deployment the deploy step would create, through compile and upload."""
+    from kfp_driver import play
+
+    from personseg.deploy.objects import render_kubernetes
+    from personseg.pipeline_logic.deploy import serving_config
+    from personseg.pipeline_logic.run_check import serving_settings
+
+    builds, pushed = _make_images_push(tmp_path)
+    assert sorted(pushed) == [pipeline_image("registry.example.com/ml"), serving_image("registry.example.com/ml")]
+    (pipeline_build,) = [b for b in builds if "images/pipeline/Dockerfile" in b]
+    assert f"-t {pipeline_image('registry.example.com/ml')} " in pipeline_build
+    assert f"--build-arg TORCH_INDEX_URL={TORCH_INDEX}" in pipeline_build
+    step_image, server_image = pipeline_image("registry.example.com/ml"), serving_image("registry.example.com/ml")
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    _compile_as_the_guide_says(workdir)
+    host, state = stub
+    monkeypatch.setenv("KFP_HOST", host)
+    monkeypatch.chdir(workdir)  # the reader's shell is still where step 2 wrote the package
+    (upload,) = [c for c in commands() if c.startswith("personseg pipeline upload")]
+    assert main([host if a == "$KFP_HOST" else a for a in shlex.split(upload)][1:]) == 0
+    (version,) = state.versions
+    spec = version["pipeline_spec"]["pipeline_spec"]
+    assert {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()} == {step_image}
+    assert spec["root"]["inputDefinitions"]["parameters"]["serving_image"]["defaultValue"] == server_image
+
+    played = play(version["pipeline_spec"], {}, state.tag_name)  # a run with the defaults, as the driver feeds it
+    assert played.state == "SUCCEEDED", played.error
+    (deploy_task,) = [t for t in played.ran if t.endswith("/deploy")]
+    given = played.parameter_inputs[deploy_task]
+    cfg = serving_config("models:/personseg:1", "kubernetes", given["model_name"], given["namespace"],
+                         "http://seaweedfs.kubeflow:8333", serving_settings(given))
+    (deployment,) = [o for o in render_kubernetes(cfg, "models:/personseg:1") if o["kind"] == "Deployment"]
+    assert [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]] == [server_image]
 
 
 def test_rbac_renders_validate_and_bind_the_right_runner() -> None:
@@ -140,9 +218,12 @@ def test_store_access_renders_a_policy_for_the_serving_namespace() -> None:
     assert rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["personseg"]
 
 
-def test_upload_run_and_schedule_as_the_guide_says(stub: tuple[str, StubKfp], monkeypatch, capsys) -> None:
+def test_upload_run_and_schedule_as_the_guide_says(stub: tuple[str, StubKfp], tmp_path: Path, monkeypatch,
+                                                   capsys) -> None:
     host, state = stub
     monkeypatch.setenv("KFP_HOST", host)
+    _compile_as_the_guide_says(tmp_path)
+    monkeypatch.chdir(tmp_path)  # where step 2 wrote the package step 4 uploads
     for line in [c for c in commands() if c.startswith("personseg pipeline")]:
         argv = [host if a == "$KFP_HOST" else a for a in shlex.split(line.replace('"$KFP_HOST"', "$KFP_HOST"))][1:]
         assert main(argv) == 0, line

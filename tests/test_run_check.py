@@ -57,6 +57,7 @@ BAD = [
     ("serving_cpu_limit", "two", ": CPU quantity 'two'"),
     ("serving_memory_request", "768MB", "'768MB': expected a memory quantity"),
     ("serving_memory_limit", "lots", "'lots': expected a memory quantity"),
+    ("serving_image", "my image", "'my image': not an image reference"),
     ("train_nodes", 0, "0: must be >= 1"),
     ("train_gpus", -1, "-1: must be >= 0"),
     ("s3_endpoint", "ftp://minio:9000", ": scheme 'ftp' is not http or https"),

@@ -103,6 +103,9 @@ def _check_deploy(p: Mapping[str, Any]) -> None:
     for name in ("serving_memory_request", "serving_memory_limit"):
         if not MEMORY.fullmatch(str(p[name])):
             raise UserError(f"{name} {p[name]!r}: expected a memory quantity like '768Mi' or '2Gi'")
+    image = str(p["serving_image"])
+    if not image.strip() or any(c.isspace() for c in image):
+        raise UserError(f"serving_image {image!r}: not an image reference")
     serving_config(f"models:/{p['model_name']}:1", p["deploy_target"], p["model_name"], p["namespace"],
                    p["s3_endpoint"], serving_settings(p))
 
@@ -112,7 +115,7 @@ def serving_settings(p: Mapping[str, Any]) -> dict[str, Any]:
     return {"s3_secret": p["serving_secret"], "min_replicas": p["serving_min_replicas"],
             "max_replicas": p["serving_max_replicas"], "cpu_request": p["serving_cpu_request"],
             "cpu_limit": p["serving_cpu_limit"], "memory_request": p["serving_memory_request"],
-            "memory_limit": p["serving_memory_limit"]}
+            "memory_limit": p["serving_memory_limit"], "image": p["serving_image"]}
 
 
 def _check_datasets(p: Mapping[str, Any]) -> None:

@@ -18,7 +18,7 @@ def check_data(dataset_uri: str, extra_train_uri: str, extra_val_uri: str, image
                namespace: str, eval_rounds: int, force_retrain: bool, train_nodes: int, train_gpus: int,
                s3_endpoint: str, minio_secret: str, serving_secret: str, serving_min_replicas: int,
                serving_max_replicas: int, serving_cpu_request: str, serving_cpu_limit: str, serving_memory_request: str,
-               serving_memory_limit: str, report: Output[Markdown]) -> str:
+               serving_memory_limit: str, serving_image: str, report: Output[Markdown]) -> str:
     """The retrain key ("" = no new data since the production model: nothing to train)."""
     params = dict(locals())
     del params["report"]
