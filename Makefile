@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
-# Off by default. `make install TORCH_INDEX_URL=<PyTorch's CPU wheel index URL>` passes it to pip as an
-# extra index, where torch==2.13.0 resolves to the CPU build (2.13.0+cpu, a local version that sorts above
-# 2.13.0); unset, pip takes torch from its default index (on Linux the CUDA build and its nvidia-* wheels).
+# Off by default. `make install TORCH_INDEX_URL=<PyTorch's CPU wheel index URL>` installs torch==2.13.0 from
+# that index alone (--index-url: pip looks nowhere else for torch, so no other index can offer a build that
+# outranks it), where it resolves to the CPU build 2.13.0+cpu; the project install then finds the pin met.
+# Unset, pip takes torch from its default index (on Linux the CUDA build and its nvidia-* wheels).
 # It matters when .venv is first installed: remove .venv to switch builds.
 TORCH_INDEX_URL ?=
 
@@ -15,7 +16,8 @@ TORCH_INDEX_URL ?=
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q$(if $(TORCH_INDEX_URL), --extra-index-url $(TORCH_INDEX_URL)) -e '.[all,dev]'
+	$(if $(TORCH_INDEX_URL),$(BIN)/pip install -q --index-url $(TORCH_INDEX_URL) torch==2.13.0)
+	$(BIN)/pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

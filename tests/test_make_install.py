@@ -23,23 +23,23 @@ UNCHANGED = ".venv/bin/pip install -q -e '.[all,dev]'"  # what CI has always run
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
-def _pip_line(*make_args: str, env: dict[str, str] | None = None) -> str:
-    """The ``pip install ... -e`` line ``make install`` would run (-B: even when .venv is up to date)."""
+def _pip_lines(*make_args: str, env: dict[str, str] | None = None) -> list[str]:
+    """The ``pip install`` lines ``make install`` would run after upgrading pip (-B: even when .venv is up to date)."""
     out = subprocess.run(["make", "-n", "-B", "install", *make_args], cwd=ROOT, capture_output=True, text=True,
                          check=True, env=env).stdout
-    (line,) = [x for x in out.splitlines() if " install " in x and " -e " in x]
-    return line
+    return [x for x in out.splitlines() if " install " in x and "--upgrade pip" not in x]
 
 
 def test_unset_the_install_command_is_unchanged() -> None:
-    assert _pip_line() == UNCHANGED
-    assert _pip_line("TORCH_INDEX_URL=") == UNCHANGED
+    assert _pip_lines() == [UNCHANGED]
+    assert _pip_lines("TORCH_INDEX_URL=") == [UNCHANGED]
 
 
-def test_set_it_is_an_extra_index_for_pip() -> None:
+def test_set_torch_comes_from_that_index_alone_before_the_project() -> None:
     url = "file:///srv/torch-cpu/simple"
-    assert _pip_line(f"TORCH_INDEX_URL={url}") == f".venv/bin/pip install -q --extra-index-url {url} -e '.[all,dev]'"
-    assert f"--extra-index-url {url} " in _pip_line(env={**os.environ, "TORCH_INDEX_URL": url})  # or the environment
+    torch_line = f".venv/bin/pip install -q --index-url {url} torch==2.13.0"
+    assert _pip_lines(f"TORCH_INDEX_URL={url}") == [torch_line, UNCHANGED]
+    assert _pip_lines(env={**os.environ, "TORCH_INDEX_URL": url})[0] == torch_line  # or the environment
 
 
 def _wheel(index: Path, version: str) -> None:
@@ -55,17 +55,25 @@ def _wheel(index: Path, version: str) -> None:
     (folder / "index.html").write_text(f'<html><body><a href="{name}">{name}</a></body></html>')  # pip reads it
 
 
-@pytest.mark.parametrize(("torch_index", "expected"), [(False, "torch-2.13.0-py3"), (True, "torch-2.13.0+cpu-py3")])
-def test_pip_takes_the_cpu_build_from_the_extra_index(tmp_path: Path, torch_index: bool, expected: str) -> None:
+def test_pip_takes_the_cpu_build_from_the_torch_index_even_when_another_index_outranks_it(tmp_path: Path) -> None:
+    # The default index (PIP_INDEX_URL, as a user's pip configuration sets it) offers a build that sorts
+    # above the CPU one; with --extra-index-url pip would take it, with --index-url it never looks there.
     default, cpu = tmp_path / "default", tmp_path / "cpu"
-    _wheel(default, "2.13.0")
+    _wheel(default, "2.13.0+cpu.1")
     _wheel(cpu, "2.13.0+cpu")
-    words = shlex.split(_pip_line(f"TORCH_INDEX_URL={cpu.as_uri()}" if torch_index else "TORCH_INDEX_URL="))
-    flags = words[words.index("-q") + 1:words.index("-e")]
-    # no pip config files and no PIP_* variables: this machine's find-links hold a real torch wheel
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")} | {"PIP_CONFIG_FILE": os.devnull}
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "--index-url", default.as_uri(),
-                           *flags, "-d", str(tmp_path / "got"), "torch==2.13.0"],
+    words = shlex.split(_pip_lines(f"TORCH_INDEX_URL={cpu.as_uri()}")[0])
+    flags = words[words.index("-q") + 1:words.index("torch==2.13.0")]
+    # no pip config files: this machine's find-links hold a real torch wheel
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")} | {
+        "PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": default.as_uri()}
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", *flags,
+                           "-d", str(tmp_path / "got"), "torch==2.13.0"],
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
-    assert [p.name for p in (tmp_path / "got").iterdir()] == [f"{expected}-none-any.whl"]
+    assert [p.name for p in (tmp_path / "got").iterdir()] == ["torch-2.13.0+cpu-py3-none-any.whl"]
+    mixed = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "--extra-index-url",
+                            cpu.as_uri(), "-d", str(tmp_path / "mixed"), "torch==2.13.0"],
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert mixed.returncode == 0, mixed.stderr
+    assert [p.name for p in (tmp_path / "mixed").iterdir()] == ["torch-2.13.0+cpu.1-py3-none-any.whl"], \
+        "the hazard --index-url avoids: an extra index competes on version"
