@@ -172,3 +172,18 @@ def test_cli_without_mediapipe_says_what_to_install(tmp_path, capsys):
     assert ".venv-teacher/bin/personseg data label --teacher mediapipe" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_group_by_writes_the_cards_groups_and_a_stray_id_stops_before_labelling(tmp_path):
+    src = tmp_path / "photos"
+    src.mkdir()
+    for name in ("ann_beach", "ann_desk", "bob_desk"):
+        painted(8, 8, [255, 0]).save(src / f"{name}.png")
+    out = tmp_path / "labelled"
+    label_folder(RedTeacher(), src, out, Band(0.3, 0.7), group_by="^([a-z]+)_")
+    card = json.loads((out / "dataset.json").read_text())
+    assert card["groups"] == {"ann": ["ann_beach", "ann_desk"], "bob": ["bob_desk"]}
+    painted(8, 8, [255, 0]).save(src / "Zed.png")
+    with pytest.raises(UserError, match="--group-by '\\^\\(\\[a-z\\]\\+\\)_': does not match the id 'Zed'"):
+        label_folder(RedTeacher(fail_on="ann_beach"), src, tmp_path / "o2", Band(0.3, 0.7), group_by="^([a-z]+)_")
+    assert not (tmp_path / "o2").exists()

@@ -21,11 +21,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from personseg.data.groups import CARD_FILE, read_groups
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
 SPLIT_FILE = "split.json"
-CARD_FILE = "dataset.json"
 PARTS = ("train", "val", "test")
 CHOICES = (*PARTS, "all")
 VAL_FRACTION = 0.15
@@ -73,28 +73,6 @@ def split_ids(ids: list[str], root: str | Path | None = None, val_fraction: floa
 def _warn_ungrouped(root: str | Path | None, parts: str) -> None:
     log.warning("dataset %s: no 'groups' in its %s, so %s are chosen photo by photo and one person's photos "
                 "can land on both sides (data import --group-by names the groups)", root, CARD_FILE, parts)
-
-
-def read_groups(root: Path) -> dict[str, str] | None:
-    """``root/dataset.json``'s ``groups`` as {id: group}; None when the card has none."""
-    card = root / CARD_FILE
-    if not card.is_file():
-        return None
-    try:
-        groups = json.loads(card.read_text()).get("groups")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
-        raise UserError(f"{card}: not a readable JSON object ({exc})") from None
-    if groups is None:
-        return None
-    if not isinstance(groups, dict) or not all(
-            isinstance(m, list) and all(isinstance(i, str) for i in m) for m in groups.values()):
-        raise UserError(f"{card}: 'groups' must map each group name to a list of ids")
-    group_of: dict[str, str] = {}
-    for group, members in groups.items():
-        for i in members:
-            if group_of.setdefault(i, group) != group:
-                raise UserError(f"{card}: groups: id {i!r} is in both {group_of[i]!r} and {group!r}")
-    return group_of
 
 
 def hash_split(ids: list[str], val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION,

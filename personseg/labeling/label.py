@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from personseg.atomic import atomic_dir, write_json
+from personseg.data.groups import group_of, group_pattern
 from personseg.errors import UserError
 from personseg.labeling.band import Band, apply_band
 from personseg.labeling.teacher import Teacher
@@ -125,13 +126,19 @@ class LabelReport:
 
 
 def label_folder(teacher: Teacher, source: str | Path, out: str | Path, band: Band,
-                 command: str = "") -> LabelReport:
+                 command: str = "", group_by: str | None = None) -> LabelReport:
     """Pseudo-label every photo in ``source`` into a new dataset at ``out`` (complete or absent).
 
     Photos keep their size (the data loader letterboxes); ``dataset.json`` records the teacher,
-    the band and that the masks are teacher labels, not human annotation.
+    the band and that the masks are teacher labels, not human annotation, and with ``group_by``
+    (a regular expression over ids) the groups the split keeps together.
     """
     photos = find_photos(Path(source))
+    pattern = group_pattern(group_by)
+    groups: dict[str, list[str]] = {}
+    for example_id, path in photos.items():  # every id is checked before the teacher runs
+        if pattern is not None:
+            groups.setdefault(group_of(example_id, pattern, str(path)), []).append(example_id)
     person, unsure, with_ignore = [], [], 0
     with atomic_dir(out) as tmp:
         images_dir = tmp / "images"
@@ -157,6 +164,7 @@ def label_folder(teacher: Teacher, source: str | Path, out: str | Path, band: Ba
             "person_fraction": round(report.person_fraction, 4),
             "ignore_fraction": round(report.ignore_fraction, 4),
             "built_with": command,
+            **({"groups": groups} if groups else {}),
         })
     return report
 

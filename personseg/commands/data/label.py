@@ -25,22 +25,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher", choices=teacher_names(), required=True, help="teacher segmenter")
     parser.add_argument("--low", type=float, default=0.3, help="background at or below this (default 0.3)")
     parser.add_argument("--high", type=float, default=0.7, help="person at or above this (default 0.7)")
+    parser.add_argument("--group-by", metavar="REGEX",
+                        help="group photos by this regular expression over ids (its first group, else the match), "
+                             "e.g. '^([a-z]+)_' for the person; the automatic split keeps a group in one part")
     parser.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
     """Build the teacher and label the folder."""
+    from personseg.data.groups import group_pattern
     from personseg.labeling.band import Band
     from personseg.labeling.label import find_photos, label_folder
     from personseg.labeling.teacher import get_teacher
 
     band = Band(args.low, args.high)
-    find_photos(Path(args.source))  # a bad IN fails before the teacher is loaded
+    group_pattern(args.group_by)
+    find_photos(Path(args.source))  # a bad IN or --group-by fails before the teacher is loaded
     teacher = get_teacher(args.teacher)
     words = ["data", "label", "--teacher", args.teacher, "--low", str(band.low), "--high", str(band.high),
-             args.source, args.out]
+             *(["--group-by", args.group_by] if args.group_by else []), args.source, args.out]
     command = "personseg " + " ".join(shlex.quote(w) for w in words)
-    report = label_folder(teacher, args.source, args.out, band, command=command)
+    report = label_folder(teacher, args.source, args.out, band, command=command, group_by=args.group_by)
     log.info("wrote %s: %d images, %d with ignore pixels; mean person %.1f%%, mean ignore %.1f%%",
              report.out, report.count, report.with_ignore,
              100 * report.person_fraction, 100 * report.ignore_fraction)

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from personseg.atomic import atomic_dir, write_json
+from personseg.data.groups import group_of, group_pattern
 from personseg.data.importers import importer
 from personseg.data.importers.source import ImportOptions, Item
 from personseg.data.split import SPLIT_FILE
@@ -51,7 +52,7 @@ def import_dataset(fmt: str, src: str | Path, out: str, options: ImportOptions) 
         raise UserError(f"--size {options.size}: must be at least 8")
     if not 0 <= options.band_low < options.band_high <= 1:
         raise UserError(f"--band-low {options.band_low} / --band-high {options.band_high}: need 0 <= low < high <= 1")
-    _group_pattern(options.group_by)
+    group_pattern(options.group_by)
     if not str(out).startswith("s3://"):
         _check_out(Path(out), [Path(src), *(p for p in (options.images, options.test_from, options.test_images) if p)])
         return ImportResult(str(out), _write(fmt, Path(src), Path(out), options, Path(out).name))
@@ -110,7 +111,7 @@ def _write_items(items: Iterable[Item], out: Path, options: ImportOptions
     seen: dict[str, str] = {}
     written: list[str] = []
     groups: dict[str, list[str]] = {}
-    pattern = _group_pattern(options.group_by)
+    pattern = group_pattern(options.group_by)
     for item in items:
         if item.id in seen:
             raise UserError(f"{item.where}: duplicate image id {item.id!r} (ids are file names without "
@@ -131,23 +132,9 @@ def _write_items(items: Iterable[Item], out: Path, options: ImportOptions
     return written, groups, counts
 
 
-def _group_pattern(group_by: str | None) -> re.Pattern[str] | None:
-    if group_by is None:
-        return None
-    try:
-        return re.compile(group_by)
-    except re.error as exc:
-        raise UserError(f"--group-by {group_by!r}: not a regular expression ({exc})") from None
-
-
 def _group(item: Item, pattern: re.Pattern[str] | None) -> str | None:
-    """The item's group: ``pattern``'s first group (or whole match) in its id, else the source's."""
-    if pattern is None:
-        return item.group
-    found = pattern.search(item.id)
-    if found is None:
-        raise UserError(f"--group-by {pattern.pattern!r}: does not match the id {item.id!r} ({item.where})")
-    return found.group(1) if pattern.groups else found.group(0)
+    """The item's group: the one ``--group-by`` names in its id, else the source's."""
+    return item.group if pattern is None else group_of(item.id, pattern, item.where)
 
 
 def _check_size(item: Item) -> tuple[int, int]:
