@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,28 +24,14 @@ from personseg.errors import UserError
 from personseg.hashing import tree_sha256
 from personseg.modeldir import ModelInfo, read_model_dir
 from personseg.models.checkpoint import load_model, save_model
-from personseg.models.swapped import DESIGNS, swapped_unet
+from personseg.models.swapped import swapped_unet
 from personseg.models.unet import UNet
 from personseg.runtime import default_threads
+from personseg.swap_config import SwapConfig
 from personseg.training.loop import FitConfig, fit, validate
 from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SwapConfig:
-    """How to swap and how long to fine-tune."""
-
-    model: str
-    data: str
-    design: str = "lean"
-    squeeze: int = 2
-    epochs: int = 3
-    lr: float = 3e-4
-    distill: bool = True
-    seed: int = 0
-    batch_size: int = 8
 
 
 def _lean_init(up: nn.Module, old_first: torch.Tensor, reduced: int) -> None:
@@ -89,8 +74,7 @@ def seed_augmentation(info: ModelInfo) -> AugmentConfig:
 
 def run(cfg: SwapConfig, out: str | Path) -> dict:
     """Swap the model at ``cfg.model``, fine-tune, and save it at ``out``; returns the report dict."""
-    if cfg.design not in DESIGNS:
-        raise UserError(f"--design {cfg.design!r}: known designs are {', '.join(DESIGNS)}")
+    cfg.check()
     torch.set_num_threads(default_threads())
     src = local_model(cfg.model)
     info = read_model_dir(src)

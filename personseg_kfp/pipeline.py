@@ -30,8 +30,12 @@ from typing import Any
 
 from kfp import dsl, kubernetes
 
-from personseg.deploy.config import SERVING_SECRET
+from personseg.deploy.config import DeployConfig
+from personseg.evaluate.config import EvalConfig
 from personseg.pipeline_logic.candidates import DEFAULT as DEFAULT_CANDIDATES
+from personseg.quantize.config import QuantizeConfig
+from personseg.swap_config import SwapConfig
+from personseg.training.config import TrainConfig
 from personseg_kfp.components import SERVING_IMAGE, STEP_IMAGE
 from personseg_kfp.components.check_data import check_data
 from personseg_kfp.components.deploy import deploy
@@ -49,6 +53,9 @@ CHECKOUT_PACKAGE = Path(__file__).resolve().parents[1] / "pipelines" / PACKAGE_F
 ACCESS_KEY_FIELD = "accesskey"
 SECRET_KEY_FIELD = "secretkey"
 RETRIES = 2
+# Each step's defaults come from its config, as the CLI's do: one set of defaults per step (a test compares).
+TRAIN, SWAP, QUANTIZE = TrainConfig(data=""), SwapConfig(model="", data=""), QuantizeConfig(model="", data="")
+EVALUATE, DEPLOY = EvalConfig(models=(), data=""), DeployConfig(model="models:/personseg")
 # (cpu request, cpu limit, memory request, memory limit) per step
 RESOURCES = {
     "check_data": ("250m", "1", "256Mi", "1Gi"),
@@ -87,38 +94,38 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         dataset_uri: str = "demo",
         extra_train_uri: str = "",
         extra_val_uri: str = "",
-        image_size: int = 128,
-        width: int = 16,
-        epochs: int = 15,
-        composite: float = 0.5,
-        photometric: float = 0.0,
-        background_hue: float = 0.0,
-        backgrounds: str = "",
-        seed: int = 0,
-        swap_design: str = "lean4",
-        swap_epochs: int = 0,
-        calibration_size: int = 32,
+        image_size: int = TRAIN.size,
+        width: int = TRAIN.width,
+        epochs: int = TRAIN.epochs,
+        composite: float = TRAIN.composite,
+        photometric: float = TRAIN.photometric,
+        background_hue: float = TRAIN.background_hue,
+        backgrounds: str = TRAIN.backgrounds,
+        seed: int = TRAIN.seed,
+        swap_design: str = SWAP.design_name,
+        swap_epochs: int = SWAP.epochs,
+        calibration_size: int = QUANTIZE.calibration,
         candidates: str = DEFAULT_CANDIDATES,
-        tolerable_iou_loss: float = 0.02,
+        tolerable_iou_loss: float = QUANTIZE.tolerable_iou_loss,
         min_speedup: float = 1.25,
         extra_eval_uri: str = "real",
         min_extra_iou: float = 0.0,
-        model_name: str = "personseg",
-        deploy_target: str = "kubernetes",
-        namespace: str = "personseg",
-        eval_rounds: int = 10,
+        model_name: str = DEPLOY.name,
+        deploy_target: str = DEPLOY.target,
+        namespace: str = DEPLOY.namespace,
+        eval_rounds: int = EVALUATE.rounds,
         force_retrain: bool = False,
         train_nodes: int = 1,
         train_gpus: int = 0,
         s3_endpoint: str = "",
         minio_secret: str = "mlpipeline-minio-artifact",
-        serving_secret: str = SERVING_SECRET,
-        serving_min_replicas: int = 1,
-        serving_max_replicas: int = 4,
-        serving_cpu_request: str = "1",
-        serving_cpu_limit: str = "2",
-        serving_memory_request: str = "768Mi",
-        serving_memory_limit: str = "1536Mi",
+        serving_secret: str = DEPLOY.s3_secret,
+        serving_min_replicas: int = DEPLOY.min_replicas,
+        serving_max_replicas: int = DEPLOY.max_replicas,
+        serving_cpu_request: str = DEPLOY.cpu_request,
+        serving_cpu_limit: str = DEPLOY.cpu_limit,
+        serving_memory_request: str = DEPLOY.memory_request,
+        serving_memory_limit: str = DEPLOY.memory_limit,
         serving_image: str = SERVING_IMAGE,
     ):
         """Check the data, train, swap, quantize, evaluate and deploy the winner (docs/pipeline.md has every parameter).

@@ -23,7 +23,8 @@ def tiny_model(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from personseg.training.step import TrainConfig, run
 
     out = tmp_path_factory.mktemp("models") / "bilinear"
-    run(TrainConfig(data=str(tiny_dataset), width=TINY_WIDTH, size=TINY_SIZE, epochs=8, lr=3e-3, threads=2), out)
+    run(TrainConfig(data=str(tiny_dataset), width=TINY_WIDTH, size=TINY_SIZE, epochs=8, lr=3e-3, composite=0.0,
+                    threads=2), out)
     return out
 
 

@@ -35,7 +35,7 @@ def swapped(tiny_model: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempP
     from personseg.swap import SwapConfig, run
 
     out = tmp_path_factory.mktemp("swap") / "lean"
-    run(SwapConfig(model=str(tiny_model), data=str(tiny_dataset), design="lean", epochs=0), out)
+    run(SwapConfig(model=str(tiny_model), data=str(tiny_dataset), design="lean", squeeze=2, epochs=0), out)
     return out
 
 

@@ -153,7 +153,7 @@ def test_the_stream_uses_the_committed_scenes_the_same_way_in_any_process(tiny_d
 
 def test_train_config_checks_the_backgrounds_before_training(tmp_path: Path):
     with pytest.raises(UserError, match="--backgrounds scenes: used only by composites"):
-        TrainConfig(data="d", backgrounds=STOCK).check()
+        TrainConfig(data="d", composite=0.0, backgrounds=STOCK).check()
     with pytest.raises(UserError, match="--backgrounds nowhere: no such directory"):
         TrainConfig(data="d", composite=0.5, backgrounds="nowhere").check()
     assert TrainConfig(data="d", composite=0.5, backgrounds=STOCK).augmentation() == AugmentConfig(

@@ -21,7 +21,7 @@ from personseg.netutil import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 4
-FLAGS = ["--width", "8", "--size", "64", "--lr", "3e-3", "--threads", "1", "--workers", "0"]
+FLAGS = ["--width", "8", "--size", "64", "--lr", "3e-3", "--composite", "0", "--threads", "1", "--workers", "0"]
 # The two-rank run sees the same global batches and per-sample augmentations as the one-rank run (the
 # DistributedSampler deals one shuffled order out to the ranks), but BatchNorm statistics come from half
 # batches and each rank normalises its loss over its own pixels, so the weights drift apart a little.

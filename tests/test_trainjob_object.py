@@ -90,7 +90,7 @@ def test_the_schema_check_refuses_a_broken_trainjob(mutation: str):
 
 def test_train_args_reproduce_the_config_through_the_cli_parser():
     cfg = TrainConfig(data="/d", width=8, size=64, epochs=3, batch_size=4, lr=3e-3, weight_decay=0.5, seed=7,
-                      augment=False, composite=0.5, photometric=0.25, background_hue=0.25, backgrounds="scenes",
+                      augment=False, composite=0.25, photometric=0.25, background_hue=0.25, backgrounds="scenes",
                       skip_invalid=True, threads=1, workers=0,
                       device="cpu", precision="bf16", dist_timeout=60.0)
     assert {f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) == getattr(TrainConfig("/d"), f.name)} \

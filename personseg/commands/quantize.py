@@ -2,6 +2,8 @@
 
 import argparse
 
+from personseg.quantize.config import QuantizeConfig
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the command."""
@@ -13,11 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "openvino"),
                    help="what runs the INT8 model: onnxruntime (INT8 ONNX) or openvino (the INC result, or NNCF's "
                         "if measured faster, saved as OpenVINO IR)")
-    p.add_argument("--calibration", type=int, default=64, help="number of training images to calibrate on (>= 8)")
-    p.add_argument("--tolerable-iou-loss", type=float, default=0.005,
-                   help="IoU points INT8 may lose against FP32 on the tuning images (absolute: 0.005 = half a point)")
-    p.add_argument("--min-agreement", type=float, default=0.95, help="gate: IoU of INT8 masks vs FP32 masks")
-    p.add_argument("--max-trials", type=int, default=4, help="quantization recipes tried before giving up")
+    p.add_argument("--calibration", type=int, default=QuantizeConfig.calibration,
+                   help="number of training images to calibrate on (>= 8)")
+    p.add_argument("--tolerable-iou-loss", type=float, default=QuantizeConfig.tolerable_iou_loss,
+                   help="IoU points INT8 may lose against FP32 on the tuning images (absolute: 0.02 = two points)")
+    p.add_argument("--min-agreement", type=float, default=QuantizeConfig.min_agreement,
+                   help="gate: IoU of INT8 masks vs FP32 masks")
+    p.add_argument("--max-trials", type=int, default=QuantizeConfig.max_trials,
+                   help="quantization recipes tried before giving up")
     p.add_argument("--int8-input-convs", dest="fp32_input_convs", action="store_false",
                    help="quantize the convolution that reads the image too (by default it stays FP32: quantizing "
                         "it moved masks most, for 1-3 %% of the latency)")
@@ -27,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Quantize and print the gate's figures."""
     from personseg.console.noise import quiet_onnxruntime
-    from personseg.quantize.step import QuantizeConfig, run
+    from personseg.quantize.step import run
 
     quiet_onnxruntime(getattr(args, "verbose", False))
     cfg = QuantizeConfig(model=args.model, data=args.data, backend=args.backend, runtime=args.runtime,

@@ -2,28 +2,43 @@
 
 import argparse
 
+from personseg.swap_config import SwapConfig, design_name
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the command."""
     p = sub.add_parser("swap", help="swap a trained bilinear U-Net to transposed convolutions and fine-tune")
     p.add_argument("--model", required=True, help="trained bilinear model (directory, s3:// or models:/)")
     p.add_argument("--to", default="transposed", choices=["transposed"], help="decoder to swap to")
-    p.add_argument("--design", default="lean", help="exact (function-preserving) or lean (fewer FLOPs)")
-    p.add_argument("--squeeze", type=int, default=2, help="lean: channel reduction of the transposed convs")
+    p.add_argument("--design", default=design_name(SwapConfig.design, SwapConfig.squeeze),
+                   help="exact (function-preserving), or leanN / lean:N (fewer FLOPs: the transposed convs reduce "
+                   "channels N-fold; lean alone is lean2); the same names as the pipeline's swap_design")
+    p.add_argument("--squeeze", type=int, help="lean: channel reduction of the transposed convs (overrides the N of "
+                   "--design)")
     p.add_argument("--data", required=True, help="dataset for fine-tuning and before/after IoU")
-    p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (0: swap only)")
-    p.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
+    p.add_argument("--epochs", type=int, default=SwapConfig.epochs, help="fine-tuning epochs (0: swap only)")
+    p.add_argument("--lr", type=float, default=SwapConfig.lr, help="fine-tuning learning rate")
     p.add_argument("--no-distill", action="store_true", help="fine-tune on labels only")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=int, default=SwapConfig.seed, help="random seed")
     p.add_argument("--out", required=True, help="swapped saved-model directory to write")
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     """Swap, fine-tune, save, and print IoU before and after."""
-    from personseg.swap import SwapConfig, run
+    from personseg.errors import UserError
+    from personseg.swap import run
+    from personseg.swap_config import parse_design
 
-    cfg = SwapConfig(model=args.model, data=args.data, design=args.design, squeeze=args.squeeze, epochs=args.epochs,
+    try:
+        design, squeeze = parse_design(args.design)
+    except ValueError as exc:
+        raise UserError(f"--design: {exc}") from None
+    if args.squeeze is not None:
+        if args.design.rstrip("0123456789:") != args.design and args.squeeze != squeeze:
+            raise UserError(f"--design {args.design} --squeeze {args.squeeze}: two squeezes; give one")
+        squeeze = args.squeeze
+    cfg = SwapConfig(model=args.model, data=args.data, design=design, squeeze=squeeze, epochs=args.epochs,
                      lr=args.lr, distill=not args.no_distill, seed=args.seed)
     r = run(cfg, args.out)
     print(f"{args.out}: val IoU bilinear {r['val_iou_bilinear']:.4f} -> swapped ({r['design']}) "

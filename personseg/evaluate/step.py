@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from personseg.data.split import CHOICES, split_ids
 from personseg.data.stream import load_all
 from personseg.errors import UserError
 from personseg.evaluate.agreement import onnx_fp32_of, references
+from personseg.evaluate.config import EvalConfig
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.report import markdown_table
@@ -43,23 +43,6 @@ from personseg.runtime import Predictor, default_threads, load_predictor, predic
 from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """What to evaluate and how to time it."""
-
-    models: tuple[str, ...]
-    data: str
-    batch_size: int = 8
-    rounds: int = 10
-    warmup: int = 2
-    threads: int = 0
-    baseline: str | None = None
-    split: str = "test"
-    measure_peak: bool = True
-    extra_data: str | None = None
-    extra_split: str = "all"
 
 
 def parse_model_arg(arg: str) -> tuple[str | None, str]:

@@ -15,18 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from personseg.models.unet import UNet
-
-DESIGNS = ("exact", "lean")
-
-
-def parse_design(spec: str) -> tuple[str, int]:
-    """``"exact"``, ``"lean"`` (squeeze 2), ``"lean4"`` or ``"lean:4"`` -> ``(design, squeeze)``."""
-    name = spec.rstrip("0123456789:")
-    digits = spec[len(name):].lstrip(":")
-    if name not in DESIGNS or (digits and not digits.isdigit()):
-        raise ValueError(f"swap design {spec!r} unknown; known: exact, lean, lean2, lean4 (lean:N)")
-    squeeze = int(digits) if digits else (2 if name == "lean" else 1)
-    return name, squeeze
+from personseg.swap_config import DESIGNS
 
 
 def bilinear_transposed(channels: int) -> nn.ConvTranspose2d:

@@ -23,6 +23,7 @@ from personseg.atomic import atomic_dir, write_json
 from personseg.errors import UserError
 from personseg.pipeline_logic.candidates import INDEX, NETWORKS, fp32_onnx_dir, parse_candidates
 from personseg.pipeline_logic.runtimes import RUNTIMES, RuntimeSource
+from personseg.quantize.config import QuantizeConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,11 @@ class CandidatesConfig:
 
     candidates: str
     data: str
-    calibration: int = 32
-    tolerable_iou_loss: float = 0.02
-    min_agreement: float = 0.95
-    max_fallbacks: int = 3
-    max_trials: int = 4
+    calibration: int = QuantizeConfig.calibration
+    tolerable_iou_loss: float = QuantizeConfig.tolerable_iou_loss
+    min_agreement: float = QuantizeConfig.min_agreement
+    max_fallbacks: int = QuantizeConfig.max_fallbacks
+    max_trials: int = QuantizeConfig.max_trials
 
 
 def _source_settings(model: Path) -> dict[str, Any]:

@@ -47,7 +47,8 @@ def _at_least(p: Mapping[str, Any], name: str, low: int) -> None:
 
 
 def _check_training(p: Mapping[str, Any]) -> None:
-    from personseg.models.swapped import parse_design, swapped_unet
+    from personseg.models.swapped import swapped_unet
+    from personseg.swap_config import parse_design
     from personseg.training.step import TrainConfig
 
     TrainConfig(data=p["dataset_uri"], size=p["image_size"], width=p["width"], epochs=p["epochs"],

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from personseg.hashing import tree_sha256
 from personseg.metrics import agreement_iou, mean_scores
 from personseg.modeldir import read_model_dir, write_config
 from personseg.quantize.calibration import as_inputs, calibration_sha256, choose
+from personseg.quantize.config import QuantizeConfig
 from personseg.quantize.export import ONNX_FILE, export_onnx
 from personseg.quantize.onnx_backend import OnnxQuantSettings, quantize_onnx, quantized_op_types
 from personseg.quantize.runtime_graph import fp32_nodes
@@ -41,22 +41,6 @@ from personseg.uris import local_dataset, local_model
 log = logging.getLogger(__name__)
 BACKENDS = ("onnxruntime",)
 RUNTIMES = ("onnxruntime", "openvino")
-
-
-@dataclass(frozen=True)
-class QuantizeConfig:
-    """How to quantize and what the result must satisfy."""
-
-    model: str
-    data: str
-    backend: str = "onnxruntime"
-    runtime: str = "onnxruntime"
-    calibration: int = 64
-    tolerable_iou_loss: float = 0.005
-    min_agreement: float = 0.95
-    max_fallbacks: int = 3
-    max_trials: int = 4
-    fp32_input_convs: bool = True  # see onnx_backend: the image's convolution stays FP32
 
 
 def _session_masks(model_path: str, images: np.ndarray) -> np.ndarray:

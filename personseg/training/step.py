@@ -13,15 +13,12 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from personseg.atomic import atomic_dir, write_json
 from personseg.cpuquota import cpu_quota
-from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import prescan
-from personseg.data.scenes import check_backgrounds
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
@@ -29,6 +26,7 @@ from personseg.models import build_model
 from personseg.models.checkpoint import save_model
 from personseg.runtime import default_threads
 from personseg.training.checkpoints import CheckpointPlace, check_place, resume_point
+from personseg.training.config import TrainConfig
 from personseg.training.device import Placement, resolve
 from personseg.training.distributed import Group, env_group, join, leave
 from personseg.training.launch import launch_local
@@ -37,73 +35,6 @@ from personseg.training.state import STATE_FILE, save_state
 from personseg.uris import local_dataset
 
 log = logging.getLogger(__name__)
-# TrainConfig fields that do not change the weights: where the data sits, and how the work is spread.
-NOT_RECIPE = ("data", "threads", "workers", "device", "nproc", "dist_timeout")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run; printed into config.json for reproduction.
-
-    ``threads`` 0: the CPU quota shared by the ranks on this machine; ``workers`` -1: what the quota
-    has left after the ranks' threads (0 = load in the training process).
-    """
-
-    data: str
-    model: str = "unet"
-    decoder: str = "bilinear"
-    width: int = 32
-    size: int = 256
-    epochs: int = 20
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-    augment: bool = True
-    composite: float = 0.0
-    photometric: float = 0.0
-    background_hue: float = 0.0
-    backgrounds: str = ""
-    skip_invalid: bool = False
-    threads: int = 0
-    workers: int = -1
-    device: str = "auto"
-    precision: str = "fp32"
-    nproc: int = 1
-    dist_timeout: float = 300.0
-
-    def check(self) -> None:
-        """Reject values that cannot work, naming the flag."""
-        if self.size < 16 or self.size % 16:
-            raise UserError(f"--size {self.size}: must be a positive multiple of 16 (the U-Net halves it 4 times)")
-        for name in ("width", "epochs", "batch_size", "nproc"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 1")
-        if self.lr <= 0:
-            raise UserError(f"--lr {self.lr}: must be positive")
-        if self.workers < -1:
-            raise UserError(f"--workers {self.workers}: must be >= 0 (or -1 for the default)")
-        if self.dist_timeout <= 0:
-            raise UserError(f"--dist-timeout {self.dist_timeout}: must be positive (seconds)")
-        try:
-            augment = self.augmentation()
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        if augment is not None:
-            check_backgrounds(augment.backgrounds)  # a bad folder or photo fails here, before any rank starts
-
-    def recipe(self) -> dict[str, Any]:
-        """The settings that shape the weights: a run resumed from a state must share them."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_RECIPE}
-
-    def augmentation(self) -> AugmentConfig | None:
-        """What each training sample goes through (None: nothing, ``--no-augment``)."""
-        if not self.augment:
-            return None
-        cfg = AugmentConfig(composite=self.composite, photometric=self.photometric, background_hue=self.background_hue,
-                            backgrounds=self.backgrounds)
-        cfg.check()
-        return cfg
 
 
 @dataclass(frozen=True)
