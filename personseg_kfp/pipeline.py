@@ -56,6 +56,9 @@ RETRIES = 2
 # Each step's defaults come from its config, as the CLI's do: one set of defaults per step (a test compares).
 TRAIN, SWAP, QUANTIZE = TrainConfig(data=""), SwapConfig(model="", data=""), QuantizeConfig(model="", data="")
 EVALUATE, DEPLOY = EvalConfig(models=(), data=""), DeployConfig(model="models:/personseg")
+# A preempted node or a failed TrainJob: the retry resumes after the last complete epoch (a failed
+# TrainJob is kept for inspection; each try makes its own).
+TRAIN_RETRIES = 2
 # (cpu request, cpu limit, memory request, memory limit) per step
 RESOURCES = {
     "check_data": ("250m", "1", "256Mi", "1Gi"),
@@ -156,7 +159,7 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
     data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
                                    s3_endpoint=p["s3_endpoint"], extra_train_uri=p["extra_train_uri"],
                                    extra_val_uri=p["extra_val_uri"]), "ingest"))
-    trained = _train(p, data.outputs["data"], access_key_field, secret_key_field)
+    trained = _train(p, data.outputs["data"], retrain_key, access_key_field, secret_key_field)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
                           epochs=p["swap_epochs"], seed=p["seed"]), "swap")
     quantized = _sized(quantize(data=data.outputs["data"], bilinear=trained.outputs["model"],
@@ -184,20 +187,25 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
         shipped.set_caching_options(False)
 
 
-def _train(p: dict[str, Any], data: Any, access_key_field: str, secret_key_field: str) -> dsl.PipelineTask:
-    """The one train task: in its own pod (GPUs per ``train_gpus``) or launching a TrainJob, never both."""
+def _train(p: dict[str, Any], data: Any, retrain_key: Any, access_key_field: str,
+           secret_key_field: str) -> dsl.PipelineTask:
+    """The one train task: in its own pod (GPUs per ``train_gpus``) or launching a TrainJob, never both.
+
+    A preempted or failed try is retried; the retry resumes after the last complete epoch, whose state
+    the task keeps under the run's id and the retrain key (``personseg.pipeline_logic.train``).
+    """
     gpus = _sized(train_pod_gpus(train_nodes=p["train_nodes"], train_gpus=p["train_gpus"]), "train_pod_gpus")
     task = _sized(train(
         data=data, image_size=p["image_size"], width=p["width"], epochs=p["epochs"], composite=p["composite"],
         photometric=p["photometric"], background_hue=p["background_hue"], backgrounds=p["backgrounds"],
         seed=p["seed"], train_nodes=p["train_nodes"], train_gpus=p["train_gpus"], image=STEP_IMAGE,
         s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"], access_key_field=access_key_field,
-        secret_key_field=secret_key_field), "train")
+        secret_key_field=secret_key_field, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, retrain_key=retrain_key),
+        "train")
     # kfp 2.17 does not add the producer of a resource placeholder to dependentTasks: say it, or the
     # train pod may start before its GPU count exists
     task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(gpus.output).after(gpus)
-    # retries=0: a failed TrainJob is kept for inspection and is no transient error; S3 retries on its own.
-    return _networked(task, p["minio_secret"], access_key_field, secret_key_field, 0)
+    return _networked(task, p["minio_secret"], access_key_field, secret_key_field, TRAIN_RETRIES)
 
 
 person_segmentation = build_pipeline()

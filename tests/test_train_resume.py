@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 from storage_fixtures import MODEL_BUCKET, s3_env, s3_server  # noqa: F401 - fixtures
 
@@ -111,3 +112,55 @@ def test_an_empty_place_starts_from_scratch_and_a_bad_prefix_is_refused(tmp_path
 
     with pytest.raises(UserError, match="'..' path segment"):
         check_place(f"s3://{MODEL_BUCKET}/a/../b")
+
+
+STEP = """
+import logging
+import sys
+logging.basicConfig(level=logging.INFO)
+from personseg.pipeline_logic.train import Nodes, train_step
+from personseg.training.step import TrainConfig
+cfg = TrainConfig(data=sys.argv[1], width=8, size=64, epochs=4, lr=3e-3, threads=1, workers=0)
+train_step(cfg, sys.argv[2], Nodes(), run_id="run-7", retrain_key="data=abc;recipe=def")
+"""
+
+
+def test_a_retried_train_step_resumes_from_the_run_and_retrain_keys_checkpoint(tiny_dataset: Path, tmp_path: Path,
+                                                                               s3_env):  # noqa: F811 - fixture
+    # KFP retries a task with the same inputs (kubeflow/pipelines backend/src/v2/compiler/argocompiler/
+    # container.go getTaskRetryStrategy, 2.5.0+, an Argo retryStrategy on the executor pod), so the retry
+    # sees the same run id and retrain key and finds the same checkpoint prefix.
+    from personseg.pipeline_logic.train import checkpoint_place
+    from personseg.storage.client import Store
+
+    data = _small_copy(tiny_dataset, tmp_path / "data")
+    place = checkpoint_place("run-7", "data=abc;recipe=def")
+    assert place is not None and place.startswith(f"s3://{MODEL_BUCKET}/checkpoints/run-7/")
+    assert checkpoint_place("", "data=abc;recipe=def") is None
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PERSONSEG_THREADS": "1"}
+
+    def step(fault: str = "") -> subprocess.CompletedProcess:
+        extra = {"PERSONSEG_FAULT_EXIT": fault} if fault else {}
+        return subprocess.run([sys.executable, "-c", STEP, str(data), str(tmp_path / "model")], capture_output=True,
+                              text=True, env={**env, **extra}, timeout=300, cwd=REPO)
+
+    killed = step(fault="0:3")
+    assert killed.returncode == 13, killed.stderr[-2000:]
+    key = place.removeprefix(f"s3://{MODEL_BUCKET}/")
+    assert [o.key for o in Store.from_env().list(MODEL_BUCKET, key)] == [f"{key}/train_state.pt"]
+    retried = step()
+    assert retried.returncode == 0, retried.stderr[-2000:]
+    assert f"resuming after epoch 2 from {place}/train_state.pt" in retried.stderr
+    history = json.loads((tmp_path / "model" / "metrics.json").read_text())["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert Store.from_env().list(MODEL_BUCKET, key) == [], "the finished step removes its checkpoints"
+
+
+def test_the_compiled_train_task_is_retried_and_keyed_by_run_and_retrain_key():
+    doc = next(yaml.safe_load_all((REPO / "pipelines" / "person_segmentation.yaml").read_text()))
+    (task,) = [c["dag"]["tasks"]["train"] for c in doc["components"].values()
+               if "dag" in c and "train" in c["dag"]["tasks"]]
+    assert task["retryPolicy"]["maxRetryCount"] >= 1
+    params = task["inputs"]["parameters"]
+    assert params["run_id"] == {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}}
+    assert params["retrain_key"] == {"componentInputParameter": "pipelinechannel--check-data-Output"}

@@ -4,10 +4,15 @@ With one node the step trains in place as it always has (its GPUs, if any, were 
 step itself at compile time). With more it creates a TrainJob in the namespace the step runs in,
 because the pods take the S3 keys from the pipeline's Secret by ``secretKeyRef`` and a Secret is only
 visible in its own namespace; the TrainJob runs the step's own image.
+
+Either way each epoch's state goes to ``s3://<model bucket>/checkpoints/<run>/<retrain key hash>``
+when the step has S3, so KFP's retry of a preempted or failed task continues after the last
+complete epoch; the prefix is removed once the model is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -56,17 +61,36 @@ def own_namespace(sa_file: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
     return str(current.get("context", {}).get("namespace") or "default")
 
 
-def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes) -> TrainResult:
-    """Train ``cfg`` into ``out`` here (one node) or through a TrainJob (more)."""
-    check_nodes(nodes.nodes, nodes.gpus)
-    if nodes.nodes == 1:
-        with tempfile.TemporaryDirectory(prefix="personseg-train-") as ckpt:
-            return run(cfg, out, checkpoint_dir=ckpt)
-    from personseg.pipeline_logic.storage_env import use_endpoint
-    from personseg.training.cluster import ClusterConfig, train_on_cluster
+def checkpoint_place(run_id: str, retrain_key: str) -> str | None:
+    """The S3 prefix a retry of this run's train task finds; None without a run id or S3 (a local run)."""
+    from personseg.pipeline_logic.storage_env import storage_configured
+    from personseg.storage.config import model_bucket
 
+    if not run_id.strip() or not storage_configured():
+        return None
+    key = hashlib.sha256(retrain_key.encode()).hexdigest()[:16]
+    return f"s3://{model_bucket()}/checkpoints/{run_id.strip()}/{key}"
+
+
+def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes, run_id: str = "", retrain_key: str = "") -> TrainResult:
+    """Train ``cfg`` into ``out`` here (one node) or through a TrainJob (more), resuming a retried run."""
+    from personseg.pipeline_logic.storage_env import use_endpoint
+    from personseg.training.remote_out import remove_prefix
+
+    check_nodes(nodes.nodes, nodes.gpus)
     use_endpoint(nodes.s3_endpoint)
-    endpoint = nodes.s3_endpoint.strip() or os.environ.get("MINIO_ENDPOINT", "")
-    if not endpoint:
-        raise UserError("train_nodes > 1: the nodes need S3 for data and model; set s3_endpoint")
-    return train_on_cluster(cfg, out, ClusterConfig(nodes.pool(own_namespace(), endpoint)))
+    place = checkpoint_place(run_id, retrain_key)
+    if nodes.nodes == 1:
+        with tempfile.TemporaryDirectory(prefix="personseg-train-") as scratch:
+            result = run(cfg, out, checkpoint_dir=place or scratch)
+    else:
+        from personseg.training.cluster import ClusterConfig, train_on_cluster
+
+        endpoint = nodes.s3_endpoint.strip() or os.environ.get("MINIO_ENDPOINT", "")
+        if not endpoint:
+            raise UserError("train_nodes > 1: the nodes need S3 for data and model; set s3_endpoint")
+        result = train_on_cluster(cfg, out, ClusterConfig(nodes.pool(own_namespace(), endpoint)),
+                                  checkpoint_uri=place or "")
+    if place:
+        remove_prefix(place)
+    return result

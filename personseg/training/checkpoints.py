@@ -50,7 +50,9 @@ class CheckpointPlace:
         with tempfile.TemporaryDirectory(prefix="personseg-ckpt-") as tmp:
             local = Path(tmp) / STATE_FILE
             save_state(local, state, model, recipe)
-            Store.from_env().upload_file(target.bucket, target.key, local)
+            store = Store.from_env()
+            store.ensure_bucket(target.bucket)  # the registry's bucket: a first run makes it before publishing
+            store.upload_file(target.bucket, target.key, local)
 
     def load(self, model: nn.Module, recipe: dict[str, Any]) -> FitState | None:
         """The saved state restored into ``model``, or None when the place holds none yet."""
@@ -58,7 +60,7 @@ class CheckpointPlace:
             path = Path(self.uri) / STATE_FILE
             return load_state(path, model, recipe) if path.is_file() else None
         from personseg.storage.client import Store
-        from personseg.storage.errors import MissingKey
+        from personseg.storage.errors import MissingBucket, MissingKey
 
         target = self._target()
         store = Store.from_env()
@@ -66,7 +68,7 @@ class CheckpointPlace:
             local = Path(tmp) / STATE_FILE
             try:
                 store.download_file(target.bucket, target.key, local)
-            except MissingKey:
+            except (MissingKey, MissingBucket):
                 return None
             return load_state(local, model, recipe, where=self.describe())
 

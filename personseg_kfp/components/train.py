@@ -13,8 +13,11 @@ def train(data: Input[Dataset], image_size: int, width: int, epochs: int, model:
           train_nodes: int = 1,
           train_gpus: int = 0, image: str = "",
           s3_endpoint: str = "", minio_secret: str = "", access_key_field: str = "accesskey",
-          secret_key_field: str = "secretkey"):
-    """Train and save the FP32 bilinear model; ``train_nodes > 1`` trains on a Kubeflow Trainer TrainJob."""
+          secret_key_field: str = "secretkey", run_id: str = "", retrain_key: str = ""):
+    """Train and save the FP32 bilinear model; ``train_nodes > 1`` trains on a Kubeflow Trainer TrainJob.
+
+    ``run_id`` and ``retrain_key`` name where each epoch's state goes, so a retried task resumes.
+    """
     from personseg.pipeline_logic.train import Nodes, train_step
     from personseg.training.step import TrainConfig
 
@@ -23,6 +26,6 @@ def train(data: Input[Dataset], image_size: int, width: int, epochs: int, model:
                       seed=seed)
     result = train_step(cfg, model.path,
                         Nodes(train_nodes, train_gpus, image, s3_endpoint, minio_secret, access_key_field,
-                              secret_key_field))
+                              secret_key_field), run_id, retrain_key)
     metrics.log_metric("val_iou", result.best_val_iou)
     metrics.log_metric("best_epoch", result.best_epoch)
