@@ -131,10 +131,62 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         serving_memory_limit: str = DEPLOY.memory_limit,
         serving_image: str = SERVING_IMAGE,
     ):
-        """Check the data, train, swap, quantize, evaluate and deploy the winner (docs/pipeline.md has every parameter).
+        """Check the data, train, swap, quantize, evaluate and deploy the winner (docs/pipeline.md has the details).
+
+        Each description starts with its group, the few a run usually sets marked [start here]; KFP lists
+        parameters by name, so the group is what the description can add.
 
         Args:
-            serving_image: The model server image the deploy step's Deployment or InferenceService runs. The
+            dataset_uri: [start here] The photos and masks to train on: demo, real or people (the committed
+                sets), synthetic:N (N generated images), a folder inside the step image, or an s3:// prefix
+                (push one with personseg data push). Checked like personseg data validate before anything trains.
+            epochs: [start here] Training epochs; the epoch best on the validation split is kept.
+            model_name: [start here] Registry name the model is published under, and the name of the served
+                objects (a DNS label).
+            deploy_target: [start here] Where the winner is served: kubernetes (Deployment, Service, HPA),
+                kserve (InferenceService) or local (a process on 127.0.0.1; local runs).
+            force_retrain: [start here] Train even when the production model was trained on exactly this data
+                with this recipe (otherwise the run stops after check_data: no new data).
+            namespace: [deploy] Kubernetes namespace the model is served in.
+            extra_train_uri: [data] A second dataset (any dataset_uri form) whose images join the training split
+                only; empty for none. Must not be the dataset or the evaluation set.
+            extra_val_uri: [data] A dataset whose images join the validation split only, to choose the epoch
+                kept; empty for none.
+            extra_eval_uri: [gate] A second evaluation set, scored whole (real: the committed real photographs);
+                empty for none.
+            image_size: [train] Side in pixels the model is trained and served at (a multiple of 16).
+            width: [train] Channels of the U-Net's first level (doubled per level).
+            composite: [train] Probability that a training sample becomes a copy-paste composite (0: off).
+            photometric: [train] Probability of each of blur, noise and JPEG artefacts on a training sample.
+            background_hue: [train] Largest turn of a composite's background colours (fraction of the colour
+                wheel; 0.5: any hue; 0: off).
+            backgrounds: [train] People-free photos as composite backgrounds: scenes (the committed set), or an
+                s3:// prefix of your own; empty for none.
+            seed: [train] Random seed of training and swap (weights, order, augmentation).
+            swap_design: [swap] The transposed-convolution decoder: exact, lean2 or lean4 (lean:N).
+            swap_epochs: [swap] Distilled fine-tuning epochs after the swap (0: none).
+            calibration_size: [quantize] Training images INT8 calibrates on (at least 8).
+            candidates: [quantize] Comma-separated network:runtime pairs competing for deployment (networks
+                bilinear, swapped; runtimes onnxruntime, openvino).
+            tolerable_iou_loss: [gate] IoU points INT8 may lose against FP32 of the same network, in quantize's
+                tuning and in the gate.
+            min_speedup: [gate] Speed INT8 must reach over FP32 ONNX Runtime of the same network.
+            min_extra_iou: [gate] Floor on INT8's IoU on extra_eval_uri (0: off).
+            eval_rounds: [gate] Timed passes per model in evaluate (the median is reported).
+            train_nodes: [cluster] 1 trains in the step's pod; more runs a Kubeflow Trainer TrainJob over that
+                many nodes.
+            train_gpus: [cluster] GPUs per training node (0: CPU).
+            s3_endpoint: [cluster] S3 endpoint of datasets and the registry; empty: the store KFP uses (filled in
+                by pipeline upload, submit and schedule, else found by each step).
+            minio_secret: [cluster] Kubernetes Secret with the S3 keys the pipeline's steps use.
+            serving_secret: [serving] Kubernetes Secret with the read-only S3 key the serving pods use.
+            serving_min_replicas: [serving] Fewest serving pods (autoscaling).
+            serving_max_replicas: [serving] Most serving pods (autoscaling).
+            serving_cpu_request: [serving] CPU request of a serving pod.
+            serving_cpu_limit: [serving] CPU limit of a serving pod; its inference threads follow it.
+            serving_memory_request: [serving] Memory request of a serving pod.
+            serving_memory_limit: [serving] Memory limit of a serving pod.
+            serving_image: [serving] The model server image the Deployment or InferenceService runs. The
                 default is compiled in from the same registry setting as the step images
                 (PERSONSEG_IMAGE_REGISTRY), so one setting names both images.
         """
