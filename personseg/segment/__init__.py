@@ -1,0 +1,1 @@
+"""``personseg segment``: masks, cutouts or composites for files, folders, s3:// prefixes and videos."""
