@@ -4,7 +4,9 @@
 the REST API for the calls ``personseg.deploy`` makes (server-side apply PATCH, GET, DELETE, pod and
 event lists, the service proxy), records every request, plays the Deployment/InferenceService
 controllers in a few lines (healthy, or never available for a chosen reason) and can enforce the RBAC
-Role from manifests/rbac. Tests say so where they use it; the real-cluster test needs KUBECONFIG.
+Role from manifests/rbac. An applied InferenceService is checked against KServe's schema
+(manifests/kserve/inferenceservice.schema.json, from the kserve SDK's models) and refused with 422.
+Tests say so where they use it; the real-cluster test needs KUBECONFIG.
 """
 
 from __future__ import annotations
@@ -187,6 +189,10 @@ class FakeKubeApi:
                 # patch.go, createAuthorizerAttributes), the extra "create" check names the object.
                 if key not in self.objects and not self._allowed("create", group, plural, name):
                     return self._forbid(h, "create", group, plural, name, namespace)
+                if plural == "inferenceservices" and (problem := isvc_schema_error(body)):
+                    # the CRD's schema (here: the kserve SDK's models, manifests/kserve/inferenceservice.schema.json)
+                    return self._send(h, 422, _status(422, "Invalid", f'InferenceService "{name}" is invalid: '
+                                                      f"{problem}"))
                 self.objects[key] = self._stored(body, self.objects.get(key))
                 if plural == "inferenceservices":
                     self._reconcile_predictor(self.objects[key])
@@ -415,6 +421,19 @@ def _event(pod: str, reason: str, message: str) -> dict[str, Any]:
             "CrashLoopBackOff": ("BackOff", "Back-off restarting failed container server")}[reason]
     return {"type": "Warning", "reason": text[0], "message": text[1], "lastTimestamp": _now(),
             "involvedObject": {"kind": "Pod", "name": pod}}
+
+
+def isvc_schema_error(obj: dict[str, Any]) -> str | None:
+    """Why KServe's InferenceService schema refuses ``obj`` (None: it does not)."""
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "manifests" / "kserve" /
+                         "inferenceservice.schema.json").read_text())
+    try:
+        jsonschema.validate(obj, schema)
+    except jsonschema.ValidationError as exc:
+        return f"{'.'.join(str(p) for p in exc.absolute_path)}: {exc.message}"
+    return None
 
 
 def _available(available: int, want: int) -> dict[str, Any]:

@@ -73,3 +73,10 @@ def test_an_unreachable_api_server_is_one_clear_error() -> None:
     cfg.retries = 0
     with pytest.raises(KubeError, match="cannot reach the Kubernetes API at http://127.0.0.1:"):
         kube.KubeApi(client.ApiClient(cfg), request_timeout=5).apply(_isvc(), "personseg-deploy")
+
+
+def test_the_stand_in_refuses_an_inference_service_kserves_schema_refuses(api: FakeKubeApi) -> None:
+    bad = _isvc()
+    bad["spec"]["predictor"]["minReplica"] = 1
+    with pytest.raises(KubeError, match="minReplica"):
+        api.kube().apply(bad, "personseg")
