@@ -3,6 +3,10 @@
 Images are letterboxed (resized keeping aspect, padded) rather than squashed, so people keep their
 proportions; ``Box`` records where the picture sits so a mask can be mapped back exactly.
 
+Every picture is read as a viewer shows it: ``upright`` applies its EXIF orientation, in datasets
+(images, masks, ignore maps) and in serving alike, so a phone photo stored sideways with orientation 6
+meets its upright mask, and the model sees the same pixels in training as in serving.
+
 Every decoded picture reaches 8 bits through ``to_rgb8`` (images) or ``to_mask8`` (masks, ignore maps).
 Pillow opens a 16-bit greyscale PNG as mode ``I;16`` (``I`` before Pillow 10) and its ``convert`` clips
 those values at 255, so a 16-bit photo turns nearly white; here they are scaled instead. 16-bit RGB(A)
@@ -14,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 PAD_VALUE = 114  # neutral grey for letterbox padding
+EXIF_ORIENTATION = 0x0112
+SIDEWAYS = (5, 6, 7, 8)  # orientations that swap width and height
 WIDE_INT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # values on a 0..65535 scale
 
 
@@ -46,6 +52,17 @@ def letterbox(
     canvas = Image.new(image.mode, (size, size), fill if image.mode == "L" else (fill,) * len(image.getbands()))
     canvas.paste(image.resize((box.width, box.height), resample), (box.left, box.top))
     return canvas, box
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` (decoded) turned as its EXIF orientation says; the same pixels when it has none."""
+    return ImageOps.exif_transpose(image)
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) as ``upright`` will give them, from the header alone (nothing is decoded)."""
+    width, height = image.size
+    return (height, width) if image.getexif().get(EXIF_ORIENTATION) in SIDEWAYS else (width, height)
 
 
 def _as_16bit(image: Image.Image) -> np.ndarray | None:

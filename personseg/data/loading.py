@@ -1,6 +1,7 @@
 """Decode, check and resize a dataset into memory: images (N, S, S, 3) uint8, labels (N, S, S) uint8.
 
 Labels hold 0 (background), 1 (person) and ``IGNORE`` (the ignore map and the letterbox padding).
+Every picture is read upright (its EXIF orientation applied, as serving does: ``imageops.upright``).
 Every problem names its file; which samples are usable follows ``personseg.data.checked``.
 """
 
@@ -15,7 +16,7 @@ from PIL import Image
 from personseg.data import IGNORE
 from personseg.data.checked import opened, usable_samples
 from personseg.data.layout import Sample
-from personseg.imageops import letterbox, to_mask8, to_rgb8
+from personseg.imageops import letterbox, to_mask8, to_rgb8, upright
 
 
 @dataclass
@@ -35,9 +36,10 @@ class LoadedData:
 
 
 def _open(path: Path, mode: str) -> Image.Image:
-    """``mode`` "RGB" for images (16-bit scaled to 8), anything else for masks (zero/nonzero kept)."""
+    """``mode`` "RGB" for images (16-bit scaled to 8), anything else for masks (zero/nonzero kept); upright."""
     with opened(path) as img:
         img.load()
+        img = upright(img)
         return to_rgb8(img) if mode == "RGB" else to_mask8(img)
 
 

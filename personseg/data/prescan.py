@@ -16,6 +16,7 @@ from pathlib import Path
 
 from personseg.data.checked import opened, usable_samples
 from personseg.data.layout import Sample
+from personseg.imageops import upright_size
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class SampleSet:
 
 def _header_size(path: Path) -> tuple[int, int]:
     with opened(path) as img:
-        return img.size
+        return upright_size(img)
 
 
 def check_headers(sample: Sample) -> None:

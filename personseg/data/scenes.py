@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from personseg.data.photometric import randint
 from personseg.errors import UserError
+from personseg.imageops import upright
 from personseg.uris import is_remote, local_dataset
 
 STOCK = "scenes"  # --backgrounds value naming the committed set
@@ -117,7 +118,7 @@ class Scenes:
         try:
             with Image.open(path) as img:
                 img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale when it is large
-                rgb = img.convert("RGB")
+                rgb = upright(img).convert("RGB")
         except (OSError, UnidentifiedImageError) as exc:
             raise UserError(f"--backgrounds {path}: cannot be decoded ({exc})") from None
         rgb.thumbnail((MAX_SIDE, MAX_SIDE))

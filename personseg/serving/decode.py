@@ -14,8 +14,9 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from personseg.imageops import upright
 from personseg.serving.errors import RequestError
 
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
@@ -71,7 +72,7 @@ def decode_image(data: bytes, limits: ImageLimits, field: str = "image",
         admit(pixels)
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
+        image = upright(image)  # the rule datasets follow too
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise RequestError(f"{field}: truncated or corrupt {image.format} data ({exc})", kind="truncated") from None
     return image

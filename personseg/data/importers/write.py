@@ -2,7 +2,9 @@
 
 Pictures that need no resizing are copied byte for byte (a JPEG is not re-encoded), after a full
 decode, so a truncated file is refused here and not in training; other pictures are re-encoded (PNG
-at a fast compression level: the pixels are what matter). Masks and ignore maps are 0/255 PNGs, and
+at a fast compression level: the pixels are what matter). A picture whose EXIF orientation turns it is
+compared with its annotation, and written, upright: the way datasets and serving read every picture
+(``imageops.upright``). Masks and ignore maps are 0/255 PNGs, and
 ``ignore/<id>.png`` is written only where something is ignored. Images with no person pixel are dropped
 unless ``keep_empty``, but are checked like the rest. A source split (e.g. VOC's train.txt / val.txt)
 becomes ``split.json``, listing only images written; without one none is written and the hash split
@@ -30,7 +32,7 @@ from personseg.data.importers import importer
 from personseg.data.importers.source import ImportOptions, Item
 from personseg.data.split import SPLIT_FILE
 from personseg.errors import UserError
-from personseg.imageops import to_rgb8
+from personseg.imageops import EXIF_ORIENTATION, to_rgb8, upright, upright_size
 
 log = logging.getLogger(__name__)
 CARD = "dataset.json"
@@ -138,12 +140,12 @@ def _group(item: Item, pattern: re.Pattern[str] | None) -> str | None:
 
 
 def _check_size(item: Item) -> tuple[int, int]:
-    """The picture's (width, height), checked against the annotation's maps (header only)."""
+    """The picture's upright (width, height), checked against the annotation's maps (header only)."""
     image = item.image
     if isinstance(image, Path):
         try:
             with Image.open(image) as opened:
-                width, height = opened.size
+                width, height = upright_size(opened)
         except (UnidentifiedImageError, OSError) as exc:
             raise UserError(f"{image}: not a readable image ({exc})") from None
     else:
@@ -158,7 +160,7 @@ def _write_item(item: Item, out: Path, size: tuple[int, int], long_side: int | N
     """Write one sample's files; True when it has an ignore map."""
     image = item.image
     target = _target_size(*size, long_side)
-    if isinstance(image, Path) and target == size and image.suffix.lower() in COPIED_EXTS:
+    if isinstance(image, Path) and target == size and image.suffix.lower() in COPIED_EXTS and not _turned(image):
         _verify(image)
         shutil.copyfile(image, out / "images" / f"{item.id}{image.suffix.lower()}")
     else:
@@ -168,6 +170,12 @@ def _write_item(item: Item, out: Path, size: tuple[int, int], long_side: int | N
         _save_map(item.ignore, out / "ignore" / f"{item.id}.png", target)
         return True
     return False
+
+
+def _turned(path: Path) -> bool:
+    """Whether the picture's EXIF orientation turns it (then it is written upright, not copied)."""
+    with Image.open(path) as opened:
+        return opened.getexif().get(EXIF_ORIENTATION, 1) not in (None, 1)
 
 
 def _verify(path: Path) -> None:
@@ -186,7 +194,7 @@ def _save_picture(image: Path | Image.Image, path: Path, target: tuple[int, int]
     if isinstance(image, Path):
         try:
             with Image.open(image) as opened:
-                picture = to_rgb8(opened)
+                picture = to_rgb8(upright(opened))
         except (UnidentifiedImageError, OSError) as exc:
             raise UserError(f"{image}: unreadable or truncated image ({exc})") from None
     else:
