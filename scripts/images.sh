@@ -11,7 +11,8 @@
 #   REGISTRY      registry/namespace to tag (build) or push to; else PERSONSEG_IMAGE_REGISTRY, else the
 #                 default in personseg/images.py. Push credentials come from `docker login`/`buildah login`.
 #   ENGINE        docker or buildah, to skip the detection.
-#   BUILD_ARGS    extra build flags, e.g. "--build-arg BASE_IMAGE=my/base:tag".
+#   BUILD_ARGS    extra build flags, e.g. "--build-arg BASE_IMAGE=python:3.11-slim@sha256:<digest>" (a base
+#                 image by digest; without one the build warns).
 #   TORCH_INDEX_URL  PyTorch's CPU wheel index (or a mirror) for the pipeline image's torch; required for it.
 #   BUILDAH_OPTS  global buildah flags, e.g. "--storage-driver vfs --root /some/dir".
 #   BUILDAH_LAYERS  cache buildah layers (default true; false saves disk on the vfs driver).
@@ -71,6 +72,10 @@ build() {
     local origin
     if origin=$(git remote get-url origin 2>/dev/null) && [[ "$origin" == https://* ]]; then
         args+=(--build-arg "SOURCE=${origin%.git}")
+    fi
+    if [[ " ${BUILD_ARGS:-} " != *" BASE_IMAGE="*"@sha256:"* ]]; then
+        echo "images.sh: warning: BASE_IMAGE is not pinned by digest; for a release pass" \
+             "BUILD_ARGS=\"--build-arg BASE_IMAGE=<image>@sha256:<digest>\" so the tag cannot be moved under you" >&2
     fi
     echo "images.sh: building $target with $tool" >&2
     if [ "$tool" = docker ]; then
