@@ -1,9 +1,12 @@
-"""Time ``personseg data import --format coco`` on a generated 5,000-image COCO-style dataset.
+"""Time ``personseg data import`` on a generated 5,000-image dataset (COCO-style, or RGBA mattes).
 
-Each image is a small JPEG (320x240 by default) with 1-3 person polygons; every fifth also has a crowd
-region (uncompressed RLE) and every tenth a dog. The dataset is written to a temp dir (or --work), the
-import is timed on its own, and images/s is printed with the CPU it ran on. Run:
-`.venv/bin/python benchmarks/import_speed.py` (target: at least 50 images/s).
+``--format coco``: each image is a small JPEG (320x240 by default) with 1-3 person polygons; every fifth
+also has a crowd region (uncompressed RLE) and every tenth a dog. ``--format matte``: each image is an
+RGBA PNG of the same size whose alpha is a soft-edged person (the picture itself must be re-encoded,
+since its alpha is dropped). The dataset is written to a temp dir (or --work), the import is timed on its
+own, and images/s is printed (per wall-clock second, and per second of this process's CPU time, which
+other load on a shared machine disturbs less) with the CPU it ran on. Run:
+`.venv/bin/python benchmarks/import_speed.py [--format matte]` (target: at least 50 images/s).
 """
 
 from __future__ import annotations
@@ -74,27 +77,54 @@ def generate(root: Path, count: int, width: int, height: int, seed: int = 0) -> 
     return root / "instances.json"
 
 
+def generate_mattes(root: Path, count: int, width: int, height: int, seed: int = 0) -> Path:
+    """Write ``count`` RGBA PNGs (a textured picture, a soft-edged person in alpha) under ``root``."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    ys, xs = np.mgrid[0:height, 0:width]
+    for n in range(count):
+        shade = rng.integers(40, 215, 3) + (ys[..., None] - height / 2) * rng.uniform(-0.5, 0.5, 3)
+        rgb = (shade + rng.normal(0, 3, (height, width, 3))).clip(0, 255).astype(np.uint8)  # photo-like
+        cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.4, 0.6) * height
+        rx, ry = rng.uniform(0.1, 0.2) * width, rng.uniform(0.25, 0.4) * height
+        inside = 1 - np.hypot((xs - cx) / rx, (ys - cy) / ry)  # > 0 inside the ellipse
+        alpha = (inside * 8).clip(0, 1) * 255  # a soft edge a few pixels wide
+        Image.fromarray(np.dstack([rgb, alpha.astype(np.uint8)]), mode="RGBA").save(root / f"{n:06d}.png")
+    return root
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--format", choices=("coco", "matte"), default="coco")
     p.add_argument("--count", type=int, default=5000)
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--size", type=int, help="also pass --size to the import (re-encodes every picture)")
-    p.add_argument("--work", type=Path, help="folder for the generated data (default: a temp dir, removed)")
+    p.add_argument("--work", type=Path,
+                   help="folder for the generated data, kept and reused by the next run (default: a temp dir, removed)")
     args = p.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="personseg-import-bench-"))
     try:
         start = time.perf_counter()
-        src = generate(work / "coco", args.count, args.width, args.height)
-        print(f"generated {args.count} images in {time.perf_counter() - start:.1f} s")
+        make = generate if args.format == "coco" else generate_mattes
+        data = work / f"{args.format}-{args.count}-{args.width}x{args.height}"
+        if data.is_dir():
+            print(f"reusing {data}")
+        else:
+            make(data.with_name(f"{data.name}.tmp"), args.count, args.width, args.height)
+            data.with_name(f"{data.name}.tmp").rename(data)
+            print(f"generated {args.count} images in {time.perf_counter() - start:.1f} s")
+        src = data / "instances.json" if args.format == "coco" else data
+        out = Path(tempfile.mkdtemp(prefix="import-", dir=work)) / "dataset"
         flags = ["--size", str(args.size)] if args.size else []
-        start = time.perf_counter()
-        code = personseg(["data", "import", "--format", "coco", str(src), str(work / "out"), *flags])
-        seconds = time.perf_counter() - start
+        start, cpu = time.perf_counter(), time.process_time()
+        code = personseg(["data", "import", "--format", args.format, str(src), str(out), *flags])
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        shutil.rmtree(out.parent)
         if code:
             raise SystemExit(code)
-        print(f"import: {args.count} images ({args.width}x{args.height}) in {seconds:.1f} s = "
-              f"{args.count / seconds:.0f} images/s")
+        print(f"import --format {args.format}: {args.count} images ({args.width}x{args.height}) in {seconds:.1f} s = "
+              f"{args.count / seconds:.0f} images/s; {cpu:.1f} s of CPU = {args.count / cpu:.0f} images per CPU second")
         print(f"cpu: {cpu_info().summary()}")
     finally:
         if args.work is None:
