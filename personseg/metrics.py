@@ -6,6 +6,8 @@ an image where both prediction and truth are empty counts as a perfect 1.0.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 IGNORE = 255
@@ -50,19 +52,54 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-def boundary_f(pred: np.ndarray, truth: np.ndarray, tolerance: float = 0.0075) -> float:
-    """Boundary F-score: contour precision/recall within ``tolerance`` x image diagonal pixels."""
+def _radius(shape: tuple[int, ...], tolerance: float) -> int:
+    """DAVIS ``db_eval_boundary``: ``tolerance`` pixels when >= 1, else ceil(tolerance x image diagonal)."""
+    return int(tolerance) if tolerance >= 1 else max(1, math.ceil(tolerance * float(np.hypot(*shape))))
+
+
+def _content(truth: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns holding any labelled pixel, without the letterbox padding.
+
+    Padding (whole unlabelled rows or columns at the borders) is outside the photograph, so its edge is
+    the image border, not a contour.
+    """
+    rows, cols = np.flatnonzero(_valid(truth).any(axis=1)), np.flatnonzero(_valid(truth).any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def boundary_f(pred: np.ndarray, truth: np.ndarray, tolerance: float = 0.008) -> float:
+    """Boundary F-score (DAVIS, Cityscapes): contour precision and recall within a pixel tolerance.
+
+    ``tolerance``: a fraction of the image diagonal (DAVIS's 0.008), or pixels when >= 1. Letterbox
+    padding is cropped away first (``_content``). Other ``IGNORE`` pixels are unlabelled: any contour
+    through them agrees with the labels, so they take the prediction's value (a perfect prediction whose
+    edge lies in an ignore band scores 1.0), only contour pixels on labelled pixels are counted, and
+    contours may match across ignore pixels. A side with no counted contour misses nothing (1.0 for it);
+    no contour anywhere scores 1.0, a contour on one side only 0.0.
+    """
+    if not _valid(truth).any():
+        return 1.0
+    rows, cols = _content(truth)
+    truth, pred = truth[rows, cols], pred.astype(bool)[rows, cols]
     valid = _valid(truth)
-    radius = max(1, round(tolerance * float(np.hypot(*truth.shape))))
-    pb = _boundary(pred.astype(bool)) & valid
-    tb = _boundary(truth == 1) & valid
-    if not pb.any() and not tb.any():
+    filled = np.where(valid, truth == 1, pred)
+    radius = _radius(truth.shape, tolerance)
+    pb, tb = _boundary(pred), _boundary(filled)
+    pb_counted, tb_counted = pb & valid, tb & valid
+    if not pb_counted.any() and not tb_counted.any():
         return 1.0
     if not pb.any() or not tb.any():
         return 0.0
-    precision = np.count_nonzero(pb & _dilate(tb, radius)) / np.count_nonzero(pb)
-    recall = np.count_nonzero(tb & _dilate(pb, radius)) / np.count_nonzero(tb)
+    precision = (np.count_nonzero(pb_counted & _dilate(tb, radius)) / np.count_nonzero(pb_counted)
+                 if pb_counted.any() else 1.0)
+    recall = (np.count_nonzero(tb_counted & _dilate(pb, radius)) / np.count_nonzero(tb_counted)
+              if tb_counted.any() else 1.0)
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def per_image_iou(preds: np.ndarray, truths: np.ndarray) -> list[float]:
+    """IoU of each image, in order (what a paired comparison of two models resamples)."""
+    return [float(iou(p, t)) for p, t in zip(preds, truths)]
 
 
 def mean_scores(preds: np.ndarray, truths: np.ndarray, boundary: bool = True) -> dict[str, float]:
