@@ -167,3 +167,59 @@ def test_a_torchrun_rank_joins_gloo_with_the_timeout_it_was_given(tiny_dataset, 
     with pytest.raises(Joined):
         run(TrainConfig(data=str(tiny_dataset), device="cpu", dist_timeout=7, threads=1), tmp_path / "m")
     assert calls == [("gloo", timedelta(seconds=7))]
+
+
+def test_a_per_rank_batch_under_two_is_refused_before_any_rank_starts(tiny_dataset, tmp_path):
+    """4 images over 4 ranks is one per rank: every batch would be skipped and nothing trained."""
+    from personseg.errors import UserError
+    from personseg.training.loop import rank_batch
+    from personseg.training.step import TrainConfig, run
+
+    assert rank_batch(8, 4) == 2 and rank_batch(3, 1) == 3
+    with pytest.raises(UserError, match=r"--batch-size 4 over 4 ranks gives 1 image per rank; BatchNorm needs at "
+                                        r"least 2, .*use --batch-size >= 8 or at most 2 ranks"):
+        run(TrainConfig(data=str(tiny_dataset), width=8, size=64, epochs=1, batch_size=4, nproc=4), tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_pipeline_refuses_more_ranks_than_its_batch_feeds():
+    from personseg.errors import UserError
+    from personseg.pipeline_logic.train import Nodes, train_step
+    from personseg.training.step import TrainConfig
+
+    with pytest.raises(UserError, match=r"train_nodes 4 x train_gpus 2: 8 ranks share a batch of 8 images, under 2 "
+                                        r"per rank, and BatchNorm needs 2: nothing would train; use at most 4 ranks"):
+        train_step(TrainConfig(data="s3://b/d", batch_size=8), "s3://b/m", Nodes(nodes=4, gpus=2))
+
+
+def test_an_epoch_without_an_optimizer_step_fails(tiny_dataset, monkeypatch):
+    """A silent no-op is a failure: were one-image batches ever let through, the epoch says it trained nothing."""
+    from personseg.data.prescan import prescan
+    from personseg.errors import UserError
+    from personseg.models import build_model
+    from personseg.training import loop
+
+    monkeypatch.setattr(loop, "rank_batch", lambda batch, world: 1)  # what ceil(batch / world) gave 4 ranks of 4
+    data = prescan(tiny_dataset, 64)
+    train, val = data.subset(data.ids[:3]), data.subset(data.ids[3:5])
+    with pytest.raises(UserError, match=r"epoch 1: no optimizer step ran \(3 training image\(s\), 1 per batch on "
+                                        r"each of 1 rank\(s\)\); nothing was trained"):
+        loop.fit(build_model("unet", decoder="bilinear", width=8), train, val, loop.FitConfig(epochs=1, batch_size=1))
+
+
+def test_batchnorm_is_synchronised_across_ranks_where_torch_can():
+    import torch
+
+    from personseg.models import build_model
+    from personseg.training.device import Placement
+    from personseg.training.distributed import Group
+    from personseg.training.loop import sync_batchnorm
+
+    def norms(model):
+        return {type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+    cuda = Placement(torch.device("cuda"))
+    assert norms(sync_batchnorm(build_model("unet", width=8), Group(0, 2), cuda)) == {"SyncBatchNorm"}
+    assert norms(sync_batchnorm(build_model("unet", width=8), Group(0, 1), cuda)) == {"BatchNorm2d"}  # one rank
+    # torch's SyncBatchNorm refuses CPU tensors, so ranks on CPUs keep per-rank statistics
+    assert norms(sync_batchnorm(build_model("unet", width=8), Group(0, 2), Placement())) == {"BatchNorm2d"}

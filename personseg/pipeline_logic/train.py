@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.train_nodes import check_nodes
+from personseg.pipeline_logic.train_nodes import check_nodes, check_ranks
 from personseg.training.step import TrainConfig, TrainResult, run
 from personseg.training.trainjob import NodePool
 
@@ -78,6 +78,7 @@ def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes, run_id: str = ""
     from personseg.training.remote_out import remove_prefix
 
     check_nodes(nodes.nodes, nodes.gpus)
+    check_ranks(cfg.batch_size, nodes.nodes, nodes.gpus)
     use_endpoint(nodes.s3_endpoint)
     place = checkpoint_place(run_id, retrain_key)
     if nodes.nodes == 1:

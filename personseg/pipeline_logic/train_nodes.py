@@ -16,6 +16,21 @@ def check_nodes(nodes: int, gpus: int) -> None:
         raise UserError(f"train_gpus {gpus}: must be >= 0")
 
 
+def check_ranks(batch_size: int, nodes: int, gpus: int) -> None:
+    """Refuse a TrainJob whose ranks (one per GPU, or per node) would get under 2 images of the batch each."""
+    if nodes <= 1:
+        return  # one node trains in the step's own pod, on one rank
+    from personseg.training.loop import MIN_RANK_BATCH, rank_batch  # torch: only when a TrainJob is asked for
+
+    ranks = nodes * max(1, gpus)
+    try:
+        rank_batch(batch_size, ranks)
+    except UserError:
+        raise UserError(f"train_nodes {nodes} x train_gpus {gpus}: {ranks} ranks share a batch of {batch_size} "
+                        f"images, under {MIN_RANK_BATCH} per rank, and BatchNorm needs {MIN_RANK_BATCH}: nothing "
+                        f"would train; use at most {batch_size // MIN_RANK_BATCH} ranks") from None
+
+
 def train_pod_gpus(nodes: int, gpus: int) -> str:
     """GPUs the train task's own pod asks for: ``gpus`` when it trains there, "0" when it launches a TrainJob.
 

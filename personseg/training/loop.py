@@ -4,7 +4,10 @@ Shared by ``personseg train`` (one rank or several) and the swap's fine-tuning (
 to distil from). Sample order comes from (seed, epoch) through a ``DistributedSampler`` (one replica
 when training alone) and augmentation from (seed, epoch, index), so nothing random is carried in the
 state: a run resumed at epoch k, with any number of ranks, sees the samples an unbroken run would.
-``--batch-size`` is the global batch: each of N ranks takes ``ceil(batch / N)``.
+``--batch-size`` is the global batch: each of N ranks takes ``ceil(batch / N)``, which must be at least 2
+(BatchNorm needs two samples; a batch of one is skipped), and an epoch without a single optimizer step
+is an error, never a "trained" model. With several ranks BatchNorm is synchronised across them
+(``sync_batchnorm``) where PyTorch can: on CUDA.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from personseg.console.progress import progress
 from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import SampleSet
 from personseg.data.stream import EpochSampler, StreamDataset, check_errors, make_loader, shard
+from personseg.errors import UserError
 from personseg.metrics import boundary_f, dice, iou
 from personseg.training.device import Placement
 from personseg.training.distributed import Group, fault_point
@@ -60,6 +64,31 @@ class FitState:
     best_state: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     optimizer: dict | None = None
+
+
+MIN_RANK_BATCH = 2
+
+
+def rank_batch(batch_size: int, world: int) -> int:
+    """Each rank's share of the global ``batch_size``; an error naming both when it is under 2."""
+    per_rank = math.ceil(batch_size / world)
+    if per_rank < MIN_RANK_BATCH:
+        raise UserError(f"--batch-size {batch_size} over {world} ranks gives {per_rank} image per rank; BatchNorm "
+                        f"needs at least {MIN_RANK_BATCH}, so no optimizer step would run: use --batch-size >= "
+                        f"{MIN_RANK_BATCH * world} or at most {batch_size // MIN_RANK_BATCH} ranks")
+    return per_rank
+
+
+def sync_batchnorm(model: nn.Module, group: Group, placement: Placement) -> nn.Module:
+    """``model`` with BatchNorm synchronised over the ranks, where PyTorch supports it.
+
+    ``torch.nn.SyncBatchNorm`` refuses CPU tensors (torch 2.13 ``SyncBatchNorm.forward``: "expected input
+    tensor to be on GPU"), so ranks on CPUs keep per-rank statistics; ``rank_batch`` guarantees each
+    rank at least 2 images per batch.
+    """
+    if group.world == 1 or not placement.is_cuda:
+        return model
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 def cpu_copy(obj: object) -> object:
@@ -124,6 +153,8 @@ def fit(
     placement, group = placement or Placement(), group or Group()
     torch.manual_seed(cfg.seed)
     state = state or FitState()
+    per_rank = rank_batch(cfg.batch_size, group.world) if len(train.samples) > 1 else 1
+    model = sync_batchnorm(model, group, placement)
     placement.model(model)
     net = DistributedDataParallel(model, device_ids=[placement.device] if placement.is_cuda else None) \
         if group.world > 1 else model
@@ -141,7 +172,7 @@ def fit(
     dataset = StreamDataset(train, cfg.augment, cfg.seed)
     sampler = EpochSampler(DistributedSampler(dataset, num_replicas=group.world, rank=group.rank, shuffle=True,
                                               seed=cfg.seed))
-    loader = make_loader(dataset, sampler, math.ceil(cfg.batch_size / group.world), cfg.workers, placement.is_cuda)
+    loader = make_loader(dataset, sampler, per_rank, cfg.workers, placement.is_cuda)
     if teacher is not None:
         placement.model(teacher).eval()
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
@@ -173,9 +204,12 @@ def fit(
             loss_sum, batches = loss_sum + loss.item(), batches + 1
             if group.is_main:
                 progress("epoch", epoch, cfg.epochs, f"batch {batches}/{len(loader)}  loss {loss_sum / batches:.4f}")
-        sched.step()
         _log_samples(group, epoch, train, seen)
         loss_sum, batches, skipped = group.all_sum([loss_sum, batches, skipped], placement.device)
+        if not batches:
+            raise UserError(f"epoch {epoch}: no optimizer step ran ({len(train.samples)} training image(s), "
+                            f"{per_rank} per batch on each of {group.world} rank(s)); nothing was trained")
+        sched.step()
         if skipped:
             log.warning("epoch %d: %d sample(s) failed to decode and were masked out (--skip-invalid)", epoch,
                         int(skipped))

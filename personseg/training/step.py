@@ -30,7 +30,7 @@ from personseg.training.config import TrainConfig
 from personseg.training.device import Placement, resolve
 from personseg.training.distributed import Group, env_group, join, leave
 from personseg.training.launch import launch_local
-from personseg.training.loop import FitConfig, fit
+from personseg.training.loop import FitConfig, fit, rank_batch
 from personseg.training.state import STATE_FILE, save_state
 from personseg.uris import local_dataset
 
@@ -80,6 +80,7 @@ def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     check_place(str(checkpoint_dir or ""))
     group = env_group()
     if group is None and cfg.nproc > 1:
+        rank_batch(cfg.batch_size, cfg.nproc)  # refused here, before any rank starts
         return _launch(cfg, out, resume, checkpoint_dir)
     if group is not None and cfg.nproc > 1:
         raise UserError(f"--nproc {cfg.nproc}: this process is already rank {group.rank} of {group.world} started "
