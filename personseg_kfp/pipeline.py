@@ -2,7 +2,8 @@
 
 ``candidates`` names the models competing for deployment (``network:runtime``, networks ``bilinear`` and
 ``swapped``): one quantize task builds them all, evaluate gates each against the FP32 ONNX of its own
-network and returns the fastest that passes, and deploy publishes that one.
+network and against the seed (the trained bilinear network in FP32: within ``tolerable_iou_loss`` end to
+end, and at least ``min_iou``), returns the fastest that passes, and deploy publishes that one.
 
 Defaults give a sensible run on the committed demo dataset. ``check_data`` fingerprints the dataset
 and ends the run ("no new data since version N") when the production model was trained on exactly
@@ -111,6 +112,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         candidates: str = DEFAULT_CANDIDATES,
         tolerable_iou_loss: float = QUANTIZE.tolerable_iou_loss,
         min_speedup: float = 1.25,
+        min_iou: float = 0.5,
         extra_eval_uri: str = "real",
         min_extra_iou: float = 0.0,
         model_name: str = DEPLOY.name,
@@ -221,8 +223,8 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
     evaluated = networked(_sized(evaluate(
         data=data.outputs["data"], bilinear=trained.outputs["model"], candidates=quantized.outputs["candidates"],
         model_name=p["model_name"], tolerable_iou_loss=p["tolerable_iou_loss"], min_speedup=p["min_speedup"],
-        rounds=p["eval_rounds"], extra_eval_uri=p["extra_eval_uri"], min_extra_iou=p["min_extra_iou"],
-        image_size=p["image_size"], s3_endpoint=p["s3_endpoint"]), "evaluate"))
+        min_iou=p["min_iou"], rounds=p["eval_rounds"], extra_eval_uri=p["extra_eval_uri"],
+        min_extra_iou=p["min_extra_iou"], image_size=p["image_size"], s3_endpoint=p["s3_endpoint"]), "evaluate"))
     evaluated.set_caching_options(False)
     with dsl.If(evaluated.outputs["Output"] != "", name="gate-passed"):  # the winner's name; "" = none passed
         shipped = networked(_sized(deploy(

@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TINY_PARAMS = {"dataset_uri": "synthetic:16", "image_size": 64, "width": 8, "epochs": 1, "swap_epochs": 1,
                "calibration_size": 8, "eval_rounds": 2, "model_name": "tiny-seg",
+               "min_iou": 0.0,  # one epoch on 16 images learns little; the floor is tested on its own
                # ONNX Runtime only, to keep the local runs short; tests/test_quantize_candidates.py builds OpenVINO's
                "candidates": "bilinear:onnxruntime,swapped:onnxruntime"}
 
@@ -15,12 +16,24 @@ TINY_PARAMS = {"dataset_uri": "synthetic:16", "image_size": 64, "width": 8, "epo
 # PyTorch, each network's FP32 ONNX, each network's INT8 on ONNX Runtime. Timings are fixed (batch 8).
 SEED, BIL_FP32, SWP_FP32 = "bilinear", "bilinear-fp32-onnx", "swapped-fp32-onnx"
 BIL_INT8, SWP_INT8 = "bilinear-int8-onnxruntime", "swapped-int8-onnxruntime"
+IDS = ["t0", "t1", "t2", "t3"]
+
+
+def spread(iou: float) -> list[float]:
+    """Four per-image IoUs whose mean is ``iou`` (the images differ, as real ones do)."""
+    return [iou - 0.03, iou + 0.01, iou + 0.03, iou - 0.01]
+
+
+def production(iou: float, per_image: list[float] | None = None) -> dict:
+    """The production model as ``score_production`` returns it, scored on the fixture's four test images."""
+    return {"ref": "models:/p:3", "iou": iou, "per_image_iou": per_image or spread(iou), "ids": IDS}
 
 
 def eval_row(name: str, iou: float, ms: float, agreement: tuple[str, float], base_ms: float = 200.0) -> dict:
     """One model's row: ``ms`` median per batch of 8, so images/s is 8000 / ms."""
     return {"name": name, "uri": f"/m/{name}", "kind": "torch" if name == SEED else "onnx",
             "precision": "int8" if "int8" in name else "fp32", "iou": iou, "dice": iou, "boundary_f": 0.5,
+            "per_image_iou": spread(iou),
             "agreement_iou": agreement[1], "agreement_with": agreement[0],
             "latency_ms": {"median": ms, "p90": ms * 1.1}, "images_per_s": 8000 / ms,
             "speedup": base_ms / ms, "gflops": 1.0, "achieved_gops": 8.0}
@@ -32,7 +45,7 @@ def eval_result(bil_int8: tuple[float, float] = (0.815, 40.0), swp_int8: tuple[f
             eval_row(SWP_FP32, 0.81, 50.0, (SWP_FP32, 1.0)),
             eval_row(BIL_INT8, *bil_int8, (BIL_FP32, 0.99)), eval_row(SWP_INT8, *swp_int8, (SWP_FP32, 0.985))]
     return {"batch_size": 8, "image_size": 64, "threads": 2, "cpu": {"model": "cpu", "flags": ["avx2"]},
-            "baseline": SEED, "data": {"uri": "d", "split": "test", "samples": 4}, "rounds": 3,
+            "baseline": SEED, "data": {"uri": "d", "split": "test", "samples": 4, "ids": IDS}, "rounds": 3,
             "config": {}, "models": rows}
 
 

@@ -7,7 +7,7 @@ bilinear FP32 ONNX 100 ms/batch, swapped FP32 ONNX 50 ms; each INT8 candidate's 
 from __future__ import annotations
 
 import pytest
-from pipeline_fixtures import candidates_index, eval_result
+from pipeline_fixtures import candidates_index, eval_result, production
 
 from personseg.errors import UserError
 from personseg.pipeline_logic import summary
@@ -46,10 +46,11 @@ def test_a_failing_candidate_never_wins_however_fast() -> None:
                                     "swapped:onnxruntime failed accuracy (swapped-int8-onnxruntime IoU 0.7000 vs "
                                     "swapped-fp32-onnx 0.8100: loss 0.1100")
     table = candidates_table(result, selection)
-    assert ("| swapped:onnxruntime | 0.7000 | 0.9850 | 5.00x | 20.00x | 800.0 | **FAIL** | pass | pass | - "
-            "| failed |") in table
-    assert "| bilinear:onnxruntime | 0.8150 | 0.9900 | 2.50x | 5.00x | 200.0 | pass | pass | pass | - | **winner** |" \
-        in table
+    # both losses of every candidate: against its own FP32 ONNX and against the seed
+    assert ("| swapped:onnxruntime | 0.7000 | +0.1100 | +0.1200 | 0.9850 | 5.00x | 20.00x | 800.0 | **FAIL** | "
+            "**FAIL** | pass | pass | pass | - | failed |") in table
+    assert ("| bilinear:onnxruntime | 0.8150 | +0.0050 | +0.0050 | 0.9900 | 2.50x | 5.00x | 200.0 | pass | pass | "
+            "pass | pass | pass | - | **winner** |") in table
     gate = gate_summary(selection)
     assert gate["deploy"] is True and gate["winner"] == "bilinear:onnxruntime" and gate["checks"]["speed"]["passed"]
 
@@ -57,7 +58,7 @@ def test_a_failing_candidate_never_wins_however_fast() -> None:
 def test_when_none_passes_nothing_wins_and_the_report_says_why_each_failed() -> None:
     # swapped fails speed (1.25x < 2x); bilinear fails accuracy and speed; production blocks neither
     result = eval_result(bil_int8=(0.75, 80.0), swp_int8=(0.80, 40.0))
-    selection = _select(result, production_iou=0.5)
+    selection = _select(result, production=production(0.5))
     assert selection.winner == "" and not any(v.passed for v in selection.verdicts)
     assert selection.why.startswith("No candidate passed: bilinear:onnxruntime failed accuracy (")
     assert "), speed (bilinear-int8-onnxruntime 1.25x over bilinear-fp32-onnx" in selection.why
@@ -65,8 +66,8 @@ def test_when_none_passes_nothing_wins_and_the_report_says_why_each_failed() -> 
         in selection.why
     text = summary.markdown_report(result, selection, None, {})
     assert "**Gate: not deployed**" in text and selection.why in text
-    assert "| bilinear:onnxruntime | 0.7500 | 0.9900 | 1.25x | 2.50x | 100.0 | **FAIL** | **FAIL** | pass | - " \
-           "| failed |" in text
+    assert ("| bilinear:onnxruntime | 0.7500 | +0.0700 | +0.0700 | 0.9900 | 1.25x | 2.50x | 100.0 | **FAIL** | "
+            "**FAIL** | pass | **FAIL** | pass | - | failed |") in text
     # the chain and gallery show the fastest candidate, said to be undeployed
     assert focus(selection, result).name == "swapped:onnxruntime"
     assert "## Bilinear FP32 -> swapped:onnxruntime (the fastest candidate; not deployed)" in text
@@ -85,7 +86,7 @@ def test_a_candidate_that_failed_to_quantize_is_shown_and_never_picked() -> None
     assert selection.why == (f"bilinear:onnxruntime: the only one of the 2 candidates that passed; swapped:onnxruntime "
                              f"failed before evaluation ({reason}).")
     table = candidates_table(result, selection)
-    assert f"| swapped:onnxruntime | - | - | - | - | - | - | - | - | - | failed before evaluation: {reason} |" in table
+    assert f"| swapped:onnxruntime |{' - |' * 13} failed before evaluation: {reason} |" in table
     assert selection.verdict("swapped:onnxruntime").to_dict()["gate"] is None
 
 

@@ -13,7 +13,7 @@ from personseg.images import pipeline_image
 
 STEPS = ("check_data", "ingest", "train_pod_gpus", "train", "swap", "quantize", "evaluate", "deploy")
 PARAMS = {"dataset_uri", "image_size", "width", "epochs", "swap_design", "calibration_size", "tolerable_iou_loss",
-          "min_speedup", "model_name", "deploy_target", "namespace", "candidates"}
+          "min_speedup", "min_iou", "model_name", "deploy_target", "namespace", "candidates"}
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +71,9 @@ def test_pipeline_structure(tmp_path: Path) -> None:
     assert tasks["quantize"]["inputs"]["parameters"]["candidate_names"]["componentInputParameter"] == \
         "pipelinechannel--candidates"
     assert set(tasks["quantize"]["inputs"]["artifacts"]) == {"data", "bilinear", "swapped"}
+    # the gate's floor reaches evaluate, with a default that refuses a model that never learned
+    assert tasks["evaluate"]["inputs"]["parameters"]["min_iou"]["componentInputParameter"] == "pipelinechannel--min_iou"
+    assert params["min_iou"]["defaultValue"] == 0.5
     assert tasks["evaluate"]["inputs"]["artifacts"]["candidates"]["taskOutputArtifact"] == {
         "outputArtifactKey": "candidates", "producerTask": "quantize"}
     inner = spec["components"]["comp-condition-2"]["dag"]["tasks"]["deploy"]

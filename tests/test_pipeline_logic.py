@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pipeline_fixtures import SWP_FP32, SWP_INT8, candidates_index, eval_result
+from pipeline_fixtures import BIL_INT8, SWP_FP32, SWP_INT8, candidates_index, eval_result, production
 
 from personseg.errors import UserError
 from personseg.pipeline_logic import gallery, summary
@@ -69,25 +69,56 @@ def test_extra_set_floor_is_optional_and_blocks_below_it() -> None:
     assert summary.scalar_metrics(result, selection, None)["iou_extra_swapped_int8_onnxruntime"] == 0.5
 
 
-@pytest.mark.parametrize(("kwargs", "failed"), [
-    ({"tolerable_iou_loss": 0.005}, "accuracy"),          # loss 0.01 > 0.005
-    ({"min_speedup": 2.6}, "speed"),                       # INT8 2.5x over FP32 ONNX < 2.6x
-    ({"production_iou": 0.80}, "production"),             # equal is not better
+def _fp32_above_seed() -> dict:
+    """The swapped network in FP32 (0.83) above the seed (0.82); its INT8 at 0.805 loses 0.025 to quantization."""
+    result = _result(int8_iou=0.805)
+    model_row(result, SWP_FP32)["iou"] = 0.83
+    return result
+
+
+@pytest.mark.parametrize(("result", "kwargs", "failed"), [
+    (_fp32_above_seed(), {}, "accuracy"),                # quantization loss 0.025 > 0.02; 0.015 below the seed
+    (_result(), {"tolerable_iou_loss": 0.015}, "seed"),  # quantization loss 0.01, but 0.02 below the seed
+    (_result(), {"min_iou": 0.85}, "floor"),              # 0.80 < 0.85
+    (_result(), {"min_speedup": 2.6}, "speed"),           # INT8 2.5x over FP32 ONNX < 2.6x
+    (_result(), {"production": production(0.80)}, "production"),  # equal is not better
 ])
-def test_gate_each_check_can_block(kwargs: dict, failed: str) -> None:
+def test_gate_each_check_can_block(result: dict, kwargs: dict, failed: str) -> None:
     args = {"tolerable_iou_loss": 0.02, "min_speedup": 2.0, **kwargs}
-    decision = decide(_result(), **args, **SWAPPED)
+    decision = decide(result, **args, **SWAPPED)
     assert not decision.deploy
     assert [k for k, c in decision.checks.items() if not c.passed] == [failed]
     assert f"{failed} FAILED" in decision.summary
 
 
-def test_gate_beats_production_and_rejects_bad_settings() -> None:
-    assert decide(_result(), 0.02, 2.0, production_iou=0.79, **SWAPPED).deploy
-    with pytest.raises(UserError, match="min_speedup"):
-        decide(_result(), 0.02, 0.0, **SWAPPED)
-    with pytest.raises(UserError, match=f"no model named '{SWP_INT8}'"):
-        decide({**_result(), "models": _result()["models"][:4]}, 0.02, 1.0, **SWAPPED)
+def test_every_candidate_is_held_to_the_seed_besides_its_own_fp32() -> None:
+    # a damaged swap: its INT8 is faithful to its own FP32 (loss 0.005) but 0.10 below the seed, and fastest
+    result = eval_result(bil_int8=(0.815, 40.0), swp_int8=(0.72, 10.0))
+    model_row(result, SWP_FP32)["iou"] = 0.725
+    selection = _selection(result)
+    swapped = selection.verdict("swapped:onnxruntime")
+    assert swapped.decision.checks["accuracy"].passed and not swapped.decision.checks["seed"].passed
+    assert swapped.decision.checks["seed"].detail == (f"{SWP_INT8} IoU 0.7200 vs seed bilinear 0.8200: loss 0.1000, "
+                                                      "tolerance 0.0200")
+    assert selection.winner == "bilinear:onnxruntime"
+    assert "swapped:onnxruntime failed seed (swapped-int8-onnxruntime IoU 0.7200 vs seed bilinear" in selection.why
+    seed_iou = model_row(result, "bilinear")["iou"]
+    assert model_row(result, BIL_INT8)["iou"] >= seed_iou - 0.02  # nothing worse than the seed by more is deployed
+
+
+def test_better_than_production_is_a_paired_bootstrap_not_a_coin_flip() -> None:
+    result = _result()  # the candidate's per-image IoU: 0.77, 0.81, 0.83, 0.79
+    noisy = decide(result, 0.02, 2.0, production(0.79, [0.80, 0.78, 0.84, 0.74]), **SWAPPED)  # +0.01 on average
+    assert not noisy.deploy and not noisy.checks["production"].passed
+    detail = noisy.checks["production"].detail
+    assert detail.startswith(f"{SWP_INT8} IoU 0.8000 vs production 0.7900: gain +0.0100, 95% paired bootstrap "
+                             "interval [-")
+    assert detail.endswith("over 4 images (2000 resamples, seed 0); deploys when its lower bound > 0")
+    steady = decide(result, 0.02, 2.0, production(0.79), **SWAPPED)  # +0.01 on every image
+    assert steady.deploy and "interval [+0.0100, +0.0100]" in steady.checks["production"].detail
+    assert decide(result, 0.02, 2.0, production(0.79), **SWAPPED) == steady  # seeded: the same every time
+    with pytest.raises(UserError, match="scored on other images"):
+        decide(result, 0.02, 2.0, {**production(0.79), "ids": ["a", "b", "c", "d"]}, **SWAPPED)
 
 
 def test_chain_steps_multiply_to_the_measured_speedup() -> None:
@@ -103,7 +134,7 @@ def test_chain_steps_multiply_to_the_measured_speedup() -> None:
 
 def test_metrics_and_markdown_report() -> None:
     result = _result()
-    selection = _selection(result, production_iou=0.7)
+    selection = _selection(result, production=production(0.7))
     metrics = summary.scalar_metrics(result, selection, 0.7)
     assert metrics["iou_swapped_fp32_onnx"] == 0.81 and metrics["speedup_swapped_int8_onnxruntime"] == \
         pytest.approx(10.0)

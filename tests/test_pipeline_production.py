@@ -43,6 +43,12 @@ def test_production_is_scored_only_when_promoted(registry_env, tmp_path: Path) -
     scored = score_production("seg", data)
     assert scored["ref"] == f"models:/seg:{version}"
     assert 0.0 <= scored["iou"] <= 1.0
+    # per image, on the test split in the evaluation's order: what the gate's paired bootstrap pairs
+    from personseg.data.split import split_ids
+
+    test_ids = split_ids(sorted(p.stem for p in (data / "images").iterdir()), data).test
+    assert scored["ids"] == test_ids and len(scored["per_image_iou"]) == len(test_ids)
+    assert sum(scored["per_image_iou"]) / len(test_ids) == pytest.approx(scored["iou"])
 
 
 def test_no_endpoint_means_no_registry(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -147,3 +147,49 @@ def test_an_openvino_candidate_is_an_openvino_ir_that_agrees_with_its_network(sw
     assert (info.kind, info.runtime, info.precision) == ("openvino", "openvino", "int8")
     assert info.extra["openvino"]["method"] in ("inc", "nncf")
     assert type(load_predictor(info.path)).__name__ == "OpenVINOPredictor"
+
+
+def _damage(model: Path, out: Path, shift: float = 2.0) -> Path:
+    """A copy of ``model`` whose output bias is shifted: a faithful quantization of a worse network."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(model, out)
+    weights = load_file(str(out / "model.safetensors"))
+    weights["outc.conv.bias"] = weights["outc.conv.bias"] + shift
+    save_file(weights, str(out / "model.safetensors"))
+    return out
+
+
+def test_a_damaged_swap_is_rejected_against_the_seed_and_nothing_worse_ships(tiny_model: Path, swapped: Path,
+                                                                             tiny_dataset: Path, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The swapped network, damaged on purpose, quantizes faithfully; only the seed check can stop it.
+
+    (The same damage measured with the bilinear candidate beside it: swapped INT8 0.28, bilinear INT8 0.44,
+    seed 0.44; ``test_pipeline_logic`` checks the choice between the two.)
+    """
+    from personseg.pipeline_logic.evaluate import evaluate_candidates
+
+    for var in ("MINIO_ENDPOINT", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    damaged = _damage(swapped, tmp_path / "damaged")
+    cfg = CandidatesConfig(candidates="swapped:onnxruntime", data=str(tiny_dataset), **QUICK)
+    quantize_candidates({"swapped": damaged}, cfg, tmp_path / "c")
+    tolerance = 0.02  # the pipeline's default
+    outcome = evaluate_candidates(tiny_dataset, tiny_model, tmp_path / "c", "tiny", tolerable_iou_loss=tolerance,
+                                  min_speedup=0.01, rounds=1, report_json=tmp_path / "evaluation.json")
+    rows = {m["name"]: m for m in outcome.result["models"]}
+    seed, hurt = rows["bilinear"]["iou"], rows["swapped-int8-onnxruntime"]["iou"]
+    assert hurt < seed - tolerance  # the damage shows end to end ...
+    assert abs(rows["swapped-fp32-onnx"]["iou"] - hurt) <= tolerance  # ... but not in its own quantization
+    verdict = outcome.selection.verdict("swapped:onnxruntime")
+    assert not verdict.passed and verdict.decision.checks["accuracy"].passed
+    assert not verdict.decision.checks["seed"].passed
+    assert f"swapped:onnxruntime failed seed (swapped-int8-onnxruntime IoU {hurt:.4f} vs seed bilinear {seed:.4f}" \
+        in outcome.markdown
+    assert outcome.winner == "" and "**Gate: not deployed**" in outcome.markdown  # nothing worse than the seed ships
+    written = json.loads((tmp_path / "evaluation.json").read_text())
+    assert written["gate"]["deploy"] is False
+    assert written["candidates"][0]["gate"]["checks"]["seed"]["passed"] is False

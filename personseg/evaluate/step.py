@@ -12,7 +12,8 @@ and ``agreement_with`` (the name of that model, its own name, or ``None``), ``sp
 and ``fraction_of_peak`` (achieved GOP/s over this CPU's measured GEMM peak for its precision, in
 ``cpu.peak``: ``{"fp32_gflops", "int8_gops"}``, the best of several trials, with every trial's rate in
 ``fp32_gflops_trials`` and ``int8_gops_trials``), and ``extra`` (``{"iou", "dice", "boundary_f"}`` on the
-second evaluation set, when one is given: ``result["extra_data"]`` names it).
+second evaluation set, when one is given: ``result["extra_data"]`` names it), ``per_image_iou`` (the
+IoU of each scored image, in the order of ``result["data"]["ids"]``: what a paired comparison resamples).
 
 Quality is scored on one split (default ``test``: never used to choose a model) and skips ``IGNORE``
 pixels, which include the letterbox padding.
@@ -38,7 +39,7 @@ from personseg.evaluate.config import EvalConfig
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.report import markdown_table
-from personseg.metrics import agreement_iou, mean_scores
+from personseg.metrics import agreement_iou, mean_scores, per_image_iou
 from personseg.runtime import Predictor, default_threads, load_predictor, predict_masks
 from personseg.uris import local_dataset, local_model
 
@@ -118,7 +119,7 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
     rows = []
     for i, (name, pred, t) in enumerate(zip(names, preds, timings)):
         ref = refs[i]
-        scores = mean_scores(masks[i], held.labels)
+        scores = {**mean_scores(masks[i], held.labels), "per_image_iou": per_image_iou(masks[i], held.labels)}
         gflops = _gflops(pred)
         rows.append({
             "name": name, "uri": named[i][1], "kind": pred.info.kind, "precision": pred.info.precision,
@@ -137,7 +138,8 @@ def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
         rows[-1]["fraction_of_peak"] = rows[-1]["achieved_gops"] / peak[key] if peak and gflops else None
     result = {"batch_size": cfg.batch_size, "image_size": size, "threads": threads,
               "cpu": {**cpu_info().summary(), "peak": peak},
-              "baseline": baseline, "data": {"uri": cfg.data, "split": cfg.split, "samples": len(held.ids)},
+              "baseline": baseline, "data": {"uri": cfg.data, "split": cfg.split, "samples": len(held.ids),
+                                                       "ids": list(held.ids)},
               "extra_data": ({"uri": cfg.extra_data, "split": cfg.extra_split, "samples": len(extra.ids)}
                              if extra else None),
               "rounds": cfg.rounds, "config": dataclasses.asdict(cfg), "models": rows}

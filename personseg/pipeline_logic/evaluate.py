@@ -14,6 +14,7 @@ from personseg.errors import UserError
 from personseg.modeldir import read_metrics
 from personseg.pipeline_logic.candidates import read_index
 from personseg.pipeline_logic.gallery import build_gallery
+from personseg.pipeline_logic.gate import check_thresholds
 from personseg.pipeline_logic.production import score_production
 from personseg.pipeline_logic.selection import Selection, focus, judge, select
 from personseg.pipeline_logic.summary import BASELINE, markdown_report, scalar_metrics
@@ -48,13 +49,15 @@ def evaluation_models(bilinear: str | Path, candidates_dir: str | Path, index: d
 def evaluate_candidates(data: str | Path, bilinear: str | Path, candidates_dir: str | Path, model_name: str,
                         tolerable_iou_loss: float, min_speedup: float, rounds: int = 10, batch_size: int = 8,
                         report_json: str | Path | None = None, extra: tuple[str, str | Path] | None = None,
-                        min_extra_iou: float = 0.0) -> EvalOutcome:
+                        min_extra_iou: float = 0.0, min_iou: float = 0.0) -> EvalOutcome:
     """Evaluate the models side by side on the test split (and ``extra``), gate each candidate, pick one.
 
-    ``extra`` is (name, folder) of a second evaluation set, scored whole for quality.
+    ``extra`` is (name, folder) of a second evaluation set, scored whole for quality. Every candidate is
+    held to the seed (``bilinear``) within ``tolerable_iou_loss`` and to ``min_iou`` (``gate.decide``).
     """
     from personseg.evaluate.step import EvalConfig, run
 
+    check_thresholds(tolerable_iou_loss, min_speedup, min_extra_iou, min_iou)  # before minutes of evaluation
     index = read_index(candidates_dir)
     if not any(c["status"] == "ok" for c in index["candidates"]):
         raise UserError(f"candidates {candidates_dir}: no candidate has a model to evaluate")
@@ -66,10 +69,11 @@ def evaluate_candidates(data: str | Path, bilinear: str | Path, candidates_dir: 
         result["extra_data"]["uri"] = extra[0]
     production = score_production(model_name, data, batch_size)
     production_iou = production["iou"] if production else None
-    selection = select(judge(index, result, tolerable_iou_loss, min_speedup, production_iou, min_extra_iou), result)
+    selection = select(judge(index, result, tolerable_iou_loss, min_speedup, production, min_extra_iou, min_iou),
+                       result)
     shown = focus(selection, result)
     settings = {"model_name": model_name, "tolerable_iou_loss": tolerable_iou_loss, "min_speedup": min_speedup,
-                "min_extra_iou": min_extra_iou, "evaluation": result["config"],
+                "min_iou": min_iou, "min_extra_iou": min_extra_iou, "evaluation": result["config"],
                 "train": _config_of(bilinear).get("train"),
                 "swap": index["networks"].get("swapped", {}).get("settings", {}).get("swap"),
                 "quantize": index["config"]}

@@ -33,7 +33,7 @@ def production_ref(model_name: str) -> str | None:
 
 
 def score_production(model_name: str, data: str | Path, batch_size: int = 8) -> dict[str, Any] | None:
-    """``{"ref", "iou"}`` of the production model on ``data``'s test split, or None."""
+    """``{"ref", "iou", "per_image_iou", "ids"}`` of the production model on ``data``'s test split, or None."""
     ref = production_ref(model_name)
     if ref is None:
         return None
@@ -41,4 +41,5 @@ def score_production(model_name: str, data: str | Path, batch_size: int = 8) -> 
 
     result = run(EvalConfig(models=(f"production={ref}",), data=str(data), batch_size=batch_size, rounds=1,
                             warmup=0, split="test", measure_peak=False))
-    return {"ref": ref, "iou": float(result["models"][0]["iou"])}
+    row = result["models"][0]
+    return {"ref": ref, "iou": float(row["iou"]), "per_image_iou": row["per_image_iou"], "ids": result["data"]["ids"]}

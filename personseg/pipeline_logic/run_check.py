@@ -71,7 +71,7 @@ def _check_quantize_and_gate(p: Mapping[str, Any]) -> None:
 
     parse_candidates(p["candidates"])
     _at_least(p, "calibration_size", MIN_CALIBRATION)
-    check_thresholds(p["tolerable_iou_loss"], p["min_speedup"], p["min_extra_iou"])
+    check_thresholds(p["tolerable_iou_loss"], p["min_speedup"], p["min_extra_iou"], p["min_iou"])
     _at_least(p, "eval_rounds", 1)
 
 

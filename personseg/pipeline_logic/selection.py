@@ -1,7 +1,8 @@
 """Gate every candidate, then pick the one to deploy: the fastest (highest images/s) that passed.
 
 Each evaluated candidate goes through ``gate.decide`` against the FP32 ONNX model of its own network
-(accuracy, speed = INT8 over that FP32 ONNX, production, extra). A failing candidate is never picked,
+(accuracy, speed = INT8 over that FP32 ONNX), the seed (seed: the end-to-end loss), ``min_iou`` (floor),
+production and the second evaluation set (extra). A failing candidate is never picked,
 however fast; when none passes the winner is ``""`` and nothing is deployed. Speed is compared on the
 figures of one interleaved timing run, so candidates on different runtimes are timed alike.
 """
@@ -60,7 +61,8 @@ class Selection:
 
 
 def judge(index: dict[str, Any], result: dict, tolerable_iou_loss: float, min_speedup: float,
-          production_iou: float | None = None, min_extra_iou: float = 0.0) -> list[Verdict]:
+          production: dict[str, Any] | None = None, min_extra_iou: float = 0.0,
+          min_iou: float = 0.0) -> list[Verdict]:
     """Each candidate of the quantize step's ``index``, gated on the evaluation ``result``."""
     verdicts = []
     for c in index["candidates"]:
@@ -69,8 +71,8 @@ def judge(index: dict[str, Any], result: dict, tolerable_iou_loss: float, min_sp
         if c["status"] != "ok":
             verdicts.append(Verdict(**base, reason=c["reason"]))
             continue
-        decision = decide(result, tolerable_iou_loss, min_speedup, production_iou, candidate=c["path"],
-                          fp32=c["fp32_onnx"], min_extra_iou=min_extra_iou)
+        decision = decide(result, tolerable_iou_loss, min_speedup, production, candidate=c["path"],
+                          fp32=c["fp32_onnx"], min_iou=min_iou, min_extra_iou=min_extra_iou)
         verdicts.append(Verdict(**base, decision=decision))
     return verdicts
 

@@ -107,7 +107,10 @@ def markdown_report(result: dict, selection: Selection, production: dict[str, An
     chain_head = (f"## Bilinear FP32 -> {cand.name} (the winner)" if selection.winner else
                   f"## Bilinear FP32 -> {cand.name} (the fastest candidate; not deployed)")
     prod = ("No production model in the registry yet." if production is None else
-            f"Production model {production['ref']}: IoU {production['iou']:.4f} on the same test images.")
+            f"Production model {production['ref']}: IoU {production['iou']:.4f} on the same test images. A "
+            "candidate replaces it only when the paired bootstrap of its per-image IoU gain puts the lower bound "
+            "of the 95% interval above 0:\n\n" + "\n".join(
+                f"- {v.name}: {v.decision.checks['production'].detail}" for v in selection.verdicts if v.decision))
     return "\n".join([
         "# Person segmentation: speed and accuracy",
         "",
