@@ -60,6 +60,8 @@ BAD = [
     ("serving_image", "my image", "'my image': not an image reference"),
     ("train_nodes", 0, "0: must be >= 1"),
     ("train_gpus", -1, "-1: must be >= 0"),
+    ("train_gpus", 4, "4: 8 ranks share a batch of 8 images, under 2 per rank"),  # with train_nodes 2 (below)
+    ("min_iou", 1.0, "1.0: must be in [0, 1)"),
     ("s3_endpoint", "ftp://minio:9000", ": scheme 'ftp' is not http or https"),
 ]
 ANY_VALUE = {"seed", "force_retrain"}  # every value of these is a valid run
@@ -91,6 +93,8 @@ def test_the_compiled_first_step_is_given_each_parameter(tmp_path: Path) -> None
 @pytest.mark.parametrize(("param", "value", "says"), BAD, ids=[f"{p}={v}" for p, v, _ in BAD])
 def test_a_bad_parameter_is_refused_by_name_in_the_first_step(param: str, value: object, says: str) -> None:
     args = check_data_args(composite=0.5) if param == "backgrounds" else check_data_args()
+    if (param, value) == ("train_gpus", 4):
+        args["train_nodes"] = 2
     with pytest.raises(UserError) as refused:
         check_data.python_func(**{**args, param: value})
     message = str(refused.value)

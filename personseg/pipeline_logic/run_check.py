@@ -48,6 +48,7 @@ def _at_least(p: Mapping[str, Any], name: str, low: int) -> None:
 
 def _check_training(p: Mapping[str, Any]) -> None:
     from personseg.models.swapped import swapped_unet
+    from personseg.pipeline_logic.train_nodes import check_ranks
     from personseg.swap_config import parse_design
     from personseg.training.step import TrainConfig
 
@@ -62,6 +63,7 @@ def _check_training(p: Mapping[str, Any]) -> None:
     _at_least(p, "swap_epochs", 0)
     _at_least(p, "train_nodes", 1)
     _at_least(p, "train_gpus", 0)
+    check_ranks(TrainConfig.batch_size, p["train_nodes"], p["train_gpus"])
 
 
 def _check_quantize_and_gate(p: Mapping[str, Any]) -> None:

@@ -14,9 +14,9 @@ from personseg_kfp.components import STEP_IMAGE
 def check_data(dataset_uri: str, extra_train_uri: str, extra_val_uri: str, image_size: int, width: int, epochs: int,
                composite: float, photometric: float, background_hue: float, backgrounds: str, seed: int,
                swap_design: str, swap_epochs: int, calibration_size: int, candidates: str, tolerable_iou_loss: float,
-               min_speedup: float, min_iou: float, extra_eval_uri: str, min_extra_iou: float, model_name: str, deploy_target: str,
-               namespace: str, eval_rounds: int, force_retrain: bool, train_nodes: int, train_gpus: int,
-               s3_endpoint: str, minio_secret: str, serving_secret: str, serving_min_replicas: int,
+               min_speedup: float, min_iou: float, extra_eval_uri: str, min_extra_iou: float, model_name: str,
+               deploy_target: str, namespace: str, eval_rounds: int, force_retrain: bool, train_nodes: int,
+               train_gpus: int, s3_endpoint: str, minio_secret: str, serving_secret: str, serving_min_replicas: int,
                serving_max_replicas: int, serving_cpu_request: str, serving_cpu_limit: str, serving_memory_request: str,
                serving_memory_limit: str, serving_image: str, report: Output[Markdown]) -> str:
     """The retrain key ("" = no new data since the production model: nothing to train)."""
