@@ -72,7 +72,10 @@ def test_evaluate_scores_the_split_it_names_and_says_how_many(poisoned, tiny_mod
         report = json.loads((tmp_path / f"{split}.json").read_text())
         expected = len(s.part(split))
         assert f"scored {expected} images ({split} split of {root})" in out
-        assert report["data"] == {"uri": str(root), "split": split, "samples": expected}
+        assert {k: v for k, v in report["data"].items() if k != "ids"} == {"uri": str(root), "split": split,
+                                                                          "samples": expected}
+        assert sorted(report["data"]["ids"]) == sorted(s.part(split))
+        assert len(report["models"][0]["per_image_iou"]) == expected  # in the order of ids
         scores[split] = report["models"][0]["iou"]
     assert scores["val"] > 0.4 and scores["test"] < 0.3  # test masks are inverted: the default reads test
 
