@@ -78,12 +78,26 @@ def _as_16bit(image: Image.Image) -> np.ndarray | None:
     return None
 
 
+def has_alpha(image: Image.Image) -> bool:
+    """Whether ``image`` carries transparency (an alpha band, or a palette/colour key marked transparent)."""
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
 def to_rgb8(image: Image.Image) -> Image.Image:
-    """Any decoded picture as 8-bit RGB; 16-bit greyscale is scaled (v / 257, rounded), not clipped."""
+    """Any decoded picture as 8-bit RGB; 16-bit greyscale is scaled (v / 257, rounded), not clipped.
+
+    Transparency is composited onto the letterbox grey (``PAD_VALUE``): a cut-out person on a
+    transparent background is seen on the grey the model knows as "not a picture", not on whatever
+    colour the transparent pixels happen to hold.
+    """
     wide = _as_16bit(image)
-    if wide is None:
-        return image.convert("RGB")
-    return Image.fromarray(np.rint(wide / 257).astype(np.uint8)).convert("RGB")
+    if wide is not None:
+        return Image.fromarray(np.rint(wide / 257).astype(np.uint8)).convert("RGB")
+    if has_alpha(image):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (PAD_VALUE, PAD_VALUE, PAD_VALUE, 255)),
+                                     rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def to_mask8(image: Image.Image) -> Image.Image:
@@ -113,7 +127,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 def unletterbox(prob: np.ndarray, box: Box, width: int, height: int) -> np.ndarray:
     """Map a (size, size) probability map back to the original ``width`` x ``height``, soft edges kept."""
     crop = prob[box.top : box.top + box.height, box.left : box.left + box.width]
-    img = Image.fromarray(np.clip(crop * 255.0, 0, 255).astype(np.uint8), mode="L")
+    img = Image.fromarray(np.rint(np.clip(crop * 255.0, 0, 255)).astype(np.uint8), mode="L")  # rounded, not cut
     return np.asarray(img.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
 
 
