@@ -196,7 +196,7 @@ def fit(
             loss = seg_loss(logits.float(), y)
             if target is not None:
                 loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distill_loss(logits.float(),
-                                                                                          target.float())
+                                                                                          target.float(), y)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)

@@ -20,6 +20,12 @@ def seg_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return bce + (1 - dice).mean()
 
 
-def distill_loss(logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-    """BCE of the student against the teacher's probabilities (soft targets)."""
-    return F.binary_cross_entropy_with_logits(logits, torch.sigmoid(teacher_logits))
+def distill_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean BCE of the student against the teacher's probabilities (soft targets) over valid pixels.
+
+    ``IGNORE`` pixels (ignore maps, letterbox padding) are skipped, as in ``seg_loss``: what either
+    network says on the padding is never served, and copying it there would spend the student's capacity.
+    """
+    valid = (labels != IGNORE).float()
+    bce = F.binary_cross_entropy_with_logits(logits, torch.sigmoid(teacher_logits), weight=valid, reduction="sum")
+    return bce / valid.sum().clamp(min=1)
