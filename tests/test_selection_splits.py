@@ -136,10 +136,50 @@ def test_tuning_set_has_a_floor_even_when_calibration_takes_all_of_train(tmp_pat
     data = LoadedData(ids, np.zeros((12, 4, 4, 3), np.uint8), np.zeros((12, 4, 4), np.uint8), tmp_path)
     (tmp_path / "split.json").write_text(json.dumps({"train": ids[:9], "val": ids[9:11], "test": ids[11:]}))
     sets = choose(data, split_ids(ids, tmp_path), count=32)
-    assert sets.calibration.ids == ids[:9] and len(sets.tune.ids) == MIN_TUNE
-    assert sets.sizes == {"calibration": 9, "tune": MIN_TUNE, "tune_from_val": 2, "tune_from_train": 0,
-                          "tune_overlap_with_calibration": MIN_TUNE - 2}
+    # 11 images cannot give 8 to calibrate and 8 more to tune: calibration keeps its floor, one training
+    # image tunes apart from it, and 5 calibration images fill tuning up to its floor (said, and counted)
+    assert len(sets.calibration.ids) == 8 and set(sets.calibration.ids) < set(ids[:9])
+    assert len(sets.tune.ids) == MIN_TUNE
+    assert sets.sizes == {"calibration": 8, "tune": MIN_TUNE, "tune_from_val": 2, "tune_from_train": 1,
+                          "tune_overlap_with_calibration": 5}
     assert "i11" not in sets.tune.ids + sets.calibration.ids
+
+
+def _selection_data(tmp_path, train: int, val: int):
+    from personseg.data.loading import LoadedData
+
+    ids = [f"i{n:03d}" for n in range(train + val + 1)]
+    data = LoadedData(ids, np.zeros((len(ids), 4, 4, 3), np.uint8), np.zeros((len(ids), 4, 4), np.uint8), tmp_path)
+    (tmp_path / "split.json").write_text(json.dumps({"train": ids[:train], "val": ids[train:train + val],
+                                                     "test": ids[train + val:]}))
+    return ids, data, split_ids(ids, tmp_path)
+
+
+def test_calibration_is_a_seeded_random_sample_of_train_not_its_first_ids(tmp_path):
+    from personseg.quantize.calibration import choose
+
+    ids, data, split = _selection_data(tmp_path, train=200, val=10)
+    sets = choose(data, split, count=16)
+    picked = sets.calibration.ids
+    assert len(picked) == 16 and set(picked) <= set(ids[:200])
+    assert picked != ids[:16] and max(ids.index(i) for i in picked) >= 100  # spread over the people, not the first
+    assert choose(data, split, count=16).calibration.ids == picked  # seeded: the same images every run
+    assert choose(data, split, count=16, seed=1).calibration.ids != picked
+    assert not set(sets.tune.ids) & set(picked) and sets.sizes["tune_overlap_with_calibration"] == 0
+
+
+def test_tuning_stays_apart_from_calibration_when_the_data_allows(tmp_path, caplog):
+    from personseg.quantize.calibration import MIN_TUNE, choose
+
+    _, data, split = _selection_data(tmp_path, train=20, val=2)
+    sets = choose(data, split, count=32)  # 32 asked, 22 images: calibration gives up 6 so tuning has 8 of its own
+    assert sets.sizes == {"calibration": 14, "tune": MIN_TUNE, "tune_from_val": 2, "tune_from_train": 6,
+                          "tune_overlap_with_calibration": 0}
+    assert not set(sets.tune.ids) & set(sets.calibration.ids)
+    _, data, split = _selection_data(tmp_path, train=9, val=2)
+    with caplog.at_level("WARNING", logger="personseg.quantize.calibration"):
+        assert choose(data, split, count=32).sizes["tune_overlap_with_calibration"] == 5
+    assert "5 calibration image(s) also tune and measure agreement, which flatters it" in caplog.text
 
 
 def test_relative_tolerance_converts_absolute_iou_points():

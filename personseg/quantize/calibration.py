@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,8 @@ from personseg.data.loading import LoadedData
 from personseg.data.prescan import SampleSet
 from personseg.data.split import Split
 from personseg.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 class CalibrationReader:
@@ -52,6 +55,7 @@ def as_inputs(data: LoadedData) -> np.ndarray:
 MIN_CALIBRATION = 8
 MIN_TUNE = 8
 MAX_TUNE = 32
+SEED = 0  # the calibration sample's; quantize and the runtimes it feeds draw the same images
 
 
 @dataclass(frozen=True)
@@ -63,28 +67,35 @@ class QuantSets:
     sizes: dict[str, int]
 
 
-def choose(data: SampleSet | LoadedData, split: Split, count: int) -> QuantSets:
-    """Calibrate on ``count`` training images; tune on val, then the other training images.
+def choose(data: SampleSet | LoadedData, split: Split, count: int, seed: int = SEED) -> QuantSets:
+    """Calibrate on ``count`` training images drawn at random (seeded); tune on val, then other training images.
 
-    Both are selection sets, so test is never read. Calibration takes the first ``count`` training ids
-    by sorted id (reproducible, independent of load order). When val plus the uncalibrated training
-    images are under ``MIN_TUNE``, calibration images fill the tuning set up to the floor (counted
-    in ``sizes["tune_overlap_with_calibration"]``): a small overlap beats tuning on one image.
+    Both are selection sets, so test is never read. A random sample, not the first ids, so a large
+    dataset does not calibrate on its first few people. Calibration and tuning (where agreement with
+    FP32 is measured) stay disjoint when the data allows: calibration gives up images, down to
+    ``MIN_CALIBRATION``, until tuning has ``MIN_TUNE``. Only when train and val together hold fewer than
+    ``MIN_CALIBRATION + MIN_TUNE`` do calibration images fill tuning up to its floor, which flatters
+    agreement; that is logged and counted in ``sizes["tune_overlap_with_calibration"]``.
     """
     if count < MIN_CALIBRATION:
         raise UserError(f"--calibration {count}: must be >= {MIN_CALIBRATION}")
-    train = sorted(split.train)
+    train, val = sorted(split.train), sorted(split.val)
     if len(train) < MIN_CALIBRATION:
         raise UserError(f"calibration: the training split has {len(train)} image(s); need at least "
                         f"{MIN_CALIBRATION}")
-    calib = train[:count]
-    tune = (sorted(split.val) + train[count:])[:MAX_TUNE]
+    shuffled = [str(i) for i in np.random.default_rng(seed).permutation(train)]
+    n = min(count, len(train), max(MIN_CALIBRATION, len(train) + len(val) - MIN_TUNE))
+    if n < min(count, len(train)):
+        log.info("quantize: calibrating on %d training images, not %d, to keep tuning images apart from them",
+                 n, min(count, len(train)))
+    calib = sorted(shuffled[:n])
+    tune = (val + sorted(shuffled[n:]))[:MAX_TUNE]
     overlap = calib[: max(0, MIN_TUNE - len(tune))]
-    if len(tune) + len(overlap) < MIN_TUNE:
-        raise UserError(f"quantize: train and val hold {len(set(train) | set(split.val))} image(s); tuning needs "
-                        f"at least {MIN_TUNE}")
-    val = set(split.val)
-    from_val = sum(1 for i in tune if i in val)
+    if overlap:
+        log.warning("quantize: train and val hold %d image(s), under %d: %d calibration image(s) also tune and "
+                    "measure agreement, which flatters it", len(train) + len(val), MIN_CALIBRATION + MIN_TUNE,
+                    len(overlap))
+    from_val = sum(1 for i in tune if i in set(val))
     sizes = {"calibration": len(calib), "tune": len(tune) + len(overlap), "tune_from_val": from_val,
              "tune_from_train": len(tune) - from_val, "tune_overlap_with_calibration": len(overlap)}
     return QuantSets(data.subset(calib), data.subset(tune + overlap), sizes)
