@@ -171,8 +171,11 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
             candidates: [quantize] Comma-separated network:runtime pairs competing for deployment (networks
                 bilinear, swapped; runtimes onnxruntime, openvino).
             tolerable_iou_loss: [gate] IoU points INT8 may lose against FP32 of the same network, in quantize's
-                tuning and in the gate.
+                tuning and in the gate, and what a candidate may lose end to end against the seed (the trained
+                bilinear network in FP32).
             min_speedup: [gate] Speed INT8 must reach over FP32 ONNX Runtime of the same network.
+            min_iou: [gate] Floor on every candidate's test IoU, so a model that never learned is not deployed
+                (0: off; below 1).
             min_extra_iou: [gate] Floor on INT8's IoU on extra_eval_uri (0: off).
             eval_rounds: [gate] Timed passes per model in evaluate (the median is reported).
             train_nodes: [cluster] 1 trains in the step's pod; more runs a Kubeflow Trainer TrainJob over that
