@@ -106,7 +106,8 @@ def _builders(info: ModelInfo, name: str, args: argparse.Namespace, calib: np.nd
     def ours(runtime: str = "onnxruntime") -> Logits:
         q = out / (f"{name}-int8" if runtime == "onnxruntime" else f"{name}-int8-{runtime}")
         quantize(QuantizeConfig(model=str(info.path), data=args.data, runtime=runtime, calibration=args.calibration,
-                                tolerable_iou_loss=args.tolerable_iou_loss, max_trials=args.max_trials), q)
+                                tolerable_iou_loss=args.tolerable_iou_loss, max_trials=args.max_trials), q,
+                 force=True)
         if runtime == "openvino":
             return openvino_model(q / IR_FILE, threads, info.image_size)
         return onnx_runner(q / ONNX_FILE, threads)
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
         swapped = args.swapped or str(out / "lean4")
         if not args.swapped:
             swap(SwapConfig(model=args.model, data=args.data, design="lean", squeeze=4, epochs=args.swap_epochs),
-                 swapped)
+                 swapped, force=True)
         models["swapped"] = read_model_dir(local_model(swapped))
         if models["swapped"].image_size != seed.image_size or models["swapped"].kind != "torch":
             raise UserError(f"--swapped {swapped}: expected a PyTorch model at the seed's {seed.image_size}px, got "

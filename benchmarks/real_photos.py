@@ -82,7 +82,7 @@ def train_one(args: argparse.Namespace, recipe: Recipe, seed: int) -> dict:
         finished = json.loads(done.read_text())  # a study stopped and started again: keep what was trained
     else:
         start = time.perf_counter()
-        result = run(cfg, out)
+        result = run(cfg, out, force=True)
         finished = {"config": dataclasses.asdict(cfg), "val_iou": result.best_val_iou,
                     "best_epoch": result.best_epoch, "train_seconds": round(time.perf_counter() - start, 1)}
         done.write_text(json.dumps(finished))

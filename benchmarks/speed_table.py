@@ -46,24 +46,25 @@ def main() -> None:
         write_synthetic(data, 240, args.size, seed=7)
     seed = args.model or str(out / "bilinear")
     if not args.model:
-        train(TrainConfig(data=data, width=args.width, size=args.size, epochs=args.epochs, lr=2e-3), seed)
+        train(TrainConfig(data=data, width=args.width, size=args.size, epochs=args.epochs, lr=2e-3), seed, force=True)
     models = [f"bilinear={seed}"]
     int8 = []
     for spec in args.designs.split(","):
         design, _, squeeze = spec.partition(":")
         name = f"{design}{squeeze}"
         swap(SwapConfig(model=seed, data=data, design=design, squeeze=int(squeeze or 1),
-                         epochs=args.swap_epochs), out / name)
+                         epochs=args.swap_epochs), out / name, force=True)
         quantize(QuantizeConfig(model=str(out / name), data=data, calibration=32,
-                                 tolerable_iou_loss=args.tolerable_iou_loss), out / f"{name}-int8")
+                                 tolerable_iou_loss=args.tolerable_iou_loss), out / f"{name}-int8",
+                 force=True)
         models.append(f"{name}={out / name}")
         int8.append(f"{name}-int8={out / f'{name}-int8'}")
-    export(seed, out / "bilinear-onnx")
+    export(seed, out / "bilinear-onnx", force=True)
     quantize(QuantizeConfig(model=seed, data=data, calibration=32, tolerable_iou_loss=args.tolerable_iou_loss),
-             out / "bilinear-int8")
+             out / "bilinear-int8", force=True)
     models += [f"bilinear-onnx-fp32={out / 'bilinear-onnx'}", f"bilinear-int8={out / 'bilinear-int8'}", *int8]
     result = evaluate(EvalConfig(models=tuple(models), data=data, batch_size=8, rounds=args.rounds,
-                                 threads=args.threads), out / "table.json")
+                                 threads=args.threads), out / "table.json", force=True)
     print(markdown_table(result))
 
 

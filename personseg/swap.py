@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from personseg.atomic import atomic_dir, write_json
+from personseg.atomic import atomic_dir, check_output, write_json
 from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
@@ -72,8 +72,9 @@ def seed_augmentation(info: ModelInfo) -> AugmentConfig:
                          backgrounds=str(train.get("backgrounds", "")))
 
 
-def run(cfg: SwapConfig, out: str | Path) -> dict:
+def run(cfg: SwapConfig, out: str | Path, force: bool = False) -> dict:
     """Swap the model at ``cfg.model``, fine-tune, and save it at ``out``; returns the report dict."""
+    check_output(out, force)
     cfg.check()
     torch.set_num_threads(default_threads())
     src = local_model(cfg.model)
@@ -110,7 +111,7 @@ def run(cfg: SwapConfig, out: str | Path) -> dict:
     report = {"design": cfg.design, "squeeze": cfg.squeeze, "val_iou_bilinear": before,
               "val_iou_swapped_initial": at_swap, "val_iou_swapped": after, "fine_tune": fine_tune,
               "history": state.history if state else []}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         extra = {"swap": dataclasses.asdict(cfg), "source": {"uri": str(cfg.model), "arch": info.arch},
                  "data": {"uri": str(cfg.data), "sha256": tree_sha256(root)}}
         save_model(model, tmp, arch, info.image_size, extra)

@@ -178,7 +178,7 @@ def build(which: str, sources: list[Source], out_root: Path, size: int, band: Ba
     teacher = MediapipeTeacher()
     groups: dict[str, list[str]] = {}
     person, unsure = [], []
-    with atomic_dir(out_root / which) as tmp:
+    with atomic_dir(out_root / which, force=True) as tmp:  # the committed set it regenerates
         (tmp / "images").mkdir()
         for src in sources:
             boxed, box = letterbox(src.open(), size, resample=Image.LANCZOS)

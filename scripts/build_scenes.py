@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"{source}: missing {', '.join(missing)} (apt-get install opencv-doc)", file=sys.stderr)
         return 1
-    with atomic_dir(args.out) as tmp:
+    with atomic_dir(args.out, force=True) as tmp:  # the committed set it regenerates
         (tmp / "images").mkdir()
         for name in PHOTOS:
             with Image.open(source / name) as img:

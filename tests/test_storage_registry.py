@@ -66,7 +66,9 @@ def test_publish_list_promote_rollback_pull(s3_env, tmp_path: Path, monkeypatch:
 
     reg.promote(name, 1, "production")  # roll back: one pointer write
     assert reg.stage(name, "production") == 1
-    back = reg.pull(f"{name}@production", tmp_path / "pulled")  # replaces the old pull atomically
+    with pytest.raises(UserError, match="pulled: already exists and is not empty; pass --force"):
+        reg.pull(f"{name}@production", tmp_path / "pulled")
+    back = reg.pull(f"{name}@production", tmp_path / "pulled", force=True)  # replaces the old pull atomically
     assert (back / "model.onnx").read_bytes() == (dirs[0] / "model.onnx").read_bytes()
     pointer = reg.store.get_json(MODEL_BUCKET, f"{name}/_stages/production.json")
     assert (pointer["version"], pointer["previous"]) == (1, 3)

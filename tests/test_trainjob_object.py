@@ -48,7 +48,7 @@ def test_the_trainjob_validates_against_trainers_schema(gpus: int):
     assert trainer["numNodes"] == 2 and trainer["image"] == "registry.example/pipeline:0.1.0"
     assert trainer["command"] == ["torchrun", "-m", "personseg", "train"]
     assert trainer["args"] == ["--data", "s3://models/trainjobs/x/data", "--out", "s3://models/trainjobs/x/model",
-                               "--size", "64", "--width", "8"]
+                               "--force", "--size", "64", "--width", "8"]
     limits = trainer["resourcesPerNode"]["limits"]
     assert ("nvidia.com/gpu" in limits) == (gpus > 0) and limits.get("nvidia.com/gpu", "0") == str(gpus)
     assert trainer["numProcPerNode"] == max(gpus, 1)  # one process per GPU, else one per node

@@ -2,6 +2,7 @@
 
 import argparse
 
+from personseg.commands._output import add_force
 from personseg.evaluate.config import EvalConfig
 
 
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="inference threads (0: this process's CPU quota)")
     p.add_argument("--baseline", help="name of the model speedups are relative to")
     p.add_argument("--report", help="JSON report path (a .md table is written beside it)")
+    add_force(p, "the report")
     p.set_defaults(func=handle)
 
 
@@ -35,7 +37,7 @@ def handle(args: argparse.Namespace) -> int:
     cfg = EvalConfig(models=tuple(args.model), data=args.data, batch_size=args.batch_size, rounds=args.rounds,
                      threads=args.threads, baseline=args.baseline, split=args.split, extra_data=args.extra_data,
                      extra_split=args.extra_split)
-    result = run(cfg, args.report)
+    result = run(cfg, args.report, force=args.force)
     print(markdown_table(result), end="")
     extra = result["extra_data"]
     print(f"scored {result['data']['samples']} images ({args.split} split of {args.data})"

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from personseg.commands._output import add_force
 from personseg.errors import UserError
 
 
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd = add("pull", "download a version into OUT, sha256-verified", _pull)
     cmd.add_argument("ref", help="NAME, NAME:VERSION or NAME@STAGE")
     cmd.add_argument("out", type=Path, help="folder to write")
-    cmd.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    add_force(cmd)
     cmd = add("presign", "print download links for every file of a version", _presign)
     cmd.add_argument("ref", help="NAME, NAME:VERSION or NAME@STAGE")
     cmd.add_argument("--expires", type=int, default=3600, help="seconds the links work (default %(default)s)")
@@ -119,10 +120,11 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from personseg.atomic import check_output
+
+    check_output(args.out, args.force)  # before any S3 request
     registry = _registry(args)
-    if args.out.exists() and not args.force and (not args.out.is_dir() or any(args.out.iterdir())):
-        raise UserError(f"output {args.out}: already exists; pass --force to replace it")
-    path = registry.pull(args.ref, args.out)
+    path = registry.pull(args.ref, args.out, force=args.force)
     print(path)
     return 0
 

@@ -2,6 +2,7 @@
 
 import argparse
 
+from personseg.commands._output import add_force
 from personseg.quantize.config import QuantizeConfig
 
 
@@ -11,6 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="FP32 PyTorch saved model (directory, s3:// or models:/)")
     p.add_argument("--data", required=True, help="dataset: calibrates on its train split, tunes on val (then train)")
     p.add_argument("--out", required=True, help="INT8 saved-model directory to write")
+    add_force(p)
     p.add_argument("--backend", default="onnxruntime", help="onnxruntime (the fastest on this CPU, measured)")
     p.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "openvino"),
                    help="what runs the INT8 model: onnxruntime (INT8 ONNX) or openvino (the INC result, or NNCF's "
@@ -39,7 +41,7 @@ def handle(args: argparse.Namespace) -> int:
                          calibration=args.calibration, tolerable_iou_loss=args.tolerable_iou_loss,
                          min_agreement=args.min_agreement, max_trials=args.max_trials,
                          fp32_input_convs=args.fp32_input_convs)
-    m = run(cfg, args.out)
+    m = run(cfg, args.out, force=args.force)
     method = f" [OpenVINO, {m['openvino_method']}]" if "openvino_method" in m else ""
     print(f"{args.out}{method}: INT8 IoU {m['tune_iou_int8']:.4f} (FP32 {m['tune_iou_fp32']:.4f}) on "
           f"{m['tune_images']} tuning images (calibrated on {m['calibration_images']}); agreement with FP32 masks "

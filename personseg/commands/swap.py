@@ -2,6 +2,7 @@
 
 import argparse
 
+from personseg.commands._output import add_force
 from personseg.swap_config import SwapConfig, design_name
 
 
@@ -21,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-distill", action="store_true", help="fine-tune on labels only")
     p.add_argument("--seed", type=int, default=SwapConfig.seed, help="random seed")
     p.add_argument("--out", required=True, help="swapped saved-model directory to write")
+    add_force(p)
     p.set_defaults(func=handle)
 
 
@@ -40,7 +42,7 @@ def handle(args: argparse.Namespace) -> int:
         squeeze = args.squeeze
     cfg = SwapConfig(model=args.model, data=args.data, design=design, squeeze=squeeze, epochs=args.epochs,
                      lr=args.lr, distill=not args.no_distill, seed=args.seed)
-    r = run(cfg, args.out)
+    r = run(cfg, args.out, force=args.force)
     print(f"{args.out}: val IoU bilinear {r['val_iou_bilinear']:.4f} -> swapped ({r['design']}) "
           f"{r['val_iou_swapped_initial']:.4f} at swap, {r['val_iou_swapped']:.4f} after fine-tuning")
     return 0

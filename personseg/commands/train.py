@@ -3,6 +3,7 @@
 import argparse
 
 from personseg.commands._help import RawHelpFormatter
+from personseg.commands._output import add_force
 from personseg.training.config import TrainConfig
 
 EPILOG = """\
@@ -73,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "a run started again on it continues after its last complete epoch")
     p.add_argument("--out", required=True, help="saved-model directory to write, or an s3:// prefix that rank 0 "
                    "uploads it to when training ends (how a Kubeflow TrainJob's nodes hand the model back)")
+    add_force(p)
     p.set_defaults(func=handle)
 
 
@@ -93,8 +95,9 @@ def handle(args: argparse.Namespace) -> int:
     from personseg.training.remote_out import output_dir
     from personseg.training.step import run
 
-    with output_dir(args.out) as out:
-        result = run(config_from_args(args), out, resume=args.resume, checkpoint_dir=args.checkpoint_dir)
+    with output_dir(args.out, args.force) as out:
+        result = run(config_from_args(args), out, resume=args.resume, checkpoint_dir=args.checkpoint_dir,
+                     force=args.force)
     group = env_group()
     if args.nproc == 1 and (group is None or group.is_main):  # with --nproc N, rank 0 has printed it
         print(f"{args.out}: best val IoU {result.best_val_iou:.4f} at epoch {result.best_epoch}")

@@ -86,11 +86,11 @@ def make_sample(seed: int, size: int) -> tuple[Image.Image, Image.Image]:
     return image, mask
 
 
-def write_synthetic(out: str | Path, count: int, size: int, seed: int = 0) -> Path:
-    """Write ``count`` samples as a dataset folder at ``out`` (complete or absent)."""
+def write_synthetic(out: str | Path, count: int, size: int, seed: int = 0, force: bool = False) -> Path:
+    """Write ``count`` samples as a dataset folder at ``out`` (complete or absent; ``force`` replaces one)."""
     if count < 1 or size < 16:
         raise ValueError(f"count must be >= 1 and size >= 16 (got {count}, {size})")
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
         for n in range(count):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from personseg.atomic import write_json
+from personseg.atomic import check_file, write_json
 from personseg.cpuinfo import cpu_info
 from personseg.data.loading import LoadedData
 from personseg.data.prescan import prescan
@@ -85,8 +85,14 @@ def _gflops(pred: Predictor) -> float | None:
     return count_gflops(build_from_arch(arch), pred.info.image_size)
 
 
-def run(cfg: EvalConfig, report: str | Path | None = None) -> dict:
-    """Evaluate and time every model; write ``report`` (JSON) and a Markdown table beside it."""
+def run(cfg: EvalConfig, report: str | Path | None = None, force: bool = False) -> dict:
+    """Evaluate and time every model; write ``report`` (JSON) and a Markdown table beside it.
+
+    An existing report (or its table) is replaced only with ``force``.
+    """
+    if report:
+        check_file(report, force, "--report")
+        check_file(Path(report).with_suffix(".md"), force, "--report's table")
     if not cfg.models:
         raise UserError("--model: give at least one model")
     if cfg.batch_size < 1 or cfg.rounds < 1:

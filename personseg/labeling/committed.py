@@ -65,7 +65,7 @@ def _resize_example(src: Path, dst: Path, size: int, kind: str) -> None:
     out.save(dst, optimize=True)
 
 
-def copy_dataset(src: Path, out: str | Path, size: int | None = None) -> dict:
+def copy_dataset(src: Path, out: str | Path, size: int | None = None, force: bool = False) -> dict:
     """Copy the dataset at ``src`` to ``out``; letterbox every file to ``size`` if it differs.
 
     Returns the card written to ``out``; its ``size`` says what the files now are.
@@ -74,7 +74,7 @@ def copy_dataset(src: Path, out: str | Path, size: int | None = None) -> dict:
     if size is not None and size < 16:
         raise UserError(f"--size {size}: must be at least 16")
     same = size is None or size == card.get("size")
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         for sub in ("images", "masks", "ignore"):
             if not (src / sub).is_dir():
                 continue

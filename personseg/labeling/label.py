@@ -126,7 +126,7 @@ class LabelReport:
 
 
 def label_folder(teacher: Teacher, source: str | Path, out: str | Path, band: Band,
-                 command: str = "", group_by: str | None = None) -> LabelReport:
+                 command: str = "", group_by: str | None = None, force: bool = False) -> LabelReport:
     """Pseudo-label every photo in ``source`` into a new dataset at ``out`` (complete or absent).
 
     Photos keep their size (the data loader letterboxes); ``dataset.json`` records the teacher,
@@ -140,7 +140,7 @@ def label_folder(teacher: Teacher, source: str | Path, out: str | Path, band: Ba
         if pattern is not None:
             groups.setdefault(group_of(example_id, pattern, str(path)), []).append(example_id)
     person, unsure, with_ignore = [], [], 0
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         images_dir = tmp / "images"
         images_dir.mkdir()
         for example_id, path in photos.items():

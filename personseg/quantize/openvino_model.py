@@ -143,6 +143,7 @@ def build_openvino_model(
     rounds: int = 5,
     runs: int = 3,
     threads: int | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write the OpenVINO INT8 saved model at ``out_dir`` and return its metrics.
 
@@ -159,6 +160,7 @@ def build_openvino_model(
         rounds: interleaved timing rounds (each model timed once per round; the median is kept).
         runs: batches timed per model per round.
         threads: OpenVINO inference threads (``default_threads()``).
+        force: replace an existing non-empty ``out_dir`` (else it is refused).
     """
     import openvino as ov
 
@@ -210,7 +212,7 @@ def build_openvino_model(
     metrics = {**read_metrics(int8_onnx_dir), "tune_iou_int8": chosen.tune_iou, "agreement_iou": chosen.agreement_iou,
                "openvino": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou}
                             for k, m in measured.items()}, "openvino_method": method}
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, force) as tmp:
         ov.save_model(models[method], str(tmp / IR_FILE), compress_to_fp16=False)
         write_config(tmp, kind="openvino", runtime="openvino", precision="int8", weights=IR_FILE, image_size=size,
                      arch=inc_info.arch, extra={**kept, "quantization": quantization, "openvino": openvino_section})

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from personseg.atomic import atomic_dir, write_json
+from personseg.atomic import atomic_dir, check_output, write_json
 from personseg.console.progress import clear as clear_progress
 from personseg.console.progress import progress
 from personseg.data.prescan import prescan
@@ -58,8 +58,9 @@ def relative_tolerance(absolute: float, fp32_iou: float) -> float:
     return 0.999 if fp32_iou <= absolute else min(absolute / fp32_iou, 0.999)
 
 
-def run(cfg: QuantizeConfig, out: str | Path) -> dict:
+def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
     """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
+    check_output(out, force)
     if cfg.backend not in BACKENDS:
         raise UserError(f"--backend {cfg.backend!r}: available backends are {', '.join(BACKENDS)}")
     if cfg.runtime not in RUNTIMES:
@@ -140,7 +141,7 @@ def run(cfg: QuantizeConfig, out: str | Path) -> dict:
                    "tune_images": sets.sizes["tune"], "calibration_images": sets.sizes["calibration"],
                    "gate": gate_log}
         int8_dir = out if cfg.runtime == "onnxruntime" else Path(work) / "int8"
-        with atomic_dir(int8_dir) as tmp:
+        with atomic_dir(int8_dir, force) as tmp:
             onnx.save_model(q_model, str(tmp / ONNX_FILE))
             write_config(tmp, kind="onnx", precision="int8", weights=ONNX_FILE, image_size=info.image_size,
                          arch=info.arch, extra={
@@ -155,15 +156,16 @@ def run(cfg: QuantizeConfig, out: str | Path) -> dict:
         if cfg.runtime == "openvino":
             from personseg.quantize.openvino_model import build_openvino_model
 
-            metrics = build_openvino_model(int8_dir, fp32_path, calib_x, tune_x, tune.labels, out, cfg.min_agreement)
+            metrics = build_openvino_model(int8_dir, fp32_path, calib_x, tune_x, tune.labels, out, cfg.min_agreement,
+                                          force=force)
     return metrics
 
 
-def export(model: str, out: str | Path) -> Path:
+def export(model: str, out: str | Path, force: bool = False) -> Path:
     """``personseg export``: the FP32 ONNX Runtime version of a PyTorch saved model."""
     info = read_model_dir(local_model(model))
     if info.kind != "torch":
         raise UserError(f"--model {model}: already a {info.kind} model; export takes a PyTorch saved model")
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         export_onnx(info, tmp)
     return Path(out)

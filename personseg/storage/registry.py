@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from personseg.atomic import atomic_dir
+from personseg.atomic import atomic_dir, check_output
 from personseg.errors import UserError
 from personseg.modeldir import read_model_dir
 from personseg.storage.card import CARD, CARD_FORMAT, build_card
@@ -267,11 +267,12 @@ class Registry:
         where = f"s3://{self.bucket}/{name}/{version}/{CARD}"
         return records_from_json(where, card.get("files")), data
 
-    def pull(self, ref: str, out: Path, overwrite: bool = True) -> Path:
-        """Download a version into ``out`` (atomically), every file checked against its sha256."""
+    def pull(self, ref: str, out: Path, force: bool = False) -> Path:
+        """Download a version into ``out`` (atomically; ``force`` replaces one), every file sha256-checked."""
+        check_output(out, force)
         name, version = self.resolve(ref)
         files, card_bytes = self.files(name, version)
-        with atomic_dir(out, overwrite=overwrite) as tmp:
+        with atomic_dir(out, force) as tmp:
             download_tree(self.store, self.bucket, f"{name}/{version}", tmp, files)
             (tmp / CARD).write_bytes(card_bytes)
             read_model_dir(tmp)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from personseg.atomic import FORCE_HINT
 from personseg.errors import UserError
 from personseg.storage.datasets import read_manifest
 from personseg.storage.s3uri import parse_s3_uri
@@ -25,12 +26,20 @@ def is_rank0() -> bool:
 
 
 @contextmanager
-def output_dir(out: str) -> Iterator[Path]:
-    """A local directory to train into; an ``s3://`` ``out`` is uploaded from it by rank 0 afterwards."""
+def output_dir(out: str, force: bool = False) -> Iterator[Path]:
+    """A local directory to train into; an ``s3://`` ``out`` is uploaded from it by rank 0 afterwards.
+
+    Rank 0 refuses, before training, a prefix that already holds an upload, unless ``force``.
+    """
     if not str(out).startswith("s3://"):
         yield Path(out)
         return
-    parse_s3_uri(str(out))  # a malformed URI fails before training, not after
+    target = parse_s3_uri(str(out))  # a malformed URI fails before training, not after
+    if is_rank0() and not force:
+        from personseg.storage.client import Store
+
+        if read_manifest(Store.from_env(), target) is not None:
+            raise UserError(f"--out {out}: already holds an upload; {FORCE_HINT}")
     with tempfile.TemporaryDirectory(prefix="personseg-out-") as tmp:
         local = Path(tmp) / "model"
         yield local
@@ -40,7 +49,7 @@ def output_dir(out: str) -> Iterator[Path]:
             raise UserError(f"--out {out}: rank 0 finished without writing a model")
         from personseg.storage.datasets import push_dataset
 
-        push_dataset(local, str(out), overwrite=True)
+        push_dataset(local, str(out), overwrite=force)
 
 
 def pull_tree(uri: str, dest: str | Path) -> Path:

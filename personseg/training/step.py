@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from personseg.atomic import atomic_dir, write_json
+from personseg.atomic import atomic_dir, check_output, write_json
 from personseg.cpuquota import cpu_quota
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
@@ -48,7 +48,7 @@ class TrainResult:
 
 
 def cli_args(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
-             checkpoint_dir: str | Path | None = None) -> list[str]:
+             checkpoint_dir: str | Path | None = None, force: bool = False) -> list[str]:
     """The ``personseg train`` arguments that rebuild ``cfg`` (how ``--nproc`` starts its ranks)."""
     args = ["train", "--out", str(out)]
     for f in dataclasses.fields(cfg):
@@ -60,28 +60,34 @@ def cli_args(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None
         else:
             args += [f"--{f.name.replace('_', '-')}", str(value)]
     args += ["--resume", str(resume)] if resume else []
+    args += ["--force"] if force else []
     return args + (["--checkpoint-dir", str(checkpoint_dir)] if checkpoint_dir else [])
 
 
 def _launch(cfg: TrainConfig, out: str | Path, resume: str | Path | None,
-            checkpoint_dir: str | Path | None) -> TrainResult:
+            checkpoint_dir: str | Path | None, force: bool) -> TrainResult:
     verbose = ["-v"] if logging.getLogger().isEnabledFor(logging.DEBUG) else []
     rank_cfg = dataclasses.replace(cfg, nproc=1)
-    launch_local(cfg.nproc, ["-m", "personseg", *verbose, *cli_args(rank_cfg, out, resume, checkpoint_dir)],
+    launch_local(cfg.nproc, ["-m", "personseg", *verbose, *cli_args(rank_cfg, out, resume, checkpoint_dir, force)],
                  rdzv_timeout_s=cfg.dist_timeout)
     metrics = json.loads((Path(out) / "metrics.json").read_text())
     return TrainResult(Path(out), metrics["val_iou"], metrics["best_epoch"], metrics["history"])
 
 
 def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
-        checkpoint_dir: str | Path | None = None) -> TrainResult:
-    """Train per ``cfg`` and write a saved-model directory at ``out`` (complete or absent)."""
+        checkpoint_dir: str | Path | None = None, force: bool = False) -> TrainResult:
+    """Train per ``cfg`` and write a saved-model directory at ``out`` (complete or absent).
+
+    An existing non-empty ``out`` is replaced only with ``force`` (refused before any training).
+    """
     cfg.check()
     check_place(str(checkpoint_dir or ""))
     group = env_group()
+    if group is None or group.is_main:  # only the writer checks: other nodes never write there
+        check_output(out, force, what="--out")
     if group is None and cfg.nproc > 1:
         rank_batch(cfg.batch_size, cfg.nproc)  # refused here, before any rank starts
-        return _launch(cfg, out, resume, checkpoint_dir)
+        return _launch(cfg, out, resume, checkpoint_dir, force)
     if group is not None and cfg.nproc > 1:
         raise UserError(f"--nproc {cfg.nproc}: this process is already rank {group.rank} of {group.world} started "
                         "by torchrun; give the rank count to torchrun (--nproc-per-node) instead")
@@ -93,13 +99,13 @@ def run(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
                                                        // group.local_world)
     join(group, placement.is_cuda, cfg.dist_timeout)
     try:
-        return _train(cfg, out, resume, checkpoint_dir, group, placement, workers, threads)
+        return _train(cfg, out, resume, checkpoint_dir, group, placement, workers, threads, force)
     finally:
         leave()
 
 
 def _train(cfg: TrainConfig, out: str | Path, resume: str | Path | None, checkpoint_dir: str | Path | None,
-           group: Group, placement: Placement, workers: int, threads: int) -> TrainResult:
+           group: Group, placement: Placement, workers: int, threads: int, force: bool) -> TrainResult:
     root = local_dataset(cfg.data)
     data = prescan(root, cfg.size, skip_invalid=cfg.skip_invalid)
     split = split_ids(data.ids, root)  # test is never read here: it is for reporting and the deploy gate
@@ -124,7 +130,7 @@ def _train(cfg: TrainConfig, out: str | Path, resume: str | Path | None, checkpo
     state = fit(model, data.subset(train_ids), data.subset(val_ids), fit_cfg, state, on_epoch=on_epoch,
                 placement=placement, group=group)
     if group.is_main:
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, force) as tmp:
             extra = {"train": dataclasses.asdict(cfg), "data": {"uri": str(cfg.data), "sha256": tree_sha256(root)},
                      "split": {**split.counts(), "source": split.source},
                      "ranks": group.world, "device": placement.device.type}

@@ -154,7 +154,8 @@ def build_trainjob(spec: TrainJobSpec, pod_labels: str = POD_LABEL_FIELDS[0]) ->
                 "numProcPerNode": pool.gpus or 1,
                 "image": pool.image,
                 "command": ["torchrun", "-m", "personseg", "train"],
-                "args": ["--data", spec.data_uri, "--out", spec.model_uri, *spec.train_args,
+                # --force: the scratch prefix is this job's own, and a restarted rank 0 uploads to it again
+                "args": ["--data", spec.data_uri, "--out", spec.model_uri, "--force", *spec.train_args,
                          *(["--checkpoint-dir", spec.checkpoint_uri] if spec.checkpoint_uri else [])],
                 "resourcesPerNode": resources,
                 "env": env,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from personseg.commands._output import add_force
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `bench serve`."""
@@ -24,12 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="alternate the load test and the bare timing this many times; each ratio uses its own "
                    "round's bare figure and the summary is the median (default 1)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    add_force(p, "the --json file")
     p.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
     """Run the benchmark and print its table."""
-    from personseg.atomic import write_json
+    from personseg.atomic import check_file, write_json
     from personseg.errors import UserError
     from personseg.serving.loadtest import BenchConfig, format_report, parse_size, run_bench
 
@@ -39,6 +42,8 @@ def handler(args: argparse.Namespace) -> int:
         raise UserError(f"--concurrency {args.concurrency!r}: expected numbers like 1,8,32") from None
     if not levels or min(levels) < 1 or args.requests < 1:
         raise UserError("--concurrency values and --requests must be at least 1")
+    if args.json:
+        check_file(args.json, args.force, "--json")
     config = BenchConfig(args.model, levels, args.requests, args.images,
                          parse_size(args.image_size) if args.image_size else None, args.threads, args.max_batch,
                          args.batch_wait_ms, args.output, args.bare_seconds, args.rounds)

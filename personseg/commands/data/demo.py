@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from personseg.commands._output import add_force
+
 log = logging.getLogger(__name__)
 
 
@@ -16,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Copy the committed teacher-labelled dataset into OUT, re-letterboxed to --size if "
         "that differs from the committed 256 px. Needs neither openpeople nor mediapipe.",
     )
-    parser.add_argument("out", metavar="OUT", help="output folder (replaced if it exists)")
+    parser.add_argument("out", metavar="OUT", help="output folder (written whole or not at all)")
+    add_force(parser)
     parser.add_argument("--size", type=int, default=256, help="image size in pixels (default 256)")
     parser.add_argument("--which", choices=("demo", "real", "people"), default="demo",
                         help="demo: openpeople photos split by person; real: held-out real photographs; people: "
@@ -28,7 +31,7 @@ def handler(args: argparse.Namespace) -> int:
     """Copy the chosen committed dataset."""
     from personseg.labeling.committed import committed_dataset, copy_dataset
 
-    card = copy_dataset(committed_dataset(args.which), args.out, args.size)
+    card = copy_dataset(committed_dataset(args.which), args.out, args.size, force=args.force)
     counts = card.get("counts", {})
     log.info("wrote %s: %s images at %s px (%s)", args.out, counts.get("images"), card.get("size"),
              ", ".join(f"{k} {v}" for k, v in counts.items() if k != "images"))

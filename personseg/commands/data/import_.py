@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from personseg.commands._output import add_force
 from personseg.data.importers import FORMATS, MATTE_THRESHOLD
 
 
@@ -12,6 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("src", type=Path, help="COCO: the instances JSON; voc / supervisely / matte: the folder")
     p.add_argument("out", help="output dataset folder (complete or absent) or s3:// prefix")
+    add_force(p)
     p.add_argument("--format", required=True, choices=FORMATS, help="layout of SRC")
     p.add_argument("--class", "--category", dest="cls",
                    help="the person class: COCO / Supervisely name (default person), VOC index (default 15)")
@@ -46,7 +48,7 @@ def handle(args: argparse.Namespace) -> int:
     options = ImportOptions(cls=args.cls, min_area=args.min_area, size=args.size, keep_empty=args.keep_empty,
                             images=args.images, test_from=args.test_from, test_images=args.test_images,
                             band_low=args.band_low, band_high=args.band_high, group_by=args.group_by)
-    result = import_dataset(args.format, args.src, args.out, options)
+    result = import_dataset(args.format, args.src, args.out, options, force=args.force)
     counts = result.card["counts"]
     print(f"{result.out}: {counts['images']} images ({counts['with_ignore']} with ignore maps, "
           f"{counts['skipped_empty']} without a person skipped); split: {result.card['split']}")

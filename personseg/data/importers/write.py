@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from personseg.atomic import atomic_dir, write_json
+from personseg.atomic import atomic_dir, check_output, write_json
 from personseg.data.groups import group_of, group_pattern
 from personseg.data.importers import importer
 from personseg.data.importers.source import ImportOptions, Item
@@ -48,8 +48,11 @@ class ImportResult:
     card: dict[str, object]
 
 
-def import_dataset(fmt: str, src: str | Path, out: str, options: ImportOptions) -> ImportResult:
-    """Import ``src`` in format ``fmt`` to folder or s3:// prefix ``out``; nothing is written on error."""
+def import_dataset(fmt: str, src: str | Path, out: str, options: ImportOptions, force: bool = False) -> ImportResult:
+    """Import ``src`` in format ``fmt`` to folder or s3:// prefix ``out``; nothing is written on error.
+
+    An existing non-empty folder, or a different dataset at the prefix, is replaced only with ``force``.
+    """
     if options.size is not None and options.size < 8:
         raise UserError(f"--size {options.size}: must be at least 8")
     if not 0 <= options.band_low < options.band_high <= 1:
@@ -57,12 +60,14 @@ def import_dataset(fmt: str, src: str | Path, out: str, options: ImportOptions) 
     group_pattern(options.group_by)
     if not str(out).startswith("s3://"):
         _check_out(Path(out), [Path(src), *(p for p in (options.images, options.test_from, options.test_images) if p)])
-        return ImportResult(str(out), _write(fmt, Path(src), Path(out), options, Path(out).name))
+        check_output(out, force)  # before reading the source, which may be large
+        return ImportResult(str(out), _write(fmt, Path(src), Path(out), options, Path(out).name, force))
     from personseg.storage.datasets import push_dataset
 
     with tempfile.TemporaryDirectory(prefix="personseg-import-") as tmp:
         card = _write(fmt, Path(src), Path(tmp) / "dataset", options, str(out).rstrip("/").rsplit("/", 1)[-1])
-        push_dataset(Path(tmp) / "dataset", str(out), replace_hint="import to a new prefix")
+        push_dataset(Path(tmp) / "dataset", str(out), overwrite=force,
+                     replace_hint="import to a new prefix, or pass --force")
     return ImportResult(str(out), card)
 
 
@@ -76,11 +81,12 @@ def _check_out(out: Path, sources: list[Path]) -> None:
                             f"{source}; writing there would replace it (choose another output folder)")
 
 
-def _write(fmt: str, src: Path, out: Path, options: ImportOptions, name: str) -> dict[str, object]:
+def _write(fmt: str, src: Path, out: Path, options: ImportOptions, name: str,
+           force: bool = False) -> dict[str, object]:
     if not src.exists():
         raise UserError(f"import source {src}: no such file or directory")
     source = importer(fmt).read(src, options)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force) as tmp:
         for sub in ("images", "masks", "ignore"):
             (tmp / sub).mkdir()
         written, groups, counts = _write_items(source.items, tmp, options)
