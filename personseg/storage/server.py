@@ -59,6 +59,8 @@ _JWT_SECTIONS = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.fi
 PID_FILE = "weed.pid"
 LOG_FILE = "weed.log"
 _SOCKET_MAX = 100  # AF_UNIX paths must stay under 108 bytes
+START_ATTEMPTS = 5  # each with newly chosen ports, when a port was taken meanwhile
+PORT_TAKEN = ("address already in use", "is not available", "failed to listen")
 
 
 def weed_binary() -> Path:
@@ -334,11 +336,29 @@ def _log_tail(root: Path, lines: int = 8) -> str:
     return " | ".join(line.strip() for line in text[-lines:]) + f" (full log: {root / LOG_FILE})"
 
 
+def _port_taken(root: Path, since: int) -> bool:
+    """Whether this start's part of weed's log shows a port that another process took.
+
+    Free ports are chosen here, then bound by weed, so another process can take one in between.
+    weed then either refuses a flag's port at start-up ("Port allocation failed: port N ... is not
+    available", weed/command/mini.go) or dies when binding it (glog.Fatalf "failed to listen on grpc
+    port N: ... address already in use", exit 255, weed/command/filer.go; SeaweedFS 3.x/4.x).
+    """
+    try:
+        with open(root / LOG_FILE, "rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode(errors="replace").lower()
+    except OSError:
+        return False
+    return any(sign in text for sign in PORT_TAKEN)
+
+
 def start_local_s3(root: str | Path, port: int | None = None, timeout: float = 30.0) -> LocalS3:
     """Start ``weed mini`` with its state in ``root``; return once the S3 API answers.
 
     ``port`` fixes the S3 port (e.g. to restart a server at the same endpoint); other ports are
-    picked free. Credentials are generated on first use of ``root`` and reused afterwards.
+    picked free, and picked again if another process takes one before weed binds it. Credentials are
+    generated on first use of ``root`` and reused afterwards.
     """
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -349,9 +369,10 @@ def start_local_s3(root: str | Path, port: int | None = None, timeout: float = 3
     _write_security(root / SECURITY_FILE)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MINIO_", "S3_"))}
     env["TMPDIR"] = str(root / "tmp")
-    for attempt in range(3):
+    for attempt in range(START_ATTEMPTS):
         ports = _choose_ports(port)
         with open(root / LOG_FILE, "ab") as log_fh:
+            log_start = log_fh.tell()
             proc = subprocess.Popen(
                 _weed_args(root, ports), stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,
                 env=env, cwd=root, start_new_session=True, umask=0o077,
@@ -361,8 +382,8 @@ def start_local_s3(root: str | Path, port: int | None = None, timeout: float = 3
             _wait_ready(server, proc, timeout)
         except UserError:
             server.stop(timeout=5.0)
-            if attempt < 2 and port is None and "not available" in _log_tail(root, 40):
-                log.info("a port was taken while weed started; retrying with other ports")
+            if attempt < START_ATTEMPTS - 1 and _port_taken(root, log_start):
+                log.info("a port was taken while weed mini started; retrying with other ports")
                 continue
             raise
         info = {
