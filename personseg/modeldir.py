@@ -17,6 +17,7 @@ from personseg.errors import UserError
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
+STATE_FILE = "train_state.pt"  # resumes training (``train --resume``); not part of the model, never published
 FORMAT_VERSION = 1
 KINDS = ("torch", "onnx", "openvino")
 PRECISIONS = ("fp32", "int8")

@@ -121,6 +121,14 @@ def test_serve_exits_2_naming_a_model_that_does_not_exist(tmp_path):
     assert f"personseg serve: error: model {missing}: no such directory" in proc.stderr
 
 
+def test_serve_names_a_folder_that_is_not_a_model_before_starting(tiny_dataset):
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, "serve", "--model", str(tiny_dataset), "--port",
+                           str(free_port())], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"personseg serve: error: model {tiny_dataset}: no config.json; not a personseg saved model" in proc.stderr
+    assert "Uvicorn running" not in proc.stderr and "Started server" not in proc.stderr
+
+
 def test_serve_rejects_bad_settings_before_starting(monkeypatch, capsys, model):
     monkeypatch.setenv("PERSONSEG_MAX_BATCH", "lots")
     assert main(["serve", "--model", str(model)]) == 2

@@ -74,6 +74,24 @@ def test_publish_list_promote_rollback_pull(s3_env, tmp_path: Path, monkeypatch:
     assert (pointer["version"], pointer["previous"]) == (1, 3)
 
 
+def test_a_fresh_store_lists_no_models(s3_env, capsys: pytest.CaptureFixture) -> None:
+    fresh = f"fresh-{unique_name()}"  # a bucket nobody created: nothing was ever published
+    assert main(["models", "list", "--bucket", fresh]) == 0
+    listed = capsys.readouterr()
+    assert listed.out == "" and listed.err == f"no models in s3://{fresh} at {s3_env.endpoint}\n"
+    assert main(["models", "list", "personseg", "--bucket", fresh]) == 2
+    assert "model personseg: no complete versions in" in capsys.readouterr().err
+
+
+def test_training_state_is_not_published(s3_env, tmp_path: Path) -> None:
+    model = make_model_dir(tmp_path / "m")
+    (model / "train_state.pt").write_bytes(os.urandom(2048))  # what `personseg train` leaves beside the model
+    reg, name = Registry.from_env(), unique_name()
+    version = reg.publish(model, name)
+    assert "train_state.pt" not in reg.card(name, version)["files"]
+    assert not (reg.pull(f"{name}:{version}", tmp_path / "pulled") / "train_state.pt").exists()
+
+
 def test_refuses_unknown_versions_and_unset_stages(s3_env, tmp_path: Path) -> None:
     reg = Registry.from_env()
     name = unique_name()
@@ -206,17 +224,28 @@ def test_cli_models_commands(s3_env, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["models", "publish", str(b), "--name", name, "--stage", "candidate"]) == 0
     assert capsys.readouterr().out.strip() == "2"
     assert main(["models", "promote", name, "1", "--stage", "production"]) == 0
-    assert capsys.readouterr().out.strip() == f"{name}@production: - -> 1"
+    promoted = capsys.readouterr()
+    assert promoted.out == f"{name}@production: - -> 1\n" and "-> 1" not in promoted.err  # said once
 
     assert main(["models", "list", name]) == 0
-    rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    header, *rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    assert header == ["VERSION", "CREATED", "STAGES", "DEPLOY"]
     assert [(r[0], r[2]) for r in rows] == [("1", "production"), ("2", "candidate")]
     assert main(["models", "list"]) == 0
-    assert any(line.startswith(f"{name}\tversions=2\tlatest=2") for line in capsys.readouterr().out.splitlines())
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0] == "NAME\tVERSIONS\tLATEST\tSTAGES"
+    assert f"{name}\t2\t2\tcandidate=2 production=1" in listed
 
-    assert main(["models", "show", f"models:/{name}@production"]) == 0
+    assert main(["models", "show", f"models:/{name}@production", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["card"]["pipeline_run_id"] == "kfp-7" and shown["stages"] == {"production": 1}
+    assert main(["models", "show", f"models:/{name}@production"]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith(f"{name}:1   stages: production   deploy: never deployed\n")
+    assert "pipeline run kfp-7" in summary and "metrics      miou 0.8100, ms 12.5000" in summary
+    assert len(summary.splitlines()) <= 12 and "avx" not in summary and "mask_png_b64" not in summary
+    flags = len(shown["card"]["cpu"]["flags"])
+    assert flags > 10 and f"({flags} flags in --json)" in summary
 
     out = tmp_path / "out"
     assert main(["models", "pull", f"{name}:2", str(out)]) == 0

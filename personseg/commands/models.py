@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 from personseg.commands._output import add_force
@@ -34,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--stage", default=None, help="also promote the new version to this stage")
     cmd = add("list", "list models, or the versions of one model", _list)
     cmd.add_argument("name", nargs="?", help="model name")
-    cmd = add("show", "print the model card of a version (with stages and deploy status)", _show)
+    cmd = add("show", "summarize the model card of a version (with stages and deploy status)", _show)
     cmd.add_argument("ref", help="NAME, NAME:VERSION or NAME@STAGE")
+    cmd.add_argument("--json", action="store_true", help="print the whole card, stages and status as JSON")
     cmd = add("promote", "point a stage at a version (an older version rolls back)", _promote)
     cmd.add_argument("name", help="model name")
     cmd.add_argument("version", type=int, help="version number")
@@ -81,16 +83,21 @@ def _publish(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     registry = _registry(args)
     if not args.name:
-        for name in registry.names():
+        names = registry.names()
+        if not names:
+            print(f"no models in {registry.where}", file=sys.stderr)
+            return 0
+        print("NAME\tVERSIONS\tLATEST\tSTAGES")
+        for name in names:
             versions = registry.versions(name)
-            stages = " ".join(f"{s}={v}" for s, v in registry.stages(name).items())
-            latest = versions[-1] if versions else "-"
-            print(f"{name}\tversions={len(versions)}\tlatest={latest}\t{stages}".rstrip())
+            stages = " ".join(f"{s}={v}" for s, v in registry.stages(name).items()) or "-"
+            print(f"{name}\t{len(versions)}\t{versions[-1] if versions else '-'}\t{stages}")
         return 0
-    stages = registry.stages(args.name)
     versions = registry.versions(args.name)
     if not versions:
         raise UserError(f"model {args.name}: no complete versions in {registry.where}")
+    stages = registry.stages(args.name)
+    print("VERSION\tCREATED\tSTAGES\tDEPLOY")
     for version in versions:
         card = registry.card(args.name, version)
         tags = ",".join(s for s, v in stages.items() if v == version) or "-"
@@ -102,12 +109,15 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     registry = _registry(args)
     name, version = registry.resolve(args.ref)
-    out = {
-        "card": registry.card(name, version),
-        "stages": {s: v for s, v in registry.stages(name).items() if v == version},
-        "status": registry.status(name, version),
-    }
-    print(json.dumps(out, indent=2, sort_keys=True))
+    card = registry.card(name, version)
+    stages = {s: v for s, v in registry.stages(name).items() if v == version}
+    status = registry.status(name, version)
+    if args.json:
+        print(json.dumps({"card": card, "stages": stages, "status": status}, indent=2, sort_keys=True))
+        return 0
+    from personseg.storage.card_text import card_lines
+
+    print("\n".join(card_lines(card, list(stages), status)))
     return 0
 
 

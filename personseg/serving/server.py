@@ -17,9 +17,11 @@ import uvicorn
 from PIL import Image
 
 from personseg.errors import UserError
+from personseg.modeldir import read_model_dir
 from personseg.serving.app import create_app
 from personseg.serving.protocol import guarded
 from personseg.serving.settings import ServeSettings
+from personseg.uris import is_remote, local_model
 
 log = logging.getLogger(__name__)
 KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this (uvicorn's default, stated)
@@ -53,6 +55,8 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
 def serve(settings: ServeSettings) -> int:
     """Serve until SIGTERM/SIGINT; return 0 after a clean shutdown, raise ``UserError`` if loading failed."""
     settings = settings.validated()
+    if not is_remote(settings.model_uri):  # a folder that is not a model fails before the server starts
+        read_model_dir(local_model(settings.model_uri))
     # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; a server must refuse those images.
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     prometheus_client.disable_created_metrics()  # the *_created series only add noise to scrapes

@@ -31,12 +31,12 @@ from typing import Any
 
 from personseg.atomic import atomic_dir, check_output
 from personseg.errors import UserError
-from personseg.modeldir import read_model_dir
+from personseg.modeldir import STATE_FILE, read_model_dir
 from personseg.storage.card import CARD, CARD_FORMAT, build_card
 from personseg.storage.claims import Claim, claim_version
 from personseg.storage.client import Store
 from personseg.storage.config import model_bucket
-from personseg.storage.errors import IntegrityError, MissingKey, StorageError
+from personseg.storage.errors import IntegrityError, MissingBucket, MissingKey, StorageError
 from personseg.storage.probe import honours_if_none_match
 from personseg.storage.refs import STAGES, check_name, check_stage, parse_ref
 from personseg.storage.transfer import FileRecord, download_tree, record_tree, records_from_json, upload_tree
@@ -76,7 +76,11 @@ class Registry:
     def names(self) -> list[str]:
         """Every model name with at least one object in the bucket."""
         out = []
-        for obj in self.store.list(self.bucket, "", recursive=False):
+        try:
+            listing = self.store.list(self.bucket, "", recursive=False)
+        except MissingBucket:  # a fresh store: no model published yet
+            return []
+        for obj in listing:
             name = obj.key.rstrip("/")
             if obj.size == -1 and re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name) and not name.isdigit():
                 out.append(name)
@@ -85,7 +89,11 @@ class Registry:
     def _listing(self, name: str) -> dict[int, set[str]]:
         """``{version: {relative keys}}`` for every version number used, complete or not."""
         out: dict[int, set[str]] = {}
-        for obj in self.store.list(self.bucket, f"{check_name(name)}/", recursive=True):
+        try:
+            listing = self.store.list(self.bucket, f"{check_name(name)}/", recursive=True)
+        except MissingBucket:  # nothing published yet
+            return out
+        for obj in listing:
             parts = obj.key.split("/", 2)
             if len(parts) == 3 and parts[1].isdigit():
                 out.setdefault(int(parts[1]), set()).add(parts[2])
@@ -185,7 +193,7 @@ class Registry:
         model_dir = Path(model_dir)
         info = read_model_dir(model_dir)
         check_name(name)
-        files = record_tree(model_dir, skip=lambda rel: rel == CARD)
+        files = record_tree(model_dir, skip=lambda rel: rel in (CARD, STATE_FILE))  # training state stays home
         body = build_card(info, name, 0, files, card)
         self.store.ensure_bucket(self.bucket)
         claim = self._claim(name)
@@ -243,7 +251,7 @@ class Registry:
             return {"version": version, "previous": previous, "promoted_at": _now(), "by": _who()}
 
         previous = self._update_json(f"{name}/{STAGES_DIR}/{stage}.json", point)["previous"]
-        log.info("%s@%s -> %d (was %s)", name, stage, version, "-" if previous is None else previous)
+        log.debug("%s@%s -> %d (was %s)", name, stage, version, "-" if previous is None else previous)
 
     def mark(self, name: str, version: int, status: str, detail: str = "") -> None:
         """Record a deploy status (``deployed``, ``rolled-back``, ...) next to a version, keeping its history."""

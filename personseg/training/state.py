@@ -14,9 +14,8 @@ import torch
 from torch import nn
 
 from personseg.errors import UserError
+from personseg.modeldir import STATE_FILE
 from personseg.training.loop import FitState, cpu_copy
-
-STATE_FILE = "train_state.pt"
 
 
 def save_state(path: str | Path, state: FitState, model: nn.Module, recipe: dict[str, Any] | None = None) -> None:
