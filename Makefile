@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
+# `make demo FORCE=1` trains again although the data has not changed (a repeated demo otherwise trains
+# nothing and leaves the model it deployed before serving).
+FORCE ?=
 # Off by default. `make install TORCH_INDEX_URL=<PyTorch's CPU wheel index URL>` installs torch==2.13.0 from
 # that index alone (--index-url: pip looks nowhere else for torch, so no other index can offer a build that
 # outranks it), where it resolves to the CPU build 2.13.0+cpu; the project install then finds the pin met.
@@ -52,7 +55,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 demo: $(STAMP)
-	bash scripts/demo.sh $(DEMO_DIR)
+	FORCE='$(FORCE)' bash scripts/demo.sh $(DEMO_DIR)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/speed_table.py

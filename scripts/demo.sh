@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # `make demo`: the whole pipeline on this machine (kfp.local), on the committed demo dataset, with the
 # local S3 server and the local deploy target. Ends by printing the report and where the model answers.
+# FORCE=1 (`make demo FORCE=1`) trains again on unchanged data (the pipeline's force_retrain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="${1:-runs/demo}"
-exec .venv/bin/personseg pipeline run --local --root "$root"
+args=(pipeline run --local --root "$root")
+case "${FORCE:-}" in
+  ""|0|false|no) ;;
+  *) args+=(--param force_retrain=true) ;;
+esac
+exec .venv/bin/personseg "${args[@]}"

@@ -12,9 +12,11 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from pipeline_fixtures import candidates_index, eval_result
 
 from personseg.commands._pipeline_console import RunConsole, where_to_look
+from personseg.console.launcher import personseg_command
 from personseg.pipeline_logic import summary
 from personseg.pipeline_logic.evaluate import gate_summary
 from personseg.pipeline_logic.selection import judge, select
@@ -47,7 +49,8 @@ def _steps(run: Path, winner: bool) -> list[tuple[str, dict, dict[str, str]]]:
     for network in index["networks"].values():
         network["quantize"] = {"agreement_iou": 0.9712}
     deployed = {"status": "deployed", "target": "local", "endpoint": "http://127.0.0.1:40123",
-                "pinned_model": "models:/personseg:3", "name": "personseg", "version": 3}
+                "pinned_model": "models:/personseg:3", "name": "personseg", "version": 3,
+                "state_dir": "/home/me/personseg/runs/deploy"}
     steps = [
         ("check-data", {"parameterValues": {"Output": "data=1;recipe=2"}},
          {"report": "Dataset `demo`: fingerprint `abc`, recipe `def`.\n\n**Training**: new data since version 2 "
@@ -119,8 +122,8 @@ def test_a_deployed_run_prints_a_line_per_step_the_report_and_where_to_look(tmp_
     curl = next(line.strip() for line in own if line.strip().startswith("curl "))
     assert curl.endswith("'http://127.0.0.1:40123/v1/segment?output=cutout' -o grace_hopper-cutout.png")
     assert "--data-binary @" in curl and Path(curl.split("@", 1)[1].split()[0]).is_file()  # a bundled photo
-    assert own[-1] == "Stop the server with: personseg deploy --target local --model models:/personseg:3 " \
-                      "--name personseg --stop"
+    assert own[-1] == f"Stop the server with: {personseg_command()} deploy --target local --name personseg " \
+                      "--state-dir /home/me/personseg/runs/deploy --stop"  # works from any folder
 
 
 def test_a_run_the_gate_stopped_says_why_and_that_deploy_was_skipped(tmp_path: Path) -> None:
@@ -155,11 +158,15 @@ def test_progress_lines_show_on_a_terminal_only(tmp_path: Path) -> None:
     assert out.getvalue().endswith("\x1b[K\r\x1b[K   train         2.0 s  best\n")  # the progress line is cleared
 
 
-def test_where_to_look_without_evaluation_says_nothing_was_trained(tmp_path: Path) -> None:
+def test_where_to_look_without_evaluation_says_nothing_was_trained(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERSONSEG_DEPLOY_STATE", str(tmp_path / "no-deployments"))
     (tmp_path / "check-data").mkdir()
     (tmp_path / "check-data" / "report").write_text("x")
     lines = where_to_look(tmp_path, tmp_path / "check-data" / "report", None)
-    assert lines[-1] == f"Nothing trained (no new data); outputs in {tmp_path}"
+    assert lines[-2:] == [f"Nothing trained (no new data); outputs in {tmp_path}",
+                          "To train anyway: make demo FORCE=1, or personseg pipeline run --local "
+                          "--param force_retrain=true"]
 
 
 def test_the_running_step_shows_its_own_progress_only(tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from personseg.console.launcher import personseg_command
 from personseg.console.redirect import strip_colour
 
 DEMO_PHOTO = ("real", "grace_hopper.jpg")
@@ -149,6 +151,26 @@ def gallery_html(run_dir: Path) -> Path | None:
     return link
 
 
+def _stop_line(name: str, state_dir: str | None) -> str:
+    where = f" --state-dir {shlex.quote(state_dir)}" if state_dir else ""
+    return f"{personseg_command()} deploy --target local --name {shlex.quote(name)}{where} --stop"
+
+
+def _still_serving() -> list[str]:
+    """A line per local deployment of an earlier run that still answers (a run that trained nothing keeps it)."""
+    from personseg.deploy.local import read_state, state_dir
+
+    folder = state_dir()
+    lines = []
+    for record in sorted(folder.glob("local-*.json")):
+        name = record.stem.removeprefix("local-")
+        state = read_state(folder, name)
+        if state:
+            lines.append(f"Still serving {state['model']} at {state['url']} (deployed earlier); stop it with: "
+                         f"{_stop_line(name, str(folder.resolve()))}")
+    return lines
+
+
 def where_to_look(run_dir: Path, report: Path, log_path: Path | None) -> list[str]:
     """The closing lines: outputs, and for a deployed model its URL, a curl to try it and how to stop it."""
     lines = []
@@ -160,7 +182,8 @@ def where_to_look(run_dir: Path, report: Path, log_path: Path | None) -> list[st
         lines.append(f"Full log: {_shown(log_path)}")
     result = run_dir / "deploy" / "result"
     if not (run_dir / "evaluate").is_dir():
-        return [*lines, f"Nothing trained (no new data); outputs in {run_dir}"]
+        return [*lines, f"Nothing trained (no new data); outputs in {run_dir}", *_still_serving(),
+                "To train anyway: make demo FORCE=1, or personseg pipeline run --local --param force_retrain=true"]
     if not result.is_file():
         return [*lines, f"Not deployed (the gate said no); outputs in {run_dir}"]
     deployed = json.loads(result.read_text())
@@ -174,6 +197,5 @@ def where_to_look(run_dir: Path, report: Path, log_path: Path | None) -> list[st
                  f"transparent background):\n  curl -sS --fail --data-binary @{source} "
                  f"'{url}/v1/segment?output=cutout' -o {cutout}")
     if deployed["target"] == "local":
-        lines.append(f"Stop the server with: personseg deploy --target local --model {deployed['pinned_model']} "
-                     f"--name {deployed['name']} --stop")
+        lines.append(f"Stop the server with: {_stop_line(deployed['name'], deployed.get('state_dir'))}")
     return lines

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Deploy a model version. On success a models:/ version is promoted to production; "
         "on failure the previous state is restored and the version is marked rolled-back.",
     )
-    p.add_argument("--model", required=True, help="models:/NAME@STAGE, models:/NAME:VERSION, s3://... or a local dir")
+    p.add_argument("--model", help="models:/NAME@STAGE, models:/NAME:VERSION, s3://... or a local dir (required, "
+                   "except with --stop)")
     p.add_argument("--target", choices=("kubernetes", "kserve", "local"), default="kubernetes",
                    help="a Deployment and Service, a KServe InferenceService, or a server on this machine")
     p.add_argument("--namespace", help="target namespace (default: $PERSONSEG_NAMESPACE, the pod's own, or personseg)")
@@ -35,8 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Secret with keys accesskey/secretkey that the pods read S3 credentials from: a read-only "
                         "key on the model bucket (docs/kubeflow.md)")
     p.add_argument("--context", help="kubeconfig context (default: current, or in-cluster)")
-    p.add_argument("--state-dir", help="local target: where running servers are recorded (default runs/deploy)")
-    p.add_argument("--stop", action="store_true", help="local target: stop the recorded server and exit")
+    p.add_argument("--state-dir", help="local target: where running servers are recorded (default "
+                   "$PERSONSEG_DEPLOY_STATE, else runs/deploy)")
+    p.add_argument("--stop", action="store_true",
+                   help="stop the local server recorded as --name and exit (whatever --target says)")
     p.set_defaults(func=handler)
 
 
@@ -44,7 +47,17 @@ def handler(args: argparse.Namespace) -> int:
     """Build the config, then render (dry run), stop, or deploy."""
     from personseg.deploy import DeployConfig, render, run
     from personseg.deploy.config import default_namespace
+    from personseg.errors import UserError
     from personseg.images import serving_image
+
+    if args.stop:
+        from personseg.deploy.local import state_dir, stop_command
+
+        stopped = stop_command(state_dir(args.state_dir), args.name)
+        print(f"stopped {args.name}: pid {stopped['pid']} serving {stopped['model']} at {stopped['url']}")
+        return 0
+    if not args.model:
+        raise UserError("--model: required (except with --stop)")
 
     cfg = DeployConfig(
         model=args.model,
@@ -59,12 +72,6 @@ def handler(args: argparse.Namespace) -> int:
         s3_secret=args.s3_secret,
         timeout=args.timeout,
     )
-    if args.stop:
-        from personseg.deploy.local import state_dir, stop_local
-
-        stopped = stop_local(state_dir(args.state_dir), cfg.name)
-        print(json.dumps({"stopped": stopped}, indent=2))
-        return 0
     if args.dry_run:
         sys.stdout.write(render(cfg))
         return 0

@@ -218,14 +218,23 @@ def _deploy_local(
     return DeployResult(
         target="local", name=cfg.name, namespace="local", model=model.uri, pinned_model=model.pinned,
         image="", status="deployed", seconds=round(time.monotonic() - start, 3), endpoint=url,
-        smoke=smoke.to_dict(), config=cfg.to_dict(), pid=proc.pid,
+        smoke=smoke.to_dict(), config=cfg.to_dict(), pid=proc.pid, state_dir=str(directory.resolve()),
     )
 
 
 def stop_local(directory: Path, name: str) -> dict[str, Any] | None:
-    """Stop the recorded local deployment ``name`` and forget it; returns what was stopped."""
+    """Stop the recorded local deployment ``name`` and forget it; returns what was stopped (None: nothing ran)."""
     state = read_state(directory, name)
     if state:
         stop_process(int(state["pid"]))
     state_file(directory, name).unlink(missing_ok=True)
     return state
+
+
+def stop_command(directory: Path, name: str) -> dict[str, Any]:
+    """``deploy --target local --stop``: stop ``name`` or say, naming the folder searched, that none runs there."""
+    stopped = stop_local(directory, name)
+    if stopped is None:
+        raise UserError(f"no local deployment {name!r} is running from {directory.resolve()} (no live server recorded "
+                        f"in {state_file(directory, name).name}); give --state-dir the folder it was deployed from")
+    return stopped

@@ -24,6 +24,7 @@ class DeployResult:
     smoke: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     pid: int | None = None
+    state_dir: str | None = None  # local target: the absolute folder recording the server (to stop it from anywhere)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
