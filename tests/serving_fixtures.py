@@ -68,11 +68,18 @@ def reference_logits(batch: np.ndarray) -> np.ndarray:
     return (WEIGHT * batch.sum(axis=1, keepdims=True) + BIAS).astype(np.float32)
 
 
-def reference_mask(image: Image.Image, image_size: int = SIZE) -> np.ndarray:
-    """The uint8 mask the server should return, computed with the training-time image ops."""
+def reference_probability(image: Image.Image, image_size: int = SIZE) -> np.ndarray:
+    """The uint8 probability map ``output=probability`` should return, computed with the training-time image ops."""
     tensor, box = to_input(image, image_size)
     prob = unletterbox(sigmoid(reference_logits(tensor[None])[0, 0]), box, image.width, image.height)
     return np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8)
+
+
+def reference_mask(image: Image.Image, image_size: int = SIZE) -> np.ndarray:
+    """The 0/255 mask ``output=mask`` should return: the probability above one half (evaluation's logit > 0)."""
+    tensor, box = to_input(image, image_size)
+    prob = unletterbox(sigmoid(reference_logits(tensor[None])[0, 0]), box, image.width, image.height)
+    return np.where(prob > 0.5, 255, 0).astype(np.uint8)
 
 
 def split_image(width: int = 100, height: int = 60, bright_left: bool = True) -> Image.Image:

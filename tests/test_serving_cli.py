@@ -11,7 +11,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from serving_fixtures import decode_png, encode, make_tiny_model, reference_mask, split_image
+from serving_fixtures import decode_png, encode, make_tiny_model, reference_probability, split_image
 
 from personseg.cli import main
 from personseg.netutil import free_port
@@ -66,7 +66,7 @@ def test_serve_onnx_without_torch_from_env_and_finish_a_request_on_sigterm(model
         result = {}
         # The lone request waits 1.5 s in the batch window: SIGTERM arrives while it is in flight.
         request = threading.Thread(target=lambda: result.update(
-            r=httpx.post(f"{url}/v1/segment", content=encode(image, "JPEG"), timeout=20)))
+            r=httpx.post(f"{url}/v1/segment?output=probability", content=encode(image, "JPEG"), timeout=20)))
         request.start()
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
@@ -80,7 +80,7 @@ def test_serve_onnx_without_torch_from_env_and_finish_a_request_on_sigterm(model
     assert result["r"].status_code == 200
     mask = np.asarray(decode_png(result["r"].content))
     assert mask.shape == (50, 90)
-    assert np.abs(mask.astype(int) - reference_mask(_jpeg_roundtrip(image))).max() <= 1
+    assert np.abs(mask.astype(int) - reference_probability(_jpeg_roundtrip(image))).max() <= 1
     assert "ready: serving" in stderr and "Shutting down" in stderr
 
 

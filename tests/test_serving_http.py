@@ -17,6 +17,7 @@ from serving_fixtures import (
     png_header_only,
     reference_logits,
     reference_mask,
+    reference_probability,
     running_server,
     split_image,
 )
@@ -143,7 +144,7 @@ def test_v2_non_json_and_oversized_bodies(client):
 
 # -- /v1/segment ------------------------------------------------------------------------------------
 
-def test_segment_raw_body_returns_the_training_time_mask_at_input_size(client):
+def test_segment_raw_body_returns_the_thresholded_mask_at_input_size(client):
     image = split_image(100, 60)
     r = client.post("/v1/segment", content=encode(image, "PNG"))
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
@@ -151,8 +152,30 @@ def test_segment_raw_body_returns_the_training_time_mask_at_input_size(client):
     assert mask.mode == "L" and mask.size == (100, 60)
     got = np.asarray(mask)
     np.testing.assert_array_equal(got, reference_mask(image))
-    assert got[:, :40].min() > 200 and got[:, 60:].max() < 50
+    assert set(np.unique(got)) == {0, 255} and got[:, :40].min() == 255 and got[:, 60:].max() == 0
+
+
+def test_segment_probability_is_the_models_soft_output(client):
+    image = split_image(100, 60)
+    got = np.asarray(decode_png(client.post("/v1/segment?output=probability", content=encode(image)).content))
+    np.testing.assert_array_equal(got, reference_probability(image))
     assert 0 < np.count_nonzero((got > 10) & (got < 245))  # soft edge kept, not thresholded
+
+
+def test_cutout_of_an_unsure_background_is_clean_unless_alpha_soft(client):
+    # mean 117/255: the tiny model says p = 0.3 there, never sure; the white disc is p = 1
+    scene = np.full((60, 80, 3), 117, np.uint8)
+    y, x = np.mgrid[0:60, 0:80]
+    scene[(x - 40) ** 2 + (y - 30) ** 2 < 15 ** 2] = 255
+    data = encode(Image.fromarray(scene))
+    far = (x - 40) ** 2 + (y - 30) ** 2 > 25 ** 2
+    clean = np.asarray(decode_png(client.post("/v1/segment?output=cutout", content=data).content))[..., 3]
+    soft = np.asarray(decode_png(client.post("/v1/segment?output=cutout&alpha=soft", content=data).content))[..., 3]
+    mask = np.asarray(decode_png(client.post("/v1/segment", content=data).content))
+    assert (clean[far] == 0).all() and 60 < soft[far].min() <= soft[far].max() < 100
+    np.testing.assert_array_equal(clean >= 128, mask == 255)
+    comp = np.asarray(decode_png(client.post("/v1/segment?output=composite&background=00ff00", content=data).content))
+    assert (comp[far] == (0, 255, 0)).all()
 
 
 def test_segment_multipart_cutout_and_composites(client):
@@ -208,6 +231,8 @@ NOISE = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3),
     ("/v1/segment?output=jpeg", {"content": encode(split_image())}, 400, "output='jpeg'"),
     ("/v1/segment?output=composite&background=blue", {"content": encode(split_image())}, 400, "RRGGBB"),
     ("/v1/segment?background=00ff00", {"content": encode(split_image())}, 400, "only used with output=composite"),
+    ("/v1/segment?output=cutout&alpha=fuzzy", {"content": encode(split_image())}, 400, "alpha='fuzzy'"),
+    ("/v1/segment?alpha=soft", {"content": encode(split_image())}, 400, "only used with output=cutout"),
     ("/v1/segment", {"files": {"picture": ("a.png", encode(split_image()))}}, 400, "unexpected part(s) picture"),
     ("/v1/segment", {"files": {"background": ("a.png", encode(split_image()))}}, 400, "no 'image' part"),
     ("/v1/segment", {"data": {"image": "text, not a file"}, "files": {"background": ("b.png", b"x")}},

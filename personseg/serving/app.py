@@ -176,7 +176,8 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
         return Response(await service.infer(body, ticket), media_type="application/json")
 
     @app.post("/v1/segment")
-    async def segment(request: Request, output: str | None = None, background: str | None = None) -> Response:
+    async def segment(request: Request, output: str | None = None, background: str | None = None,
+                      alpha: str | None = None) -> Response:
         ticket, multipart = ticket_of(request.scope), is_multipart(request)
         limit = 2 * settings.max_bytes + MULTIPART_SLACK if multipart else settings.max_bytes
         service.admit(ticket, 1, body_reservation(request, limit))
@@ -184,7 +185,7 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
             upload = await parse_multipart(request, await read_body(request, limit), settings.max_bytes)
         else:
             upload = Upload(await read_body(request, limit))
-        return Response(await service.segment(upload, output, background, ticket), media_type="image/png")
+        return Response(await service.segment(upload, output, background, ticket, alpha), media_type="image/png")
 
     @app.get("/metrics")
     async def prometheus() -> Response:

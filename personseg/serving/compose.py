@@ -1,4 +1,11 @@
-"""Turn a probability map into what ``/v1/segment`` returns: a mask, a cutout or a composite PNG.
+"""Turn a probability map into what ``/v1/segment`` returns: a mask, a probability map, a cutout or a composite.
+
+The cut is the model's own decision: a pixel is person where its probability is above ``THRESHOLD``
+(0.5, i.e. logit > 0, the rule ``personseg evaluate`` scores IoU with). Cutouts and composites use a
+*clean* alpha by default: that mask feathered by a ``FEATHER_PX`` box blur, so alpha is exactly 0 or
+255 everywhere but within ``FEATHER_PX`` pixels (in x and y) of the mask's edge, and the feathered
+alpha still thresholds (>= 128) to exactly that mask. ``alpha=soft`` uses the probability itself as
+alpha instead (a model that is never certain then leaves the background half visible).
 
 PNGs are written with fast zlib settings: at serving rates compression time matters more than a
 few percent of size.
@@ -10,12 +17,15 @@ import io
 import re
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from personseg.imageops import to_rgb8
 from personseg.serving.errors import RequestError
 
-OUTPUTS = ("mask", "cutout", "composite")
+OUTPUTS = ("mask", "probability", "cutout", "composite")
+ALPHAS = ("clean", "soft")
+THRESHOLD = 0.5  # probability above which a pixel is person: evaluation's logit > 0
+FEATHER_PX = 2  # half-width of the soft band around the mask's edge in a clean alpha
 DEFAULT_BACKGROUND = (255, 255, 255)
 _HEX = re.compile(r"#?([0-9a-fA-F]{6})")
 
@@ -25,6 +35,17 @@ def parse_output(value: str | None) -> str:
     value = value or "mask"
     if value not in OUTPUTS:
         raise RequestError(f"output={value!r}: expected one of {', '.join(OUTPUTS)}", kind="bad_parameter")
+    return value
+
+
+def parse_alpha(value: str | None, output: str) -> str:
+    """Validate ``?alpha=`` (clean by default); it only means something for a cutout or a composite."""
+    if value is not None and output not in ("cutout", "composite"):
+        raise RequestError(f"alpha={value!r} is only used with output=cutout or output=composite",
+                           kind="bad_parameter")
+    value = value or "clean"
+    if value not in ALPHAS:
+        raise RequestError(f"alpha={value!r}: expected one of {', '.join(ALPHAS)}", kind="bad_parameter")
     return value
 
 
@@ -45,38 +66,58 @@ def to_png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def mask_image(prob: np.ndarray) -> Image.Image:
-    """Probabilities in [0, 1] -> an 8-bit greyscale mask (255 = person), soft edges kept."""
+def probability_image(prob: np.ndarray) -> Image.Image:
+    """Probabilities in [0, 1] -> 8-bit greyscale (round(p x 255)), the model's soft output as it is."""
     return Image.fromarray(np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8), mode="L")
 
 
-def cutout(image: Image.Image, prob: np.ndarray) -> Image.Image:
-    """The input as RGBA with the mask as alpha (times any alpha the input already had)."""
-    alpha = mask_image(prob)
+def mask_image(prob: np.ndarray) -> Image.Image:
+    """The person mask: 255 where the probability is above ``THRESHOLD``, 0 elsewhere."""
+    return Image.fromarray(np.where(prob > THRESHOLD, np.uint8(255), np.uint8(0)), mode="L")
+
+
+def clean_alpha(prob: np.ndarray) -> Image.Image:
+    """The mask feathered over ``FEATHER_PX`` pixels, clamped so that it still thresholds to the mask."""
+    mask = prob > THRESHOLD
+    blurred = np.asarray(mask_image(prob).filter(ImageFilter.BoxBlur(FEATHER_PX)))
+    alpha = np.where(mask, np.maximum(blurred, np.uint8(128)), np.minimum(blurred, np.uint8(127)))
+    return Image.fromarray(alpha, mode="L")
+
+
+def alpha_image(prob: np.ndarray, alpha: str = "clean") -> Image.Image:
+    """The alpha of a cutout or composite: ``clean`` (feathered mask) or ``soft`` (the probability)."""
+    return clean_alpha(prob) if alpha == "clean" else probability_image(prob)
+
+
+def cutout(image: Image.Image, prob: np.ndarray, alpha: str = "clean") -> Image.Image:
+    """The input as RGBA with the alpha of ``alpha_image``, times any alpha the input already had."""
+    matte = alpha_image(prob, alpha)
     if "A" in image.getbands():
         own = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
-        alpha = mask_image(prob * own)
+        matte = probability_image(np.asarray(matte, dtype=np.float32) / 255.0 * own)
     out = to_rgb8(image)
-    out.putalpha(alpha)
+    out.putalpha(matte)
     return out
 
 
 def composite(image: Image.Image, prob: np.ndarray,
-              background: tuple[int, int, int] | Image.Image = DEFAULT_BACKGROUND) -> Image.Image:
+              background: tuple[int, int, int] | Image.Image = DEFAULT_BACKGROUND, alpha: str = "clean") -> Image.Image:
     """The person over a colour or over a picture scaled to cover the frame (centre-cropped)."""
     size = image.size
     if isinstance(background, Image.Image):
         back = ImageOps.fit(to_rgb8(background), size, Image.BILINEAR)
     else:
         back = Image.new("RGB", size, background)
-    return Image.composite(to_rgb8(image), back, mask_image(prob))
+    return Image.composite(to_rgb8(image), back, alpha_image(prob, alpha))
 
 
 def render(kind: str, image: Image.Image, prob: np.ndarray,
-           background: tuple[int, int, int] | Image.Image | None = None) -> bytes:
+           background: tuple[int, int, int] | Image.Image | None = None, alpha: str = "clean") -> bytes:
     """The PNG bytes for ``kind`` (one of ``OUTPUTS``)."""
     if kind == "mask":
         return to_png(mask_image(prob))
+    if kind == "probability":
+        return to_png(probability_image(prob))
     if kind == "cutout":
-        return to_png(cutout(image, prob))
-    return to_png(composite(image, prob, DEFAULT_BACKGROUND if background is None else background))
+        return to_png(cutout(image, prob, alpha))
+    return to_png(composite(image, prob, DEFAULT_BACKGROUND if background is None else background, alpha))

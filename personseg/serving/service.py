@@ -182,13 +182,15 @@ class SegmentationService:
                             lambda pixels: self.admission.reserve(ticket, pixels * BACKGROUND_BYTES_PER_PIXEL))
 
     def _render(self, output: str, image: Image.Image, prepared: Prepared, logits: np.ndarray,
-                background: tuple[int, int, int] | Image.Image | None) -> bytes:
+                background: tuple[int, int, int] | Image.Image | None, alpha: str) -> bytes:
         prob = self.model.postprocess(logits[0], prepared)
-        return compose.render(output, image, prob, background)
+        return compose.render(output, image, prob, background, alpha)
 
-    async def segment(self, upload: Upload, output: str, colour: str | None, ticket: Ticket) -> bytes:
-        """``/v1/segment``: encoded image in, PNG (mask, cutout or composite) out."""
+    async def segment(self, upload: Upload, output: str | None, colour: str | None, ticket: Ticket,
+                      alpha: str | None = None) -> bytes:
+        """``/v1/segment``: encoded image in, PNG (mask, probability, cutout or composite) out."""
         output = compose.parse_output(output)
+        alpha = compose.parse_alpha(alpha, output)
         if (colour is not None or upload.background is not None) and output != "composite":
             raise RequestError("a background is only used with output=composite", kind="bad_parameter")
         if colour is not None and upload.background is not None:
@@ -200,7 +202,7 @@ class SegmentationService:
         if upload.background is not None:
             background = await self._run(self._background, upload.background, ticket)
         (logits,) = await self._logits(batcher, [prepared.tensor], ticket)
-        return await self._run(self._render, output, image, prepared, logits, background)
+        return await self._run(self._render, output, image, prepared, logits, background, alpha)
 
     def infer_body_limit(self) -> int:
         """Largest v2 JSON body accepted (``max_batch`` images as decimal text)."""
