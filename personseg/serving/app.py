@@ -11,14 +11,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from personseg import __version__
 from personseg.runtime import load_predictor
-from personseg.serving import oip
+from personseg.serving import apidoc, oip
 from personseg.serving.admission import JSON_BYTES_FACTOR, RETRY_AFTER_S
 from personseg.serving.body import Upload, body_reservation, is_multipart, parse_multipart, read_body
 from personseg.serving.errors import InferenceFailed, RequestError
@@ -30,6 +31,8 @@ from personseg.serving.settings import ServeSettings
 from personseg.serving.ticket import ticket_of
 
 MULTIPART_SLACK = 64 * 1024
+DESCRIPTION = ("Person segmentation: `/v1/segment` turns a photo into a mask, cutout or composite PNG; the "
+               "KServe Open Inference Protocol v2 routes run the model on tensors. Errors are `{\"error\": ...}`.")
 LOGGED_CHARS = 300  # error messages may quote what the client sent; keep their log lines short
 
 log = logging.getLogger(__name__)
@@ -112,7 +115,8 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
         yield
         service.stop()
 
-    app = FastAPI(title="personseg", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="personseg", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=apidoc.OPENAPI_URL, description=DESCRIPTION)
     app.state.service = service
     app.add_middleware(GuardMiddleware, metrics=metrics, release=service.admission.release,
                        body_timeout_s=settings.body_timeout_s)
@@ -142,32 +146,32 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(request, metrics, 400, f"invalid request: {exc.errors()}", "bad_parameter")
 
-    @app.get("/v2/health/live")
+    @app.get("/v2/health/live", **apidoc.ROUTES["live"])
     async def live() -> dict:
         return {"live": True}
 
-    @app.get("/v2/health/ready")
+    @app.get("/v2/health/ready", **apidoc.ROUTES["ready"])
     async def ready() -> JSONResponse:
         if service.ready:
             return JSONResponse({"ready": True})
         return JSONResponse({"ready": False, "error": service.load_error or "model is loading"}, status_code=503)
 
-    @app.get("/v2")
+    @app.get("/v2", **apidoc.ROUTES["server_metadata"])
     async def server_metadata() -> dict:
         return oip.server_metadata()
 
-    @app.get("/v2/models/{name}")
+    @app.get("/v2/models/{name}", **apidoc.ROUTES["model_metadata"])
     async def model_metadata(name: str) -> dict:
         _check_name(service, name)
         service.require_ready()
         return oip.model_metadata(name, service.model.image_size, service.model.info.kind, service.model.runtime_name)
 
-    @app.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/ready", **apidoc.ROUTES["model_ready"])
     async def model_ready(name: str) -> JSONResponse:
         _check_name(service, name)
         return JSONResponse({"name": name, "ready": service.ready}, status_code=200 if service.ready else 503)
 
-    @app.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/infer", **apidoc.ROUTES["infer"])
     async def infer(name: str, request: Request) -> Response:
         _check_name(service, name)
         ticket, limit = ticket_of(request.scope), service.infer_body_limit()
@@ -175,9 +179,11 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
         body = await read_body(request, limit, "max_batch images of JSON")
         return Response(await service.infer(body, ticket), media_type="application/json")
 
-    @app.post("/v1/segment")
-    async def segment(request: Request, output: str | None = None, background: str | None = None,
-                      alpha: str | None = None) -> Response:
+    @app.post("/v1/segment", **apidoc.ROUTES["segment"])
+    async def segment(request: Request,
+                      output: str | None = Query(None, **apidoc.SEGMENT_PARAMETERS["output"]),
+                      background: str | None = Query(None, **apidoc.SEGMENT_PARAMETERS["background"]),
+                      alpha: str | None = Query(None, **apidoc.SEGMENT_PARAMETERS["alpha"])) -> Response:
         ticket, multipart = ticket_of(request.scope), is_multipart(request)
         limit = 2 * settings.max_bytes + MULTIPART_SLACK if multipart else settings.max_bytes
         service.admit(ticket, 1, body_reservation(request, limit))
@@ -187,8 +193,9 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
             upload = Upload(await read_body(request, limit))
         return Response(await service.segment(upload, output, background, ticket, alpha), media_type="image/png")
 
-    @app.get("/metrics")
+    @app.get("/metrics", **apidoc.ROUTES["metrics"])
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    apidoc.add_docs(app)
     return app
