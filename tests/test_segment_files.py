@@ -174,3 +174,20 @@ def test_s3_prefix_and_registry_reference(s3_env, tmp_path, capsys):
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["two.png", "x/one.png"]
     image = Image.open(io.BytesIO(store.get_bytes(DATA_BUCKET, f"{key}/x/one.png")))
     assert np.array_equal(pixels(out / "x" / "one.png"), expected(image, "mask"))
+
+
+def test_a_failed_write_leaves_no_output_under_its_name(photos, tmp_path, monkeypatch):
+    import errno
+
+    model = make_tiny_model(tmp_path / "model")
+    out = tmp_path / "out"
+    real = Path.write_bytes
+
+    def disk_full(self: Path, data: bytes) -> int:
+        real(self, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    with pytest.raises(OSError):
+        main(["segment", str(photos / "one.jpg"), "--out", str(out), "--model", str(model)])
+    assert list(out.iterdir()) == [], "half a PNG (or its temporary file) was left in the output folder"

@@ -26,21 +26,22 @@ def crop_box(frame: int, frames: int, width: int, height: int, zoom: float = 0.1
 
 
 def clip_frames(photo: Image.Image, mask: Image.Image, frames: int, size: tuple[int, int], noise: float = 0.0,
-                seed: int = 0) -> list[tuple[Image.Image, np.ndarray]]:
-    """Each frame as (RGB picture, boolean true mask), both ``size``.
+                seed: int = 0, zoom: float = 0.15, pan: float = 0.1) -> list[tuple[Image.Image, np.ndarray]]:
+    """Each frame as (RGB picture, boolean true mask), both ``size``; ``zoom=pan=0`` is a still camera.
 
     ``noise``: standard deviation (0-255 scale) of grey sensor noise drawn afresh for every frame, the kind of
     change that makes an unsmoothed mask flicker on a still person.
     """
     rng = np.random.default_rng(seed)
+    binary = mask.convert("L").point(lambda v: 255 if v else 0)  # any nonzero value is person
     out = []
     for i in range(frames):
-        box = crop_box(i, frames, photo.width, photo.height)
+        box = crop_box(i, frames, photo.width, photo.height, zoom, pan)
         picture = photo.convert("RGB").crop(box).resize(size, Image.BILINEAR)
         if noise > 0:
             grain = rng.normal(0.0, noise, (size[1], size[0], 1))
             picture = Image.fromarray(np.clip(np.asarray(picture) + grain, 0, 255).astype(np.uint8), "RGB")
-        truth = np.asarray(mask.convert("L").crop(box).resize(size, Image.BILINEAR)) >= 128
+        truth = np.asarray(binary.crop(box).resize(size, Image.BILINEAR)) >= 128
         out.append((picture, truth))
     return out
 
