@@ -103,6 +103,23 @@ def test_png_folder_and_existing_output(clip, model, tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "a temporary output was left behind"
 
 
+def test_an_existing_video_is_replaced_only_with_force(clip, model, tmp_path, capsys):
+    out = tmp_path / "out.webm"
+    out.write_bytes(b"the user's own file")
+    assert main(["segment", str(clip), "--out", str(out), "--model", str(model)]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == b"the user's own file"
+    assert main(["segment", str(clip), "--out", str(out), "--model", str(model), "--force"]) == 0
+    assert len(streams(out)[0]) == FRAMES
+
+
+def test_a_file_that_is_not_a_video_is_named(model, tmp_path, capsys):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    assert main(["segment", str(bad), "--out", str(tmp_path / "o.webm"), "--model", str(model)]) == 2
+    assert "broken.mp4" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [bad], "nothing may be left behind"
+
+
 def test_mp4_cannot_hold_a_cutout(clip, model, tmp_path, capsys):
     assert main(["segment", str(clip), "--out", str(tmp_path / "o.mp4"), "--model", str(model),
                  "--output", "cutout"]) == 2

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from personseg.commands._output import add_force
+
 OUTPUTS = ("mask", "cutout", "composite")
 
 
@@ -29,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what to write (default mask; for a video: cutout in .webm or PNGs, composite in .mp4)")
     p.add_argument("--background", metavar="RRGGBB",
                    help="composite background colour (default ffffff; 00ff00 for a video)")
-    p.add_argument("--overwrite", action="store_true", help="recompute outputs that already exist (default: keep them)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="images: recompute outputs that already exist (default: keep them and do the rest)")
+    add_force(p, "a video's --out")
     p.add_argument("--smooth", type=float, default=0.5, metavar="ALPHA",
                    help="video: weight of each new frame in the moving average of mask probabilities (1: none)")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: this process's CPU quota)")
@@ -72,6 +76,8 @@ def video(args: argparse.Namespace) -> int:
     from personseg.segment.video import segment_video
     from personseg.segment.video_out import DEFAULT_OUTPUT, kind_of
 
+    if args.overwrite:
+        raise UserError("--overwrite recomputes single images; a video's existing --out is replaced with --force")
     if len(args.inputs) != 1:
         raise UserError("a video is segmented alone: give one video file per command")
     if _is_server(args.model):
@@ -83,7 +89,7 @@ def video(args: argparse.Namespace) -> int:
     output = args.output or DEFAULT_OUTPUT[kind_of(out)]
     background = _background(args, output) or (0, 255, 0)
     engine = _engine(args, output, background)
-    result = segment_video(Path(args.inputs[0]), out, engine, output, background, args.smooth, args.overwrite,
+    result = segment_video(Path(args.inputs[0]), out, engine, output, background, args.smooth, args.force,
                            lambda done, total: progress("frame", done, total or done))
     clear()
     print(f"{result.summary()} ({engine.description})")

@@ -9,7 +9,6 @@ final one and renamed into place when complete.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,10 +18,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from personseg.atomic import atomic_dir, check_file
 from personseg.errors import UserError
 from personseg.imageops import sigmoid, unletterbox
 from personseg.segment.smoothing import Smoother
-from personseg.segment.video_out import DEFAULT_OUTPUT, PngWriter, VideoWriter, check_output, kind_of
+from personseg.segment.video_out import DEFAULT_OUTPUT, PngWriter, VideoWriter, check_container, kind_of
 from personseg.serving import compose
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
@@ -82,16 +82,27 @@ def _temporary(out: Path) -> Path:
 
 
 def segment_video(source: Path, out: Path, engine: Any, output: str | None = None,
-                  background: tuple[int, int, int] = (0, 255, 0), alpha: float = 0.5, overwrite: bool = False,
+                  background: tuple[int, int, int] = (0, 255, 0), alpha: float = 0.5, force: bool = False,
                   on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
-    """Segment every frame of ``source`` into ``out`` (``.webm``, ``.mp4`` or a PNG folder)."""
-    import av
+    """Segment every frame of ``source`` into ``out`` (``.webm``, ``.mp4`` or a PNG folder).
 
+    An existing ``out`` is refused unless ``force`` (``personseg.atomic``'s rule); a PNG folder is built with
+    ``atomic_dir``, a video file under a hidden temporary name renamed over ``out`` when complete.
+    """
     kind = kind_of(out)
     output = output or DEFAULT_OUTPUT[kind]
-    check_output(kind, output)
-    if out.exists() and not overwrite:
-        raise UserError(f"output {out}: already exists (--overwrite replaces it)")
+    check_container(kind, output)
+    if kind:
+        check_file(out, force)
+        return _encode(source, out, kind, engine, output, background, alpha, on_frame, _temporary(out))
+    with atomic_dir(out, force) as folder:
+        return _encode(source, out, kind, engine, output, background, alpha, on_frame, folder)
+
+
+def _encode(source: Path, out: Path, kind: str, engine: Any, output: str, background: tuple[int, int, int],
+            alpha: float, on_frame: Callable[[int, int], None] | None, tmp: Path) -> VideoResult:
+    import av
+
     try:
         container = av.open(str(source))
     except (av.error.FFmpegError, OSError) as exc:
@@ -101,7 +112,6 @@ def segment_video(source: Path, out: Path, engine: Any, output: str | None = Non
     vin = container.streams.video[0]
     ain = container.streams.audio[0] if container.streams.audio else None
     total = vin.frames or 0
-    tmp = _temporary(out)
     start = time.perf_counter()
     count = 0
     pts: list[int | None] = []
@@ -110,7 +120,6 @@ def segment_video(source: Path, out: Path, engine: Any, output: str | None = Non
             writer: Any = VideoWriter(tmp, kind, vin.codec_context.width, vin.codec_context.height,
                                       vin.average_rate, vin.time_base, ain)
         else:
-            tmp.mkdir(parents=True)
             writer = PngWriter(tmp)
 
         def frames() -> Iterator[Image.Image]:
@@ -129,24 +138,21 @@ def segment_video(source: Path, out: Path, engine: Any, output: str | None = Non
             if on_frame is not None:
                 on_frame(count, total)
         writer.close()
+        if count == 0:
+            raise UserError(f"video {source}: no frame could be decoded")
     except av.error.FFmpegError as exc:
-        _remove(tmp)
+        if kind:
+            tmp.unlink(missing_ok=True)
         raise UserError(f"video {source}: {exc}") from None
     except BaseException:
-        _remove(tmp)
+        if kind:
+            tmp.unlink(missing_ok=True)
         raise
     finally:
         container.close()
-    if out.exists():
-        _remove(out)
-    os.replace(tmp, out)
+    if kind:
+        os.replace(tmp, out)
     audio = "none" if ain is None else ("dropped (PNG frames)" if not kind else
                                         "copied" if writer.audio_copy else "re-encoded")
     return VideoResult(count, time.perf_counter() - start, audio)
 
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ def kind_of(out: Path) -> str:
     return suffix if suffix in CONTAINERS else ""
 
 
-def check_output(kind: str, output: str) -> None:
+def check_container(kind: str, output: str) -> None:
     """Refuse an output a container cannot carry (a cutout's alpha in H.264)."""
     if kind == ".mp4" and output == "cutout":
         raise UserError("an .mp4 has no alpha channel: use --output composite (over --background) or mask, "
