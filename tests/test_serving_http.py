@@ -51,7 +51,7 @@ def v2_body(batch: np.ndarray, **extra) -> dict:
 
 # -- health and metadata ----------------------------------------------------------------------------
 
-def test_health_and_metadata(client):
+def test_health_and_metadata(server, client):
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     assert client.get("/v2/models/seg/ready").json() == {"name": "seg", "ready": True}
@@ -59,7 +59,7 @@ def test_health_and_metadata(client):
     assert meta["name"] == "personseg" and isinstance(meta["version"], str) and meta["extensions"] == []
     model = client.get("/v2/models/seg").json()
     assert model == {
-        "name": "seg", "platform": "onnxruntime_onnx",
+        "name": "seg", "versions": [server.service.model.version], "platform": "onnxruntime_onnx",
         "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 3, SIZE, SIZE]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 1, SIZE, SIZE]}],
     }

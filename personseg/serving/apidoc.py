@@ -72,6 +72,7 @@ class ModelMetadata(BaseModel):
     """``GET /v2/models/{name}``: ``platform`` is ``<runtime>_<format>`` as Triton names them."""
 
     name: str
+    versions: list[str] = Field(description="the served model's version (its card's, or a digest of its files)")
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]

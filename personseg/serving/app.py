@@ -1,4 +1,4 @@
-"""The FastAPI application: KServe Open Inference Protocol v2 routes, ``/v1/segment`` and ``/metrics``.
+"""The FastAPI application: KServe Open Inference Protocol v2 routes, ``/v1/segment``, ``/metrics``, the page and docs.
 
 Routes only move bytes and map errors to ``{"error": ...}`` JSON; the work happens in
 ``SegmentationService``. Nothing a request carries is ever used as a path or URL.
@@ -26,6 +26,7 @@ from personseg.serving.errors import InferenceFailed, RequestError
 from personseg.serving.guard import GuardMiddleware
 from personseg.serving.metrics import CONTENT_TYPE, ServerMetrics, method_label, route_of
 from personseg.serving.model import Loader
+from personseg.serving.page import add_page
 from personseg.serving.service import SegmentationService
 from personseg.serving.settings import ServeSettings
 from personseg.serving.ticket import ticket_of
@@ -164,7 +165,8 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
     async def model_metadata(name: str) -> dict:
         _check_name(service, name)
         service.require_ready()
-        return oip.model_metadata(name, service.model.image_size, service.model.info.kind, service.model.runtime_name)
+        return oip.model_metadata(name, service.model.version, service.model.image_size, service.model.info.kind,
+                                  service.model.runtime_name)
 
     @app.get("/v2/models/{name}/ready", **apidoc.ROUTES["model_ready"])
     async def model_ready(name: str) -> JSONResponse:
@@ -198,4 +200,5 @@ def create_app(settings: ServeSettings, loader: Loader = load_predictor) -> Fast
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     apidoc.add_docs(app)
+    add_page(app, settings.name)
     return app

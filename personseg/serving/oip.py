@@ -59,10 +59,11 @@ PLATFORMS = {("onnx", "onnxruntime"): "onnxruntime_onnx", ("onnx", "openvino"): 
              ("openvino", "openvino"): "openvino_ir", ("torch", "torch"): "pytorch_safetensors"}
 
 
-def model_metadata(name: str, image_size: int, kind: str, runtime: str) -> dict[str, Any]:
+def model_metadata(name: str, version: str, image_size: int, kind: str, runtime: str) -> dict[str, Any]:
     """``GET /v2/models/<name>``; -1 marks the variable batch dimension; ``platform`` names the runtime."""
     return {
         "name": name,
+        "versions": [version],
         "platform": PLATFORMS.get((kind, runtime), f"{runtime}_{kind}"),
         "inputs": [{"name": INPUT_NAME, "datatype": DATATYPE, "shape": [-1, 3, image_size, image_size]}],
         "outputs": [{"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": [-1, 1, image_size, image_size]}],
