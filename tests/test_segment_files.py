@@ -38,11 +38,12 @@ def photo(seed: int, width: int = 90, height: int = 70) -> Image.Image:
     return Image.fromarray(array, "RGB")
 
 
-def expected(image: Image.Image, output: str, background: tuple[int, int, int] | None = None) -> np.ndarray:
+def expected(image: Image.Image, output: str, background: tuple[int, int, int] | None = None,
+             alpha: str = "clean") -> np.ndarray:
     """The PNG the server would return for ``image``, decoded to pixels."""
     tensor, box = to_input(image, 64)
     prob = unletterbox(sigmoid(reference_logits(tensor[None])[0, 0]), box, image.width, image.height)
-    return np.asarray(Image.open(io.BytesIO(compose.render(output, image, prob, background))))
+    return np.asarray(Image.open(io.BytesIO(compose.render(output, image, prob, background, alpha))))
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -104,6 +105,16 @@ def test_composite_takes_the_background_colour(photos, tmp_path):
         assert np.array_equal(pixels(out / "one.png"), expected(im, "composite", (0, 255, 0)))
 
 
+def test_probability_output_and_soft_cutout(photos, tmp_path):
+    model = make_tiny_model(tmp_path / "model")
+    for output, alpha in (("probability", None), ("cutout", "soft")):
+        out = tmp_path / output
+        argv = ["segment", str(photos / "a" / "two.png"), "--out", str(out), "--model", str(model), "--output", output]
+        assert main(argv + (["--alpha", alpha] if alpha else [])) == 0
+        with Image.open(photos / "a" / "two.png") as im:
+            assert np.array_equal(pixels(out / "two.png"), expected(im, output, alpha=alpha or "clean")), output
+
+
 def test_missing_input_is_a_usage_error(tmp_path, capsys):
     model = make_tiny_model(tmp_path / "model")
     assert main(["segment", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"), "--model", str(model)]) == 2
@@ -137,12 +148,14 @@ def test_server_url_posts_each_image(photos, tmp_path, capsys):
     out = tmp_path / "out"
     settings = ServeSettings(model_uri=str(model), threads=1, max_batch=4, batch_wait_ms=2)
     with running_server(settings) as server:
-        code = main(["segment", str(photos), "--out", str(out), "--model", server.url, "--output", "composite"])
+        code = main(["segment", str(photos), "--out", str(out), "--model", server.url, "--output", "composite",
+                     "--alpha", "soft"])
     captured = capsys.readouterr()
     assert code == 1
     assert "broken.jpg" in captured.err and "server answered 400" in captured.err
     with Image.open(photos / "a" / "two.png") as im:
-        assert np.array_equal(pixels(out / "a" / "two.png"), expected(im, "composite"))
+        assert np.array_equal(pixels(out / "a" / "two.png"), expected(im, "composite", alpha="soft"))
+        assert not np.array_equal(pixels(out / "a" / "two.png"), expected(im, "composite")), "alpha=soft must matter"
     assert len(list(out.rglob("*.png"))) == 3
 
 

@@ -15,7 +15,8 @@ import sys
 
 from personseg.commands._output import add_force
 
-OUTPUTS = ("mask", "cutout", "composite")
+OUTPUTS = ("mask", "probability", "cutout", "composite")  # personseg.serving.compose.OUTPUTS
+ALPHAS = ("clean", "soft")  # personseg.serving.compose.ALPHAS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="URI",
                    help="saved-model dir, s3:// prefix, models:/NAME@STAGE ref, or http(s):// URL of a running server")
     p.add_argument("--output", choices=OUTPUTS,
-                   help="what to write (default mask; for a video: cutout in .webm or PNGs, composite in .mp4)")
+                   help="mask (0/255 cut), probability (8-bit), cutout or composite, as /v1/segment's output= "
+                        "(default mask; for a video: cutout in .webm or PNGs, composite in .mp4)")
+    p.add_argument("--alpha", choices=ALPHAS,
+                   help="cutout/composite alpha: clean (0 or 255 away from the mask edge, default) or soft "
+                        "(the probability); as /v1/segment's alpha=")
     p.add_argument("--background", metavar="RRGGBB",
                    help="composite background colour (default ffffff; 00ff00 for a video)")
     p.add_argument("--overwrite", action="store_true",
@@ -54,6 +59,14 @@ def _background(args: argparse.Namespace, output: str) -> tuple[int, int, int] |
         raise UserError(f"--background: {exc}") from None
 
 
+def _alpha(args: argparse.Namespace, output: str) -> str:
+    from personseg.errors import UserError
+
+    if args.alpha is not None and output not in ("cutout", "composite"):
+        raise UserError("--alpha is only for --output cutout or composite")
+    return args.alpha or "clean"
+
+
 def _is_server(model: str) -> bool:
     return model.startswith(("http://", "https://"))
 
@@ -62,9 +75,10 @@ def _engine(args: argparse.Namespace, output: str, background: tuple[int, int, i
     from personseg.runtime import default_threads
     from personseg.segment.engine import LocalEngine, ServerEngine
 
+    alpha = _alpha(args, output)
     if _is_server(args.model):
-        return ServerEngine(args.model, output, background)
-    return LocalEngine(args.model, output, background, args.threads or default_threads())
+        return ServerEngine(args.model, output, background, alpha)
+    return LocalEngine(args.model, output, background, args.threads or default_threads(), alpha)
 
 
 def video(args: argparse.Namespace) -> int:
@@ -90,6 +104,7 @@ def video(args: argparse.Namespace) -> int:
     background = _background(args, output) or (0, 255, 0)
     engine = _engine(args, output, background)
     result = segment_video(Path(args.inputs[0]), out, engine, output, background, args.smooth, args.force,
+                           _alpha(args, output),
                            lambda done, total: progress("frame", done, total or done))
     clear()
     print(f"{result.summary()} ({engine.description})")

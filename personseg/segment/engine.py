@@ -52,13 +52,15 @@ def model_batch_size(extra: dict) -> int:
 class LocalEngine:
     """A saved model (directory, ``s3://`` prefix or ``models:/`` reference) run in this process."""
 
-    def __init__(self, uri: str, output: str, background: tuple[int, int, int] | None, threads: int) -> None:
+    def __init__(self, uri: str, output: str, background: tuple[int, int, int] | None, threads: int,
+                 alpha: str = "clean") -> None:
         from personseg.serving.model import SegmentationModel
 
         self.model = SegmentationModel(uri, threads)
         self.model.load()
         self.output = output
         self.background = background
+        self.alpha = alpha
         self.batch_size = model_batch_size(self.model.info.extra)
         self.description = f"{self.model.info.name} {self.model.version} ({self.model.runtime_name})"
 
@@ -81,7 +83,7 @@ class LocalEngine:
             order = sorted(decoded)
             probs = self.probabilities([decoded[i] for i in order])
             for i, prob in zip(order, probs):
-                outcomes[i] = Outcome(png=compose.render(self.output, decoded[i], prob, self.background))
+                outcomes[i] = Outcome(png=compose.render(self.output, decoded[i], prob, self.background, self.alpha))
         return outcomes
 
 
@@ -92,12 +94,14 @@ class ServerEngine:
     server's message; a server that cannot be reached stops the run.
     """
 
-    def __init__(self, url: str, output: str, background: tuple[int, int, int] | None,
+    def __init__(self, url: str, output: str, background: tuple[int, int, int] | None, alpha: str = "clean",
                  batch_size: int = DEFAULT_BATCH, timeout: float = 120.0) -> None:
         import httpx
 
         self.url = url.rstrip("/")
         self.params = {"output": output}
+        if output in ("cutout", "composite"):
+            self.params["alpha"] = alpha
         if background is not None:
             self.params["background"] = "%02x%02x%02x" % background
         self.batch_size = batch_size

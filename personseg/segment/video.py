@@ -69,12 +69,15 @@ def smoothed_probabilities(engine: Any, frames: Iterator[Image.Image], smoother:
         yield from flush()
 
 
-def _render(output: str, image: Image.Image, prob: np.ndarray, background: tuple[int, int, int]) -> Image.Image:
+def _render(output: str, image: Image.Image, prob: np.ndarray, background: tuple[int, int, int], alpha: str
+            ) -> Image.Image:
     if output == "mask":
         return compose.mask_image(prob).convert("RGB")
+    if output == "probability":
+        return compose.probability_image(prob).convert("RGB")
     if output == "cutout":
-        return compose.cutout(image, prob)
-    return compose.composite(image, prob, background)
+        return compose.cutout(image, prob, alpha)
+    return compose.composite(image, prob, background, alpha)
 
 
 def _temporary(out: Path) -> Path:
@@ -83,23 +86,24 @@ def _temporary(out: Path) -> Path:
 
 def segment_video(source: Path, out: Path, engine: Any, output: str | None = None,
                   background: tuple[int, int, int] = (0, 255, 0), alpha: float = 0.5, force: bool = False,
-                  on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
+                  matte: str = "clean", on_frame: Callable[[int, int], None] | None = None) -> VideoResult:
     """Segment every frame of ``source`` into ``out`` (``.webm``, ``.mp4`` or a PNG folder).
 
     An existing ``out`` is refused unless ``force`` (``personseg.atomic``'s rule); a PNG folder is built with
-    ``atomic_dir``, a video file under a hidden temporary name renamed over ``out`` when complete.
+    ``atomic_dir``, a video file under a hidden temporary name renamed over ``out`` when complete. ``alpha``
+    is the smoothing weight (``personseg.segment.smoothing``), ``matte`` the cutout's alpha (``clean`` or ``soft``).
     """
     kind = kind_of(out)
     output = output or DEFAULT_OUTPUT[kind]
     check_container(kind, output)
     if kind:
         check_file(out, force)
-        return _encode(source, out, kind, engine, output, background, alpha, on_frame, _temporary(out))
+        return _encode(source, out, kind, engine, output, (background, matte), alpha, on_frame, _temporary(out))
     with atomic_dir(out, force) as folder:
-        return _encode(source, out, kind, engine, output, background, alpha, on_frame, folder)
+        return _encode(source, out, kind, engine, output, (background, matte), alpha, on_frame, folder)
 
 
-def _encode(source: Path, out: Path, kind: str, engine: Any, output: str, background: tuple[int, int, int],
+def _encode(source: Path, out: Path, kind: str, engine: Any, output: str, look: tuple[tuple[int, int, int], str],
             alpha: float, on_frame: Callable[[int, int], None] | None, tmp: Path) -> VideoResult:
     import av
 
@@ -133,7 +137,7 @@ def _encode(source: Path, out: Path, kind: str, engine: Any, output: str, backgr
                     yield frame.to_image()
 
         for image, prob in smoothed_probabilities(engine, frames(), Smoother(alpha)):
-            writer.frame(_render(output, image, prob, background), pts[count])
+            writer.frame(_render(output, image, prob, *look), pts[count])
             count += 1
             if on_frame is not None:
                 on_frame(count, total)
