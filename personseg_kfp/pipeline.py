@@ -216,7 +216,7 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
     data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
                                    s3_endpoint=p["s3_endpoint"], extra_train_uri=p["extra_train_uri"],
                                    extra_val_uri=p["extra_val_uri"]), "ingest"))
-    trained = _train(p, data.outputs["data"], retrain_key, access_key_field, secret_key_field)
+    trained = _train(p, data, retrain_key, access_key_field, secret_key_field)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
                           epochs=p["swap_epochs"], seed=p["seed"]), "swap")
     quantized = _sized(quantize(data=data.outputs["data"], bilinear=trained.outputs["model"],
@@ -244,17 +244,19 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
         shipped.set_caching_options(False)
 
 
-def _train(p: dict[str, Any], data: Any, retrain_key: Any, access_key_field: str,
+def _train(p: dict[str, Any], ingested: dsl.PipelineTask, retrain_key: Any, access_key_field: str,
            secret_key_field: str) -> dsl.PipelineTask:
     """The one train task: in its own pod (GPUs per ``train_gpus``) or launching a TrainJob, never both.
 
     A preempted or failed try is retried; the retry resumes after the last complete epoch, whose state
     the task keeps under the run's id and the retrain key (``personseg.pipeline_logic.train``).
     """
-    gpus = _sized(train_pod_gpus(train_nodes=p["train_nodes"], train_gpus=p["train_gpus"]), "train_pod_gpus")
+    # after ingest: both only wait for check_data otherwise, and a fixed order keeps runs' logs alike
+    gpus = _sized(train_pod_gpus(train_nodes=p["train_nodes"], train_gpus=p["train_gpus"]),
+                  "train_pod_gpus").after(ingested)
     task = _sized(train(
-        data=data, image_size=p["image_size"], width=p["width"], epochs=p["epochs"], composite=p["composite"],
-        photometric=p["photometric"], background_hue=p["background_hue"], backgrounds=p["backgrounds"],
+        data=ingested.outputs["data"], image_size=p["image_size"], width=p["width"], epochs=p["epochs"],
+        composite=p["composite"], photometric=p["photometric"], background_hue=p["background_hue"], backgrounds=p["backgrounds"],
         seed=p["seed"], train_nodes=p["train_nodes"], train_gpus=p["train_gpus"], image=STEP_IMAGE,
         s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"], access_key_field=access_key_field,
         secret_key_field=secret_key_field, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, retrain_key=retrain_key),
