@@ -204,3 +204,14 @@ def test_a_failed_write_leaves_no_output_under_its_name(photos, tmp_path, monkey
     with pytest.raises(OSError):
         main(["segment", str(photos / "one.jpg"), "--out", str(out), "--model", str(model)])
     assert list(out.iterdir()) == [], "half a PNG (or its temporary file) was left in the output folder"
+
+
+def test_progress_line_on_a_terminal(photos, tmp_path, monkeypatch, capsys):
+    from personseg.console import progress
+
+    monkeypatch.delenv(progress.PROGRESS_FILE_ENV, raising=False)
+    monkeypatch.setattr(progress, "_on_terminal", lambda: True)
+    model = make_tiny_model(tmp_path / "model")
+    main(["segment", str(photos), "--out", str(tmp_path / "out"), "--model", str(model)])
+    err = capsys.readouterr().err
+    assert "\rsegment 4/4" in err and "images/s" in err and "1 failed" in err

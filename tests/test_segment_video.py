@@ -143,3 +143,8 @@ def test_smoothing_reduces_frame_to_frame_change(clip, model):
     assert len(raw) == len(smooth) == FRAMES
     assert frame_change(raw) > 0.02, "the generated clip must flicker without smoothing, or this test shows nothing"
     assert frame_change(smooth) < 0.6 * frame_change(raw)
+
+
+def test_a_video_needs_the_model_here(clip, tmp_path, capsys):
+    assert main(["segment", str(clip), "--out", str(tmp_path / "o.webm"), "--model", "http://127.0.0.1:9"]) == 2
+    assert "probabilities" in capsys.readouterr().err
