@@ -256,8 +256,9 @@ def _train(p: dict[str, Any], ingested: dsl.PipelineTask, retrain_key: Any, acce
                   "train_pod_gpus").after(ingested)
     task = _sized(train(
         data=ingested.outputs["data"], image_size=p["image_size"], width=p["width"], epochs=p["epochs"],
-        composite=p["composite"], photometric=p["photometric"], background_hue=p["background_hue"], backgrounds=p["backgrounds"],
-        seed=p["seed"], train_nodes=p["train_nodes"], train_gpus=p["train_gpus"], image=STEP_IMAGE,
+        composite=p["composite"], photometric=p["photometric"], background_hue=p["background_hue"],
+        backgrounds=p["backgrounds"], seed=p["seed"], train_nodes=p["train_nodes"], train_gpus=p["train_gpus"],
+        image=STEP_IMAGE,
         s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"], access_key_field=access_key_field,
         secret_key_field=secret_key_field, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, retrain_key=retrain_key),
         "train")
