@@ -43,7 +43,9 @@ def handle(args: argparse.Namespace) -> int:
                          fp32_input_convs=args.fp32_input_convs)
     m = run(cfg, args.out, force=args.force)
     method = f" [OpenVINO, {m['openvino_method']}]" if "openvino_method" in m else ""
-    print(f"{args.out}{method}: INT8 IoU {m['tune_iou_int8']:.4f} (FP32 {m['tune_iou_fp32']:.4f}) on "
+    # the step has logged a warning when nothing was kept in INT8; the result line says it too
+    held = "INT8" if m["precision"] == "int8" else "FP32 (no INT8 op kept)"
+    print(f"{args.out}{method}: {held} IoU {m['tune_iou_int8']:.4f} (FP32 {m['tune_iou_fp32']:.4f}) on "
           f"{m['tune_images']} tuning images (calibrated on {m['calibration_images']}); agreement with FP32 masks "
           f"{m['agreement_iou']:.4f}")
     return 0

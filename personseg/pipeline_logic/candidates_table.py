@@ -12,7 +12,7 @@ from __future__ import annotations
 from personseg.pipeline_logic.gate import model_row
 from personseg.pipeline_logic.selection import Selection, Verdict
 
-CHECKS = ("accuracy", "seed", "floor", "speed", "production", "extra")
+CHECKS = ("accuracy", "seed", "floor", "speed", "production", "int8", "extra")
 FIGURES = 7  # the numeric columns before the checks
 
 

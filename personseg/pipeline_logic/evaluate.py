@@ -14,7 +14,7 @@ from personseg.errors import UserError
 from personseg.modeldir import read_metrics
 from personseg.pipeline_logic.candidates import read_index
 from personseg.pipeline_logic.gallery import build_gallery
-from personseg.pipeline_logic.gate import check_thresholds
+from personseg.pipeline_logic.gate import check_thresholds, model_row
 from personseg.pipeline_logic.production import score_production
 from personseg.pipeline_logic.selection import Selection, focus, judge, select
 from personseg.pipeline_logic.summary import BASELINE, markdown_report, scalar_metrics
@@ -78,7 +78,8 @@ def evaluate_candidates(data: str | Path, bilinear: str | Path, candidates_dir: 
                 "swap": index["networks"].get("swapped", {}).get("settings", {}).get("swap"),
                 "quantize": index["config"]}
     markdown = markdown_report(result, selection, production, settings)
-    fp32_label, int8_label = f"{shown.network} FP32 ONNX", f"{shown.name} INT8"
+    held = str(model_row(result, shown.row).get("precision", "int8")).upper()  # FP32 when nothing was quantized
+    fp32_label, int8_label = f"{shown.network} FP32 ONNX", f"{shown.name} {held}"
     gallery = build_gallery(data, result["image_size"],
                             [("bilinear FP32", bilinear), (fp32_label, models[shown.fp32]),
                              (int8_label, models[shown.row])],

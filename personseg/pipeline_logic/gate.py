@@ -19,6 +19,8 @@ a model):
   bootstrap of the per-image IoU gain (``personseg.evaluate.paired``): deploy when the lower bound of
   its 95% interval is above 0, so a tie on a few images is no reason to replace production; passes
   when no production model exists yet;
+* int8: the candidate's model holds INT8 ops (its recorded precision, counted when it was quantized);
+  when tuning fell back until nothing was quantized, it is an FP32 model and is named so;
 * extra (only with ``min_extra_iou`` > 0): INT8 IoU on the second evaluation set (real photographs
   by default) >= ``min_extra_iou``.
 """
@@ -137,4 +139,14 @@ def decide(result: dict, tolerable_iou_loss: float, min_speedup: float, producti
         name = result["extra_data"]["uri"]
         checks["extra"] = Check(extra["iou"] >= min_extra_iou,
                                 f"{candidate} IoU {extra['iou']:.4f} on {name}, floor {min_extra_iou:.4f}")
+    checks["int8"] = int8_check(candidate, cand)
     return GateDecision(all(c.passed for c in checks.values()), checks)
+
+
+def int8_check(candidate: str, cand: dict) -> Check:
+    """The candidate holds INT8 ops: a quantization that kept none is an FP32 model under an INT8 name."""
+    precision = cand.get("precision")
+    if precision == "int8":
+        return Check(True, f"{candidate} runs INT8 ops")
+    return Check(False, f"{candidate} is {cand.get('kind', '')} {precision}: quantization kept no INT8 op, so it is "
+                        "the FP32 network again")

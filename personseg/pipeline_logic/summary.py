@@ -32,7 +32,8 @@ def chain_steps(result: dict, cand: Verdict) -> list[tuple[str, str, str]]:
     if cand.fp32 != seed_onnx:
         steps.append(("swap decoder" if seed_onnx in names else "export + swap decoder", cand.fp32,
                       f"{cand.network} FP32 (ONNX Runtime)"))
-    steps.append(("quantize", cand.row, f"{cand.network} INT8 ({cand.runtime})"))
+    held = str(model_row(result, cand.row).get("precision", "int8")).upper()  # FP32 when nothing was quantized
+    steps.append(("quantize", cand.row, f"{cand.network} {held} ({cand.runtime})"))
     return steps
 
 

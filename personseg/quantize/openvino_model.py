@@ -28,7 +28,8 @@ from personseg.atomic import atomic_dir, write_json
 from personseg.errors import UserError
 from personseg.metrics import agreement_iou, mean_scores
 from personseg.modeldir import read_metrics, read_model_dir, write_config
-from personseg.quantize.runtime_graph import openvino_fp32_nodes
+from personseg.quantize.precision import measure
+from personseg.quantize.runtime_graph import openvino_executed_nodes, openvino_fp32_nodes
 from personseg.runtime import default_threads, predict_masks
 from personseg.runtime_openvino import compile_openvino, read_openvino_model
 
@@ -169,9 +170,9 @@ def build_openvino_model(
         raise UserError(f"OpenVINO methods {sorted(unknown)}: expected some of {', '.join(METHODS)}")
     threads = threads or default_threads()
     inc_info = read_model_dir(int8_onnx_dir)
-    if inc_info.kind != "onnx" or inc_info.precision != "int8":
+    if inc_info.kind != "onnx":  # an INC model recorded as fp32 (nothing kept in INT8) still gets NNCF's try
         raise UserError(f"model {int8_onnx_dir}: is a {inc_info.kind} {inc_info.precision} model; the OpenVINO "
-                        "conversion takes the INT8 ONNX model of the INC path")
+                        "conversion takes the quantized ONNX model of the INC path")
     size = inc_info.image_size
     models: dict[str, Any] = {"inc": read_openvino_model(inc_info.weights_path)}
     recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
@@ -193,12 +194,17 @@ def build_openvino_model(
     method = choose_method(measured["inc"], measured.get("nncf"), min_agreement, margin)
     chosen = measured[method]
     fp32_nodes = openvino_fp32_nodes(compiled[method])
+    fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in models[method].get_ops())
+    precision = measure(fake_quantize, openvino_executed_nodes(compiled[method]))
+    if precision.warning("quantize (OpenVINO)"):
+        log.warning("%s", precision.warning("quantize (OpenVINO)"))
 
     inc_card = inc_info.extra
     inc_quant = dict(inc_card.get("quantization", {}))
     quantization = ({**inc_quant, "backend": "openvino", "fp32_nodes": fp32_nodes} if method == "inc" else
                     {**recipes["nncf"], "backend": "openvino", "fp32_nodes": fp32_nodes,
                      "min_agreement": min_agreement, "config": inc_quant.get("config")})
+    quantization.update(precision.to_dict())  # FakeQuantize ops in the IR, OpenVINO's 8-bit primitives
     openvino_section = {
         "method": method, "openvino_version": ov.__version__, "margin": margin, "batch_size": BATCH,
         "rounds": rounds, "runs_per_round": runs, "threads": threads, "inference_precision": "f32",
@@ -211,10 +217,11 @@ def build_openvino_model(
     kept = {k: v for k, v in inc_card.items() if k not in ("runtime", "quantization")}
     metrics = {**read_metrics(int8_onnx_dir), "tune_iou_int8": chosen.tune_iou, "agreement_iou": chosen.agreement_iou,
                "openvino": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou}
-                            for k, m in measured.items()}, "openvino_method": method}
+                            for k, m in measured.items()}, "openvino_method": method, **precision.to_dict()}
     with atomic_dir(out_dir, force) as tmp:
         ov.save_model(models[method], str(tmp / IR_FILE), compress_to_fp16=False)
-        write_config(tmp, kind="openvino", runtime="openvino", precision="int8", weights=IR_FILE, image_size=size,
-                     arch=inc_info.arch, extra={**kept, "quantization": quantization, "openvino": openvino_section})
+        write_config(tmp, kind="openvino", runtime="openvino", precision=precision.precision, weights=IR_FILE,
+                     image_size=size, arch=inc_info.arch,
+                     extra={**kept, "quantization": quantization, "openvino": openvino_section})
         write_json(tmp / "metrics.json", metrics)
     return metrics

@@ -21,6 +21,7 @@ from personseg.runtime import onnx_session
 # Ops that take float by definition (the INT8 boundary) or only read a tensor's shape.
 BOUNDARY_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Shape", "Size"})
 FLOAT_TYPES = frozenset({"float", "float16", "bfloat16", "double"})
+EIGHT_BIT_TYPES = frozenset({"int8", "uint8"})
 # A node whose input type ONNX Runtime did not record is not claimed to run INT8.
 UNKNOWN = "undefined"
 
@@ -43,6 +44,11 @@ class RuntimeNode:
     def runs_on_float(self) -> bool:
         """Whether any activation input is floating point (the node computes in float)."""
         return self.op_type not in BOUNDARY_OPS and any(map(_floating, self.input_types))
+
+    @property
+    def runs_on_int8(self) -> bool:
+        """Whether a computing node reads 8-bit activations (a QLinear kernel, or data moving between them)."""
+        return self.op_type not in BOUNDARY_OPS and any(t in EIGHT_BIT_TYPES for t in self.input_types)
 
 
 def _kernel_input_types(profile: Path) -> dict[str, tuple[str, ...]]:
@@ -130,6 +136,7 @@ def fp32_islands(nodes: list[RuntimeNode]) -> list[list[RuntimeNode]]:
 OV_FLOAT = frozenset({"f32", "f16", "bf16", "f64"})
 # Graph ends, constants and memory views: no kernel computes anything there.
 OV_NOT_COMPUTE = frozenset({"Input", "Output", "Const", "Reshape", "Squeeze", "Unsqueeze"})
+OV_EIGHT_BIT = frozenset({"i8", "u8"})
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,11 @@ class OpenVINONode:
             return False
         quantizes = self.layer_type == "FakeQuantize" and not set(self.output_precisions) & OV_FLOAT
         return not quantizes
+
+    @property
+    def runs_on_int8(self) -> bool:
+        """A primitive executed on 8-bit data (an INT8 convolution, or a reorder between two of them)."""
+        return self.layer_type not in OV_NOT_COMPUTE and self.runtime_precision in OV_EIGHT_BIT
 
 
 def openvino_executed_nodes(compiled: object) -> list[OpenVINONode]:

@@ -7,6 +7,8 @@
 3. The gate: INT8 masks must agree with FP32 masks (IoU >= ``min_agreement``). Accuracy-driven tuning
    can miss a broken INT8 kernel (fbgemm's ConvTranspose2d did exactly that), so when the gate fails,
    each quantized op type is tried in FP32 and the one that restores agreement is kept in FP32.
+   The precision recorded is what the written model holds (``precision.py``): when the fallbacks leave
+   no INT8 op, it is "fp32" and a warning says so.
 4. ``runtime="openvino"``: the gated INT8 ONNX then becomes an OpenVINO IR (``openvino_model.py``).
 """
 
@@ -34,7 +36,8 @@ from personseg.quantize.calibration import as_inputs, calibration_sha256, choose
 from personseg.quantize.config import QuantizeConfig
 from personseg.quantize.export import ONNX_FILE, export_onnx
 from personseg.quantize.onnx_backend import OnnxQuantSettings, quantize_onnx, quantized_op_types
-from personseg.quantize.runtime_graph import fp32_nodes
+from personseg.quantize.precision import measure, quantized_op_count
+from personseg.quantize.runtime_graph import executed_nodes, fp32_nodes
 from personseg.runtime import default_threads, onnx_session, predict_masks
 from personseg.uris import local_dataset, local_model
 
@@ -136,16 +139,19 @@ def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
                             f"{cfg.min_agreement}; not writing a model")
         q_model = onnx.load(str(q_path))
         runs_fp32 = fp32_nodes(q_path)  # what ONNX Runtime executes on float, after its fusions
+        precision = measure(quantized_op_count(q_model), executed_nodes(q_path))
+        if precision.warning("quantize"):
+            log.warning("%s", precision.warning("quantize"))
         data_sha = tree_sha256(root)
         metrics = {"tune_iou_fp32": fp32_iou, "tune_iou_int8": score(q_masks), "agreement_iou": agreement,
                    "tune_images": sets.sizes["tune"], "calibration_images": sets.sizes["calibration"],
-                   "gate": gate_log}
+                   "gate": gate_log, **precision.to_dict()}
         int8_dir = out if cfg.runtime == "onnxruntime" else Path(work) / "int8"
         with atomic_dir(int8_dir, force) as tmp:
             onnx.save_model(q_model, str(tmp / ONNX_FILE))
-            write_config(tmp, kind="onnx", precision="int8", weights=ONNX_FILE, image_size=info.image_size,
-                         arch=info.arch, extra={
-                             "quantization": {**used, "fp32_nodes": runs_fp32,
+            write_config(tmp, kind="onnx", precision=precision.precision, weights=ONNX_FILE,
+                         image_size=info.image_size, arch=info.arch, extra={
+                             "quantization": {**used, "fp32_nodes": runs_fp32, **precision.to_dict(),
                                               "min_agreement": cfg.min_agreement, "config": dataclasses.asdict(cfg)},
                              "calibration": {"sha256": calibration_sha256(calib, data_sha), "count": len(calib.ids),
                                              "ids": calib.ids},
