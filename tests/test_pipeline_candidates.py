@@ -48,9 +48,9 @@ def test_a_failing_candidate_never_wins_however_fast() -> None:
     table = candidates_table(result, selection)
     # both losses of every candidate: against its own FP32 ONNX and against the seed
     assert ("| swapped:onnxruntime | 0.7000 | +0.1100 | +0.1200 | 0.9850 | 5.00x | 20.00x | 800.0 | **FAIL** | "
-            "**FAIL** | pass | pass | pass | - | failed |") in table
+            "**FAIL** | pass | pass | pass | pass | - | failed |") in table
     assert ("| bilinear:onnxruntime | 0.8150 | +0.0050 | +0.0050 | 0.9900 | 2.50x | 5.00x | 200.0 | pass | pass | "
-            "pass | pass | pass | - | **winner** |") in table
+            "pass | pass | pass | pass | - | **winner** |") in table
     gate = gate_summary(selection)
     assert gate["deploy"] is True and gate["winner"] == "bilinear:onnxruntime" and gate["checks"]["speed"]["passed"]
 
@@ -67,7 +67,7 @@ def test_when_none_passes_nothing_wins_and_the_report_says_why_each_failed() -> 
     text = summary.markdown_report(result, selection, None, {})
     assert "**Gate: not deployed**" in text and selection.why in text
     assert ("| bilinear:onnxruntime | 0.7500 | +0.0700 | +0.0700 | 0.9900 | 1.25x | 2.50x | 100.0 | **FAIL** | "
-            "**FAIL** | pass | **FAIL** | pass | - | failed |") in text
+            "**FAIL** | pass | **FAIL** | pass | pass | - | failed |") in text
     # the chain and gallery show the fastest candidate, said to be undeployed
     assert focus(selection, result).name == "swapped:onnxruntime"
     assert "## Bilinear FP32 -> swapped:onnxruntime (the fastest candidate; not deployed)" in text
@@ -86,7 +86,7 @@ def test_a_candidate_that_failed_to_quantize_is_shown_and_never_picked() -> None
     assert selection.why == (f"bilinear:onnxruntime: the only one of the 2 candidates that passed; swapped:onnxruntime "
                              f"failed before evaluation ({reason}).")
     table = candidates_table(result, selection)
-    assert f"| swapped:onnxruntime |{' - |' * 13} failed before evaluation: {reason} |" in table
+    assert f"| swapped:onnxruntime |{' - |' * 14} failed before evaluation: {reason} |" in table
     assert selection.verdict("swapped:onnxruntime").to_dict()["gate"] is None
 
 
