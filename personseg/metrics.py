@@ -102,15 +102,36 @@ def per_image_iou(preds: np.ndarray, truths: np.ndarray) -> list[float]:
     return [float(iou(p, t)) for p, t in zip(preds, truths)]
 
 
+class Tally:
+    """Per-image scores gathered batch by batch, so a split is scored without holding it in memory."""
+
+    def __init__(self, boundary: bool = True) -> None:
+        self.per_image: dict[str, list[float]] = {"iou": [], "dice": [], **({"boundary_f": []} if boundary else {})}
+
+    def add(self, preds: np.ndarray, truths: np.ndarray) -> None:
+        """Score a batch of (N, H, W) masks against their truths."""
+        scorers = {"iou": iou, "dice": dice, "boundary_f": boundary_f}
+        for name, values in self.per_image.items():
+            values.extend(scorers[name](p, t) for p, t in zip(preds, truths))
+
+    def means(self) -> dict[str, float]:
+        """The mean of each score over every image added."""
+        return {name: float(np.mean(values)) for name, values in self.per_image.items()}
+
+
 def mean_scores(preds: np.ndarray, truths: np.ndarray, boundary: bool = True) -> dict[str, float]:
     """Mean IoU, Dice and (optionally) boundary F over a batch of (N, H, W) masks."""
-    scores = {
-        "iou": float(np.mean([iou(p, t) for p, t in zip(preds, truths)])),
-        "dice": float(np.mean([dice(p, t) for p, t in zip(preds, truths)])),
-    }
-    if boundary:
-        scores["boundary_f"] = float(np.mean([boundary_f(p, t) for p, t in zip(preds, truths)]))
-    return scores
+    tally = Tally(boundary)
+    tally.add(preds, truths)
+    return tally.means()
+
+
+def agreement_ious(preds: np.ndarray, reference: np.ndarray, truths: np.ndarray | None = None) -> list[float]:
+    """IoU of each of ``preds`` against another model's mask of the same image (see ``agreement_iou``)."""
+    refs = [r.astype(np.uint8) for r in reference]
+    if truths is not None:
+        refs = [np.where(t == IGNORE, IGNORE, r).astype(np.uint8) for r, t in zip(refs, truths)]
+    return [iou(p, r) for p, r in zip(preds, refs)]
 
 
 def agreement_iou(preds: np.ndarray, reference: np.ndarray, truths: np.ndarray | None = None) -> float:
@@ -119,7 +140,4 @@ def agreement_iou(preds: np.ndarray, reference: np.ndarray, truths: np.ndarray |
     With ``truths``, their ``IGNORE`` pixels (ignore maps, letterbox padding) are skipped, so the
     figure covers the same pixels as IoU.
     """
-    refs = [r.astype(np.uint8) for r in reference]
-    if truths is not None:
-        refs = [np.where(t == IGNORE, IGNORE, r).astype(np.uint8) for r, t in zip(refs, truths)]
-    return float(np.mean([iou(p, r) for p, r in zip(preds, refs)]))
+    return float(np.mean(agreement_ious(preds, reference, truths)))

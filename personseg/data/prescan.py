@@ -58,3 +58,15 @@ def prescan(root: str | Path, size: int, skip_invalid: bool = False) -> SampleSe
     root = Path(root)
     kept = usable_samples(root, check_headers, skip_invalid)
     return SampleSet(root, [sample for sample, _ in kept], size)
+
+
+def listed(root: str | Path, size: int) -> SampleSet:
+    """The dataset's samples from its layout alone: nothing is opened.
+
+    For steps that read a few of the images (calibration, a gallery, one split): they open only those,
+    however large the dataset. Layout problems raise as ``prescan``'s do; a bad file among the images
+    used is an error naming it when it is decoded.
+    """
+    root = Path(root)
+    kept = usable_samples(root, lambda sample: None, skip_invalid=False)
+    return SampleSet(root, [sample for sample, _ in kept], size)

@@ -143,6 +143,16 @@ def shard(count: int, rank: int, world: int) -> list[int]:
     return list(range(rank, count, world))
 
 
+def batches(data: SampleSet, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``data`` decoded ``batch_size`` samples at a time: (N, 3, S, S) float32 in [0, 1] and (N, S, S) labels.
+
+    Memory holds one batch, whatever the number of samples; a sample that fails to decode is an error.
+    """
+    for x, y, _, errors in make_loader(StreamDataset(data), range(len(data.samples)), batch_size):
+        check_errors(errors, skip_invalid=False)
+        yield x.numpy(), y[:, 0].numpy()
+
+
 def load_all(data: SampleSet, batch_size: int = 32, workers: int = 0) -> LoadedData:
     """Decode ``data`` (e.g. a chosen split or calibration set, not a whole dataset) into memory."""
     images, labels = [], []

@@ -16,13 +16,15 @@ second evaluation set, when one is given: ``result["extra_data"]`` names it), ``
 IoU of each scored image, in the order of ``result["data"]["ids"]``: what a paired comparison resamples).
 
 Quality is scored on one split (default ``test``: never used to choose a model) and skips ``IGNORE``
-pixels, which include the letterbox padding.
+pixels, which include the letterbox padding. The split is decoded a batch at a time and no other image
+of the dataset is opened, so memory is flat in the dataset's size.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +32,16 @@ import numpy as np
 from personseg.atomic import check_file, write_json
 from personseg.cpuinfo import cpu_info
 from personseg.data.loading import LoadedData
-from personseg.data.prescan import prescan
+from personseg.data.prescan import SampleSet, listed
 from personseg.data.split import CHOICES, split_ids
-from personseg.data.stream import load_all
+from personseg.data.stream import batches, load_all
 from personseg.errors import UserError
 from personseg.evaluate.agreement import onnx_fp32_of, references
 from personseg.evaluate.config import EvalConfig
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.report import markdown_table
-from personseg.metrics import agreement_iou, mean_scores, per_image_iou
+from personseg.metrics import Tally, agreement_ious
 from personseg.runtime import Predictor, default_threads, load_predictor, predict_masks
 from personseg.uris import local_dataset, local_model
 
@@ -54,23 +56,50 @@ def parse_model_arg(arg: str) -> tuple[str | None, str]:
     return None, arg
 
 
-def scored_images(uri: str, size: int, split: str) -> LoadedData:
-    """The images of ``split`` of the dataset at ``uri``, letterboxed to ``size``; never empty."""
+def scored_set(uri: str, size: int, split: str) -> SampleSet:
+    """The samples of ``split`` of the dataset at ``uri``, to decode at ``size``; never empty.
+
+    Nothing is opened here: scoring decodes the split a batch at a time and no other image is read.
+    """
     if split not in CHOICES:
         raise UserError(f"--split {split!r}: expected one of {', '.join(CHOICES)}")
     root = local_dataset(uri)
-    data = prescan(root, size)  # paths: only the scored split is decoded
+    data = listed(root, size)
     ids = data.ids if split == "all" else split_ids(data.ids, root).part(split)
     if not ids:
         raise UserError(f"--split {split}: dataset {uri} has no {split} images; use --split all to score "
                         "every image")
-    return load_all(data.subset(ids))
+    return data.subset(ids)
 
 
-def score_on(pred: Predictor, data: LoadedData, batch_size: int) -> dict[str, float]:
-    """IoU, Dice and boundary F of ``pred`` on ``data`` (a second evaluation set: quality only)."""
-    images = data.images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    return mean_scores(predict_masks(pred.logits, images, batch_size), data.labels)
+def scored_images(uri: str, size: int, split: str) -> LoadedData:
+    """``scored_set`` decoded into memory (for comparisons that need every mask at once)."""
+    return load_all(scored_set(uri, size, split))
+
+
+@dataclass
+class Scored:
+    """Each model's scores on one set, gathered a batch at a time, and the first batch (what is timed)."""
+
+    tallies: list[Tally]
+    agreements: list[list[float]]  # per image, against the model ``refs`` names
+    first_batch: np.ndarray
+
+
+def score(preds: list[Predictor], data: SampleSet, batch_size: int,
+          refs: list[int | None] | None = None) -> Scored:
+    """Score every model on ``data``, holding one batch of images and masks at a time."""
+    scored = Scored([Tally() for _ in preds], [[] for _ in preds], np.empty(0, np.float32))
+    for x, labels in batches(data, batch_size):
+        if not scored.first_batch.size:
+            scored.first_batch = x
+        masks = [predict_masks(p.logits, x, batch_size) for p in preds]
+        for i, mask in enumerate(masks):
+            scored.tallies[i].add(mask, labels)
+            ref = refs[i] if refs is not None else None
+            if ref is not None and ref != i:
+                scored.agreements[i] += agreement_ious(mask, masks[ref], labels)
+    return scored
 
 
 def _gflops(pred: Predictor) -> float | None:
@@ -110,28 +139,29 @@ def run(cfg: EvalConfig, report: str | Path | None = None, force: bool = False) 
     baseline = cfg.baseline or names[0]
     if baseline not in names:
         raise UserError(f"--baseline {baseline}: not among the models ({', '.join(names)})")
-    held = scored_images(cfg.data, size, cfg.split)
+    refs = references([p.info for p in preds], [uri for _, uri in named])
+    onnx_refs = onnx_fp32_of([p.info for p in preds], [uri for _, uri in named])
+    held = scored_set(cfg.data, size, cfg.split)
     log.info("evaluate: scoring %d images of the %s split of %s", len(held.ids), cfg.split, cfg.data)
-    images = held.images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    masks = [predict_masks(p.logits, images, cfg.batch_size) for p in preds]
-    extra = scored_images(cfg.extra_data, size, cfg.extra_split) if cfg.extra_data else None
-    extra_scores = [score_on(p, extra, cfg.batch_size) for p in preds] if extra else [None] * len(preds)
-    batch = np.ascontiguousarray(np.resize(images, (cfg.batch_size, 3, size, size)))
+    scored = score(preds, held, cfg.batch_size, refs)
+    extra = scored_set(cfg.extra_data, size, cfg.extra_split) if cfg.extra_data else None
+    extra_scores = ([t.means() for t in score(preds, extra, cfg.batch_size).tallies] if extra
+                    else [None] * len(preds))
+    # the first batch_size scored images (repeated when there are fewer), as before the scoring streamed
+    batch = np.ascontiguousarray(np.resize(scored.first_batch, (cfg.batch_size, 3, size, size)))
     timings = benchmark(preds, batch, cfg.rounds, cfg.warmup)
     peak = measure_peaks(threads) if cfg.measure_peak else None
     base_t = timings[names.index(baseline)]
-    refs = references([p.info for p in preds], [uri for _, uri in named])
-    onnx_refs = onnx_fp32_of([p.info for p in preds], [uri for _, uri in named])
     rows = []
     for i, (name, pred, t) in enumerate(zip(names, preds, timings)):
         ref = refs[i]
-        scores = {**mean_scores(masks[i], held.labels), "per_image_iou": per_image_iou(masks[i], held.labels)}
+        scores = {**scored.tallies[i].means(), "per_image_iou": scored.tallies[i].per_image["iou"]}
         gflops = _gflops(pred)
         rows.append({
             "name": name, "uri": named[i][1], "kind": pred.info.kind, "precision": pred.info.precision,
             **scores,
             "agreement_iou": (None if ref is None else 1.0 if ref == i
-                              else agreement_iou(masks[i], masks[ref], held.labels)),
+                              else float(np.mean(scored.agreements[i]))),
             "agreement_with": None if ref is None else names[ref],
             "latency_ms": {"median": t.median_ms, "p90": t.p90_ms}, "images_per_s": t.images_per_s,
             "speedup": base_t.median_ms / t.median_ms,

@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from personseg.data.loading import LoadedData, load_dataset
+from personseg.data.loading import LoadedData
+from personseg.data.prescan import listed
 from personseg.data.split import split_ids
+from personseg.data.stream import load_all
 from personseg.metrics import IGNORE
 from personseg.runtime import load_predictor
 
@@ -147,15 +149,15 @@ def build_gallery(data_root: str | Path, size: int, models: Sequence[tuple[str, 
     photographs), shown first. ``result`` is the evaluation result (``personseg.evaluate.step``) the chart
     is drawn from.
     """
-    data = load_dataset(data_root, size)
-    held = data.subset(split_ids(data.ids, data_root).test[:count])
+    data = listed(data_root, size)  # only the images shown are opened
+    held = load_all(data.subset(split_ids(data.ids, data_root).test[:count]))
     sections = []
     if result is not None:
         sections += ["<h2>Speed and quality</h2>", speed_chart_svg(result)]
     if extra is not None:
-        extra_data = load_dataset(extra[1], size)
+        extra_data = listed(extra[1], size)
         sections += [f"<h2>Second evaluation set: {html.escape(extra[0])}</h2>",
-                     *_table(extra_data.subset(extra_data.ids[:count]), size, models, diff)]
+                     *_table(load_all(extra_data.subset(extra_data.ids[:count])), size, models, diff)]
     sections += ["<h2>Test images</h2>", *_table(held, size, models, diff)]
     return "\n".join([
         "<!doctype html><html><head><meta charset='utf-8'><title>personseg gallery</title>",

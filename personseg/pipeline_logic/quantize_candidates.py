@@ -48,17 +48,14 @@ def _source_settings(model: Path) -> dict[str, Any]:
 
 
 def _runtime_source(cfg: CandidatesConfig, network: Path, int8_dir: Path, fp32_dir: Path) -> RuntimeSource:
-    """The images the network's INT8 model was calibrated and tuned on, as quantize chose them."""
-    from personseg.data.loading import load_dataset
-    from personseg.data.split import split_ids
+    """The images the network's INT8 model was calibrated and tuned on, as quantize chose them (only those are read)."""
     from personseg.modeldir import read_model_dir
-    from personseg.quantize.calibration import as_inputs, choose
+    from personseg.quantize.calibration import as_inputs
+    from personseg.quantize.export import ONNX_FILE
+    from personseg.quantize.step import quantization_images
     from personseg.uris import local_dataset
 
-    root = local_dataset(cfg.data)
-    data = load_dataset(root, read_model_dir(network).image_size)
-    sets = choose(data, split_ids(data.ids, root), cfg.calibration)
-    from personseg.quantize.export import ONNX_FILE
+    sets = quantization_images(local_dataset(cfg.data), read_model_dir(network).image_size, cfg.calibration)
 
     return RuntimeSource(int8_dir, fp32_dir / ONNX_FILE, as_inputs(sets.calibration), as_inputs(sets.tune),
                          sets.tune.labels, cfg.min_agreement)

@@ -25,14 +25,14 @@ import onnx
 from personseg.atomic import atomic_dir, check_output, write_json
 from personseg.console.progress import clear as clear_progress
 from personseg.console.progress import progress
-from personseg.data.prescan import prescan
+from personseg.data.prescan import listed
 from personseg.data.split import split_ids
 from personseg.data.stream import load_all
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
 from personseg.metrics import agreement_iou, mean_scores
 from personseg.modeldir import read_model_dir, write_config
-from personseg.quantize.calibration import as_inputs, calibration_sha256, choose
+from personseg.quantize.calibration import QuantSets, as_inputs, calibration_sha256, choose
 from personseg.quantize.config import QuantizeConfig
 from personseg.quantize.export import ONNX_FILE, export_onnx
 from personseg.quantize.onnx_backend import OnnxQuantSettings, quantize_onnx, quantized_op_types
@@ -61,6 +61,16 @@ def relative_tolerance(absolute: float, fp32_iou: float) -> float:
     return 0.999 if fp32_iou <= absolute else min(absolute / fp32_iou, 0.999)
 
 
+def quantization_images(root: Path, size: int, count: int) -> QuantSets:
+    """The calibration and tuning images (``choose``), decoded at ``size``: no other file of the dataset is opened.
+
+    So memory and reading stay flat in the dataset's size; a bad file among these is an error naming it.
+    """
+    data = listed(root, size)
+    sets = choose(data, split_ids(data.ids, root), count)
+    return QuantSets(load_all(sets.calibration), load_all(sets.tune), sets.sizes)
+
+
 def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
     """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
     check_output(out, force)
@@ -77,9 +87,8 @@ def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
         raise UserError(f"--model {cfg.model}: is a {info.kind} {info.precision} model; quantize takes an FP32 "
                         "PyTorch saved model (the output of train or swap)")
     root = local_dataset(cfg.data)
-    data = prescan(root, info.image_size)  # paths: only the chosen images are decoded
-    sets = choose(data, split_ids(data.ids, root), cfg.calibration)
-    calib, tune = load_all(sets.calibration), load_all(sets.tune)
+    sets = quantization_images(root, info.image_size, cfg.calibration)
+    calib, tune = sets.calibration, sets.tune
     log.info("quantize: calibrating on %d training images, tuning on %d (%d val)", sets.sizes["calibration"],
              sets.sizes["tune"], sets.sizes["tune_from_val"])
     calib_x, tune_x = as_inputs(calib), as_inputs(tune)
