@@ -170,9 +170,9 @@ def build_openvino_model(
         raise UserError(f"OpenVINO methods {sorted(unknown)}: expected some of {', '.join(METHODS)}")
     threads = threads or default_threads()
     inc_info = read_model_dir(int8_onnx_dir)
-    if inc_info.kind != "onnx":  # an INC model recorded as fp32 (nothing kept in INT8) still gets NNCF's try
+    if inc_info.kind != "onnx" or inc_info.precision != "int8":  # fp32: its tuning kept no INT8 op
         raise UserError(f"model {int8_onnx_dir}: is a {inc_info.kind} {inc_info.precision} model; the OpenVINO "
-                        "conversion takes the quantized ONNX model of the INC path")
+                        "conversion takes the INT8 ONNX model of the INC path")
     size = inc_info.image_size
     models: dict[str, Any] = {"inc": read_openvino_model(inc_info.weights_path)}
     recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
