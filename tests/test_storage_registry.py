@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -216,16 +217,19 @@ def test_conditional_put_is_honoured_by_the_server(s3_env) -> None:
     assert store.get_bytes(MODEL_BUCKET, key) == b"first"
 
 
-def test_cli_models_commands(s3_env, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_models_commands(s3_env, tmp_path: Path, capsys: pytest.CaptureFixture,
+                             caplog: pytest.LogCaptureFixture) -> None:
     name = unique_name()
     a, b = make_model_dir(tmp_path / "a"), make_model_dir(tmp_path / "b")
     assert main(["models", "publish", str(a), "--name", name, "--run-id", "kfp-7"]) == 0
     assert capsys.readouterr().out.strip() == "1"
     assert main(["models", "publish", str(b), "--name", name, "--stage", "candidate"]) == 0
     assert capsys.readouterr().out.strip() == "2"
+    caplog.set_level(logging.INFO)
     assert main(["models", "promote", name, "1", "--stage", "production"]) == 0
     promoted = capsys.readouterr()
-    assert promoted.out == f"{name}@production: - -> 1\n" and "-> 1" not in promoted.err  # said once
+    assert promoted.out == f"{name}@production: - -> 1\n" and "-> 1" not in promoted.err
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and "-> 1" in r.getMessage()]  # said once
 
     assert main(["models", "list", name]) == 0
     header, *rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
