@@ -8,7 +8,9 @@ import pytest
 from quantize_faults import break_maxpool, inject
 
 from personseg.cli import main
+from personseg.cpuinfo import cpu_info
 from personseg.errors import UserError
+from personseg.quantize.onnx_backend import reduce_range_for
 from personseg.quantize.step import QuantizeConfig, run
 from personseg.runtime import load_predictor
 
@@ -24,7 +26,10 @@ def test_int8_model_loads_and_agrees_with_fp32(int8_model, tiny_model, tiny_data
     out, metrics = int8_model
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["kind"] == "onnx" and cfg["precision"] == "int8"
-    assert cfg["quantization"]["reduce_range"] is True and cfg["quantization"]["format"] == "QDQ"
+    # 7-bit weights only where the CPU lacks VNNI, and the config says what chose it
+    flags = cpu_info().flags
+    assert cfg["quantization"]["reduce_range"] is reduce_range_for(flags) and cfg["quantization"]["format"] == "QDQ"
+    assert cfg["quantization"]["reduce_range_chosen_by"].startswith("the CPU (")
     assert len(cfg["calibration"]["sha256"]) == 64 and cfg["calibration"]["count"] == 32
     assert metrics["agreement_iou"] > 0.9
     model = onnx.load(str(out / "model.onnx"))
@@ -99,3 +104,11 @@ def test_quantize_gate_agreement_skips_the_ignore_pixels(tiny_model, tiny_datase
     run(QuantizeConfig(model=str(tiny_model), data=str(tiny_dataset), calibration=16, max_trials=1), tmp_path / "q")
     tuned = json.loads((tmp_path / "q" / "config.json").read_text())["tuning"]["tune"]
     assert seen and all(t is not None and len(t) == tuned for t in seen)
+
+
+def test_reduce_range_is_chosen_by_the_cpu():
+    """7-bit weights avoid vpmaddubsw's 16-bit saturation without VNNI; with VNNI the eighth bit is kept."""
+    assert reduce_range_for(frozenset({"avx2", "fma"})) is True
+    assert reduce_range_for(frozenset({"avx2", "avx512f", "avx512_vnni"})) is False
+    assert reduce_range_for(frozenset({"avx2", "avx_vnni"})) is False
+    assert reduce_range_for(frozenset()) is True  # unknown CPU (unreadable /proc/cpuinfo): the safe choice

@@ -24,3 +24,4 @@ class QuantizeConfig:
     max_fallbacks: int = 3
     max_trials: int = 4
     fp32_input_convs: bool = True  # see onnx_backend: the image's convolution stays FP32
+    reduce_range: bool | None = None  # 7-bit weights; None: where this CPU lacks VNNI (onnx_backend)

@@ -1,7 +1,8 @@
 """INT8 with Intel Neural Compressor's ONNX flavour on ONNX Runtime: static QDQ, accuracy-aware tuning.
 
 Settings measured fastest at equal IoU on AVX2 without VNNI: u8 activations (asymmetric), s8 weights
-(symmetric) with ``reduce_range`` and per-channel scales, MinMax calibration; INC's autotune falls back
+(symmetric) and per-channel scales, MinMax calibration; ``reduce_range`` (7-bit weights) only where the
+CPU lacks VNNI (``reduce_range_for``); INC's autotune falls back
 to per-tensor weights if per-channel misses the tolerance. ConvTranspose is not in INC's op list and
 stays FP32 (``rewrite.py`` turns the lean design's into Conv + DepthToSpace); DepthToSpace is added to
 INC's list (``EXTRA_OP_TYPES``) so the upsampler and the Concat after it run on uint8.
@@ -43,9 +44,23 @@ class OnnxQuantSettings:
     tolerable_loss: float = 0.005
     tolerable_iou_loss: float | None = None
     max_trials: int = 4
-    reduce_range: bool = True
+    reduce_range: bool | None = None  # None: by this CPU (reduce_range_for)
     batch_size: int = 8
     fp32_input_convs: bool = True  # keep the convolutions that read the image in FP32 (module docstring)
+
+
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def reduce_range_for(flags: frozenset[str]) -> bool:
+    """7-bit weights where the CPU lacks VNNI, 8-bit where it has it.
+
+    Without VNNI, x86 multiplies u8 activations by s8 weights with ``vpmaddubsw``, whose 16-bit sums of
+    two products saturate with full 8-bit weights; ONNX Runtime's ``reduce_range`` avoids that at the
+    cost of a bit of precision. VNNI (``vpdpbusd``) accumulates in 32 bits, so nothing saturates and
+    the eighth bit is free accuracy. The INT8 model should run on CPUs of the kind it was quantized on.
+    """
+    return not any(flag in flags for flag in VNNI_FLAGS)
 
 
 def quantizable_op_types(exclude: set[str]) -> list[str]:
@@ -69,14 +84,20 @@ def quantize_onnx(
     from onnx_neural_compressor.quantization import tuning
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
 
+    from personseg.cpuinfo import cpu_info
+
+    flags = cpu_info().flags
+    reduce_range = reduce_range_for(flags) if settings.reduce_range is None else settings.reduce_range
+    chosen_by = ("the CPU (" + (", ".join(f for f in VNNI_FLAGS if f in flags) or "no VNNI") + ")"
+                 if settings.reduce_range is None else "the settings")
     reader = CalibrationReader(calib, settings.batch_size)
     op_types = quantizable_op_types(exclude_op_types)
     kept_fp32 = input_convs(onnx.load(str(fp32_path), load_external_data=False)) if settings.fp32_input_convs else []
-    with extra_op_types(EXTRA_OP_TYPES), honour_reduce_range(settings.reduce_range), inc_threads(default_threads()):
+    with extra_op_types(EXTRA_OP_TYPES), honour_reduce_range(reduce_range), inc_threads(default_threads()):
         config_set = inc_config.StaticQuantConfig(
             calibration_data_reader=reader, calibrate_method=CalibrationMethod.MinMax, quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
-            nodes_to_exclude=kept_fp32, per_channel=[True, False], reduce_range=settings.reduce_range,
+            nodes_to_exclude=kept_fp32, per_channel=[True, False], reduce_range=reduce_range,
             calibration_sampling_size=max(1, -(-len(calib) // settings.batch_size)),
             extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
         )
@@ -90,7 +111,7 @@ def quantize_onnx(
     return {
         "backend": "onnxruntime", "library": "onnx-neural-compressor", "format": "QDQ",
         "activations": "uint8 asymmetric", "weights": "int8 symmetric",
-        "per_channel": is_per_channel(model), "reduce_range": settings.reduce_range,
+        "per_channel": is_per_channel(model), "reduce_range": reduce_range, "reduce_range_chosen_by": chosen_by,
         "calibrate_method": "MinMax", "op_types_to_quantize": op_types, "excluded_op_types": sorted(exclude_op_types),
         "fp32_input_convs": settings.fp32_input_convs, "excluded_nodes": kept_fp32,
         "tolerable_loss_relative": settings.tolerable_loss, "tolerable_iou_loss": settings.tolerable_iou_loss,

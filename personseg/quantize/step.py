@@ -111,7 +111,7 @@ def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
         fp32_iou = score(fp32_masks)
         settings = OnnxQuantSettings(tolerable_loss=relative_tolerance(cfg.tolerable_iou_loss, fp32_iou),
                                      max_trials=cfg.max_trials, tolerable_iou_loss=cfg.tolerable_iou_loss,
-                                     fp32_input_convs=cfg.fp32_input_convs)
+                                     fp32_input_convs=cfg.fp32_input_convs, reduce_range=cfg.reduce_range)
         exclude: set[str] = set()
         gate_log = []
         q_path = Path(work) / ONNX_FILE
