@@ -172,9 +172,18 @@ def test_cli_storage_up_env_down(tmp_path: Path, capsys: pytest.CaptureFixture) 
         assert f"pid {pid})" in capsys.readouterr().out
         assert main(["storage", "env", "--dir", str(root)]) == 0
         assert f"export MINIO_ENDPOINT=http://127.0.0.1:{port}" in capsys.readouterr().out
+
+        # the printed stop command works from another folder, without the virtualenv on PATH
+        stop = next(line for line in out.splitlines() if "; stop: " in line).split("; stop: ", 1)[1]
+        done = subprocess.run(["bash", "-c", stop], cwd=tmp_path, env={**os.environ, "PATH": "/usr/bin:/bin"},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout == f"stopped weed mini (pid {pid})\n", done.stderr
+        assert running_server(root) is None
     finally:
-        assert main(["storage", "down", "--dir", str(root)]) == 0
-    assert "stopped weed mini" in capsys.readouterr().out
-    assert running_server(root) is None
+        leftover = running_server(root)
+        if leftover is not None:
+            leftover.stop()
+    assert main(["storage", "down", "--dir", str(root)]) == 0  # stopped already: said so
+    assert "no local S3 server running from" in capsys.readouterr().out
     assert main(["storage", "env", "--dir", str(root)]) == 2
     assert "no local S3 server running" in capsys.readouterr().err

@@ -8,6 +8,7 @@ only in the env file, never on the terminal.
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_exports(server: LocalS3, env_file: Path) -> None:
-    print(f"# personseg local S3 (weed mini, pid {server.pid}); stop: personseg storage down --dir {server.root}")
+    from personseg.console.launcher import personseg_command
+
+    stop = f"{personseg_command()} storage down --dir {shlex.quote(str(server.root))}"  # works from any folder
+    print(f"# personseg local S3 (weed mini, pid {server.pid}); stop: {stop}")
     for key, value in server.env().items():
         if key != "MINIO_SECRET_KEY":
             print(f"export {key}={value}")
