@@ -91,6 +91,19 @@ def test_push_is_idempotent_and_refuses_to_replace_silently(s3_env, tmp_path: Pa
     assert not (got / "images" / "001.png").exists()  # stale file of the old dataset removed
 
 
+def test_cli_push_replaces_a_different_dataset_only_with_force(s3_env, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    uri = unique_prefix()
+    a = make_dataset(tmp_path / "a", count=2, seed=1)
+    b = make_dataset(tmp_path / "b", count=1, seed=2)
+    quick = "--skip-validation"  # these tiny folders are not what the test is about
+    assert main(["data", "push", str(a), uri, quick]) == 0
+    assert main(["data", "push", str(b), uri, quick]) == 2
+    assert capsys.readouterr().err.endswith("push to a new prefix, or pass --force\n")
+    assert main(["data", "push", str(b), uri, quick, "--force"]) == 0
+    assert tree_sha256(fetch_dataset(uri)) == tree_sha256(b)
+
+
 def test_prefix_without_manifest_is_fetched_by_listing(s3_env, tmp_path: Path) -> None:
     """Data uploaded by other tools (no manifest) still works, keyed by its listing."""
     local = make_dataset(tmp_path / "ds", count=2)

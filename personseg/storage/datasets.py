@@ -56,7 +56,7 @@ def read_manifest(store: Store, target: S3Uri) -> RemoteTree | None:
 
 
 def push_dataset(local: str | Path, uri: str, store: Store | None = None, overwrite: bool = False,
-                 replace_hint: str = "push to a new prefix, or pass --overwrite") -> RemoteTree:
+                 replace_hint: str = "push to a new prefix, or pass --force") -> RemoteTree:
     """Upload folder ``local`` to the s3:// prefix ``uri``; the manifest goes last.
 
     Pushing the same content again uploads nothing. A prefix that already holds a different

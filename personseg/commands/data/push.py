@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("dir", type=Path, help="dataset folder (images/, masks/, optional ignore/)")
     parser.add_argument("uri", help="destination, s3://bucket/prefix")
-    parser.add_argument("--overwrite", action="store_true", help="replace a different dataset already there")
+    parser.add_argument("--force", "--overwrite", dest="overwrite", action="store_true",
+                        help="replace a different dataset already there (--overwrite: its former name)")
     parser.add_argument("--skip-validation", action="store_true",
                         help="push even a dataset that `personseg data validate` refuses (by default it is checked "
                         "first, so a pipeline never reads a dataset training would refuse)")
