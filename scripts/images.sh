@@ -13,7 +13,10 @@
 #   ENGINE        docker or buildah, to skip the detection.
 #   BUILD_ARGS    extra build flags, e.g. "--build-arg BASE_IMAGE=python:3.11-slim@sha256:<digest>" (a base
 #                 image by digest; without one the build warns).
-#   TORCH_INDEX_URL  PyTorch's CPU wheel index (or a mirror) for the pipeline image's torch; required for it.
+#   TORCH_WHEELS  a folder holding torch's CPU wheel (the one images/pipeline/requirements.lock names), for the
+#                 pipeline image: passed as its torch-wheels build context. Or:
+#   TORCH_INDEX_URL  PyTorch's CPU wheel index (or a mirror) for the pipeline image's torch. One of the two
+#                 is required for that image; either way pip checks the wheel against the lock's sha256.
 #   BUILDAH_OPTS  global buildah flags, e.g. "--storage-driver vfs --root /some/dir".
 #   BUILDAH_LAYERS  cache buildah layers (default true; false saves disk on the vfs driver).
 #   PYTHON        interpreter that reads personseg/images.py (default python3; needs nothing installed).
@@ -66,8 +69,15 @@ build() {
     args=(-f "images/$component/Dockerfile" -t "$target"
           --build-arg "VERSION=$(version)" --build-arg "REVISION=$(revision)")
     if [ "$component" = pipeline ]; then
-        [ -n "${TORCH_INDEX_URL:-}" ] || die "TORCH_INDEX_URL is not set: the pipeline image installs torch from PyTorch's CPU wheel index (or a mirror); export TORCH_INDEX_URL=<that index>"
-        args+=(--build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
+        if [ -n "${TORCH_WHEELS:-}" ]; then
+            compgen -G "$TORCH_WHEELS/torch-*.whl" >/dev/null \
+                || die "TORCH_WHEELS=$TORCH_WHEELS: no torch-*.whl in that folder"
+            args+=(--build-context "torch-wheels=$(cd "$TORCH_WHEELS" && pwd)")
+        elif [ -n "${TORCH_INDEX_URL:-}" ]; then
+            args+=(--build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
+        else
+            die "TORCH_INDEX_URL is not set: the pipeline image installs torch's CPU build from PyTorch's CPU wheel index (or a mirror); export TORCH_INDEX_URL=<that index>, or TORCH_WHEELS=<folder with the wheel>"
+        fi
     fi
     local origin
     if origin=$(git remote get-url origin 2>/dev/null) && [[ "$origin" == https://* ]]; then

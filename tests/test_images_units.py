@@ -84,9 +84,9 @@ def test_dockerfiles_follow_the_image_rules(component: str):
     assert re.search(r"^USER 1000:1000$", text, re.M)
     for label in ("source", "version", "licenses"):
         assert f"org.opencontainers.image.{label}=" in text
-    # dependencies are installed before the source is copied
-    first_install = re.search(r"pip install (-r requirements\.txt|--require-hashes)", text)
-    assert first_install and first_install.start() < text.index("COPY personseg")
+    # dependencies are installed from the image's lock, checked against its hashes, before the source is copied
+    assert f"COPY images/{component}/requirements.lock requirements.lock" in text
+    assert text.index("--require-hashes") < text.index("COPY personseg")
     assert not re.search(r"(?i)(secret|password|access_key)\s*=", text)
     assert ".safetensors" not in text and ".onnx " not in text
 
@@ -112,3 +112,23 @@ def test_the_pipeline_image_names_no_package_index_and_refuses_to_build_without_
     done = subprocess.run(["bash", str(ROOT / "scripts/images.sh"), "build", "pipeline"], cwd=ROOT,
                           env={**env, "ENGINE": "buildah"}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "TORCH_INDEX_URL is not set" in done.stderr
+
+
+def test_images_sh_passes_a_torch_wheel_folder_as_the_torch_wheels_build_context(tmp_path: Path):
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\n')
+    fake.chmod(0o755)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_INDEX_URL", "REGISTRY", "PERSONSEG_IMAGE_REGISTRY")}
+    env.update(PATH=f"{fake.parent}:{env['PATH']}", ENGINE="docker", TORCH_WHEELS=str(wheels))
+    run = ["bash", str(SCRIPT), "build", "pipeline"]
+    empty = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert empty.returncode == 2 and f"TORCH_WHEELS={wheels}: no torch-*.whl" in empty.stderr
+    (wheels / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"")
+    done = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    call = (tmp_path / "calls").read_text()
+    assert f"--build-context torch-wheels={wheels} " in call and "TORCH_INDEX_URL" not in call
+    assert re.search(r"^FROM scratch AS torch-wheels$", (ROOT / "images/pipeline/Dockerfile").read_text(), re.M)
