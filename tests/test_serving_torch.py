@@ -32,7 +32,7 @@ def test_torch_unet_served_over_http_matches_direct_inference(tmp_path):
     settings = ServeSettings(model_uri=str(model_dir), threads=threads, max_batch=2)
     with running_server(settings) as server, httpx.Client(base_url=server.url, timeout=20) as client:
         assert client.get("/v2/models/personseg").json()["platform"] == "pytorch_safetensors"
-        r = client.post("/v1/segment", content=encode(image))
+        r = client.post("/v1/segment", params={"output": "probability"}, content=encode(image))
         assert r.status_code == 200, r.text
         got = np.asarray(decode_png(r.content))
     assert got.shape == (40, 70)
