@@ -29,9 +29,9 @@ def test_a_chosen_port_taken_by_another_process_is_chosen_again(tmp_path: Path,
     chosen: list[dict[str, int]] = []
     real = s3server._choose_ports
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as thief:
-        thief.bind(("127.0.0.1", 0))
+        stolen = free_port()
+        thief.bind(("127.0.0.1", stolen))
         thief.listen()
-        stolen = thief.getsockname()[1]
 
         def choose(port: int | None) -> dict[str, int]:
             ports = real(port)

@@ -6,6 +6,7 @@ backgrounds mix gradients, noise and distractor shapes so the task is not trivia
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from personseg.atomic import atomic_dir
+from personseg.data.groups import CARD_FILE
 
 
 def _colour(rng: random.Random, lo: int = 0, hi: int = 255) -> tuple[int, int, int]:
@@ -93,8 +95,12 @@ def write_synthetic(out: str | Path, count: int, size: int, seed: int = 0, force
     with atomic_dir(out, force) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
-        for n in range(count):
+        ids = [f"synth{n:05d}" for n in range(count)]
+        for n, sample_id in enumerate(ids):
             image, mask = make_sample(seed * 1_000_003 + n, size)
-            image.save(tmp / "images" / f"synth{n:05d}.jpg", quality=92)
-            mask.save(tmp / "masks" / f"synth{n:05d}.png")
+            image.save(tmp / "images" / f"{sample_id}.jpg", quality=92)
+            mask.save(tmp / "masks" / f"{sample_id}.png")
+        # every figure is drawn afresh, so each is a person of its own: one group per id (data/groups.py)
+        (tmp / CARD_FILE).write_text(json.dumps(
+            {"source": "synthetic", "seed": seed, "groups": {i: [i] for i in ids}}, indent=1) + "\n")
     return Path(out)
