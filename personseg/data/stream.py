@@ -87,7 +87,8 @@ class StreamDataset(Dataset):
                 self._decoded[index] = _tensors(*load_sample(self.data.samples[index], self.data.size))
             except ValueError:  # its own turn as a sample reports the error; as a donor it gives no person
                 size = self.data.size
-                self._decoded[index] = torch.zeros(3, size, size), torch.full((1, size, size), IGNORE, dtype=torch.uint8)
+                blank = torch.full((1, size, size), IGNORE, dtype=torch.uint8)
+                self._decoded[index] = torch.zeros(3, size, size), blank
         return self._decoded[index]
 
 
