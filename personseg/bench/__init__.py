@@ -1,1 +1,4 @@
-"""Runners for the peer comparison (``benchmarks/peers.py``): other INT8 and FP32 stacks on our networks."""
+"""Benchmark library: the server load test (``personseg bench serve``) and the peer stacks (``benchmarks/peers.py``).
+
+Scripts under ``benchmarks/`` stay thin: they parse arguments and call this package.
+"""

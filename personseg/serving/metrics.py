@@ -13,7 +13,7 @@ from starlette.types import Scope
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-BATCH_SIZE = "personseg_batch_size"  # read back by the load test (``personseg.serving.scrape``)
+BATCH_SIZE = "personseg_batch_size"  # read back by the load test (``personseg.bench.scrape``)
 INFERENCE_SECONDS = "personseg_inference_duration_seconds"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # RFC 9110 section 9 plus PATCH (RFC 5789); h11 accepts any token as a method, so anything else is "other".

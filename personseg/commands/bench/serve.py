@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     """Run the benchmark and print its table."""
     from personseg.atomic import check_file, write_json
+    from personseg.bench.serve import BenchConfig, format_report, parse_size, run_bench
     from personseg.errors import UserError
-    from personseg.serving.loadtest import BenchConfig, format_report, parse_size, run_bench
 
     try:
         levels = tuple(int(v) for v in args.concurrency.split(","))

@@ -4,7 +4,7 @@ Why: "the server reaches 0.75x of the bare model" does not say where the rest we
 thread's counters split it three ways: the batches the server formed were smaller than the bare run's
 (batching), the model ran slower inside the server than alone at that batch size (contention with HTTP,
 decoding and the client for the same cores), or the inference thread sat idle waiting for images
-(starvation). ``personseg.serving.loadtest`` reports each factor.
+(starvation). ``personseg.bench.serve`` reports each factor.
 """
 
 from __future__ import annotations

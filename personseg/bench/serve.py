@@ -200,7 +200,7 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
                  round_: int = 0) -> LoadResult:
     import httpx
 
-    from personseg.serving.scrape import read_counters
+    from personseg.bench.scrape import read_counters
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []
