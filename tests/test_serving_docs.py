@@ -90,8 +90,9 @@ def _reasons_in_code() -> set[str]:
     """Error reasons named literally in the server's code (``kind="..."`` and the labels the app adds)."""
     text = "\n".join(p.read_text() for p in SERVING.rglob("*.py"))
     reasons = set(re.findall(r'\bkind="(\w+)"', text))
-    reasons |= set(re.findall(r'_error\(.*, "(\w+)"\)$', text, re.M))  # the app's own: inference, internal
-    reasons |= set(re.findall(r'errors\.labels\(.*, "(\w+)"\)', text))  # the guard's client_closed
+    # the error handlers' own (inference, internal) and the guard's client_closed: a call to an error
+    # function or the errors counter whose last argument is a literal reason
+    reasons |= set(re.findall(r'(?:\w*error\w*|errors\.labels)\(.*, "(\w+)"\)', text))
     return reasons
 
 
