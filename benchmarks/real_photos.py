@@ -1,6 +1,6 @@
 """Does an augmentation recipe help on real photographs? Train it over several seeds and score both sets.
 
-    PYTHONPATH=$PWD python benchmarks/real_photos.py --out /tmp/real --seeds 0 1 2 \
+    PYTHONPATH=$PWD python benchmarks/real_photos.py --out runs/real --seeds 0 1 2 \
         --recipe plain=0:0 --recipe composite=0.5:0 --recipe composite+photo=0.5:0.3 --recipe hue=0.5:0:0.5 \
         --recipe scenes=0.5:0:0:scenes
 

@@ -1,6 +1,6 @@
 """Training at scale on one machine: memory, data-loader speed against the training step, 1 vs 2 ranks.
 
-    PYTHONPATH=$PWD python benchmarks/train_scale.py --out /tmp/scale [--images 20000] [--unique 1000]
+    PYTHONPATH=$PWD python benchmarks/train_scale.py --out runs/scale [--images 20000] [--unique 1000]
 
 1. A dataset of ``--images`` samples at ``--image-size`` px, cached under ``--out``: ``--unique`` are drawn
    by ``personseg.data.synthetic`` and the rest are hard links to them under new ids (same decode cost,

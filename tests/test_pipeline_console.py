@@ -22,7 +22,7 @@ from personseg.pipeline_logic.evaluate import gate_summary
 from personseg.pipeline_logic.selection import judge, select
 from personseg_kfp.watch import RunWatcher
 
-MAX_LINES = 60  # what a person reads before the report (issue #17)
+MAX_LINES = 60  # what a person reads before the report
 RUN = "person-segmentation-2026-12-01-14-00-00-000000"
 
 

@@ -1,4 +1,4 @@
-"""A wrong, unreachable or too old ``--host`` is one line naming the host (issue 12 items 6 and 7).
+"""A wrong, unreachable or too old ``--host`` is one line naming the host.
 
 Against a closed port and the KFP API stand-in (tests/kfp_fixtures.py), which imitates the 401/403
 a proxy in front of the API answers and a configurable healthz ``tag_name``; it does not imitate a

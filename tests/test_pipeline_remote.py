@@ -81,7 +81,7 @@ def _secret_keys(rec: dict) -> set[str]:
 
 
 def test_schedule_replaces_a_changed_spec_and_keeps_the_same_one(stub: tuple[str, StubKfp], packages, capsys) -> None:
-    """Issue 12 item 5: same cron and params but a recompiled, changed package used to be "unchanged"."""
+    """Same cron and params but a recompiled, changed package used to be "unchanged"."""
     host, state = stub
     assert _schedule(host, packages["a"]) == 0
     (first,) = state.recurring

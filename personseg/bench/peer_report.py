@@ -2,8 +2,8 @@
 
 The footer names the fastest INT8 row on this CPU (and whether it has VNNI), and whether that row's
 test IoU is within half an IoU point of the FP32 seed, the project's quality target; then how the
-fastest of ours on the swapped network compares with OpenVINO + NNCF of the unswapped seed (issue 16
-asks for 1.15x), in the same run.
+fastest of ours on the swapped network compares with OpenVINO + NNCF of the unswapped seed (the target
+is 1.15x), in the same run.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ GEMM on the same threads it says how much headroom is left (the INT8 target is >
 
 Why best of several short trials after a warm-up: one timing window on a shared machine reads low
 whenever another process holds a core for that window, or while the core is still ramping its clock
-frequency after idling (one 1 s window read 121-191 GFLOP/s run to run here). A peak is what the
+frequency after idling (one 1 s window read 121-191 GFLOP/s run to run on a shared 2-core VM). A peak is what the
 hardware can do, so the warm-up lets the clock ramp, FP32 and INT8 trials alternate to spread each over
 time, and the best trial counts; every trial's rate is kept so the spread is visible in the report.
 """
