@@ -1,7 +1,8 @@
-"""The README's "How it works" table and every repository path the README names must exist.
+"""The README's "How it works" table and every repository path the README and docs/ name must exist.
 
-A renamed module would otherwise leave the README pointing at nothing; the table must also cover every
-pipeline component, and each component must really call the first library module of its row.
+A renamed module would otherwise leave the README or a guide pointing at nothing; the table must also cover
+every pipeline component, and each component must really call the first library module of its row. The
+guides' relative links must lead to files too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ TOP = ("personseg/", "personseg_kfp/", "components/", "pipelines/", "benchmarks/
 
 def _table() -> dict[str, tuple[list[str], list[str]]]:
     """``{step: (component paths, library paths)}`` from the table after "### How it works"."""
-    section = README.read_text().split("### How it works", 1)[1].split("\n### ", 1)[0]
+    section = re.split(r"\n#{1,3} ", README.read_text().split("### How it works", 1)[1], maxsplit=1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| step ")]
     table = {}
     for row in rows:
@@ -44,7 +45,24 @@ def test_how_it_works_table_covers_every_component_with_real_paths() -> None:
                 f"{component[0]} does not call {_module(library[0])}")
 
 
+def _missing_paths(text: str) -> list[str]:
+    """Repository paths named in backticks that match no file (``<run>`` and ``{name}`` parts are wildcards)."""
+    named = {m for m in re.findall(r"`([^`\s]+)`", text) if m.startswith(TOP)}
+    return sorted(p for p in named if not any(ROOT.glob(re.split(r"[<{]", p)[0].rstrip("/") or ".")))
+
+
 def test_every_repository_path_in_the_readme_exists() -> None:
-    named = {m for m in re.findall(r"`([^`\s]+)`", README.read_text()) if m.startswith(TOP)}
-    missing = sorted(p for p in named if not any(ROOT.glob(p.split("<")[0].rstrip("/") or ".")))
-    assert named and missing == []
+    text = README.read_text()
+    assert re.findall(r"`([^`\s]+)`", text) and _missing_paths(text) == []
+
+
+def test_every_repository_path_and_link_in_the_docs_exists() -> None:
+    guides = sorted((ROOT / "docs").rglob("*.md"))
+    assert len(guides) > 5
+    for guide in guides:
+        text = guide.read_text()
+        assert _missing_paths(text) == [], guide.relative_to(ROOT)
+        links = [link.split("#")[0] for link in re.findall(r"\]\(([^)\s]+)\)", text)
+                 if not link.startswith(("http:", "https:", "#"))]
+        broken = [link for link in links if not (guide.parent / link).exists()]
+        assert broken == [], (guide.relative_to(ROOT), broken)
