@@ -3,7 +3,7 @@
 Light on purpose (no torch at import): the CLI reads its flags' defaults from here. A design is named
 ``exact``, ``lean`` (squeeze 2) or ``leanN`` / ``lean:N`` everywhere (``--design lean4`` on the CLI,
 ``swap_design=lean4`` in the pipeline). The defaults are the pipeline's measured ones: ``lean4`` from
-its SVD start with no fine-tuning (README "Real photographs": over 3 seeds the demo's 3 epochs of
+its SVD start with no fine-tuning (docs/experiments/demo-deploys.md: over 3 seeds the demo's 3 epochs of
 distillation lowered the deployed model's IoU on real photographs).
 """
 

@@ -1,10 +1,10 @@
-"""What ONNX Runtime executes for the INT8 bilinear model's ``Resize`` (the README states it; this pins it).
+"""What ONNX Runtime executes for the INT8 bilinear model's ``Resize`` (docs/results.md states it; this pins it).
 
 INC puts ``DequantizeLinear -> Resize -> QuantizeLinear`` around each bilinear upsample, which suggests
 an INT8 Resize. The optimized graph ORT writes (``SessionOptions.optimized_model_filepath``) is what it
 runs: the Convs fuse into ``QLinearConv``, but each Resize keeps its DequantizeLinear input and
 QuantizeLinear output, so it runs in float (onnxruntime 1.32). If a runtime upgrade fuses it, this test
-fails and the README sentence on Resize must change with it.
+fails and the sentence on Resize in docs/results.md must change with it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The pip check runs real pip offline on two throwaway file indexes, each offering a tiny stand-in wheel
 named like torch's: the "default" index ``torch-2.13.0`` (the CUDA build on Linux), PyTorch's CPU wheel
 index ``torch-2.13.0+cpu``. What it does not show: the real wheels' sizes and the nvidia-* dependencies
-the default index's build pulls in (README "Installing" gives those).
+the default index's build pulls in (the README's "Install" section gives those).
 """
 
 from __future__ import annotations

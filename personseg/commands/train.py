@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--composite", type=float, default=TrainConfig.composite,
                    help="probability that a training sample becomes a copy-paste composite: its people on an "
                    "inpainted, generated or other photo's background, with 1-3 people (0: off; 0.5 measured 7 "
-                   "points better on real photographs, README \"Real photographs\")")
+                   "points better on real photographs, docs/results.md)")
     p.add_argument("--photometric", type=float, default=TrainConfig.photometric,
                    help="probability of each of blur, noise and JPEG artefacts on a training sample (greyscale: "
                    "half of it; 0: off)")

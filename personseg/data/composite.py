@@ -16,8 +16,8 @@ wheel before anyone is pasted (the pasted people keep their colours; people alre
 background turn with it): the training photos' walls are grey and
 their parks green, and a model that learns "grey or green is background" marks a blue studio backdrop or
 a flag as person. Over 5 seeds of ``personseg train`` at the demo budget it raised IoU on the real
-photographs from 0.561 to 0.580, but the pipeline's deployed model did not gain (README, "Real
-photographs"), so it is off unless asked.
+photographs from 0.561 to 0.580, but the pipeline's deployed model did not gain
+(docs/experiments/real-photo-errors.md), so it is off unless asked.
 
 Then 1-3 people cut from training samples (the sample's own first, on a new background) are pasted
 at a random scale, position and flip. A person's uncertain rim (the teacher's ignore band next to

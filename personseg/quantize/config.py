@@ -2,7 +2,7 @@
 
 Light on purpose (no onnx or torch at import): the CLI reads its flags' defaults from here. The defaults
 are the pipeline's: 32 calibration images, and INT8 may lose 0.02 IoU points against FP32 on the tuning
-images, the tolerance the pipeline's deploy gate applies too (the README's speed table was tuned to it).
+images, the tolerance the pipeline's deploy gate applies too (the speed table of docs/results.md was tuned to it).
 """
 
 from __future__ import annotations

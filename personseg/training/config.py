@@ -1,7 +1,7 @@
 """What a training run is: the one set of training defaults, shared by ``personseg train`` and the pipeline.
 
 Light on purpose (no torch at import): the CLI reads its flags' defaults from here when it builds its
-parser, and the pipeline its parameters' defaults. They are the pipeline's measured demo recipe (README
+parser, and the pipeline its parameters' defaults. They are the pipeline's measured demo recipe (docs/results.md,
 "Real photographs"): width 16 at 128 px for 15 epochs, half the training samples composited.
 """
 
