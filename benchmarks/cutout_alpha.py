@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from personseg.cpuinfo import cpu_info  # noqa: E402
-from personseg.metrics import IGNORE, iou  # noqa: E402
+from personseg.quality import IGNORE, iou  # noqa: E402
 from personseg.serving import compose  # noqa: E402
 from personseg.serving.model import SegmentationModel  # noqa: E402
 

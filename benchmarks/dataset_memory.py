@@ -46,7 +46,7 @@ READERS = {
                  "sets = quantization_images(data, size, 32)\n"
                  "x = as_inputs(sets.calibration), as_inputs(sets.tune)"),
     "evaluate": ("from personseg.evaluate.step import EvalConfig, run\n"
-                 "from personseg.pipeline_logic.gallery import build_gallery\n"
+                 "from personseg.steps.gallery import build_gallery\n"
                  "from tiny_model import make_tiny_model\n"
                  "model = make_tiny_model(work / 'tiny', size)",
                  "run(EvalConfig(models=(f'tiny={model}',), data=str(data), rounds=1, warmup=0, measure_peak=False))\n"

@@ -39,8 +39,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     from personseg.data.loading import load_dataset
-    from personseg.metrics import agreement_iou
     from personseg.modeldir import read_model_dir
+    from personseg.quality import agreement_iou
     from personseg.quantize.calibration import as_inputs
     from personseg.quantize.openvino_model import (
         interleaved_latencies,
@@ -50,7 +50,7 @@ def main() -> None:
     )
     from personseg.quantize.step import QuantizeConfig, export, run
     from personseg.runtime import default_threads, onnx_session, predict_masks
-    from personseg.runtime_openvino import compile_openvino
+    from personseg.runtime.openvino import compile_openvino
 
     out = Path(args.out)
     threads = args.threads or default_threads()

@@ -43,8 +43,8 @@ from personseg.quantize.openvino_model import IR_FILE
 from personseg.quantize.step import QuantizeConfig, export
 from personseg.quantize.step import run as quantize
 from personseg.runtime import default_threads
-from personseg.swap import SwapConfig
-from personseg.swap import run as swap
+from personseg.swap.step import SwapConfig
+from personseg.swap.step import run as swap
 from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger("peers")

@@ -27,7 +27,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from personseg.cpuinfo import cpu_info  # noqa: E402
-from personseg.metrics import iou  # noqa: E402
+from personseg.quality import iou  # noqa: E402
 from personseg.segment.clip import clip_frames, write_clip  # noqa: E402
 from personseg.segment.engine import LocalEngine  # noqa: E402
 from personseg.segment.smoothing import Smoother  # noqa: E402

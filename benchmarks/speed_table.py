@@ -18,8 +18,8 @@ from personseg.evaluate.step import EvalConfig
 from personseg.evaluate.step import run as evaluate
 from personseg.quantize.step import QuantizeConfig, export
 from personseg.quantize.step import run as quantize
-from personseg.swap import SwapConfig
-from personseg.swap import run as swap
+from personseg.swap.step import SwapConfig
+from personseg.swap.step import run as swap
 from personseg.training.step import TrainConfig
 from personseg.training.step import run as train
 

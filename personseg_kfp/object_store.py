@@ -1,7 +1,7 @@
 """The S3 endpoint a run gets from ``pipeline upload|submit|schedule``: given, or found in the cluster.
 
 ``--s3-endpoint`` wins. Else, with Kubernetes credentials (kubeconfig), the cluster is asked the way
-KFP's launcher decides (``personseg.pipeline_logic.object_store``). Without credentials nothing is
+KFP's launcher decides (``personseg.steps.object_store``). Without credentials nothing is
 filled in: ``s3_endpoint`` stays empty and every step finds the store through DNS in its pod.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.object_store import KFP_NAMESPACE, Found, from_cluster
+from personseg.steps.object_store import KFP_NAMESPACE, Found, from_cluster
 from personseg.storage.config import parse_endpoint
 
 PARAM = "s3_endpoint"

@@ -33,9 +33,9 @@ from kfp import dsl, kubernetes
 
 from personseg.deploy.config import DeployConfig
 from personseg.evaluate.config import EvalConfig
-from personseg.pipeline_logic.candidates import DEFAULT as DEFAULT_CANDIDATES
 from personseg.quantize.config import QuantizeConfig
-from personseg.swap_config import SwapConfig
+from personseg.steps.candidates import DEFAULT as DEFAULT_CANDIDATES
+from personseg.swap.config import SwapConfig
 from personseg.training.config import TrainConfig
 from personseg_kfp.components import SERVING_IMAGE, STEP_IMAGE
 from personseg_kfp.components.check_data import check_data
@@ -249,7 +249,7 @@ def _train(p: dict[str, Any], ingested: dsl.PipelineTask, retrain_key: Any, acce
     """The one train task: in its own pod (GPUs per ``train_gpus``) or launching a TrainJob, never both.
 
     A preempted or failed try is retried; the retry resumes after the last complete epoch, whose state
-    the task keeps under the run's id and the retrain key (``personseg.pipeline_logic.train``).
+    the task keeps under the run's id and the retrain key (``personseg.steps.train``).
     """
     # after ingest: both only wait for check_data otherwise, and a fixed order keeps runs' logs alike
     gpus = _sized(train_pod_gpus(train_nodes=p["train_nodes"], train_gpus=p["train_gpus"]),

@@ -5,11 +5,11 @@
 #   scripts/images.sh push [serving|pipeline ...]    push to $REGISTRY (tagging the local build first)
 #   scripts/images.sh refs [serving|pipeline ...]    print the image references
 #
-# Image references come from personseg/images.py (tag = package version); nothing here repeats them.
+# Image references come from personseg/image_refs.py (tag = package version); nothing here repeats them.
 # The engine is `docker` when a Docker engine answers `docker info`, else `buildah`.
 # Environment:
 #   REGISTRY      registry/namespace to tag (build) or push to; else PERSONSEG_IMAGE_REGISTRY, else the
-#                 default in personseg/images.py. Push credentials come from `docker login`/`buildah login`.
+#                 default in personseg/image_refs.py. Push credentials come from `docker login`/`buildah login`.
 #   ENGINE        docker or buildah, to skip the detection.
 #   BUILD_ARGS    extra build flags, e.g. "--build-arg BASE_IMAGE=python:3.11-slim@sha256:<digest>" (a base
 #                 image by digest; without one the build warns).
@@ -19,7 +19,7 @@
 #                 is required for that image; either way pip checks the wheel against the lock's sha256.
 #   BUILDAH_OPTS  global buildah flags, e.g. "--storage-driver vfs --root /some/dir".
 #   BUILDAH_LAYERS  cache buildah layers (default true; false saves disk on the vfs driver).
-#   PYTHON        interpreter that reads personseg/images.py (default python3; needs nothing installed).
+#   PYTHON        interpreter that reads personseg/image_refs.py (default python3; needs nothing installed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,10 +29,10 @@ ALL_COMPONENTS=(serving pipeline)
 
 die() { echo "images.sh: $*" >&2; exit 2; }
 
-# personseg/images.py is import-light (it reads only the version), so the source tree suffices.
+# personseg/image_refs.py is import-light (it reads only the version), so the source tree suffices.
 ref() {
     PYTHONPATH="$ROOT" "$PYTHON" -c \
-        'import sys; from personseg.images import image_ref; print(image_ref(sys.argv[1], sys.argv[2] or None))' \
+        'import sys; from personseg.image_refs import image_ref; print(image_ref(sys.argv[1], sys.argv[2] or None))' \
         "$1" "${2:-}"
 }
 

@@ -21,9 +21,9 @@ import pytest
 from PIL import Image
 
 from personseg.modeldir import write_config
-from personseg.storage import probe
+from personseg.storage import conditional_put
 from personseg.storage.client import Store
-from personseg.storage.server import LocalS3, start_local_s3
+from personseg.storage.weed import LocalS3, start_local_s3
 
 DATA_BUCKET = "data"
 MODEL_BUCKET = "models"
@@ -64,7 +64,7 @@ def s3_env(s3_server: LocalS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     point_env_at(monkeypatch, s3_server)
     monkeypatch.setenv("PERSONSEG_MODEL_BUCKET", MODEL_BUCKET)
     monkeypatch.setenv("PERSONSEG_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(probe, "_answers", {})  # ports are reused across modules: never trust an old answer
+    monkeypatch.setattr(conditional_put, "_answers", {})  # ports are reused across modules: never trust an old answer
     return s3_server
 
 

@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from personseg.storage.config import S3Config
-from personseg.storage.server import LocalS3
+from personseg.storage.weed import LocalS3
 
 _AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]+)")
 SKIP_RESPONSE = {"transfer-encoding", "connection", "keep-alive", "content-length"}

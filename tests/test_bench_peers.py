@@ -23,7 +23,7 @@ def _peers_module():
 
 def test_peer_table_end_to_end_on_a_tiny_model(tiny_model, tiny_dataset, tmp_path, monkeypatch):
     from personseg.evaluate.step import scored_images
-    from personseg.metrics import mean_scores
+    from personseg.quality import mean_scores
     from personseg.runtime import TorchPredictor, predict_masks
 
     peers = _peers_module()

@@ -4,7 +4,7 @@ import pytest
 
 from personseg.bench.scrape import InferenceCounters, parse_counters
 from personseg.errors import UserError
-from personseg.serving.metrics import ServerMetrics
+from personseg.serving.prometheus import ServerMetrics
 
 
 def test_counters_are_the_histograms_sums_and_counts_and_subtract():

@@ -15,7 +15,7 @@ from personseg.data.prescan import prescan
 from personseg.data.stream import StreamDataset
 from personseg.errors import UserError
 from personseg.modeldir import ModelInfo
-from personseg.swap import seed_augmentation
+from personseg.swap.step import seed_augmentation
 from personseg.training.step import TrainConfig
 
 RED = torch.tensor([1.0, 0.0, 0.0])[:, None, None]

@@ -88,7 +88,7 @@ def test_training_runs_on_the_quota(half_cpu, tiny_dataset, tmp_path):
 
 
 def test_swap_runs_on_the_quota(half_cpu, bilinear, tiny_dataset, tmp_path):
-    from personseg.swap import SwapConfig, run
+    from personseg.swap.step import SwapConfig, run
 
     run(SwapConfig(model=str(bilinear), data=str(tiny_dataset), design="exact", epochs=0), tmp_path / "s")
     assert torch.get_num_threads() == 1

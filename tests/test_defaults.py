@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from personseg.cli import build_parser, main
-from personseg.pipeline_logic.quantize_candidates import CandidatesConfig
 from personseg.quantize.config import QuantizeConfig
+from personseg.steps.quantize import CandidatesConfig
 from personseg_kfp.params import pipeline_inputs
 from personseg_kfp.pipeline import person_segmentation
 

@@ -16,8 +16,9 @@ import pytest
 from deploy_fixtures import tiny_onnx_model
 
 from personseg.commands._pipeline_console import where_to_look
-from personseg.deploy import DeployConfig, run
+from personseg.deploy.config import DeployConfig
 from personseg.deploy.local import STATE_DIR_ENV, stop_local
+from personseg.deploy.step import run
 
 ROOT = Path(__file__).resolve().parents[1]
 

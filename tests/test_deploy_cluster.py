@@ -25,10 +25,12 @@ from pathlib import Path
 import pytest
 from deploy_fixtures import FakeKubeApi, RecordingRegistry, role_rules, start_model_server, tiny_onnx_model
 
-from personseg.deploy import DeployConfig, DeployFailed, run
+from personseg.deploy.config import DeployConfig
 from personseg.deploy.kube import Forbidden, KubeApi, KubeError
 from personseg.deploy.objects import render_kubernetes
+from personseg.deploy.outcome import DeployFailed
 from personseg.deploy.probe import card_entry
+from personseg.deploy.step import run
 from personseg.errors import UserError
 
 MODEL = "models:/personseg@candidate"

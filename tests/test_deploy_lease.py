@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from deploy_fixtures import FakeKubeApi, RecordingRegistry, role_rules, start_model_server, tiny_onnx_model
 
-from personseg.deploy import DeployConfig, DeployFailed, run
+from personseg.deploy.config import DeployConfig
 from personseg.deploy.lease import deploy_lease, lease_name
-from personseg.deploy.outcome import DeployBusy
+from personseg.deploy.outcome import DeployBusy, DeployFailed
 from personseg.deploy.probe import card_entry
+from personseg.deploy.step import run
 
 NS = "serving"
 

@@ -21,8 +21,10 @@ import pytest
 from deploy_fixtures import tiny_onnx_model
 
 from personseg.cli import main
-from personseg.deploy import DeployConfig, DeployFailed, run
+from personseg.deploy.config import DeployConfig
 from personseg.deploy.local import is_our_server, read_state, state_file, stop_local
+from personseg.deploy.outcome import DeployFailed
+from personseg.deploy.step import run
 
 
 def ready(url: str) -> int:

@@ -28,7 +28,7 @@ from personseg import __version__
 from personseg.cli import main
 from personseg.deploy import objects
 from personseg.deploy.config import DeployConfig, cpu_cores
-from personseg.images import serving_image
+from personseg.image_refs import serving_image
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
@@ -207,7 +207,7 @@ def test_kserve_manifest_equals_what_deploy_renders(built: dict[str, list[dict]]
 def test_image_registry_is_overridable(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PERSONSEG_IMAGE_REGISTRY", "registry.example.internal/team/")
     assert serving_image() == f"registry.example.internal/team/serving:{__version__}"
-    from personseg.images import pipeline_image
+    from personseg.image_refs import pipeline_image
 
     assert pipeline_image(tag="dev") == "registry.example.internal/team/pipeline:dev"
 

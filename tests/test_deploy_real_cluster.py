@@ -37,8 +37,9 @@ def test_server_side_apply_is_idempotent_on_a_real_cluster():
 
 @pytest.mark.skipif(not os.environ.get("PERSONSEG_TEST_MODEL"), reason="PERSONSEG_TEST_MODEL not set")
 def test_full_rollout_on_a_real_cluster():
-    from personseg.deploy import DeployConfig, run
-    from personseg.images import serving_image
+    from personseg.deploy.config import DeployConfig
+    from personseg.deploy.step import run
+    from personseg.image_refs import serving_image
 
     cfg = DeployConfig(model=os.environ["PERSONSEG_TEST_MODEL"], namespace=NAMESPACE,
                        image=os.environ.get("PERSONSEG_TEST_IMAGE", serving_image()), timeout=600)

@@ -29,7 +29,9 @@ def ready(url: str) -> int:
 def test_local_deploy_promotes_and_marks_in_the_real_registry(s3_env, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch):
     import personseg.deploy.local as local
-    from personseg.deploy import DeployConfig, DeployFailed, run
+    from personseg.deploy.config import DeployConfig
+    from personseg.deploy.outcome import DeployFailed
+    from personseg.deploy.step import run
     from personseg.storage.registry import Registry
 
     registry = Registry.from_env()

@@ -7,7 +7,7 @@ import torch
 
 from personseg.cli import main
 from personseg.models.checkpoint import load_model
-from personseg.swap import swap_weights
+from personseg.swap.step import swap_weights
 
 
 def test_trained_model_segments_and_records_its_provenance(tiny_model, tiny_dataset, tmp_path):

@@ -47,7 +47,7 @@ def test_evaluate_compares_each_model_with_fp32_of_its_network(tiny_model, tiny_
                                                                  tmp_path):
     from personseg.cli import main
     from personseg.evaluate.step import EvalConfig, run, scored_images
-    from personseg.metrics import agreement_iou
+    from personseg.quality import agreement_iou
     from personseg.runtime import load_predictor, predict_masks
 
     lean = tmp_path / "lean"

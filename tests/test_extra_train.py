@@ -19,8 +19,8 @@ from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.labeling.committed import committed_dataset, read_card
-from personseg.pipeline_logic.ingest import materialize
-from personseg.pipeline_logic.retrain import parse_key
+from personseg.steps.ingest import materialize
+from personseg.steps.retrain_check import parse_key
 
 
 def _base(tmp_path: Path) -> Path:

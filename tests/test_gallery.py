@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from personseg.pipeline_logic import gallery
+from personseg.steps import gallery
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -34,7 +34,7 @@ from serving_fixtures import (
 )
 
 from personseg import __version__
-from personseg.images import pipeline_image, serving_image
+from personseg.image_refs import pipeline_image, serving_image
 from personseg.netutil import free_port
 
 pytestmark = pytest.mark.slow

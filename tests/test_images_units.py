@@ -1,4 +1,4 @@
-"""Fast checks of the image tooling: refs agree with personseg.images, dependency lists, mirror parsing."""
+"""Fast checks of the image tooling: refs agree with personseg.image_refs, dependency lists, mirror parsing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from images_fixtures import ROOT, debian_mirror
 
-from personseg.images import pipeline_image, serving_image
+from personseg.image_refs import pipeline_image, serving_image
 
 SCRIPT = ROOT / "scripts/images.sh"
 

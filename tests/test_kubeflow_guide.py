@@ -27,7 +27,7 @@ from pipeline_fixtures import ROOT
 from storage_fixtures import make_model_dir
 
 from personseg.cli import main
-from personseg.images import pipeline_image, serving_image
+from personseg.image_refs import pipeline_image, serving_image
 
 if TYPE_CHECKING:
     from kfp_fixtures import StubKfp
@@ -145,8 +145,8 @@ def test_the_images_step_1_pushes_are_the_ones_the_uploaded_pipeline_runs_and_de
     from kfp_driver import play
 
     from personseg.deploy.objects import render_kubernetes
-    from personseg.pipeline_logic.deploy import serving_config
-    from personseg.pipeline_logic.run_check import serving_settings
+    from personseg.steps.check_data import serving_settings
+    from personseg.steps.deploy import serving_config
 
     builds, pushed = _make_images_push(tmp_path)
     assert sorted(pushed) == [pipeline_image("registry.example.com/ml"), serving_image("registry.example.com/ml")]

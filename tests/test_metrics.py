@@ -1,6 +1,6 @@
 import numpy as np
 
-from personseg.metrics import boundary_f, dice, iou, mean_scores
+from personseg.quality import boundary_f, dice, iou, mean_scores
 
 
 def test_iou_dice_known_values():
@@ -33,7 +33,7 @@ def test_boundary_f_perfect_and_shifted():
 def test_agreement_skips_ignore_pixels_when_given_the_labels():
     """INT8 and FP32 masks that differ only on the letterbox padding (ignore) agree fully: the padding
     is never served, and counting it failed the quantize gate on the demo photos."""
-    from personseg.metrics import agreement_iou
+    from personseg.quality import agreement_iou
 
     truth = np.zeros((1, 8, 8), np.uint8)
     truth[0, :, :2] = 255  # padding columns

@@ -47,7 +47,7 @@ def test_transposed_decoder_has_more_flops_and_lean_fewer():
 
 
 def test_swap_design_specs():
-    from personseg.swap_config import parse_design
+    from personseg.swap.config import parse_design
 
     assert parse_design("exact") == ("exact", 1)
     assert parse_design("lean") == ("lean", 2)

@@ -20,8 +20,8 @@ from deploy_fixtures import FakeKubeApi
 
 from personseg.cli import main
 from personseg.errors import UserError
-from personseg.pipeline_logic.object_store import Found, from_cluster, in_pod, launcher_endpoint
-from personseg.pipeline_logic.storage_env import use_endpoint
+from personseg.steps.object_store import Found, from_cluster, in_pod, launcher_endpoint
+from personseg.steps.storage_env import use_endpoint
 
 pytest_plugins = ("kfp_fixtures",)
 
@@ -100,7 +100,7 @@ def test_a_pod_finds_the_store_by_dns_in_its_namespace_then_kubeflow(tmp_path: P
 
 
 def test_an_empty_s3_endpoint_in_a_pod_uses_the_found_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from personseg.pipeline_logic import object_store
+    from personseg.steps import object_store
 
     for var in ("MINIO_ENDPOINT", "AWS_ENDPOINT_URL", "S3_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)

@@ -10,12 +10,12 @@ import pytest
 from pipeline_fixtures import candidates_index, eval_result, production
 
 from personseg.errors import UserError
-from personseg.pipeline_logic import summary
-from personseg.pipeline_logic.candidates import DEFAULT, Candidate, canonical, parse_candidates
-from personseg.pipeline_logic.candidates_table import candidates_table
-from personseg.pipeline_logic.evaluate import gate_summary
-from personseg.pipeline_logic.runtimes import RUNTIMES
-from personseg.pipeline_logic.selection import focus, judge, select
+from personseg.steps import summary
+from personseg.steps.candidates import DEFAULT, Candidate, canonical, parse_candidates
+from personseg.steps.candidates_table import candidates_table
+from personseg.steps.evaluate import gate_summary
+from personseg.steps.runtime_builders import RUNTIMES
+from personseg.steps.selection import focus, judge, select
 
 
 def _select(result: dict, index: dict | None = None, **gate: float):

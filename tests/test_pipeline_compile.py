@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pipeline_fixtures import ROOT
 
-from personseg.images import pipeline_image
+from personseg.image_refs import pipeline_image
 
 STEPS = ("check_data", "ingest", "train_pod_gpus", "train", "swap", "quantize", "evaluate", "deploy")
 PARAMS = {"dataset_uri", "image_size", "width", "epochs", "swap_design", "calibration_size", "tolerable_iou_loss",
@@ -174,7 +174,7 @@ def test_train_is_one_task_whose_pod_requests_gpus_only_when_it_trains_there(tmp
 
 def test_the_train_pod_asks_for_gpus_only_when_it_trains() -> None:
     from personseg.errors import UserError
-    from personseg.pipeline_logic.train_nodes import train_pod_gpus
+    from personseg.steps.train_pod_gpus import train_pod_gpus
 
     assert train_pod_gpus(1, 2) == "2" and train_pod_gpus(1, 0) == "0"
     assert train_pod_gpus(3, 2) == "0"  # it only launches the TrainJob, whose nodes get the GPUs

@@ -17,9 +17,9 @@ from pipeline_fixtures import candidates_index, eval_result
 
 from personseg.commands._pipeline_console import RunConsole, where_to_look
 from personseg.console.launcher import personseg_command
-from personseg.pipeline_logic import summary
-from personseg.pipeline_logic.evaluate import gate_summary
-from personseg.pipeline_logic.selection import judge, select
+from personseg.steps import summary
+from personseg.steps.evaluate import gate_summary
+from personseg.steps.selection import judge, select
 from personseg_kfp.watch import RunWatcher
 
 MAX_LINES = 60  # what a person reads before the report

@@ -17,7 +17,7 @@ import storage_fixtures
 from deploy_fixtures import FakeKubeApi, role_rules, start_model_server, tiny_onnx_model
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.deploy import publish_and_deploy, serving_config
+from personseg.steps.deploy import publish_and_deploy, serving_config
 
 s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env

@@ -94,9 +94,9 @@ def _try_the_printed_curl(out: str, tmp_path: Path) -> None:
 def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture) -> None:
     from personseg.deploy.local import stop_local
-    from personseg.pipeline_logic.production import production_ref
+    from personseg.steps.production import production_ref
     from personseg.storage.registry import Registry
-    from personseg.storage.server import local_s3
+    from personseg.storage.weed import local_s3
 
     for var in S3_VARS:
         monkeypatch.delenv(var, raising=False)

@@ -1,4 +1,4 @@
-"""Unit tests of the pipeline's decisions and reports (personseg.pipeline_logic; no kfp involved)."""
+"""Unit tests of the pipeline's decisions and reports (personseg.steps; no kfp involved)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from PIL import Image
 from pipeline_fixtures import BIL_INT8, SWP_FP32, SWP_INT8, candidates_index, eval_result, production
 
 from personseg.errors import UserError
-from personseg.pipeline_logic import gallery, summary
-from personseg.pipeline_logic.gate import decide, model_row
-from personseg.pipeline_logic.ingest import materialize
-from personseg.pipeline_logic.selection import Selection, judge, select
-from personseg.pipeline_logic.storage_env import use_endpoint
+from personseg.steps import gallery, summary
+from personseg.steps.gate import decide, model_row
+from personseg.steps.ingest import materialize
+from personseg.steps.selection import Selection, judge, select
+from personseg.steps.storage_env import use_endpoint
 
 SWAPPED = {"candidate": SWP_INT8, "fp32": SWP_FP32}
 
@@ -211,9 +211,9 @@ def test_library_never_imports_kfp() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, pkgutil, importlib, personseg.pipeline_logic as p\n"
+    code = ("import sys, pkgutil, importlib, personseg.steps as p\n"
             "for m in pkgutil.iter_modules(p.__path__):\n"
-            "    importlib.import_module(f'personseg.pipeline_logic.{m.name}')\n"
+            "    importlib.import_module(f'personseg.steps.{m.name}')\n"
             "import personseg.commands.pipeline\n"
             "print(sorted(m for m in sys.modules if m == 'kfp' or m.startswith('kfp.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -223,8 +223,8 @@ def test_library_never_imports_kfp() -> None:
 def test_card_records_which_candidate_won(tmp_path: Path) -> None:
     import json
 
-    from personseg.pipeline_logic.deploy import card_from_evaluation
-    from personseg.pipeline_logic.evaluate import gate_summary
+    from personseg.steps.deploy import card_from_evaluation
+    from personseg.steps.evaluate import gate_summary
 
     result = _result()
     selection = _selection(result)

@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture
 def registry_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from personseg.storage.server import local_s3
+    from personseg.storage.weed import local_s3
 
     monkeypatch.setenv("PERSONSEG_CACHE", str(tmp_path / "cache"))
     with local_s3(tmp_path / "s3", set_env=True) as server:
@@ -31,7 +31,7 @@ def _model(out: Path) -> Path:
 
 def test_production_is_scored_only_when_promoted(registry_env, tmp_path: Path) -> None:
     from personseg.data.synthetic import write_synthetic
-    from personseg.pipeline_logic.production import production_ref, score_production
+    from personseg.steps.production import production_ref, score_production
     from personseg.storage.registry import Registry
 
     data = write_synthetic(tmp_path / "data", count=10, size=64)
@@ -52,7 +52,7 @@ def test_production_is_scored_only_when_promoted(registry_env, tmp_path: Path) -
 
 
 def test_no_endpoint_means_no_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    from personseg.pipeline_logic.production import production_ref
+    from personseg.steps.production import production_ref
 
     for var in ("MINIO_ENDPOINT", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
@@ -60,7 +60,7 @@ def test_no_endpoint_means_no_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_registry_errors_are_not_read_as_no_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    from personseg.pipeline_logic.production import production_ref
+    from personseg.steps.production import production_ref
     from personseg.storage.errors import StorageError
 
     monkeypatch.setenv("MINIO_ENDPOINT", "http://127.0.0.1:1")  # nothing listens on port 1

@@ -36,7 +36,7 @@ def test_int8_model_loads_and_agrees_with_fp32(int8_model, tiny_model, tiny_data
     assert sum(n.op_type == "DequantizeLinear" for n in model.graph.node) > 10
     int8, fp32 = load_predictor(out), load_predictor(tiny_model)
     from personseg.data.loading import load_dataset
-    from personseg.metrics import agreement_iou
+    from personseg.quality import agreement_iou
 
     x = load_dataset(tiny_dataset, 64).images[:16].transpose(0, 3, 1, 2).astype(np.float32) / 255
     assert agreement_iou(int8.logits(x)[:, 0] > 0, fp32.logits(x)[:, 0] > 0) > 0.9

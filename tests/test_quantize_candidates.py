@@ -14,9 +14,9 @@ import pytest
 from quantize_faults import break_maxpool, inject, only_bilinear
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.candidates import INDEX, candidate_dir, read_index
-from personseg.pipeline_logic.quantize_candidates import CandidatesConfig, quantize_candidates, scalar_metrics
-from personseg.pipeline_logic.runtimes import RUNTIMES
+from personseg.steps.candidates import INDEX, candidate_dir, read_index
+from personseg.steps.quantize import CandidatesConfig, quantize_candidates, scalar_metrics
+from personseg.steps.runtime_builders import RUNTIMES
 
 QUICK = {"calibration": 16, "max_trials": 1, "max_fallbacks": 0, "tolerable_iou_loss": 0.05}
 
@@ -32,7 +32,7 @@ def _refuse(source, out_dir: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def swapped(tiny_model: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from personseg.swap import SwapConfig, run
+    from personseg.swap.step import SwapConfig, run
 
     out = tmp_path_factory.mktemp("swap") / "lean"
     run(SwapConfig(model=str(tiny_model), data=str(tiny_dataset), design="lean", squeeze=2, epochs=0), out)
@@ -104,7 +104,7 @@ def test_every_candidate_failing_fails_the_step_with_every_reason(tiny_model: Pa
 def test_evaluate_gates_what_was_built_and_picks_the_one_that_can_win(built, tiny_model: Path, tiny_dataset: Path,
                                                                       tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from personseg.pipeline_logic.evaluate import evaluate_candidates
+    from personseg.steps.evaluate import evaluate_candidates
 
     for var in ("MINIO_ENDPOINT", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)  # no registry: no production model to beat
@@ -170,7 +170,7 @@ def test_a_damaged_swap_is_rejected_against_the_seed_and_nothing_worse_ships(tin
     (The same damage measured with the bilinear candidate beside it: swapped INT8 0.28, bilinear INT8 0.44,
     seed 0.44; ``test_pipeline_logic`` checks the choice between the two.)
     """
-    from personseg.pipeline_logic.evaluate import evaluate_candidates
+    from personseg.steps.evaluate import evaluate_candidates
 
     for var in ("MINIO_ENDPOINT", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)

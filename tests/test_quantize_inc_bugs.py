@@ -112,7 +112,7 @@ def test_inc_refuses_depthtospace_and_the_workaround_quantizes_it(tmp_path):
     from onnx_neural_compressor.quantization import quantize as inc_quantize
     from onnxruntime.quantization import QuantFormat
 
-    from personseg.quantize.runtime_graph import executed_nodes
+    from personseg.quantize.ort_graph import executed_nodes
 
     reader = CalibrationReader(np.random.default_rng(1).random((4, 3, 8, 8), dtype=np.float32), 2)
     ops = ["Conv", "DepthToSpace"]

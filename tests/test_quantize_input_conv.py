@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 from personseg.quantize.onnx_backend import input_convs
-from personseg.quantize.runtime_graph import executed_nodes, fp32_islands
+from personseg.quantize.ort_graph import executed_nodes, fp32_islands
 from personseg.quantize.step import QuantizeConfig, run
 
 
@@ -59,8 +59,8 @@ def test_nncf_leaves_the_input_conv_in_fp32_when_asked(tiny_onnx_fp32, tiny_data
 
     from personseg.data.loading import load_dataset
     from personseg.quantize.openvino_model import input_convolutions, nncf_model
-    from personseg.quantize.runtime_graph import openvino_fp32_nodes
-    from personseg.runtime_openvino import compile_openvino, read_openvino_model
+    from personseg.quantize.ort_graph import openvino_fp32_nodes
+    from personseg.runtime.openvino import compile_openvino, read_openvino_model
 
     fp32 = tiny_onnx_fp32 / "model.onnx"
     names = input_convolutions(read_openvino_model(fp32))

@@ -17,8 +17,8 @@ pytest.importorskip("nncf")
 def ov_lean(tiny_model, tiny_dataset, tmp_path_factory):
     """The lean (DepthToSpace) swap of the tiny model, quantized for OpenVINO through the CLI."""
     from personseg.cli import main
-    from personseg.swap import SwapConfig
-    from personseg.swap import run as swap
+    from personseg.swap.step import SwapConfig
+    from personseg.swap.step import run as swap
 
     root = tmp_path_factory.mktemp("ov")
     swap(SwapConfig(model=str(tiny_model), data=str(tiny_dataset), design="lean", squeeze=4, epochs=0), root / "lean4")
@@ -54,8 +54,8 @@ def _unnumbered(nodes: list[dict]) -> list[dict]:
 
 
 def test_the_cards_fp32_nodes_are_what_openvino_runs_on_float(ov_lean):
-    from personseg.quantize.runtime_graph import openvino_fp32_nodes
-    from personseg.runtime_openvino import compile_openvino
+    from personseg.quantize.ort_graph import openvino_fp32_nodes
+    from personseg.runtime.openvino import compile_openvino
 
     card = json.loads((ov_lean / "config.json").read_text())["quantization"]["fp32_nodes"]
     # OpenVINO numbers the nodes it creates (Constant_67799_...) from a process-wide counter, so a second
@@ -70,7 +70,7 @@ def test_the_cards_fp32_nodes_are_what_openvino_runs_on_float(ov_lean):
 
 def test_the_saved_ir_agrees_with_the_fp32_model(ov_lean, tiny_dataset):
     from personseg.data.loading import load_dataset
-    from personseg.metrics import agreement_iou
+    from personseg.quality import agreement_iou
     from personseg.quantize.calibration import as_inputs
     from personseg.quantize.step import export
     from personseg.runtime import load_predictor, predict_masks

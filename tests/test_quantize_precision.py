@@ -11,10 +11,10 @@ from quantize_faults import inject
 from personseg.cli import main
 from personseg.evaluate.step import EvalConfig
 from personseg.evaluate.step import run as evaluate
-from personseg.pipeline_logic import summary
-from personseg.pipeline_logic.gate import decide
-from personseg.pipeline_logic.selection import judge, select
 from personseg.quantize.precision import quantized_op_count
+from personseg.steps import summary
+from personseg.steps.gate import decide
+from personseg.steps.selection import judge, select
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from personseg.quantize.runtime_graph import (
+from personseg.quantize.ort_graph import (
     OpenVINONode,
     RuntimeNode,
     executed_nodes,
@@ -22,8 +22,8 @@ OV_WORK = ("Convolution", "DepthToSpace", "Concatenation")
 @pytest.fixture(scope="module")
 def lean_int8(tiny_model, tiny_dataset, tmp_path_factory):
     from personseg.quantize.step import QuantizeConfig, run
-    from personseg.swap import SwapConfig
-    from personseg.swap import run as swap
+    from personseg.swap.step import SwapConfig
+    from personseg.swap.step import run as swap
 
     root = tmp_path_factory.mktemp("lean")
     swap(SwapConfig(model=str(tiny_model), data=str(tiny_dataset), design="lean", squeeze=4, epochs=0), root / "lean4")
@@ -68,7 +68,7 @@ def test_an_island_is_a_float_region_between_dequantize_and_quantize():
 
 
 def _openvino_float_work(model_path):
-    from personseg.runtime_openvino import compile_openvino
+    from personseg.runtime.openvino import compile_openvino
 
     nodes = openvino_executed_nodes(compile_openvino(model_path, 1, 64))
     int8 = {t: sum(1 for n in nodes if n.layer_type == t and n.runtime_precision in ("u8", "i8")) for t in OV_WORK}

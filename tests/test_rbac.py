@@ -34,8 +34,10 @@ from deploy_fixtures import FakeKubeApi, RecordingRegistry, role_rules, start_mo
 from storage_fixtures import MODEL_BUCKET, point_env_at, s3_server  # noqa: F401 - s3_server is a fixture
 from trainjob_fixtures import FakeTrainerApi, TrainerController
 
-from personseg.deploy import DeployConfig, DeployFailed, run
+from personseg.deploy.config import DeployConfig
+from personseg.deploy.outcome import DeployFailed
 from personseg.deploy.probe import card_entry
+from personseg.deploy.step import run
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
@@ -202,10 +204,10 @@ def trainjob_rules() -> list[dict[str, Any]]:
 
 def _train_through_stand_in(rules: list[dict[str, Any]], s3, data: Path, work: Path, job: str):
     """Train ``data`` on 2 nodes through the stand-ins enforcing ``rules``; (api, raised exception or None)."""
-    from personseg.storage import probe
-    from personseg.training.cluster import ClusterConfig, train_on_cluster
+    from personseg.storage import conditional_put
     from personseg.training.step import TrainConfig
     from personseg.training.trainjob import NodePool
+    from personseg.training.trainjob_step import ClusterConfig, train_on_cluster
 
     api = FakeTrainerApi(role_rules=rules).start()
     controller = TrainerController(api, work / "nodes")
@@ -216,7 +218,7 @@ def _train_through_stand_in(rules: list[dict[str, Any]], s3, data: Path, work: P
             point_env_at(mp, s3)
             mp.setenv("PERSONSEG_MODEL_BUCKET", MODEL_BUCKET)
             mp.setenv("PERSONSEG_CACHE", str(work / "cache"))
-            mp.setattr(probe, "_answers", {})
+            mp.setattr(conditional_put, "_answers", {})
             pool = NodePool(nodes=2, namespace="kubeflow", image="personseg-pipeline:test", s3_endpoint=s3.endpoint,
                             secret="mlpipeline-minio-artifact")
             cluster = ClusterConfig(pool, poll=0.2)

@@ -62,7 +62,7 @@ def test_evaluate_opens_only_the_scored_split(dataset, model, opened):
 
 
 def test_the_gallery_opens_only_the_images_it_shows(dataset, model, opened):
-    from personseg.pipeline_logic.gallery import build_gallery
+    from personseg.steps.gallery import build_gallery
 
     page = build_gallery(dataset, SIZE, [("tiny", model)], ("tiny", "tiny"), count=3)
     shown = _split(dataset).test[:3]
@@ -72,8 +72,8 @@ def test_the_gallery_opens_only_the_images_it_shows(dataset, model, opened):
 def test_quantize_opens_only_its_calibration_and_tuning_images(dataset, model, opened):
     from personseg.data.layout import scan
     from personseg.data.prescan import SampleSet
-    from personseg.pipeline_logic.quantize_candidates import CandidatesConfig, _runtime_source
     from personseg.quantize.calibration import choose
+    from personseg.steps.quantize import CandidatesConfig, _runtime_source
 
     chosen = choose(SampleSet(dataset, scan(dataset)[0], SIZE), _split(dataset), 8)  # nothing opened
     used = set(chosen.calibration.ids) | set(chosen.tune.ids)

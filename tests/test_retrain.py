@@ -10,7 +10,7 @@ from storage_fixtures import DATA_BUCKET, make_dataset, make_model_dir, unique_n
 
 from personseg.data.fingerprint import dataset_fingerprint
 from personseg.errors import UserError
-from personseg.pipeline_logic.retrain import check_retrain, make_key, parse_key, recipe_sha256, training_card
+from personseg.steps.retrain_check import check_retrain, make_key, parse_key, recipe_sha256, training_card
 
 s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env

@@ -18,7 +18,7 @@ from pipeline_fixtures import check_data_args
 from storage_fixtures import FOREIGN_VARS, make_dataset
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.ingest import check_dataset
+from personseg.steps.ingest import check_dataset
 from personseg_kfp.components.check_data import check_data
 from personseg_kfp.params import pipeline_inputs
 from personseg_kfp.pipeline import person_segmentation

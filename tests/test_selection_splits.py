@@ -32,7 +32,7 @@ def poisoned(tiny_dataset, tmp_path_factory):
 
 
 def test_training_and_swap_select_on_val_and_never_see_test(poisoned, tiny_model, tmp_path, monkeypatch):
-    import personseg.swap as swap_mod
+    import personseg.swap.step as swap_mod
     import personseg.training.step as train_step
 
     root, s = poisoned
@@ -98,7 +98,7 @@ def test_evaluate_with_a_second_set_scores_every_image_of_it(tiny_model, tiny_da
 def test_letterbox_padding_does_not_count_in_iou(tmp_path):
     """A model that marks the padding as person loses nothing: the padding is not part of the photo."""
     from personseg.data.loading import load_dataset
-    from personseg.metrics import iou
+    from personseg.quality import iou
 
     root = tmp_path / "wide"
     (root / "images").mkdir(parents=True)

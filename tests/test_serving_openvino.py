@@ -21,8 +21,8 @@ from serving_fixtures import (
 )
 
 from personseg.errors import UserError
-from personseg.metrics import iou
 from personseg.netutil import free_port
+from personseg.quality import iou
 from personseg.serving.settings import ServeSettings, settings_from_env
 
 pytest.importorskip("openvino")

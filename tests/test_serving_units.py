@@ -12,9 +12,9 @@ from serving_fixtures import encode, png_header_only, split_image
 from personseg.errors import UserError
 from personseg.serving import compose, oip
 from personseg.serving.batcher import MicroBatcher
+from personseg.serving.bounded_json import load_json
 from personseg.serving.decode import ImageLimits, decode_image
 from personseg.serving.errors import InferenceFailed, RequestError
-from personseg.serving.jsonbody import load_json
 from personseg.serving.settings import ServeSettings, settings_from_env
 
 LIMITS = ImageLimits(max_bytes=200_000, max_pixels=1_000_000)

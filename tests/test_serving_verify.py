@@ -19,8 +19,9 @@ import storage_fixtures
 from deploy_fixtures import FakeKubeApi, RecordingRegistry, start_model_server, tiny_onnx_model
 from storage_fixtures import unique_name
 
-from personseg.deploy import DeployConfig, run
+from personseg.deploy.config import DeployConfig
 from personseg.deploy.probe import card_entry
+from personseg.deploy.step import run
 from personseg.hashing import file_sha256
 from personseg.storage.card import CARD
 from personseg.storage.errors import IntegrityError

@@ -17,7 +17,7 @@ import storage_proxy
 from storage_fixtures import MODEL_BUCKET, make_model_dir, run_concurrently, unique_name
 
 from personseg.hashing import file_sha256
-from personseg.storage import probe
+from personseg.storage import conditional_put
 from personseg.storage.claims import CLAIM, CLAIMS_DIR
 from personseg.storage.client import Store
 from personseg.storage.errors import IntegrityError, StorageError
@@ -39,15 +39,15 @@ def test_probe_tells_an_honouring_server_from_one_that_ignores_the_header(
     assert via.put_if_absent(MODEL_BUCKET, key, b"second") is True  # the stand-in overwrites, as old MinIO does
     assert direct.get_bytes(MODEL_BUCKET, key) == b"second"
 
-    assert probe.probe(direct, MODEL_BUCKET) is True
-    assert probe.probe(via, MODEL_BUCKET) is False
-    assert direct.list(MODEL_BUCKET, probe.PROBE_PREFIX) == []  # probe keys are deleted
+    assert conditional_put.probe(direct, MODEL_BUCKET) is True
+    assert conditional_put.probe(via, MODEL_BUCKET) is False
+    assert direct.list(MODEL_BUCKET, conditional_put.PROBE_PREFIX) == []  # probe keys are deleted
 
-    caplog.set_level(logging.INFO, logger="personseg.storage.probe")
+    caplog.set_level(logging.INFO, logger="personseg.storage.conditional_put")
     stripped = s3_proxy.stripped
     for _ in range(3):  # asked once per endpoint, then remembered
-        assert probe.honours_if_none_match(Store(s3_proxy.config()), MODEL_BUCKET) is False
-        assert probe.honours_if_none_match(Store(s3_env.config()), MODEL_BUCKET) is True
+        assert conditional_put.honours_if_none_match(Store(s3_proxy.config()), MODEL_BUCKET) is False
+        assert conditional_put.honours_if_none_match(Store(s3_env.config()), MODEL_BUCKET) is True
     assert s3_proxy.stripped == stripped + 2
     messages = [r.getMessage() for r in caplog.records]
     assert sum("ignores If-None-Match" in m for m in messages) == 1
@@ -158,7 +158,7 @@ def test_the_racy_interleaving_on_an_ignoring_server_breaks_the_conditional_clai
     proxy_env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The mutation: the fallback switched off (the conditional path forced) on a server that ignores it."""
-    monkeypatch.setitem(probe._answers, proxy_env.endpoint, True)
+    monkeypatch.setitem(conditional_put._answers, proxy_env.endpoint, True)
     name = unique_name()
     p, q = make_model_dir(tmp_path / "p"), make_model_dir(tmp_path / "q")
     claimed, results = _race(Registry.from_env(), Registry.from_env(), name, p, q)
@@ -196,7 +196,7 @@ def test_a_late_publisher_never_overwrites_a_complete_version(
     proxy_env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, force_conditional: bool
 ) -> None:
     if force_conditional:  # even then, the listing after the claim shows the finished version's files
-        monkeypatch.setitem(probe._answers, proxy_env.endpoint, True)
+        monkeypatch.setitem(conditional_put._answers, proxy_env.endpoint, True)
     name = unique_name()
     first = Registry.from_env()
     late = Registry.from_env()

@@ -167,7 +167,7 @@ def test_push_refuses_what_validate_refuses_and_checks_name_the_s3_path(s3_env, 
     """A dataset training would refuse is not pushed (unless --skip-validation); read back, errors name s3 keys."""
     from PIL import Image
 
-    from personseg.pipeline_logic.ingest import check_dataset
+    from personseg.steps.ingest import check_dataset
 
     local = make_dataset(tmp_path / "ds", count=3)
     Image.new("RGB", (24, 24)).save(local / "images" / "unlabelled.png")

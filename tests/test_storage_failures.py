@@ -21,7 +21,7 @@ from personseg.storage.card import CARD
 from personseg.storage.client import Store
 from personseg.storage.errors import BadCredentials, EndpointUnreachable, MissingBucket, MissingKey, StorageError
 from personseg.storage.registry import Registry
-from personseg.storage.server import running_server, start_local_s3
+from personseg.storage.weed import running_server, start_local_s3
 from personseg.uris import local_model
 
 # The real-server fixtures, bound here so pytest finds them in this module.

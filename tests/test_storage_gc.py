@@ -13,9 +13,9 @@ from storage_fixtures import MODEL_BUCKET, make_model_dir, unique_name
 from personseg.cli import main
 from personseg.storage.card import CARD
 from personseg.storage.claims import CLAIM, CLAIMS_DIR, TOMBSTONE
+from personseg.storage.conditional_put import PROBE_PREFIX
 from personseg.storage.errors import StorageError
 from personseg.storage.gc import collect, parse_age
-from personseg.storage.probe import PROBE_PREFIX
 from personseg.storage.registry import Registry
 
 # The real-server fixtures, bound here so pytest finds them in this module.

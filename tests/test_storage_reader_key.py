@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from deploy_fixtures import tiny_onnx_model
 
-from personseg.storage import probe
+from personseg.storage import conditional_put
 from personseg.storage.client import Store
 from personseg.storage.config import S3Config
 from personseg.storage.errors import BadCredentials
 from personseg.storage.registry import Registry
 from personseg.storage.resolve import fetch_model
-from personseg.storage.server import CONFIG_FILE, start_local_s3
 from personseg.storage.verify import verify_model_tree
+from personseg.storage.weed import CONFIG_FILE, start_local_s3
 
 READER = ["Read:models", "List:models"]
 
@@ -39,7 +39,7 @@ def test_the_read_only_key_pulls_a_model_and_changes_nothing(tmp_path: Path, mon
     ]
     (root / CONFIG_FILE).write_text(json.dumps({"identities": identities}))
     server = start_local_s3(root)
-    monkeypatch.setattr(probe, "_answers", {})
+    monkeypatch.setattr(conditional_put, "_answers", {})
     monkeypatch.setenv("PERSONSEG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PERSONSEG_S3_RETRIES", "0")
     try:

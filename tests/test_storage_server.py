@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from personseg.netutil import free_port
-from personseg.storage import server as s3server
+from personseg.storage import weed as s3server
 from personseg.storage.client import Store
 
 

@@ -13,7 +13,7 @@ import storage_fixtures
 from storage_fixtures import MODEL_BUCKET, unique_prefix
 
 from personseg.storage.client import Store
-from personseg.storage.server import LocalS3
+from personseg.storage.weed import LocalS3
 
 s3_server = storage_fixtures.s3_server
 

@@ -18,7 +18,7 @@ from personseg.storage.errors import ConfigError
 from personseg.storage.gc import age_text, parse_age
 from personseg.storage.refs import ModelRef, parse_ref
 from personseg.storage.s3uri import parse_s3_uri
-from personseg.storage.server import weed_binary
+from personseg.storage.weed import weed_binary
 
 KEYS = {"MINIO_ACCESS_KEY": "AKIDEXAMPLE", "MINIO_SECRET_KEY": "s3cr3t-value-never-shown"}
 

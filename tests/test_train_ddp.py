@@ -184,7 +184,7 @@ def test_a_per_rank_batch_under_two_is_refused_before_any_rank_starts(tiny_datas
 
 def test_the_pipeline_refuses_more_ranks_than_its_batch_feeds():
     from personseg.errors import UserError
-    from personseg.pipeline_logic.train import Nodes, train_step
+    from personseg.steps.train import Nodes, train_step
     from personseg.training.step import TrainConfig
 
     with pytest.raises(UserError, match=r"train_nodes 4 x train_gpus 2: 8 ranks share a batch of 8 images, under 2 "

@@ -118,7 +118,7 @@ STEP = """
 import logging
 import sys
 logging.basicConfig(level=logging.INFO)
-from personseg.pipeline_logic.train import Nodes, train_step
+from personseg.steps.train import Nodes, train_step
 from personseg.training.step import TrainConfig
 cfg = TrainConfig(data=sys.argv[1], width=8, size=64, epochs=4, lr=3e-3, threads=1, workers=0)
 train_step(cfg, sys.argv[2], Nodes(), run_id="run-7", retrain_key="data=abc;recipe=def")
@@ -130,7 +130,7 @@ def test_a_retried_train_step_resumes_from_the_run_and_retrain_keys_checkpoint(t
     # KFP retries a task with the same inputs (kubeflow/pipelines backend/src/v2/compiler/argocompiler/
     # container.go getTaskRetryStrategy, 2.5.0+, an Argo retryStrategy on the executor pod), so the retry
     # sees the same run id and retrain key and finds the same checkpoint prefix.
-    from personseg.pipeline_logic.train import checkpoint_place
+    from personseg.steps.train import checkpoint_place
     from personseg.storage.client import Store
 
     data = _small_copy(tiny_dataset, tmp_path / "data")

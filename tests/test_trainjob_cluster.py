@@ -30,10 +30,10 @@ from trainjob_fixtures import ROOT, FakeTrainerApi, TrainerController
 
 from personseg.models.checkpoint import load_model
 from personseg.storage.client import Store
-from personseg.training.cluster import ClusterConfig, train_on_cluster
 from personseg.training.step import TrainConfig
 from personseg.training.trainjob import NodePool
 from personseg.training.trainjob_api import TrainJobApi
+from personseg.training.trainjob_step import ClusterConfig, train_on_cluster
 from personseg.training.trainjob_wait import TrainJobFailed
 
 s3_server = storage_fixtures.s3_server

@@ -18,9 +18,9 @@ from trainjob_fixtures import schema_errors
 
 from personseg.commands import train as train_command
 from personseg.errors import UserError
-from personseg.training.cluster import ClusterConfig, train_args
 from personseg.training.step import TrainConfig
 from personseg.training.trainjob import NodePool, TrainJobSpec, build_trainjob, node_pod_selector
+from personseg.training.trainjob_step import ClusterConfig, train_args
 from personseg.training.trainjob_wait import verdict
 
 POOL_FIELDS = {f.name for f in dataclasses.fields(NodePool)}
@@ -146,8 +146,8 @@ def test_the_step_creates_the_job_in_the_newest_form_the_clusters_trainer_knows(
     # that tag) and refuses unknown ones under fieldValidation=Strict, as the API server does.
     from trainjob_fixtures import FakeTrainerApi, node_pod_labels
 
-    from personseg.training.cluster import _create
     from personseg.training.trainjob_api import TrainJobApi
+    from personseg.training.trainjob_step import _create
 
     api = FakeTrainerApi(trainer_version=version).start()
     said: list[str] = []
@@ -169,8 +169,8 @@ def test_a_trainjob_whose_runtime_is_not_installed_is_refused_by_trainers_webhoo
     from trainjob_fixtures import FakeTrainerApi
 
     from personseg.deploy.kube import KubeError
-    from personseg.training.cluster import _create
     from personseg.training.trainjob_api import TrainJobApi
+    from personseg.training.trainjob_step import _create
 
     api = FakeTrainerApi(runtimes=()).start()
     try:

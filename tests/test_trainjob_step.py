@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.train import Nodes, own_namespace, train_step
+from personseg.steps.train import Nodes, own_namespace, train_step
 from personseg.training.step import TrainConfig
 
 

@@ -1,6 +1,6 @@
 """OpenVINO stacks: the FP32 ONNX export read by OpenVINO, and NNCF's post-training INT8 of it.
 
-Both compile through ``personseg.runtime_openvino.compile_openvino`` (threads pinned, one stream, the
+Both compile through ``personseg.runtime.openvino.compile_openvino`` (threads pinned, one stream, the
 LATENCY hint, inference precision f32 so "FP32" never silently runs in bf16), the same compile that
 serving and ``personseg quantize --runtime openvino`` use.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from personseg.bench.runner import Logits, full_batches
-from personseg.runtime_openvino import compile_openvino, read_openvino_model
+from personseg.runtime.openvino import compile_openvino, read_openvino_model
 
 
 def _runner(compiled: Any) -> Logits:

@@ -19,7 +19,7 @@ from personseg.cpuinfo import cpu_info
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.step import scored_images
-from personseg.metrics import agreement_iou, mean_scores
+from personseg.quality import agreement_iou, mean_scores
 from personseg.runtime import predict_masks
 
 LIBRARIES = ("torch", "onnxruntime", "openvino", "nncf", "neural-compressor", "onnx-neural-compressor", "torchao")

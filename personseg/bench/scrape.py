@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from personseg.errors import UserError
-from personseg.serving.metrics import BATCH_SIZE as BATCH
-from personseg.serving.metrics import INFERENCE_SECONDS as INFERENCE
+from personseg.serving.prometheus import BATCH_SIZE as BATCH
+from personseg.serving.prometheus import INFERENCE_SECONDS as INFERENCE
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Build the config, then render (dry run), stop, or deploy."""
-    from personseg.deploy import DeployConfig, render, run
-    from personseg.deploy.config import default_namespace
+    from personseg.deploy.config import DeployConfig, default_namespace
+    from personseg.deploy.step import render, run
     from personseg.errors import UserError
-    from personseg.images import serving_image
+    from personseg.image_refs import serving_image
 
     if args.stop:
         from personseg.deploy.local import state_dir, stop_command

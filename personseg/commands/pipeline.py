@@ -90,7 +90,7 @@ def _run(params: dict, root: str, storage_dir: str):  # -> LocalRun (personseg_k
 
     if os.environ.get("MINIO_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL"):
         return run_local(params, root)
-    from personseg.storage.server import local_s3
+    from personseg.storage.weed import local_s3
 
     with local_s3(storage_dir, set_env=True) as server:
         log.info("local S3 server at %s (data in %s)", server.endpoint, storage_dir)

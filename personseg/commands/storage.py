@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from personseg.errors import UserError
 
 if TYPE_CHECKING:
-    from personseg.storage.server import LocalS3
+    from personseg.storage.weed import LocalS3
 
 DEFAULT_DIR = Path("runs/storage")
 ENV_NAME = "s3.env"
@@ -53,7 +53,7 @@ def _print_exports(server: LocalS3, env_file: Path) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from personseg.storage.server import running_server, start_local_s3, write_env_file
+    from personseg.storage.weed import running_server, start_local_s3, write_env_file
 
     env_file = args.env_file or args.dir / ENV_NAME
     server = running_server(args.dir)
@@ -68,7 +68,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from personseg.storage.server import running_server
+    from personseg.storage.weed import running_server
 
     server = running_server(args.dir)
     if server is None:
@@ -80,7 +80,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _env(args: argparse.Namespace) -> int:
-    from personseg.storage.server import running_server
+    from personseg.storage.weed import running_server
 
     server = running_server(args.dir)
     if server is None:

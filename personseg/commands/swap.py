@@ -3,7 +3,7 @@
 import argparse
 
 from personseg.commands._output import add_force
-from personseg.swap_config import SwapConfig, design_name
+from personseg.swap.config import SwapConfig, design_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Swap, fine-tune, save, and print IoU before and after."""
     from personseg.errors import UserError
-    from personseg.swap import run
-    from personseg.swap_config import parse_design
+    from personseg.swap.config import parse_design
+    from personseg.swap.step import run
 
     try:
         design, squeeze = parse_design(args.design)

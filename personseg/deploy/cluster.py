@@ -20,7 +20,7 @@ from personseg.deploy.kserve import predictor_service, render_kserve
 from personseg.deploy.kube import KubeApi, KubeError
 from personseg.deploy.objects import PORT_NAME, SERVICE_PORT, TEMPLATE_HASH, render_kubernetes, selector
 from personseg.deploy.outcome import DeployFailed, DeployResult
-from personseg.deploy.registry import DeployRegistry, ModelRef
+from personseg.deploy.pinned_model import DeployRegistry, ModelRef
 from personseg.deploy.rollout import RolloutFailed, wait_for_rollout
 from personseg.deploy.smoke import SmokeFailed, run_smoke
 from personseg.errors import UserError

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from personseg.errors import UserError
-from personseg.images import serving_image
+from personseg.image_refs import serving_image
 
 TARGETS = ("kubernetes", "kserve", "local")
 NAMESPACE_ENV = "PERSONSEG_NAMESPACE"

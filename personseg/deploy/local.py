@@ -28,7 +28,7 @@ import numpy as np
 from personseg.atomic import write_json
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.outcome import DeployBusy, DeployFailed, DeployResult
-from personseg.deploy.registry import DeployRegistry, ModelRef
+from personseg.deploy.pinned_model import DeployRegistry, ModelRef
 from personseg.deploy.smoke import SmokeFailed, run_smoke
 from personseg.errors import UserError
 from personseg.netutil import free_port

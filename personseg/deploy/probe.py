@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from personseg.deploy.registry import DeployRegistry, ModelRef
+from personseg.deploy.pinned_model import DeployRegistry, ModelRef
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)

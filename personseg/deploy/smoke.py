@@ -17,7 +17,7 @@ import numpy as np
 
 from personseg.deploy.probe import PROBE_SIZE, foreground, person_image
 from personseg.errors import UserError
-from personseg.metrics import iou
+from personseg.quality import iou
 
 SMOKE_SIZE = PROBE_SIZE
 SEGMENT_PATH = "/v1/segment?output=mask"

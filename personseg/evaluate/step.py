@@ -41,7 +41,7 @@ from personseg.evaluate.config import EvalConfig
 from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.report import markdown_table
-from personseg.metrics import Tally, agreement_ious
+from personseg.quality import Tally, agreement_ious
 from personseg.runtime import Predictor, default_threads, load_predictor, predict_masks
 from personseg.uris import local_dataset, local_model
 

@@ -1,6 +1,6 @@
 """Segmentation models, built by name: ``build_model("unet", decoder="bilinear", width=32)``."""
 
-from personseg.models.registry import build_model, list_models, register_model
+from personseg.models.architectures import build_model, list_models, register_model
 from personseg.models.swapped import swapped_unet
 from personseg.models.unet import UNet
 

@@ -7,7 +7,7 @@ Designs (``personseg swap --design``):
   border, so the swapped model starts at the original's accuracy. Same work as the original.
 * ``lean``: a ConvTranspose2d(C, C / squeeze, 2, stride 2) feeding fewer channels into each Up block's
   first 3x3 convolution, which is where the decoder spends its FLOPs; initialised from the original by a
-  rank-(C / squeeze) SVD of that convolution's upsampled half, then fine-tuned (``personseg.swap``).
+  rank-(C / squeeze) SVD of that convolution's upsampled half, then fine-tuned (``personseg.swap.step``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from personseg.models.unet import UNet
-from personseg.swap_config import DESIGNS
+from personseg.swap.config import DESIGNS
 
 
 def bilinear_transposed(channels: int) -> nn.ConvTranspose2d:

@@ -2,7 +2,7 @@
 
 ``decoder="bilinear"`` is milesial's bilinear variant (the bottleneck halves its channels and each Up
 takes ``nn.Upsample``); ``decoder="transposed"`` is milesial's transposed variant (ConvTranspose2d
-k=2/s=2 halving channels, full-width bottleneck). The swapped models made by ``personseg.swap`` keep
+k=2/s=2 halving channels, full-width bottleneck). The swapped models made by ``personseg.swap.step`` keep
 the bilinear layout and replace only the upsampling, so their channel counts are recorded in
 ``up_channels``.
 """

@@ -26,12 +26,12 @@ import numpy as np
 
 from personseg.atomic import atomic_dir, write_json
 from personseg.errors import UserError
-from personseg.metrics import agreement_iou, mean_scores
 from personseg.modeldir import read_metrics, read_model_dir, write_config
+from personseg.quality import agreement_iou, mean_scores
+from personseg.quantize.ort_graph import openvino_executed_nodes, openvino_fp32_nodes
 from personseg.quantize.precision import measure
-from personseg.quantize.runtime_graph import openvino_executed_nodes, openvino_fp32_nodes
 from personseg.runtime import default_threads, predict_masks
-from personseg.runtime_openvino import compile_openvino, read_openvino_model
+from personseg.runtime.openvino import compile_openvino, read_openvino_model
 
 log = logging.getLogger(__name__)
 IR_FILE = "model.xml"

@@ -30,14 +30,14 @@ from personseg.data.split import split_ids
 from personseg.data.stream import load_all
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
-from personseg.metrics import agreement_iou, mean_scores
 from personseg.modeldir import read_model_dir, write_config
+from personseg.quality import agreement_iou, mean_scores
 from personseg.quantize.calibration import QuantSets, as_inputs, calibration_sha256, choose
 from personseg.quantize.config import QuantizeConfig
 from personseg.quantize.export import ONNX_FILE, export_onnx
 from personseg.quantize.onnx_backend import OnnxQuantSettings, quantize_onnx, quantized_op_types
+from personseg.quantize.ort_graph import executed_nodes, fp32_nodes
 from personseg.quantize.precision import measure, quantized_op_count
-from personseg.quantize.runtime_graph import executed_nodes, fp32_nodes
 from personseg.runtime import default_threads, onnx_session, predict_masks
 from personseg.uris import local_dataset, local_model
 

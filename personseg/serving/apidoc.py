@@ -1,6 +1,6 @@
 """What ``/openapi.json`` and ``/docs`` say about each route: bodies, parameters, responses and errors.
 
-The routes read their bodies themselves (to bound them, ``personseg.serving.body``), so FastAPI cannot
+The routes read their bodies themselves (to bound them, ``personseg.serving.upload``), so FastAPI cannot
 infer the request bodies: they are declared here, as are the JSON shapes the routes answer with and
 every error status a route can give. ``/docs`` is FastAPI's Swagger UI page with its script and style
 served by this server (from the ``fastapi-offline`` package), so it works without internet access.

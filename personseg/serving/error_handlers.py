@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from personseg.serving.admission import RETRY_AFTER_S
 from personseg.serving.errors import InferenceFailed, RequestError
-from personseg.serving.metrics import ServerMetrics, route_of
+from personseg.serving.prometheus import ServerMetrics, route_of
 
 LOGGED_CHARS = 300  # error messages may quote what the client sent; keep their log lines short
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from personseg.serving.errors import RequestError
-from personseg.serving.metrics import ServerMetrics, route_of
+from personseg.serving.prometheus import ServerMetrics, route_of
 from personseg.serving.ticket import SCOPE_KEY, Ticket
 
 CLIENT_CLOSED = 499

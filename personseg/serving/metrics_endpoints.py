@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from personseg.serving import apidoc
-from personseg.serving.metrics import CONTENT_TYPE, ServerMetrics, method_label, route_of
+from personseg.serving.prometheus import CONTENT_TYPE, ServerMetrics, method_label, route_of
 
 LOGGED_CHARS = 300  # a path quoted back in an error stays short
 

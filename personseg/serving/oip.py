@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from personseg import __version__
+from personseg.serving.bounded_json import load_json
 from personseg.serving.errors import RequestError
-from personseg.serving.jsonbody import load_json
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"

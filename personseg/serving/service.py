@@ -33,13 +33,13 @@ from personseg.serving.admission import (
     memory_budget,
 )
 from personseg.serving.batcher import MicroBatcher
-from personseg.serving.body import Upload
 from personseg.serving.decode import ImageLimits, decode_image
 from personseg.serving.errors import NOT_READY, NotReady, RequestError
-from personseg.serving.metrics import ServerMetrics
 from personseg.serving.model import Loader, Prepared, SegmentationModel
+from personseg.serving.prometheus import ServerMetrics
 from personseg.serving.settings import ServeSettings
 from personseg.serving.ticket import ClientGone, Ticket
+from personseg.serving.upload import Upload
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

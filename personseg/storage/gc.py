@@ -10,7 +10,7 @@ or files. It removes:
 - claim objects under ``.claims/`` in a complete version, ``older_than`` old: a publisher that lost
   the number and died before deleting its claim (the card and files guard the number now). The
   ``.claim`` of a conditional publish is kept: it records who published;
-- probe objects under ``_probe/`` (``probe.py``) that a killed process left, ``older_than`` old.
+- probe objects under ``_probe/`` (``conditional_put.py``) that a killed process left, ``older_than`` old.
 
 Ages are the server's LastModified against the server's own clock (``Store.server_time``), so this
 machine's clock does not matter. A publish writes its claim, then each file as it completes, so
@@ -28,8 +28,8 @@ from personseg.errors import UserError
 from personseg.storage.card import CARD
 from personseg.storage.claims import CLAIM, CLAIMS_DIR, TOMBSTONE
 from personseg.storage.client import ObjectInfo, Store
+from personseg.storage.conditional_put import PROBE_PREFIX
 from personseg.storage.errors import MissingKey
-from personseg.storage.probe import PROBE_PREFIX
 from personseg.storage.refs import check_name
 
 _AGE_RE = re.compile(r"(\d+)([smhd]?)")

@@ -35,9 +35,9 @@ from personseg.modeldir import STATE_FILE, read_model_dir
 from personseg.storage.card import CARD, CARD_FORMAT, build_card
 from personseg.storage.claims import Claim, claim_version
 from personseg.storage.client import Store
+from personseg.storage.conditional_put import honours_if_none_match
 from personseg.storage.config import model_bucket
 from personseg.storage.errors import IntegrityError, MissingBucket, MissingKey, StorageError
-from personseg.storage.probe import honours_if_none_match
 from personseg.storage.refs import STAGES, check_name, check_stage, parse_ref
 from personseg.storage.transfer import FileRecord, download_tree, record_tree, records_from_json, upload_tree
 
@@ -217,7 +217,7 @@ class Registry:
 
         Two writers that read the same old value cannot both win: the loser's conditional PUT is
         refused (412), it reads the winner's value and applies ``change`` to that. On a server that
-        ignores conditional writes (an old MinIO, ``probe.py``) the write is plain, as before.
+        ignores conditional writes (an old MinIO, ``conditional_put.py``) the write is plain, as before.
         """
         conditional = honours_if_none_match(self.store, self.bucket)
         for _ in range(CAS_TRIES):

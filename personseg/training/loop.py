@@ -31,7 +31,7 @@ from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import SampleSet
 from personseg.data.stream import EpochSampler, StreamDataset, check_errors, make_loader, shard
 from personseg.errors import UserError
-from personseg.metrics import boundary_f, dice, iou
+from personseg.quality import boundary_f, dice, iou
 from personseg.training.device import Placement
 from personseg.training.distributed import Group, fault_point
 from personseg.training.loss import distill_loss, seg_loss

@@ -1,7 +1,7 @@
 """Check data: every parameter and dataset checked, the dataset fingerprinted, and whether this run trains at all.
 
 Never cached. It takes every pipeline parameter, so a typo or a broken dataset ends the run here,
-before anything trains or is published (``personseg.pipeline_logic.run_check``).
+before anything trains or is published (``personseg.steps.check_data``).
 """
 
 from kfp import dsl
@@ -22,7 +22,7 @@ def check_data(dataset_uri: str, extra_train_uri: str, extra_val_uri: str, image
     """The retrain key ("" = no new data since the production model: nothing to train)."""
     params = dict(locals())
     del params["report"]
-    from personseg.pipeline_logic.run_check import check_data_step
+    from personseg.steps.check_data import check_data_step
 
     result = check_data_step(params)
     with open(report.path, "w") as fh:

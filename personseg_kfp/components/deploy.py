@@ -16,11 +16,11 @@ def deploy(candidates: Input[Model], winner: str, evaluation: Input[Artifact], m
     params = dict(locals())
     import json
 
-    from personseg.pipeline_logic.candidates import candidate_dir
-    from personseg.pipeline_logic.deploy import card_from_evaluation, publish_and_deploy
-    from personseg.pipeline_logic.retrain import training_card
-    from personseg.pipeline_logic.run_check import serving_settings
-    from personseg.pipeline_logic.storage_env import use_endpoint
+    from personseg.steps.candidates import candidate_dir
+    from personseg.steps.check_data import serving_settings
+    from personseg.steps.deploy import card_from_evaluation, publish_and_deploy
+    from personseg.steps.retrain_check import training_card
+    from personseg.steps.storage_env import use_endpoint
 
     use_endpoint(s3_endpoint)
     # the same fields check_data checked: sizing, Secret, image

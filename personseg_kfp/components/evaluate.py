@@ -14,9 +14,9 @@ def evaluate(data: Input[Dataset], bilinear: Input[Model], candidates: Input[Mod
     """Compare the models, score production, write the UI artifacts; return the winner ("" = deploy nothing)."""
     import tempfile
 
-    from personseg.pipeline_logic.evaluate import evaluate_candidates
-    from personseg.pipeline_logic.ingest import extra_eval_set
-    from personseg.pipeline_logic.storage_env import use_endpoint
+    from personseg.steps.evaluate import evaluate_candidates
+    from personseg.steps.ingest import extra_eval_set
+    from personseg.steps.storage_env import use_endpoint
 
     use_endpoint(s3_endpoint)
     with tempfile.TemporaryDirectory(prefix="personseg-eval-") as work:

@@ -13,8 +13,8 @@ def ingest(dataset_uri: str, retrain_key: str, image_size: int, s3_endpoint: str
 
     ``retrain_key`` (the data's fingerprint) is the cache key.
     """
-    from personseg.pipeline_logic.ingest import materialize
-    from personseg.pipeline_logic.storage_env import use_endpoint
+    from personseg.steps.ingest import materialize
+    from personseg.steps.storage_env import use_endpoint
 
     use_endpoint(s3_endpoint)
     materialize(dataset_uri, data.path, image_size, extra_train_uri, extra_val_uri)

@@ -10,7 +10,7 @@ from personseg_kfp.components import STEP_IMAGE
 def quantize(data: Input[Dataset], bilinear: Input[Model], swapped: Input[Model], candidate_names: str,
              calibration_size: int, tolerable_iou_loss: float, candidates: Output[Model], metrics: Output[Metrics]):
     """One ``candidates`` artifact: a saved model per candidate, FP32 ONNX per network, ``candidates.json``."""
-    from personseg.pipeline_logic.quantize_candidates import CandidatesConfig, quantize_candidates, scalar_metrics
+    from personseg.steps.quantize import CandidatesConfig, quantize_candidates, scalar_metrics
 
     index = quantize_candidates({"bilinear": bilinear.path, "swapped": swapped.path}, CandidatesConfig(
         candidates=candidate_names, data=data.path, calibration=calibration_size,

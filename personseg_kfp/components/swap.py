@@ -10,8 +10,8 @@ from personseg_kfp.components import STEP_IMAGE
 def swap(data: Input[Dataset], bilinear: Input[Model], design: str, epochs: int, model: Output[Model],
          metrics: Output[Metrics], seed: int = 0):
     """Swap the decoder of ``bilinear`` and save the FP32 swapped model."""
-    from personseg.swap import SwapConfig, run
-    from personseg.swap_config import parse_design
+    from personseg.swap.config import parse_design
+    from personseg.swap.step import SwapConfig, run
 
     name, squeeze = parse_design(design)
     report = run(SwapConfig(model=bilinear.path, data=data.path, design=name, squeeze=squeeze, epochs=epochs,

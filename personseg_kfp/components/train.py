@@ -18,7 +18,7 @@ def train(data: Input[Dataset], image_size: int, width: int, epochs: int, model:
 
     ``run_id`` and ``retrain_key`` name where each epoch's state goes, so a retried task resumes.
     """
-    from personseg.pipeline_logic.train import Nodes, train_step
+    from personseg.steps.train import Nodes, train_step
     from personseg.training.step import TrainConfig
 
     cfg = TrainConfig(data=data.path, size=image_size, width=width, epochs=epochs, composite=composite,

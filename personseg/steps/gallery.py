@@ -22,7 +22,7 @@ from personseg.data.loading import LoadedData
 from personseg.data.prescan import listed
 from personseg.data.split import split_ids
 from personseg.data.stream import load_all
-from personseg.metrics import IGNORE
+from personseg.quality import IGNORE
 from personseg.runtime import load_predictor
 
 OVERLAY = np.array([0, 200, 80], dtype=np.float32)

@@ -12,12 +12,12 @@ from typing import Any
 from personseg.atomic import write_json
 from personseg.errors import UserError
 from personseg.modeldir import read_metrics
-from personseg.pipeline_logic.candidates import read_index
-from personseg.pipeline_logic.gallery import build_gallery
-from personseg.pipeline_logic.gate import check_thresholds, model_row
-from personseg.pipeline_logic.production import score_production
-from personseg.pipeline_logic.selection import Selection, focus, judge, select
-from personseg.pipeline_logic.summary import BASELINE, markdown_report, scalar_metrics
+from personseg.steps.candidates import read_index
+from personseg.steps.gallery import build_gallery
+from personseg.steps.gate import check_thresholds, model_row
+from personseg.steps.production import score_production
+from personseg.steps.selection import Selection, focus, judge, select
+from personseg.steps.summary import BASELINE, markdown_report, scalar_metrics
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from personseg.pipeline_logic.storage_env import storage_configured
+from personseg.steps.storage_env import storage_configured
 
 log = logging.getLogger(__name__)
 

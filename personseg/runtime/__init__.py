@@ -123,7 +123,7 @@ def load_predictor(path: str | Path, threads: int | None = None, runtime: str | 
         raise UserError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     check_runtime(info.kind, runtime, f"model {info.path}: runtime")
     if runtime == "openvino":
-        from personseg.runtime_openvino import OpenVINOPredictor
+        from personseg.runtime.openvino import OpenVINOPredictor
 
         return OpenVINOPredictor(info, threads)
     if runtime == "onnxruntime":

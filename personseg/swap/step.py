@@ -27,7 +27,7 @@ from personseg.models.checkpoint import load_model, save_model
 from personseg.models.swapped import swapped_unet
 from personseg.models.unet import UNet
 from personseg.runtime import default_threads
-from personseg.swap_config import SwapConfig
+from personseg.swap.config import SwapConfig
 from personseg.training.loop import FitConfig, fit, validate
 from personseg.uris import local_dataset, local_model
 

@@ -1,7 +1,7 @@
 """The pipeline's ``candidates`` parameter: which network runs on which runtime, and the index naming them.
 
 ``candidates`` is comma-separated ``network:runtime``: networks are ``bilinear`` (the trained seed) and
-``swapped`` (the swap step's output), runtimes are the keys of ``personseg.pipeline_logic.runtimes.RUNTIMES``.
+``swapped`` (the swap step's output), runtimes are the keys of ``personseg.steps.runtime_builders.RUNTIMES``.
 The quantize step writes one directory holding each candidate's saved model and an index,
 ``candidates.json``, that evaluate and deploy read; paths in it are relative to that directory, since
 each step sees the artifact at another place.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.runtimes import RUNTIMES
+from personseg.steps.runtime_builders import RUNTIMES
 
 NETWORKS = ("bilinear", "swapped")
 DEFAULT = "bilinear:onnxruntime,bilinear:openvino,swapped:onnxruntime,swapped:openvino"

@@ -14,10 +14,10 @@ import re
 from typing import Any
 
 from personseg.evaluate.report import markdown_table
-from personseg.pipeline_logic.candidates import fp32_onnx_dir
-from personseg.pipeline_logic.candidates_table import candidates_table
-from personseg.pipeline_logic.gate import model_row
-from personseg.pipeline_logic.selection import Selection, Verdict, focus
+from personseg.steps.candidates import fp32_onnx_dir
+from personseg.steps.candidates_table import candidates_table
+from personseg.steps.gate import model_row
+from personseg.steps.selection import Selection, Verdict, focus
 
 BASELINE = "bilinear"
 

@@ -56,7 +56,7 @@ def parse_key(key: str) -> dict[str, str]:
 
 def production_training(model_name: str) -> tuple[int, dict[str, Any]] | None:
     """(version, card) of ``model_name``'s production model, or None when there is none."""
-    from personseg.pipeline_logic.production import production_ref
+    from personseg.steps.production import production_ref
 
     ref = production_ref(model_name)
     if ref is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from personseg.pipeline_logic.object_store import in_pod
+from personseg.steps.object_store import in_pod
 from personseg.storage.config import ENDPOINT_VARS, parse_endpoint
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.gate import GateDecision, decide, model_row
+from personseg.steps.gate import GateDecision, decide, model_row
 
 
 @dataclass(frozen=True)

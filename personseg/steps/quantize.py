@@ -21,9 +21,9 @@ from typing import Any
 
 from personseg.atomic import atomic_dir, write_json
 from personseg.errors import UserError
-from personseg.pipeline_logic.candidates import INDEX, NETWORKS, fp32_onnx_dir, parse_candidates
-from personseg.pipeline_logic.runtimes import RUNTIMES, RuntimeSource
 from personseg.quantize.config import QuantizeConfig
+from personseg.steps.candidates import INDEX, NETWORKS, fp32_onnx_dir, parse_candidates
+from personseg.steps.runtime_builders import RUNTIMES, RuntimeSource
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.gate import model_row
+from personseg.steps.gate import model_row
 
 
 def card_from_evaluation(path: str | Path, winner: str) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def serving_config(model: str, target: str, name: str, namespace: str, s3_endpoi
     empty ``s3_endpoint`` means the step's own (``MINIO_ENDPOINT``/``AWS_ENDPOINT_URL``), so the pods read
     the registry the step just published to.
     """
-    from personseg.deploy import DeployConfig
+    from personseg.deploy.config import DeployConfig
     from personseg.storage.config import ENDPOINT_VARS, parse_endpoint
 
     fields = dict(serving or {})
@@ -70,9 +70,9 @@ def publish_and_deploy(model_dir: str | Path, model_name: str, target: str, name
                        serving: dict[str, Any] | None = None, **run_options: Any) -> dict[str, Any]:
     """Publish ``model_dir`` as the next version of ``model_name`` and deploy it to ``target``.
 
-    ``run_options`` go to ``personseg.deploy.run`` (tests pass a stand-in Kubernetes API there).
+    ``run_options`` go to ``personseg.deploy.step.run`` (tests pass a stand-in Kubernetes API there).
     """
-    from personseg.deploy import run
+    from personseg.deploy.step import run
     from personseg.storage.registry import Registry
 
     # the config first: a bad target, name or sizing is refused before a version is published and promoted

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from personseg.errors import UserError
-from personseg.pipeline_logic.train_nodes import check_nodes, check_ranks
+from personseg.steps.train_pod_gpus import check_nodes, check_ranks
 from personseg.training.step import TrainConfig, TrainResult, run
 from personseg.training.trainjob import NodePool
 
@@ -63,7 +63,7 @@ def own_namespace(sa_file: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
 
 def checkpoint_place(run_id: str, retrain_key: str) -> str | None:
     """The S3 prefix a retry of this run's train task finds; None without a run id or S3 (a local run)."""
-    from personseg.pipeline_logic.storage_env import storage_configured
+    from personseg.steps.storage_env import storage_configured
     from personseg.storage.config import model_bucket
 
     if not run_id.strip() or not storage_configured():
@@ -74,7 +74,7 @@ def checkpoint_place(run_id: str, retrain_key: str) -> str | None:
 
 def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes, run_id: str = "", retrain_key: str = "") -> TrainResult:
     """Train ``cfg`` into ``out`` here (one node) or through a TrainJob (more), resuming a retried run."""
-    from personseg.pipeline_logic.storage_env import use_endpoint
+    from personseg.steps.storage_env import use_endpoint
     from personseg.training.remote_out import remove_prefix
 
     check_nodes(nodes.nodes, nodes.gpus)
@@ -85,7 +85,7 @@ def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes, run_id: str = ""
         with tempfile.TemporaryDirectory(prefix="personseg-train-") as scratch:
             result = run(cfg, out, checkpoint_dir=place or scratch)
     else:
-        from personseg.training.cluster import ClusterConfig, train_on_cluster
+        from personseg.training.trainjob_step import ClusterConfig, train_on_cluster
 
         endpoint = nodes.s3_endpoint.strip() or os.environ.get("MINIO_ENDPOINT", "")
         if not endpoint:

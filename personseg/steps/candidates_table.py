@@ -9,8 +9,8 @@ bilinear FP32 PyTorch seed, the evaluation's baseline.
 
 from __future__ import annotations
 
-from personseg.pipeline_logic.gate import model_row
-from personseg.pipeline_logic.selection import Selection, Verdict
+from personseg.steps.gate import model_row
+from personseg.steps.selection import Selection, Verdict
 
 CHECKS = ("accuracy", "seed", "floor", "speed", "production", "int8", "extra")
 FIGURES = 7  # the numeric columns before the checks

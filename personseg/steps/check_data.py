@@ -48,8 +48,8 @@ def _at_least(p: Mapping[str, Any], name: str, low: int) -> None:
 
 def _check_training(p: Mapping[str, Any]) -> None:
     from personseg.models.swapped import swapped_unet
-    from personseg.pipeline_logic.train_nodes import check_ranks
-    from personseg.swap_config import parse_design
+    from personseg.steps.train_pod_gpus import check_ranks
+    from personseg.swap.config import parse_design
     from personseg.training.step import TrainConfig
 
     TrainConfig(data=p["dataset_uri"], size=p["image_size"], width=p["width"], epochs=p["epochs"],
@@ -67,9 +67,9 @@ def _check_training(p: Mapping[str, Any]) -> None:
 
 
 def _check_quantize_and_gate(p: Mapping[str, Any]) -> None:
-    from personseg.pipeline_logic.candidates import parse_candidates
-    from personseg.pipeline_logic.gate import check_thresholds
     from personseg.quantize.calibration import MIN_CALIBRATION
+    from personseg.steps.candidates import parse_candidates
+    from personseg.steps.gate import check_thresholds
 
     parse_candidates(p["candidates"])
     _at_least(p, "calibration_size", MIN_CALIBRATION)
@@ -80,7 +80,7 @@ def _check_quantize_and_gate(p: Mapping[str, Any]) -> None:
 def _check_deploy(p: Mapping[str, Any]) -> None:
     """The deploy step's own ``DeployConfig``, built from the parameters before anything is published."""
     from personseg.deploy.config import DNS_LABEL, TARGETS, cpu_cores
-    from personseg.pipeline_logic.deploy import serving_config
+    from personseg.steps.deploy import serving_config
     from personseg.storage.refs import check_name
 
     if p["deploy_target"] not in TARGETS:
@@ -123,7 +123,7 @@ def serving_settings(p: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check_datasets(p: Mapping[str, Any]) -> None:
     """Every dataset the run reads, on the user's URI, with the checks of ``personseg data validate``."""
-    from personseg.pipeline_logic.ingest import check_dataset
+    from personseg.steps.ingest import check_dataset
 
     for name in DATASETS:
         if str(p.get(name, "")).strip():
@@ -133,12 +133,12 @@ def _check_datasets(p: Mapping[str, Any]) -> None:
 def check_data_step(p: Mapping[str, Any]) -> Any:  # -> RetrainCheck
     """The pipeline's first step: refuse any bad parameter or dataset, then decide whether the run trains.
 
-    Returns ``personseg.pipeline_logic.retrain.RetrainCheck`` (its key is "" when nothing is new).
+    Returns ``personseg.steps.retrain_check.RetrainCheck`` (its key is "" when nothing is new).
     """
     from personseg.data.extra_train import check_extra_sets
-    from personseg.pipeline_logic.candidates import canonical
-    from personseg.pipeline_logic.retrain import RECIPE_KEYS, check_retrain
-    from personseg.pipeline_logic.storage_env import use_endpoint
+    from personseg.steps.candidates import canonical
+    from personseg.steps.retrain_check import RECIPE_KEYS, check_retrain
+    from personseg.steps.storage_env import use_endpoint
 
     use_endpoint(p["s3_endpoint"])
     check_run(p)
