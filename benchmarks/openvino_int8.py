@@ -38,6 +38,7 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    from personseg.cpuquota import default_threads
     from personseg.data.loading import load_dataset
     from personseg.modeldir import read_model_dir
     from personseg.quality import agreement_iou
@@ -49,7 +50,8 @@ def main() -> None:
         openvino_runner,
     )
     from personseg.quantize.step import QuantizeConfig, export, run
-    from personseg.runtime import default_threads, onnx_session, predict_masks
+    from personseg.runtime import predict_masks
+    from personseg.runtime.onnx import onnx_session
     from personseg.runtime.openvino import compile_openvino
 
     out = Path(args.out)

@@ -31,6 +31,7 @@ from personseg.bench.peer_table import REFERENCE_PEER, measure
 from personseg.bench.pt2e import pt2e_int8
 from personseg.bench.runner import PEERS, Logits, Runner, attempt, full_batches
 from personseg.bench.torch_peers import channels_last, compiled, eager
+from personseg.cpuquota import default_threads
 from personseg.data.loading import load_dataset
 from personseg.data.split import split_ids
 from personseg.errors import UserError
@@ -42,7 +43,6 @@ from personseg.quantize.export import ONNX_FILE
 from personseg.quantize.openvino_model import IR_FILE
 from personseg.quantize.step import QuantizeConfig, export
 from personseg.quantize.step import run as quantize
-from personseg.runtime import default_threads
 from personseg.swap.step import SwapConfig
 from personseg.swap.step import run as swap
 from personseg.uris import local_dataset, local_model

@@ -17,6 +17,8 @@ import math
 import os
 from pathlib import Path
 
+from personseg.errors import UserError
+
 log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ROOT_ENV = "PERSONSEG_CGROUP_ROOT"
@@ -58,3 +60,14 @@ def cpu_quota(root: str | Path | None = None) -> int:
     if limit is not None:
         cpus = min(cpus, math.floor(limit))
     return max(1, cpus)
+
+
+def default_threads() -> int:
+    """Threads for every step (torch and ONNX Runtime): ``PERSONSEG_THREADS``, else the CPU quota."""
+    env = os.environ.get("PERSONSEG_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise UserError(f"PERSONSEG_THREADS={env!r}: expected a whole number") from None
+    return cpu_quota()

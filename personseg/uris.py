@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from personseg.errors import UserError
+from personseg.storage.refs import PREFIX
 
-REMOTE_PREFIXES = ("s3://", "models:/")
+REMOTE_PREFIXES = ("s3://", PREFIX)
 
 
 def is_remote(uri: str) -> bool:

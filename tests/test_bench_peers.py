@@ -24,7 +24,8 @@ def _peers_module():
 def test_peer_table_end_to_end_on_a_tiny_model(tiny_model, tiny_dataset, tmp_path, monkeypatch):
     from personseg.evaluate.step import scored_images
     from personseg.quality import mean_scores
-    from personseg.runtime import TorchPredictor, predict_masks
+    from personseg.runtime import predict_masks
+    from personseg.runtime.torch import TorchPredictor
 
     peers = _peers_module()
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from serving_fixtures import make_tiny_model, running_server
 
-from personseg.cpuquota import cgroup_cpu_limit, cpu_quota
-from personseg.runtime import default_threads, load_predictor
+from personseg.cpuquota import cgroup_cpu_limit, cpu_quota, default_threads
+from personseg.runtime import load_predictor
 from personseg.serving.settings import ServeSettings
 
 AFFINITY = len(os.sched_getaffinity(0))

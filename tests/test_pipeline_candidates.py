@@ -14,7 +14,7 @@ from personseg.steps import summary
 from personseg.steps.candidates import DEFAULT, Candidate, canonical, parse_candidates
 from personseg.steps.candidates_table import candidates_table
 from personseg.steps.evaluate import gate_summary
-from personseg.steps.runtime_builders import RUNTIMES
+from personseg.steps.runtime_builders import BUILDERS
 from personseg.steps.selection import focus, judge, select
 
 
@@ -109,6 +109,6 @@ def test_candidates_parse_and_every_mistake_names_the_parameter_and_value() -> N
 
 
 def test_a_runtime_is_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(RUNTIMES, "other", RUNTIMES["onnxruntime"])
+    monkeypatch.setitem(BUILDERS, "other", BUILDERS["onnxruntime"])
     assert [c.model_dir for c in parse_candidates("swapped:other,swapped:onnxruntime")] == [
         "swapped-int8-other", "swapped-int8-onnxruntime"]

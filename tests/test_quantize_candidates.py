@@ -16,7 +16,7 @@ from quantize_faults import break_maxpool, inject, only_bilinear
 from personseg.errors import UserError
 from personseg.steps.candidates import INDEX, candidate_dir, read_index
 from personseg.steps.quantize import CandidatesConfig, quantize_candidates, scalar_metrics
-from personseg.steps.runtime_builders import RUNTIMES
+from personseg.steps.runtime_builders import BUILDERS
 
 QUICK = {"calibration": 16, "max_trials": 1, "max_fallbacks": 0, "tolerable_iou_loss": 0.05}
 
@@ -43,7 +43,7 @@ def swapped(tiny_model: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempP
 def built(tiny_model: Path, swapped: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("candidates") / "candidates"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(RUNTIMES, "refuse", _refuse)
+        mp.setitem(BUILDERS, "refuse", _refuse)
         inject(mp, only_bilinear(break_maxpool))
         cfg = CandidatesConfig(candidates="bilinear:onnxruntime,swapped:onnxruntime,swapped:refuse",
                                data=str(tiny_dataset), **QUICK)

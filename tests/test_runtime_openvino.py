@@ -10,7 +10,8 @@ from serving_fixtures import make_tiny_model, make_tiny_openvino_model, referenc
 
 from personseg.errors import UserError
 from personseg.modeldir import read_model_dir, write_config
-from personseg.runtime import OnnxPredictor, load_predictor
+from personseg.runtime import load_predictor
+from personseg.runtime.onnx import OnnxPredictor
 from personseg.runtime.openvino import OpenVINOPredictor, compile_openvino, cpu_config
 
 pytest.importorskip("openvino")

@@ -3,7 +3,7 @@
 ``quantize_static`` gets what INC gets in ``personseg quantize``: the same FP32 export and the same
 calibration images, QDQ format, per-channel weights, U8 activations / S8 weights (ONNX Runtime's
 CPU recommendation), ``reduce_range`` off (as our INC configuration), MinMax calibration. Both run on
-the session options every personseg model runs with (``personseg.runtime.onnx_session``).
+the session options every personseg model runs with (``personseg.runtime.onnx.onnx_session``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from personseg.bench.runner import Logits
 from personseg.quantize.calibration import CalibrationReader
-from personseg.runtime import onnx_session
+from personseg.runtime.onnx import onnx_session
 
 
 def onnx_runner(path: str | Path, threads: int) -> Logits:

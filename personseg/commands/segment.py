@@ -72,7 +72,7 @@ def _is_server(model: str) -> bool:
 
 
 def _engine(args: argparse.Namespace, output: str, background: tuple[int, int, int] | None):  # noqa: ANN202
-    from personseg.runtime import default_threads
+    from personseg.cpuquota import default_threads
     from personseg.segment.engine import LocalEngine, ServerEngine
 
     alpha = _alpha(args, output)

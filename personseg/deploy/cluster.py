@@ -20,7 +20,7 @@ from personseg.deploy.kserve import predictor_service, render_kserve
 from personseg.deploy.kube import KubeApi, KubeError
 from personseg.deploy.objects import PORT_NAME, SERVICE_PORT, TEMPLATE_HASH, render_kubernetes, selector
 from personseg.deploy.outcome import DeployFailed, DeployResult
-from personseg.deploy.pinned_model import DeployRegistry, ModelRef
+from personseg.deploy.pinned_model import DeployRegistry, PinnedModel
 from personseg.deploy.rollout import RolloutFailed, wait_for_rollout
 from personseg.deploy.smoke import SmokeFailed, run_smoke
 from personseg.errors import UserError
@@ -75,7 +75,7 @@ def _template_hash(obj: dict[str, Any]) -> str | None:
 
 def deploy_cluster(
     cfg: DeployConfig,
-    model: ModelRef,
+    model: PinnedModel,
     api: KubeApi,
     registry: DeployRegistry | None,
     *,
@@ -150,7 +150,7 @@ def _rollback(
     return "; ".join(done)
 
 
-def _record(registry: DeployRegistry | None, model: ModelRef, status: str, detail: str) -> None:
+def _record(registry: DeployRegistry | None, model: PinnedModel, status: str, detail: str) -> None:
     if registry is not None and model.in_registry:
         registry.mark(model.name, model.version, status, detail=detail[:2000])
 

@@ -28,7 +28,7 @@ import numpy as np
 from personseg.atomic import write_json
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.outcome import DeployBusy, DeployFailed, DeployResult
-from personseg.deploy.pinned_model import DeployRegistry, ModelRef
+from personseg.deploy.pinned_model import DeployRegistry, PinnedModel
 from personseg.deploy.smoke import SmokeFailed, run_smoke
 from personseg.errors import UserError
 from personseg.netutil import free_port
@@ -170,7 +170,7 @@ def exclusive(directory: Path, name: str) -> Iterator[None]:
 
 def deploy_local(
     cfg: DeployConfig,
-    model: ModelRef,
+    model: PinnedModel,
     registry: DeployRegistry | None,
     directory: Path,
     expected: np.ndarray,
@@ -186,7 +186,7 @@ def deploy_local(
 
 
 def _deploy_local(
-    cfg: DeployConfig, model: ModelRef, registry: DeployRegistry | None, directory: Path, expected: np.ndarray,
+    cfg: DeployConfig, model: PinnedModel, registry: DeployRegistry | None, directory: Path, expected: np.ndarray,
     threads: int | None,
 ) -> DeployResult:
     start = time.monotonic()

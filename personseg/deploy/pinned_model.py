@@ -1,10 +1,11 @@
-"""What deploy needs from the model registry, behind a small interface.
+"""The model deploy runs, pinned to one registry version, and the registry calls deploy makes.
 
 Only ``models:/`` references touch the registry: the reference is pinned to one version before
 rendering (so a pod restarted next week still loads the version that passed the smoke test), its
 card gives the mask the smoke test expects, the version is promoted to ``production`` after a good
 rollout and marked ``rolled-back`` after a bad one (``deploy-failed`` when nothing was changed).
-Tests pass an in-memory implementation of ``DeployRegistry``; production uses ``StorageRegistry``.
+Tests pass an in-memory implementation of ``DeployRegistry``; production passes
+``personseg.storage.registry.Registry.from_env`` (the S3 model registry), which has these calls.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-MODELS_PREFIX = "models:/"
+from personseg.storage.refs import PREFIX
 
 
 class DeployRegistry(Protocol):
@@ -45,7 +46,7 @@ class DeployRegistry(Protocol):
 
 
 @dataclass(frozen=True)
-class ModelRef:
+class PinnedModel:
     """The model as asked for and as deployed (a registry reference pinned to its version)."""
 
     uri: str
@@ -61,52 +62,16 @@ class ModelRef:
 
 def is_registry_ref(uri: str) -> bool:
     """True for ``models:/...`` references."""
-    return str(uri).startswith(MODELS_PREFIX)
+    return str(uri).startswith(PREFIX)
 
 
-def resolve_model(uri: str, registry: Callable[[], DeployRegistry]) -> tuple[ModelRef, DeployRegistry | None]:
+def resolve_model(uri: str, registry: Callable[[], DeployRegistry]) -> tuple[PinnedModel, DeployRegistry | None]:
     """Pin a ``models:/`` reference to ``models:/NAME:VERSION``; other URIs pass through untouched.
 
     ``registry`` is a factory so s3:// and local models never need registry credentials.
     """
     if not is_registry_ref(uri):
-        return ModelRef(uri, uri), None
+        return PinnedModel(uri, uri), None
     reg = registry()
     name, version = reg.resolve(uri)
-    return ModelRef(uri, f"{MODELS_PREFIX}{name}:{version}", name, int(version)), reg
-
-
-class StorageRegistry:
-    """``DeployRegistry`` on top of ``personseg.storage.registry.Registry`` (the real S3 registry)."""
-
-    def __init__(self, registry: object | None = None) -> None:
-        if registry is None:
-            from personseg.storage.registry import Registry
-
-            registry = Registry.from_env()
-        self.registry = registry
-
-    def resolve(self, ref: str) -> tuple[str, int]:
-        """Delegate to the storage registry."""
-        name, version = self.registry.resolve(ref)
-        return name, int(version)
-
-    def promote(self, name: str, version: int, stage: str = "production") -> None:
-        """Delegate to the storage registry."""
-        self.registry.promote(name, version, stage=stage)
-
-    def stage(self, name: str, stage: str) -> int | None:
-        """Delegate to the storage registry."""
-        return self.registry.stage(name, stage)
-
-    def mark(self, name: str, version: int, status: str, detail: str = "") -> None:
-        """Delegate to the storage registry."""
-        self.registry.mark(name, version, status, detail=detail)
-
-    def card(self, name: str, version: int) -> dict[str, Any]:
-        """Delegate to the storage registry."""
-        return self.registry.card(name, version)
-
-    def location(self, name: str, version: int) -> str:
-        """The version's ``s3://`` prefix: ``<bucket>/<name>/<version>/`` is the storage registry's layout."""
-        return f"s3://{self.registry.bucket}/{name}/{int(version)}/"
+    return PinnedModel(uri, f"{PREFIX}{name}:{version}", name, int(version)), reg

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from personseg.deploy.pinned_model import DeployRegistry, ModelRef
+from personseg.deploy.pinned_model import DeployRegistry, PinnedModel
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def expected_from_card(card: dict[str, Any], ref: str) -> np.ndarray:
     return mask
 
 
-def expected_mask(model: ModelRef, registry: DeployRegistry | None) -> np.ndarray:
+def expected_mask(model: PinnedModel, registry: DeployRegistry | None) -> np.ndarray:
     """From the version's card for ``models:/`` refs; a path or s3:// model has no card and is run here."""
     if model.in_registry and registry is not None:
         return expected_from_card(registry.card(model.name, model.version), model.pinned)

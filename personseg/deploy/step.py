@@ -19,13 +19,14 @@ import numpy as np
 
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.outcome import DeployFailed, DeployResult
-from personseg.deploy.pinned_model import DeployRegistry, ModelRef, StorageRegistry, is_registry_ref, resolve_model
+from personseg.deploy.pinned_model import DeployRegistry, PinnedModel, is_registry_ref, resolve_model
 from personseg.errors import UserError
+from personseg.storage.registry import Registry
 
 __all__ = ["DeployConfig", "DeployFailed", "DeployResult", "render", "run"]
 
 
-def _storage_uri(model: ModelRef, registry: DeployRegistry | None) -> str:
+def _storage_uri(model: PinnedModel, registry: DeployRegistry | None) -> str:
     """The s3:// prefix KServe's storage initializer downloads (it cannot read models:/ refs)."""
     if model.in_registry and registry is not None:
         return registry.location(model.name, model.version)
@@ -40,7 +41,7 @@ def _cluster_model(cfg: DeployConfig) -> None:
                         "(personseg models publish DIR --name NAME) and pass models:/NAME@candidate or an s3:// URI")
 
 
-def _expected(cfg: DeployConfig, model: ModelRef, registry: DeployRegistry | None) -> np.ndarray:
+def _expected(cfg: DeployConfig, model: PinnedModel, registry: DeployRegistry | None) -> np.ndarray:
     """The probe's expected mask; without one the deploy stops here and the registry says why."""
     from personseg.deploy.probe import NoExpectedMask, expected_mask
 
@@ -53,7 +54,7 @@ def _expected(cfg: DeployConfig, model: ModelRef, registry: DeployRegistry | Non
                            rolled_back=False) from None
 
 
-def render(cfg: DeployConfig, registry: Callable[[], DeployRegistry] = StorageRegistry) -> str:
+def render(cfg: DeployConfig, registry: Callable[[], DeployRegistry] = Registry.from_env) -> str:
     """The YAML ``--dry-run`` prints; only the kserve target with a models:/ ref asks the registry."""
     from personseg.deploy.kserve import render_kserve
     from personseg.deploy.objects import render_kubernetes, to_yaml
@@ -67,7 +68,7 @@ def render(cfg: DeployConfig, registry: Callable[[], DeployRegistry] = StorageRe
     return to_yaml(render_kubernetes(cfg, cfg.model))
 
 
-def _pinned(cfg: DeployConfig, model: ModelRef, registry: DeployRegistry | None) -> DeployConfig:
+def _pinned(cfg: DeployConfig, model: PinnedModel, registry: DeployRegistry | None) -> DeployConfig:
     """``cfg`` with the digest of the version's card, which the server checks its files and card against."""
     if registry is None or not model.in_registry:
         return cfg
@@ -79,7 +80,7 @@ def _pinned(cfg: DeployConfig, model: ModelRef, registry: DeployRegistry | None)
 def run(
     cfg: DeployConfig,
     *,
-    registry: Callable[[], DeployRegistry] = StorageRegistry,
+    registry: Callable[[], DeployRegistry] = Registry.from_env,
     api: Any = None,
     context: str | None = None,
     state_dir: str | Path | None = None,

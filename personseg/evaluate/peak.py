@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from personseg.runtime import default_threads, onnx_session
+from personseg.cpuquota import default_threads
+from personseg.runtime.onnx import onnx_session
 
 SIZE = 1024
 FLOPS = 2 * SIZE**3

@@ -31,6 +31,7 @@ import numpy as np
 
 from personseg.atomic import check_file, write_json
 from personseg.cpuinfo import cpu_info
+from personseg.cpuquota import default_threads
 from personseg.data.loading import LoadedData
 from personseg.data.prescan import SampleSet, listed
 from personseg.data.split import CHOICES, split_ids
@@ -42,7 +43,7 @@ from personseg.evaluate.latency import benchmark
 from personseg.evaluate.peak import measure_peaks
 from personseg.evaluate.report import markdown_table
 from personseg.quality import Tally, agreement_ious
-from personseg.runtime import Predictor, default_threads, load_predictor, predict_masks
+from personseg.runtime import Predictor, load_predictor, predict_masks
 from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger(__name__)

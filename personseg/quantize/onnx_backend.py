@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from personseg.cpuquota import default_threads
 from personseg.quantize.calibration import CalibrationReader
 from personseg.quantize.inc_workarounds import autotune_or_raise, extra_op_types, honour_reduce_range, inc_threads
-from personseg.runtime import default_threads
 
 # Direct 8-bit ops INC quantizes but leaves out of its CPU op list (inc_workarounds, work-around 5).
 EXTRA_OP_TYPES = ("DepthToSpace",)

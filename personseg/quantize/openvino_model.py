@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from personseg.atomic import atomic_dir, write_json
+from personseg.cpuquota import default_threads
 from personseg.errors import UserError
 from personseg.modeldir import read_metrics, read_model_dir, write_config
 from personseg.quality import agreement_iou, mean_scores
 from personseg.quantize.ort_graph import openvino_executed_nodes, openvino_fp32_nodes
 from personseg.quantize.precision import measure
-from personseg.runtime import default_threads, predict_masks
+from personseg.runtime import predict_masks
 from personseg.runtime.openvino import compile_openvino, read_openvino_model
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from personseg.runtime import onnx_session
+from personseg.runtime.onnx import onnx_session
 
 # Ops that take float by definition (the INT8 boundary) or only read a tensor's shape.
 BOUNDARY_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Shape", "Size"})

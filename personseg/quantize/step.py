@@ -25,6 +25,7 @@ import onnx
 from personseg.atomic import atomic_dir, check_output, write_json
 from personseg.console.progress import clear as clear_progress
 from personseg.console.progress import progress
+from personseg.cpuquota import default_threads
 from personseg.data.prescan import listed
 from personseg.data.split import split_ids
 from personseg.data.stream import load_all
@@ -38,12 +39,13 @@ from personseg.quantize.export import ONNX_FILE, export_onnx
 from personseg.quantize.onnx_backend import OnnxQuantSettings, quantize_onnx, quantized_op_types
 from personseg.quantize.ort_graph import executed_nodes, fp32_nodes
 from personseg.quantize.precision import measure, quantized_op_count
-from personseg.runtime import default_threads, onnx_session, predict_masks
+from personseg.runtime import predict_masks
+from personseg.runtime.onnx import onnx_session
 from personseg.uris import local_dataset, local_model
 
 log = logging.getLogger(__name__)
 BACKENDS = ("onnxruntime",)
-RUNTIMES = ("onnxruntime", "openvino")
+QUANTIZED_RUNTIMES = ("onnxruntime", "openvino")
 
 
 def _session_masks(model_path: str, images: np.ndarray) -> np.ndarray:
@@ -76,8 +78,8 @@ def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
     check_output(out, force)
     if cfg.backend not in BACKENDS:
         raise UserError(f"--backend {cfg.backend!r}: available backends are {', '.join(BACKENDS)}")
-    if cfg.runtime not in RUNTIMES:
-        raise UserError(f"--runtime {cfg.runtime!r}: available runtimes are {', '.join(RUNTIMES)}")
+    if cfg.runtime not in QUANTIZED_RUNTIMES:
+        raise UserError(f"--runtime {cfg.runtime!r}: available runtimes are {', '.join(QUANTIZED_RUNTIMES)}")
     if not 0 <= cfg.tolerable_iou_loss < 1 or not 0 < cfg.min_agreement <= 1:
         raise UserError(f"--tolerable-iou-loss {cfg.tolerable_iou_loss} must be in [0, 1) (absolute IoU points) "
                         f"and --min-agreement {cfg.min_agreement} in (0, 1]")

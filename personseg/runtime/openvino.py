@@ -1,7 +1,7 @@
 """Run a saved model with OpenVINO on the CPU: an OpenVINO IR (``kind: openvino``) or an ONNX file.
 
 Compiled with the thread count pinned, one stream and the LATENCY hint, like the ONNX Runtime session
-(``personseg.runtime.onnx_session``), and with the inference precision pinned to f32: on CPUs with
+(``personseg.runtime.onnx.onnx_session``), and with the inference precision pinned to f32: on CPUs with
 AVX-512 BF16 or AMX, OpenVINO's default is bf16, which would silently change what an "FP32" row
 measures. INT8 layers stay INT8 because their quantization is in the graph (FakeQuantize), not a hint.
 No torch or onnxruntime import here, so the serving image needs neither.
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from personseg.cpuquota import default_threads
 from personseg.errors import UserError
 from personseg.modeldir import ModelInfo
 
@@ -73,8 +74,6 @@ class OpenVINOPredictor:
     runtime = "openvino"
 
     def __init__(self, info: ModelInfo, threads: int | None = None) -> None:
-        from personseg.runtime import default_threads
-
         self.info = info
         self.threads = threads or default_threads()
         self.compiled = compile_openvino(info.weights_path, self.threads, info.image_size)

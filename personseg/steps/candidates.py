@@ -1,7 +1,7 @@
 """The pipeline's ``candidates`` parameter: which network runs on which runtime, and the index naming them.
 
 ``candidates`` is comma-separated ``network:runtime``: networks are ``bilinear`` (the trained seed) and
-``swapped`` (the swap step's output), runtimes are the keys of ``personseg.steps.runtime_builders.RUNTIMES``.
+``swapped`` (the swap step's output), runtimes are the keys of ``personseg.steps.runtime_builders.BUILDERS``.
 The quantize step writes one directory holding each candidate's saved model and an index,
 ``candidates.json``, that evaluate and deploy read; paths in it are relative to that directory, since
 each step sees the artifact at another place.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from personseg.errors import UserError
-from personseg.steps.runtime_builders import RUNTIMES
+from personseg.steps.runtime_builders import BUILDERS
 
 NETWORKS = ("bilinear", "swapped")
 DEFAULT = "bilinear:onnxruntime,bilinear:openvino,swapped:onnxruntime,swapped:openvino"
@@ -49,7 +49,7 @@ def parse_candidates(value: str) -> list[Candidate]:
     """The candidates named by ``value``, in its order; one clear error for any bad entry."""
     def bad(why: str) -> UserError:
         return UserError(f"candidates {value!r}: {why}; expected comma-separated network:runtime with network in "
-                         f"{', '.join(NETWORKS)} and runtime in {', '.join(sorted(RUNTIMES))}")
+                         f"{', '.join(NETWORKS)} and runtime in {', '.join(sorted(BUILDERS))}")
 
     entries = [e.strip() for e in str(value).split(",")]
     if not any(entries):
@@ -61,7 +61,7 @@ def parse_candidates(value: str) -> list[Candidate]:
             raise bad(f"{entry!r} is not network:runtime")
         if network not in NETWORKS:
             raise bad(f"unknown network {network!r}")
-        if runtime not in RUNTIMES:
+        if runtime not in BUILDERS:
             raise bad(f"unknown runtime {runtime!r}")
         candidate = Candidate(network, runtime)
         if candidate in out:

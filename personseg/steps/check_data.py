@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from personseg.errors import UserError
+from personseg.storage.refs import ModelRef
 
 # CLI flags named by the steps' own messages -> the pipeline parameter that sets the same value
 PARAM_OF_FLAG = {"--size": "image_size", "--width": "width", "--epochs": "epochs", "--composite": "composite",
@@ -109,7 +110,7 @@ def _check_deploy(p: Mapping[str, Any]) -> None:
     image = str(p["serving_image"])
     if not image.strip() or any(c.isspace() for c in image):
         raise UserError(f"serving_image {image!r}: not an image reference")
-    serving_config(f"models:/{p['model_name']}:1", p["deploy_target"], p["model_name"], p["namespace"],
+    serving_config(str(ModelRef(p['model_name'], version=1)), p["deploy_target"], p["model_name"], p["namespace"],
                    p["s3_endpoint"], serving_settings(p))
 
 

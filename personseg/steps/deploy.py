@@ -14,6 +14,7 @@ from typing import Any
 
 from personseg.errors import UserError
 from personseg.steps.gate import model_row
+from personseg.storage.refs import ModelRef
 
 
 def card_from_evaluation(path: str | Path, winner: str) -> dict[str, Any]:
@@ -76,10 +77,10 @@ def publish_and_deploy(model_dir: str | Path, model_name: str, target: str, name
     from personseg.storage.registry import Registry
 
     # the config first: a bad target, name or sizing is refused before a version is published and promoted
-    unpinned = serving_config(f"models:/{model_name}", target, model_name, namespace, s3_endpoint, serving)
+    unpinned = serving_config(str(ModelRef(model_name)), target, model_name, namespace, s3_endpoint, serving)
     registry = Registry.from_env()
     version = registry.publish(Path(model_dir), model_name, card)
     registry.promote(model_name, version, "candidate")
-    cfg = dataclasses.replace(unpinned, model=f"models:/{model_name}:{version}")
+    cfg = dataclasses.replace(unpinned, model=str(ModelRef(model_name, version=version)))
     result = run(cfg, **run_options).to_dict()
     return {**result, "version": version}

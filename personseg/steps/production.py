@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from personseg.steps.storage_env import storage_configured
+from personseg.storage.refs import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def production_ref(model_name: str) -> str | None:
     except MissingBucket:  # nothing was ever published: an empty registry
         log.info("registry bucket %s does not exist yet: no production model", registry.bucket)
         return None
-    return None if version is None else f"models:/{model_name}:{version}"
+    return None if version is None else str(ModelRef(model_name, version=version))
 
 
 def score_production(model_name: str, data: str | Path, batch_size: int = 8) -> dict[str, Any] | None:

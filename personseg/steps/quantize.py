@@ -23,7 +23,7 @@ from personseg.atomic import atomic_dir, write_json
 from personseg.errors import UserError
 from personseg.quantize.config import QuantizeConfig
 from personseg.steps.candidates import INDEX, NETWORKS, fp32_onnx_dir, parse_candidates
-from personseg.steps.runtime_builders import RUNTIMES, RuntimeSource
+from personseg.steps.runtime_builders import BUILDERS, RuntimeSource
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def quantize_candidates(networks: Mapping[str, str | Path], cfg: CandidatesConfi
                 row.update(status="failed", reason=net["reason"])
             else:
                 try:
-                    row.update(status="ok", runtime_metrics=RUNTIMES[cand.runtime](sources[cand.network],
+                    row.update(status="ok", runtime_metrics=BUILDERS[cand.runtime](sources[cand.network],
                                                                                    tmp / cand.model_dir))
                 except UserError as exc:
                     log.warning("quantize: candidate %s failed on its runtime: %s", cand.name, exc)

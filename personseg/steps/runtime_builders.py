@@ -1,6 +1,6 @@
 """Runtimes a candidate can be deployed on, keyed by name: each turns a network's INT8 ONNX into its model.
 
-Adding a runtime is one entry in ``RUNTIMES``: a function ``(source, out_dir) -> metrics`` that writes a
+Adding a runtime is one entry in ``BUILDERS``: a function ``(source, out_dir) -> metrics`` that writes a
 saved model (``personseg.modeldir``) at ``out_dir`` from the network's INT8 ONNX saved model, its FP32
 ONNX (the agreement reference) and the calibration and tuning images the INT8 model was made with.
 """
@@ -46,7 +46,7 @@ def openvino_model(source: RuntimeSource, out_dir: Path) -> dict[str, Any]:
                                 source.tune_inputs, source.tune_labels, out_dir, source.min_agreement)
 
 
-RUNTIMES: dict[str, RuntimeBuilder] = {
+BUILDERS: dict[str, RuntimeBuilder] = {
     "onnxruntime": onnxruntime_model,
     "openvino": openvino_model,
 }

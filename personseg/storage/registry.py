@@ -38,7 +38,7 @@ from personseg.storage.client import Store
 from personseg.storage.conditional_put import honours_if_none_match
 from personseg.storage.config import model_bucket
 from personseg.storage.errors import IntegrityError, MissingBucket, MissingKey, StorageError
-from personseg.storage.refs import STAGES, check_name, check_stage, parse_ref
+from personseg.storage.refs import STAGES, ModelRef, check_name, check_stage, parse_ref
 from personseg.storage.transfer import FileRecord, download_tree, record_tree, records_from_json, upload_tree
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,10 @@ class Registry:
             raise IntegrityError(f"s3://{self.bucket}/{key}: 'version' must be a positive integer")
         return version
 
+    def location(self, name: str, version: int) -> str:
+        """The ``s3://`` prefix holding the version's files (what KServe's storage initializer downloads)."""
+        return f"s3://{self.bucket}/{name}/{int(version)}/"
+
     def stages(self, name: str) -> dict[str, int]:
         """``{stage: version}`` for the stages that are set."""
         return {s: v for s in STAGES if (v := self.stage(name, s)) is not None}
@@ -166,7 +170,7 @@ class Registry:
             return name, version
         versions = self.versions(name)
         if not versions:
-            raise MissingKey(f"models:/{name}: no complete version in {self.where}")
+            raise MissingKey(f"{ModelRef(name)}: no complete version in {self.where}")
         return name, versions[-1]
 
     def status(self, name: str, version: int) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from personseg.atomic import atomic_dir, check_output, write_json
+from personseg.cpuquota import default_threads
 from personseg.data.augment import AugmentConfig
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
@@ -26,7 +27,6 @@ from personseg.modeldir import ModelInfo, read_model_dir
 from personseg.models.checkpoint import load_model, save_model
 from personseg.models.swapped import swapped_unet
 from personseg.models.unet import UNet
-from personseg.runtime import default_threads
 from personseg.swap.config import SwapConfig
 from personseg.training.loop import FitConfig, fit, validate
 from personseg.uris import local_dataset, local_model

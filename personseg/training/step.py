@@ -17,14 +17,13 @@ from pathlib import Path
 import torch
 
 from personseg.atomic import atomic_dir, check_output, write_json
-from personseg.cpuquota import cpu_quota
+from personseg.cpuquota import cpu_quota, default_threads
 from personseg.data.prescan import prescan
 from personseg.data.split import split_ids
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
 from personseg.models import build_model
 from personseg.models.checkpoint import save_model
-from personseg.runtime import default_threads
 from personseg.training.checkpoints import CheckpointPlace, check_place, resume_point
 from personseg.training.config import TrainConfig
 from personseg.training.device import Placement, resolve
