@@ -9,9 +9,9 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 
 from personseg.serving import apidoc
-from personseg.serving.upload import Upload, body_reservation, is_multipart, parse_multipart, read_body
 from personseg.serving.service import SegmentationService
 from personseg.serving.ticket import ticket_of
+from personseg.serving.upload import Upload, body_reservation, is_multipart, parse_multipart, read_body
 
 MULTIPART_SLACK = 64 * 1024  # room for the part headers and boundaries around two images
 

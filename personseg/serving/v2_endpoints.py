@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse, Response
 
 from personseg.serving import apidoc, oip
 from personseg.serving.admission import JSON_BYTES_FACTOR
-from personseg.serving.upload import body_reservation, read_body
 from personseg.serving.errors import RequestError
 from personseg.serving.service import SegmentationService
 from personseg.serving.ticket import ticket_of
+from personseg.serving.upload import body_reservation, read_body
 
 
 class V2Endpoints:
