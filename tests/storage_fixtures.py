@@ -21,8 +21,10 @@ import pytest
 from PIL import Image
 
 from personseg.modeldir import write_config
+from personseg.serving.smoke_probe import card_entry
 from personseg.storage import conditional_put
 from personseg.storage.client import Store
+from personseg.storage.registry import Registry
 from personseg.storage.weed import LocalS3, start_local_s3
 
 DATA_BUCKET = "data"
@@ -108,6 +110,11 @@ def make_model_dir(
     (root / "model.onnx").write_bytes(weights if weights is not None else os.urandom(4096))
     (root / "metrics.json").write_text(json.dumps(metrics if metrics is not None else {"miou": 0.81, "ms": 12.5}))
     return root
+
+
+def publish(registry: Registry, model_dir: Path, name: str, card: dict[str, Any] | None = None) -> int:
+    """Publish as ``personseg models publish`` does: the probe's entry computed here, then handed to the registry."""
+    return registry.publish(model_dir, name, card, smoke=card_entry(model_dir))
 
 
 def run_concurrently(fn: Callable[[Any], None], args: list[Any]) -> list[BaseException]:

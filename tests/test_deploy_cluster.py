@@ -29,9 +29,9 @@ from personseg.deploy.config import DeployConfig
 from personseg.deploy.kube import Forbidden, KubeApi, KubeError
 from personseg.deploy.objects import render_kubernetes
 from personseg.deploy.outcome import DeployFailed
-from personseg.deploy.probe import card_entry
 from personseg.deploy.step import run
 from personseg.errors import UserError
+from personseg.serving.smoke_probe import card_entry
 
 MODEL = "models:/personseg@candidate"
 

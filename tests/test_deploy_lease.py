@@ -18,8 +18,8 @@ from deploy_fixtures import FakeKubeApi, RecordingRegistry, role_rules, start_mo
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.lease import deploy_lease, lease_name
 from personseg.deploy.outcome import DeployBusy, DeployFailed
-from personseg.deploy.probe import card_entry
 from personseg.deploy.step import run
+from personseg.serving.smoke_probe import card_entry
 
 NS = "serving"
 

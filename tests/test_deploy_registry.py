@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from deploy_fixtures import tiny_onnx_model
+from storage_fixtures import publish
 
 storage_fixtures = pytest.importorskip("storage_fixtures", reason="tests/storage_fixtures.py (weed fixture) absent")
 s3_server = storage_fixtures.s3_server
@@ -36,7 +37,7 @@ def test_local_deploy_promotes_and_marks_in_the_real_registry(s3_env, tmp_path: 
 
     registry = Registry.from_env()
     name = storage_fixtures.unique_name()
-    good = registry.publish(tiny_onnx_model(tmp_path / "good"), name=name)
+    good = publish(registry, tiny_onnx_model(tmp_path / "good"), name=name)
     assert registry.card(name, good)["smoke"]["foreground_fraction"] > 0.5, "publish recorded a non-blank mask"
     registry.promote(name, good, "candidate")
     state = tmp_path / "state"
@@ -48,7 +49,7 @@ def test_local_deploy_promotes_and_marks_in_the_real_registry(s3_env, tmp_path: 
 
         # The next version's files are fine and so is its card, but the server that comes up answers
         # blank masks (as a broken image or a preprocessing change would): the smoke test must see it.
-        nxt = registry.publish(tiny_onnx_model(tmp_path / "next"), name=name)
+        nxt = publish(registry, tiny_onnx_model(tmp_path / "next"), name=name)
         registry.promote(name, nxt, "candidate")
         blank = tiny_onnx_model(tmp_path / "blank", bias=-10.0)
         real_start = local.start_server
@@ -64,7 +65,7 @@ def test_local_deploy_promotes_and_marks_in_the_real_registry(s3_env, tmp_path: 
         assert ready(result.endpoint) == 200, "the previous version keeps serving"
         monkeypatch.setattr(local, "start_server", real_start)
 
-        bad = registry.publish(tiny_onnx_model(tmp_path / "bad", corrupt=True), name=name)
+        bad = publish(registry, tiny_onnx_model(tmp_path / "bad", corrupt=True), name=name)
         assert "ONNX Runtime cannot load" in registry.card(name, bad)["smoke"]["error"]
         registry.promote(name, bad, "candidate")
         with pytest.raises(DeployFailed, match="not started, nothing changed"):

@@ -12,19 +12,12 @@ from deploy_fixtures import tiny_onnx_model
 from PIL import Image
 
 from personseg.deploy.config import DeployConfig, cpu_cores
+from personseg.deploy.expected_mask import NoExpectedMask, expected_from_card
 from personseg.deploy.objects import TEMPLATE_HASH, deployment
-from personseg.deploy.probe import (
-    PROBE,
-    NoExpectedMask,
-    card_entry,
-    decode_mask,
-    encode_mask,
-    expected_from_card,
-    offline_mask,
-)
 from personseg.deploy.rollout import RolloutFailed, deployment_progress, inference_service_progress, pod_problems
 from personseg.deploy.smoke import MIN_IOU, SMOKE_SIZE, SmokeFailed, iou, person_image, read_mask, run_smoke
 from personseg.errors import UserError
+from personseg.serving.smoke_probe import PROBE, card_entry, decode_mask, encode_mask, offline_mask
 
 
 def png(size: tuple[int, int], mode: str = "L") -> bytes:
@@ -173,12 +166,9 @@ def test_two_empty_masks_fail_the_smoke_test():
 
 
 def test_publish_refuses_a_model_whose_probe_mask_is_empty(tmp_path: Path):
-    from personseg.modeldir import read_model_dir
-    from personseg.storage.card import build_card
-
-    blank = read_model_dir(tiny_onnx_model(tmp_path / "blank", bias=-10.0))
+    blank = tiny_onnx_model(tmp_path / "blank", bias=-10.0)
     with pytest.raises(UserError, match="finds no person in the smoke probe image.*not published"):
-        build_card(blank, "m", 0, {}, None)
+        card_entry(blank)
     empty = {"smoke": {"probe": PROBE, "mask_png_b64": encode_mask(np.zeros((240, 160), bool))}}
     with pytest.raises(NoExpectedMask, match="models:/m:1: the expected mask is empty"):
         expected_from_card(empty, "models:/m:1")
@@ -243,14 +233,15 @@ def test_a_card_without_a_usable_mask_names_what_is_missing():
     assert np.array_equal(decode_mask(encode_mask(figure())), figure())
 
 
-def test_the_card_mask_is_computed_by_the_registry_never_given(tmp_path: Path):
+def test_the_card_mask_is_the_publishers_probe_entry_never_an_extra_field(tmp_path: Path):
     from personseg.modeldir import read_model_dir
     from personseg.storage.card import build_card
 
     info = read_model_dir(tiny_onnx_model(tmp_path / "tiny"))
+    entry = card_entry(info.path)
     with pytest.raises(UserError, match="field\\(s\\) smoke are set by the registry"):
-        build_card(info, "m", 0, {}, {"smoke": {"probe": PROBE, "mask_png_b64": encode_mask(figure())}})
-    assert build_card(info, "m", 0, {}, None)["smoke"] == card_entry(info.path)
+        build_card(info, "m", 0, {}, {"smoke": {"probe": PROBE, "mask_png_b64": encode_mask(figure())}}, smoke=entry)
+    assert build_card(info, "m", 0, {}, None, smoke=entry)["smoke"] == entry
 
 
 def test_restorable_strips_server_fields_and_leaves_replicas_to_the_hpa():

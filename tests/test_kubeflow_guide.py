@@ -24,7 +24,7 @@ import kubernetes_validate
 import storage_fixtures
 import yaml
 from pipeline_fixtures import ROOT
-from storage_fixtures import make_model_dir
+from storage_fixtures import make_model_dir, publish
 
 from personseg.cli import main
 from personseg.image_refs import pipeline_image, serving_image
@@ -252,7 +252,7 @@ def test_roll_back_in_the_registry(s3_env, tmp_path: Path, capsys) -> None:
 
     registry = Registry.from_env()
     for v in range(1, 5):
-        assert registry.publish(make_model_dir(tmp_path / f"m{v}"), "personseg") == v
+        assert publish(registry, make_model_dir(tmp_path / f"m{v}"), "personseg") == v
     registry.promote("personseg", 4, "production")
     for line in [c for c in commands() if c.startswith("personseg models")]:
         assert main(shlex.split(line)[1:]) == 0, line

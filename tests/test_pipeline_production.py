@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from storage_fixtures import publish
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_production_is_scored_only_when_promoted(registry_env, tmp_path: Path) -
     data = write_synthetic(tmp_path / "data", count=10, size=64)
     assert score_production("seg", data) is None  # no bucket yet: an empty registry
     registry = Registry.from_env()
-    version = registry.publish(_model(tmp_path / "m"), "seg")
+    version = publish(registry, _model(tmp_path / "m"), "seg")
     assert production_ref("seg") is None  # published but never promoted
     registry.promote("seg", version, "production")
     scored = score_production("seg", data)

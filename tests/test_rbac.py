@@ -36,8 +36,8 @@ from trainjob_fixtures import FakeTrainerApi, TrainerController
 
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.outcome import DeployFailed
-from personseg.deploy.probe import card_entry
 from personseg.deploy.step import run
+from personseg.serving.smoke_probe import card_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"

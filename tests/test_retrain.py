@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import storage_fixtures
-from storage_fixtures import DATA_BUCKET, make_dataset, make_model_dir, unique_name, unique_prefix
+from storage_fixtures import DATA_BUCKET, make_dataset, make_model_dir, publish, unique_name, unique_prefix
 
 from personseg.data.fingerprint import dataset_fingerprint
 from personseg.errors import UserError
@@ -59,7 +59,7 @@ def test_retrain_decision_against_the_production_card(s3_env, tmp_path: Path) ->
     first = check_retrain("synthetic:16", RECIPE, name)
     assert first.key and "no production model" in first.markdown
     registry = Registry.from_env()
-    version = registry.publish(make_model_dir(tmp_path / "m"), name, training_card("synthetic:16", first.key))
+    version = publish(registry, make_model_dir(tmp_path / "m"), name, training_card("synthetic:16", first.key))
     registry.promote(name, version, "production")
 
     same = check_retrain("synthetic:16", RECIPE, name)
@@ -93,7 +93,7 @@ def test_changed_background_photos_retrain_though_their_folder_is_the_same(s3_en
     recipe, name = {**RECIPE, "composite": 0.5, "backgrounds": str(folder)}, unique_name()
     first = check_retrain("synthetic:16", recipe, name)
     registry = Registry.from_env()
-    version = registry.publish(make_model_dir(tmp_path / "m"), name, training_card("synthetic:16", first.key))
+    version = publish(registry, make_model_dir(tmp_path / "m"), name, training_card("synthetic:16", first.key))
     registry.promote(name, version, "production")
     assert check_retrain("synthetic:16", recipe, name).key == ""  # same photos: nothing to do
     Image.new("RGB", (32, 24), (200, 20, 30)).save(folder / "a.png")

@@ -15,7 +15,7 @@ import pytest
 import storage_fixtures
 from PIL import Image
 from serving_fixtures import make_tiny_model, reference_logits, running_server
-from storage_fixtures import DATA_BUCKET, unique_name, unique_prefix
+from storage_fixtures import DATA_BUCKET, publish, unique_name, unique_prefix
 
 from personseg.cli import main
 from personseg.imageops import sigmoid, to_input, unletterbox
@@ -179,7 +179,7 @@ def test_s3_prefix_and_registry_reference(s3_env, tmp_path, capsys):
     store.put_bytes(DATA_BUCKET, f"{key}/notes.txt", b"ignored: not an image name")
     reg = Registry.from_env()
     name = unique_name()
-    reg.promote(name, reg.publish(make_tiny_model(tmp_path / "model"), name))
+    reg.promote(name, publish(reg, make_tiny_model(tmp_path / "model"), name))
     out = tmp_path / "out"
     code = main(["segment", prefix, "--out", str(out), "--model", f"models:/{name}@production"])
     assert code == 1

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import storage_fixtures
 from deploy_fixtures import FakeKubeApi, RecordingRegistry, start_model_server, tiny_onnx_model
-from storage_fixtures import unique_name
+from storage_fixtures import publish, unique_name
 
 from personseg.deploy.config import DeployConfig
-from personseg.deploy.probe import card_entry
 from personseg.deploy.step import run
 from personseg.hashing import file_sha256
+from personseg.serving.smoke_probe import card_entry
 from personseg.storage.card import CARD
 from personseg.storage.errors import IntegrityError
 from personseg.storage.registry import Registry
@@ -37,7 +37,7 @@ def pulled(s3_env, tmp_path: Path) -> Path:
     """A published tiny model, pulled into a plain folder (files + model-card.json)."""
     reg = Registry.from_env()
     name = unique_name()
-    version = reg.publish(tiny_onnx_model(tmp_path / "model"), name)
+    version = publish(reg, tiny_onnx_model(tmp_path / "model"), name)
     return reg.pull(f"models:/{name}:{version}", tmp_path / "mnt-models")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import storage_fixtures
 import storage_proxy
-from storage_fixtures import MODEL_BUCKET, make_model_dir, run_concurrently, unique_name
+from storage_fixtures import MODEL_BUCKET, make_model_dir, publish, run_concurrently, unique_name
 
 from personseg.hashing import file_sha256
 from personseg.storage import conditional_put
@@ -91,7 +91,7 @@ def test_concurrent_publishes_without_if_none_match_get_distinct_complete_versio
     def publish(d: Path) -> None:
         reg = Registry.from_env()
         _first_listing(reg, name, start.wait)
-        got.setdefault(reg.publish(d, name), d)
+        got.setdefault(publish(reg, d, name), d)
 
     assert run_concurrently(publish, dirs) == []
     assert len(got) == 4  # four distinct numbers; colliding claims may skip some (docs/storage.md)
@@ -136,7 +136,7 @@ def _race(reg_p: Registry, reg_q: Registry, name: str, p: Path, q: Path) -> tupl
 
     def publish(who: str, reg: Registry, d: Path) -> None:
         try:
-            results[who] = reg.publish(d, name)
+            results[who] = publish(reg, d, name)
         except Exception as exc:  # the forced case fails one publish; the test looks at which
             results[who] = exc
         finally:
@@ -201,11 +201,11 @@ def test_a_late_publisher_never_overwrites_a_complete_version(
     first = Registry.from_env()
     late = Registry.from_env()
     stale = late._listing(name)  # read before the first publish: "no versions yet"
-    assert first.publish(make_model_dir(tmp_path / "a"), name) == 1
+    assert publish(first, make_model_dir(tmp_path / "a"), name) == 1
     before = _files_and_card(first.store, f"{name}/1/")
     replies = [stale]
     late._listing = lambda asked: replies.pop() if replies else Registry._listing(late, asked)  # type: ignore[method-assign]
-    assert late.publish(make_model_dir(tmp_path / "b"), name) == 2
+    assert publish(late, make_model_dir(tmp_path / "b"), name) == 2
     assert _files_and_card(first.store, f"{name}/1/") == before
     first.pull(f"{name}:1", tmp_path / "out")
 

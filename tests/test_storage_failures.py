@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import storage_fixtures
-from storage_fixtures import MODEL_BUCKET, make_model_dir, point_env_at, unique_name
+from storage_fixtures import MODEL_BUCKET, make_model_dir, point_env_at, publish, unique_name
 
 from personseg.cli import main
 from personseg.netutil import free_port
@@ -76,7 +76,7 @@ def test_no_secret_in_logs(s3_env, tmp_path: Path, caplog: pytest.LogCaptureFixt
     caplog.set_level(logging.DEBUG)
     reg = Registry.from_env()
     name = unique_name()
-    reg.publish(make_model_dir(tmp_path / "m"), name)
+    publish(reg, make_model_dir(tmp_path / "m"), name)
     reg.pull(name, tmp_path / "out")
     assert "publishing" in caplog.text
     assert s3_env.secret_key not in caplog.text
@@ -110,7 +110,7 @@ def test_server_killed_mid_upload_leaves_no_visible_version(
 
         monkeypatch.setattr(Store, "upload_file", upload_then_crash)
         with pytest.raises(EndpointUnreachable):
-            Registry.from_env().publish(model, name)
+            publish(Registry.from_env(), model, name)
         assert not server.alive() and len(landed) >= 1
         monkeypatch.setattr(Store, "upload_file", real_upload)
 
@@ -134,7 +134,7 @@ def test_server_killed_mid_upload_leaves_no_visible_version(
         assert all(CARD not in keys for keys in survived.values())
         with pytest.raises(MissingKey, match="no complete version"):
             local_model(f"models:/{name}")
-        version = reg.publish(model, name)
+        version = publish(reg, model, name)
         assert version > max(survived, default=0)
         assert reg.versions(name) == [version]
     finally:

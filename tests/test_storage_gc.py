@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import storage_fixtures
 import storage_proxy
-from storage_fixtures import MODEL_BUCKET, make_model_dir, unique_name
+from storage_fixtures import MODEL_BUCKET, make_model_dir, publish, unique_name
 
 from personseg.cli import main
 from personseg.storage.card import CARD
@@ -43,7 +43,7 @@ def test_gc_removes_an_interrupted_publish_and_keeps_complete_and_young_versions
     reg = Registry.from_env()
     name = unique_name()
     src = make_model_dir(tmp_path / "m")
-    assert reg.publish(src, name) == 1
+    assert publish(reg, src, name) == 1
     stale_claim = f"{name}/1/{CLAIMS_DIR}/lost-and-died"  # a loser that died before deleting its claim
     reg.store.put_bytes(MODEL_BUCKET, stale_claim, b"{}")
     probe_left = f"{PROBE_PREFIX}killed-mid-probe-{name}"
@@ -74,7 +74,7 @@ def test_gc_removes_an_interrupted_publish_and_keeps_complete_and_young_versions
     assert not reg.store.exists(MODEL_BUCKET, probe_left)
     reg.pull(f"{name}:1", tmp_path / "out")  # the complete version still verifies
 
-    assert reg.publish(make_model_dir(tmp_path / "n"), name) == 3  # the collected number is never reused
+    assert publish(reg, make_model_dir(tmp_path / "n"), name) == 3  # the collected number is never reused
     assert main(["models", "gc", name, "--older-than", "0"]) == 0
     assert f"{name}: removed 0 object(s)" in capsys.readouterr().out
     assert reg.versions(name) == [1, 3]
@@ -110,10 +110,10 @@ def test_a_publish_whose_version_was_collected_fails_before_its_card(
 
     reg._claim = claim_then_stall  # type: ignore[method-assign]
     with pytest.raises(StorageError, match=r"/1/: the claim on version 1 is gone .*not writing the model card"):
-        reg.publish(make_model_dir(tmp_path / "m"), name)
+        publish(reg, make_model_dir(tmp_path / "m"), name)
     assert not reg.store.exists(MODEL_BUCKET, f"{name}/1/{CARD}")
     assert reg.versions(name) == []
-    assert Registry.from_env().publish(make_model_dir(tmp_path / "n"), name) == 2
+    assert publish(Registry.from_env(), make_model_dir(tmp_path / "n"), name) == 2
 
 
 def test_gc_rejects_a_bad_age(s3_env, capsys: pytest.CaptureFixture) -> None:

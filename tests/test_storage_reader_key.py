@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from deploy_fixtures import tiny_onnx_model
+from storage_fixtures import publish
 
 from personseg.storage import conditional_put
 from personseg.storage.client import Store
@@ -45,7 +46,7 @@ def test_the_read_only_key_pulls_a_model_and_changes_nothing(tmp_path: Path, mon
     try:
         endpoint = server.endpoint.split("://", 1)[1]
         owner = Registry(Store(S3Config(endpoint, *admin, secure=False)), "models")
-        version = owner.publish(tiny_onnx_model(tmp_path / "model"), "personseg")
+        version = publish(owner, tiny_onnx_model(tmp_path / "model"), "personseg")
         owner.promote("personseg", version, "production")
         Store(S3Config(endpoint, *admin, secure=False)).ensure_bucket("data")
 
@@ -57,7 +58,7 @@ def test_the_read_only_key_pulls_a_model_and_changes_nothing(tmp_path: Path, mon
 
         read_only = Registry(Store(S3Config(endpoint, *reader, secure=False)), "models")
         with pytest.raises(BadCredentials):
-            read_only.publish(tiny_onnx_model(tmp_path / "other"), "personseg")
+            publish(read_only, tiny_onnx_model(tmp_path / "other"), "personseg")
         with pytest.raises(BadCredentials):
             read_only.promote("personseg", version, "candidate")
         with pytest.raises(BadCredentials):

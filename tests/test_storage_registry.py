@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import storage_fixtures
-from storage_fixtures import MODEL_BUCKET, make_model_dir, run_concurrently, unique_name
+from storage_fixtures import MODEL_BUCKET, make_model_dir, publish, run_concurrently, unique_name
 
 from personseg.cli import main
 from personseg.errors import UserError
@@ -35,7 +35,7 @@ def test_publish_list_promote_rollback_pull(s3_env, tmp_path: Path, monkeypatch:
     reg = Registry.from_env()
     name = unique_name()
     dirs = [make_model_dir(tmp_path / f"v{i}", metrics={"miou": 0.7 + i / 100}) for i in range(3)]
-    assert [reg.publish(d, name) for d in dirs] == [1, 2, 3]
+    assert [publish(reg, d, name) for d in dirs] == [1, 2, 3]
     assert reg.versions(name) == [1, 2, 3]
     assert name in reg.names()
 
@@ -88,7 +88,7 @@ def test_training_state_is_not_published(s3_env, tmp_path: Path) -> None:
     model = make_model_dir(tmp_path / "m")
     (model / "train_state.pt").write_bytes(os.urandom(2048))  # what `personseg train` leaves beside the model
     reg, name = Registry.from_env(), unique_name()
-    version = reg.publish(model, name)
+    version = publish(reg, model, name)
     assert "train_state.pt" not in reg.card(name, version)["files"]
     assert not (reg.pull(f"{name}:{version}", tmp_path / "pulled") / "train_state.pt").exists()
 
@@ -98,7 +98,7 @@ def test_refuses_unknown_versions_and_unset_stages(s3_env, tmp_path: Path) -> No
     name = unique_name()
     with pytest.raises(MissingKey, match="no complete version"):
         reg.resolve(name)
-    reg.publish(make_model_dir(tmp_path / "m"), name)
+    publish(reg, make_model_dir(tmp_path / "m"), name)
     with pytest.raises(MissingKey, match="no version of .* is promoted to production"):
         reg.resolve(f"models:/{name}@production")
     with pytest.raises(MissingKey, match=r"complete versions: 1"):
@@ -108,9 +108,9 @@ def test_refuses_unknown_versions_and_unset_stages(s3_env, tmp_path: Path) -> No
     with pytest.raises(UserError, match="stage 'prod'"):
         reg.promote(name, 1, "prod")
     with pytest.raises(UserError, match="no config.json"):
-        reg.publish(tmp_path, name)
+        publish(reg, tmp_path, name)
     with pytest.raises(UserError, match="set by the registry"):
-        reg.publish(tmp_path / "m", name, card={"files": {}})
+        publish(reg, tmp_path / "m", name, card={"files": {}})
 
 
 def test_model_refs_through_uris_local_model(s3_env, tmp_path: Path) -> None:
@@ -118,8 +118,8 @@ def test_model_refs_through_uris_local_model(s3_env, tmp_path: Path) -> None:
     name = unique_name()
     first = make_model_dir(tmp_path / "a")
     second = make_model_dir(tmp_path / "b")
-    reg.publish(first, name)
-    reg.publish(second, name)
+    publish(reg, first, name)
+    publish(reg, second, name)
     reg.promote(name, 1)
 
     prod = local_model(f"models:/{name}@production")
@@ -138,7 +138,7 @@ def test_model_refs_through_uris_local_model(s3_env, tmp_path: Path) -> None:
 def test_sha256_mismatch_is_detected_on_pull(s3_env, tmp_path: Path) -> None:
     reg = Registry.from_env()
     name = unique_name()
-    reg.publish(make_model_dir(tmp_path / "m"), name)
+    publish(reg, make_model_dir(tmp_path / "m"), name)
     reg.store.put_bytes(MODEL_BUCKET, f"{name}/1/model.onnx", b"tampered weights")  # behind the registry's back
     with pytest.raises(IntegrityError, match=r"model.onnx: content does not match"):
         reg.pull(name, tmp_path / "out")
@@ -153,7 +153,7 @@ def test_twenty_megabyte_model_goes_multipart(s3_env, tmp_path: Path) -> None:
     reg = Registry.from_env()
     name = unique_name()
     weights = os.urandom(20 * 1024 * 1024)
-    version = reg.publish(make_model_dir(tmp_path / "big", weights=weights), name)
+    version = publish(reg, make_model_dir(tmp_path / "big", weights=weights), name)
     stat = reg.store.client.stat_object(MODEL_BUCKET, f"{name}/{version}/model.onnx")
     assert stat.size == len(weights)
     assert stat.etag.rsplit("-", 1)[-1] == "4"  # S3 multipart ETag: md5-of-part-md5s "-" part count
@@ -165,7 +165,7 @@ def test_presigned_links_work_then_expire(s3_env, tmp_path: Path) -> None:
     reg = Registry.from_env()
     name = unique_name()
     src = make_model_dir(tmp_path / "m")
-    reg.publish(src, name)
+    publish(reg, src, name)
     links = reg.presign(name, 1, dt.timedelta(seconds=2))
     assert sorted(links) == ["config.json", "metrics.json", "model-card.json", "model.onnx"]
     assert "X-Amz-Expires=2" in links["model.onnx"]
@@ -182,7 +182,7 @@ def test_presigned_links_work_then_expire(s3_env, tmp_path: Path) -> None:
 def test_mark_records_status_without_touching_the_card(s3_env, tmp_path: Path) -> None:
     reg = Registry.from_env()
     name = unique_name()
-    reg.publish(make_model_dir(tmp_path / "m"), name)
+    publish(reg, make_model_dir(tmp_path / "m"), name)
     card_before = reg.store.get_bytes(MODEL_BUCKET, f"{name}/1/{CARD}")
     assert reg.status(name, 1) is None
     reg.mark(name, 1, "deployed", "kserve personseg-prod")
@@ -202,7 +202,7 @@ def test_concurrent_publishers_get_distinct_versions(s3_env, tmp_path: Path) -> 
     name = unique_name()
     dirs = [make_model_dir(tmp_path / f"m{i}") for i in range(4)]
     got: list[int] = []
-    assert run_concurrently(lambda d: got.append(Registry.from_env().publish(d, name)), dirs) == []
+    assert run_concurrently(lambda d: got.append(publish(Registry.from_env(), d, name)), dirs) == []
     assert sorted(got) == [1, 2, 3, 4]
     reg = Registry.from_env()
     by_version = {v: reg.card(name, v)["files"]["model.onnx"]["sha256"] for v in got}

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import storage_fixtures
-from storage_fixtures import MODEL_BUCKET, make_model_dir, run_concurrently, unique_name
+from storage_fixtures import MODEL_BUCKET, make_model_dir, publish, run_concurrently, unique_name
 
 from personseg.storage.client import Store
 from personseg.storage.registry import Registry
@@ -26,7 +26,7 @@ def test_concurrent_promotions_of_one_stage_lose_none(s3_env, tmp_path: Path) ->
     name = unique_name()
     first = Registry.from_env()
     for i in range(3):
-        first.publish(make_model_dir(tmp_path / f"v{i}"), name)
+        publish(first, make_model_dir(tmp_path / f"v{i}"), name)
     registries = [Registry.from_env(), Registry.from_env()]  # two clients, as two processes would be
     for trial in range(TRIALS):
         first.promote(name, 3, "production")
@@ -46,7 +46,7 @@ def test_concurrent_promotions_of_one_stage_lose_none(s3_env, tmp_path: Path) ->
 def test_concurrent_status_marks_keep_every_entry(s3_env, tmp_path: Path) -> None:
     name = unique_name()
     reg = Registry.from_env()
-    reg.publish(make_model_dir(tmp_path / "v"), name)
+    publish(reg, make_model_dir(tmp_path / "v"), name)
     statuses = [f"s{i}" for i in range(6)]
     start = threading.Barrier(len(statuses))
 

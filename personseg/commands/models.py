@@ -73,7 +73,9 @@ def _publish(args: argparse.Namespace) -> int:
         from personseg.storage.refs import check_stage
 
         check_stage(args.stage)
-    version = registry.publish(args.dir, args.name, card)
+    from personseg.serving.smoke_probe import card_entry
+
+    version = registry.publish(args.dir, args.name, card, smoke=card_entry(args.dir))
     if args.stage:
         registry.promote(args.name, version, args.stage)
     print(version)

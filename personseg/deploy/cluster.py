@@ -85,7 +85,7 @@ def deploy_cluster(
 ) -> DeployResult:
     """Roll ``model`` out to the cluster behind ``api``; on failure restore and raise ``DeployFailed``.
 
-    ``expected`` is the probe's mask (``personseg.deploy.probe``) the Service must answer.
+    ``expected`` is the probe's mask (``personseg.deploy.expected_mask``) the Service must answer.
     """
     start = time.monotonic()
     plan = plan_for(cfg, rendered_uri or model.pinned)

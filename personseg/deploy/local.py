@@ -178,7 +178,7 @@ def deploy_local(
 ) -> DeployResult:
     """Start the new version beside the old one, switch only if it is ready and passes the smoke test.
 
-    ``expected`` is the probe's mask (``personseg.deploy.probe``) the new server must answer.
+    ``expected`` is the probe's mask (``personseg.deploy.expected_mask``) the new server must answer.
     """
     directory.mkdir(parents=True, exist_ok=True)
     with exclusive(directory, cfg.name):

@@ -1,6 +1,6 @@
 """The smoke test every target runs: the probe image through /v1/segment, the expected mask back.
 
-"Expected" is the mask the offline model gave the probe (``personseg.deploy.probe``, stored in the
+"Expected" is the mask the offline model gave the probe (``personseg.serving.smoke_probe``, stored in the
 model card at publish). A valid PNG of the right size is not enough: a Service that answers blank,
 shifted or another model's masks has an IoU with the expected mask below ``MIN_IOU`` and fails.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from personseg.deploy.probe import PROBE_SIZE, foreground, person_image
 from personseg.errors import UserError
 from personseg.quality import iou
+from personseg.serving.smoke_probe import PROBE_SIZE, foreground, person_image
 
 SMOKE_SIZE = PROBE_SIZE
 SEGMENT_PATH = "/v1/segment?output=mask"

@@ -43,7 +43,7 @@ def _cluster_model(cfg: DeployConfig) -> None:
 
 def _expected(cfg: DeployConfig, model: PinnedModel, registry: DeployRegistry | None) -> np.ndarray:
     """The probe's expected mask; without one the deploy stops here and the registry says why."""
-    from personseg.deploy.probe import NoExpectedMask, expected_mask
+    from personseg.deploy.expected_mask import NoExpectedMask, expected_mask
 
     try:
         return expected_mask(model, registry)

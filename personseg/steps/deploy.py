@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from personseg.errors import UserError
+from personseg.serving.smoke_probe import card_entry
 from personseg.steps.gate import model_row
 from personseg.storage.refs import ModelRef
 
@@ -79,7 +80,7 @@ def publish_and_deploy(model_dir: str | Path, model_name: str, target: str, name
     # the config first: a bad target, name or sizing is refused before a version is published and promoted
     unpinned = serving_config(str(ModelRef(model_name)), target, model_name, namespace, s3_endpoint, serving)
     registry = Registry.from_env()
-    version = registry.publish(Path(model_dir), model_name, card)
+    version = registry.publish(Path(model_dir), model_name, card, smoke=card_entry(model_dir))
     registry.promote(model_name, version, "candidate")
     cfg = dataclasses.replace(unpinned, model=str(ModelRef(model_name, version=version)))
     result = run(cfg, **run_options).to_dict()

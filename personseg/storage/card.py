@@ -3,7 +3,8 @@
 It records where the model came from (git commit, pipeline run, dataset and calibration hashes),
 how good and how fast it was (``metrics.json``, CPU of the publishing machine), the sha256 of
 every file, which is what every pull verifies, and the mask the model gives the smoke probe, which
-is what every deploy's smoke test compares the Service's answer with.
+is what every deploy's smoke test compares the Service's answer with. The publisher computes that
+entry (``personseg.serving.smoke_probe.card_entry``) and passes it in: storage never runs a model.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from personseg.storage.transfer import FileRecord
 
 CARD = "model-card.json"
 CARD_FORMAT = 1
-RESERVED = ("format", "name", "version", "created", "files", "smoke")
+SMOKE_FIELD = "smoke"
+RESERVED = ("format", "name", "version", "created", "files", SMOKE_FIELD)
 
 
 def git_state(cwd: Path | None = None) -> dict[str, Any] | None:
@@ -55,17 +57,16 @@ def _provenance(info: ModelInfo, field: str, keys: tuple[str, ...]) -> dict[str,
 
 
 def build_card(
-    info: ModelInfo, name: str, version: int, files: dict[str, FileRecord], extra: dict[str, Any] | None = None
+    info: ModelInfo, name: str, version: int, files: dict[str, FileRecord], extra: dict[str, Any] | None = None,
+    *, smoke: dict[str, Any],
 ) -> dict[str, Any]:
     """The card for ``info`` published as ``name`` ``version`` with ``files``.
 
     Keys in ``extra`` override the gathered provenance (e.g. ``pipeline_run_id``, ``cpu``) and may
-    add new ones; the identity, the file list and the smoke probe's mask cannot be overridden. The
-    probe runs here, on exactly the files being published and with the serving code, so every
-    version carries the mask its own files give and a deploy only has to read it.
+    add new ones; the identity, the file list and the smoke probe's mask cannot be overridden.
+    ``smoke`` is the probe's entry the publisher computed on exactly the files being published, with
+    the serving code, so every version carries the mask its own files give and a deploy only reads it.
     """
-    from personseg.deploy.probe import CARD_FIELD, card_entry
-
     extra = dict(extra or {})
     try:
         metrics = read_metrics(info.path)
@@ -95,6 +96,6 @@ def build_card(
         },
     }
     card.update(extra)
-    card[CARD_FIELD] = card_entry(info.path)
+    card[SMOKE_FIELD] = dict(smoke)
     card["files"] = {rel: rec.to_json() for rel, rec in files.items()}
     return card

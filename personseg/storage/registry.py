@@ -188,17 +188,18 @@ class Registry:
         conditional = honours_if_none_match(self.store, self.bucket)
         return claim_version(self.store, self.bucket, name, lambda: self._listing(name), conditional)
 
-    def publish(self, model_dir: Path, name: str, card: dict[str, Any] | None = None) -> int:
+    def publish(self, model_dir: Path, name: str, card: dict[str, Any] | None = None, *, smoke: dict[str, Any]) -> int:
         """Upload a saved-model directory as the next version of ``name``; returns the version.
 
         Files go first, ``model-card.json`` last, so the version becomes visible only when complete.
-        ``card`` adds fields to the card or overrides gathered ones (e.g. ``pipeline_run_id``).
+        ``card`` adds fields to the card or overrides gathered ones (e.g. ``pipeline_run_id``); ``smoke`` is
+        the smoke probe's entry the publisher computed (``personseg.serving.smoke_probe.card_entry``).
         """
         model_dir = Path(model_dir)
         info = read_model_dir(model_dir)
         check_name(name)
         files = record_tree(model_dir, skip=lambda rel: rel in (CARD, STATE_FILE))  # training state stays home
-        body = build_card(info, name, 0, files, card)
+        body = build_card(info, name, 0, files, card, smoke=smoke)
         self.store.ensure_bucket(self.bucket)
         claim = self._claim(name)
         version = claim.version

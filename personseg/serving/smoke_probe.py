@@ -1,9 +1,10 @@
-"""The smoke probe: a drawn person, and the mask the offline model gives it, kept in the model card.
+"""The smoke probe: a drawn person, and the mask the offline model gives it, computed where the server runs it.
 
-Publishing runs the model once on ``person_image()`` through the serving code itself (letterbox,
-model, unletterbox, 8-bit mask, threshold) and stores that mask in the card; every deploy's smoke
-test then requires the Service's mask to match it. A model that cannot run at publish gets a card
-entry saying why instead of a mask, and deploying it is refused with that reason.
+Whoever publishes runs the model once on ``person_image()`` through the serving code itself
+(letterbox, model, unletterbox, 8-bit mask, threshold) and hands that mask (``card_entry``) to the
+registry, which stores it in the card; every deploy's smoke test then requires the Service's mask to
+match it. A model that cannot run at publish gets a card entry saying why instead of a mask, and
+deploying it is refused with that reason.
 
 The image is drawn in code (a figure on a background) so the check needs no files, and it is not
 square so a server that forgets to undo its letterbox returns the wrong size.
@@ -19,18 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from personseg.deploy.pinned_model import DeployRegistry, PinnedModel
 from personseg.errors import UserError
 
 log = logging.getLogger(__name__)
 
 PROBE = "person_image-v1"  # change it whenever person_image() draws something else
 PROBE_SIZE = (160, 240)
-CARD_FIELD = "smoke"
-
-
-class NoExpectedMask(UserError):
-    """The smoke test has nothing to compare the Service's mask with."""
 
 
 def person_image(size: tuple[int, int] = PROBE_SIZE) -> bytes:
@@ -109,41 +104,3 @@ def card_entry(model_dir: str | Path) -> dict[str, Any]:
                         "deploy could tell its answers from a blank server's; not published")
     return {"probe": PROBE, "size": list(PROBE_SIZE), "mask_png_b64": encode_mask(mask),
             "foreground_fraction": round(float(mask.mean()), 4)}
-
-
-def expected_from_card(card: dict[str, Any], ref: str) -> np.ndarray:
-    """The mask the smoke test must see for the version whose card is ``card``, or ``NoExpectedMask``."""
-    entry = card.get(CARD_FIELD)
-    republish = f"republish it (personseg models pull {ref} DIR, then personseg models publish DIR --name NAME)"
-    if not isinstance(entry, dict):
-        raise NoExpectedMask(f"model card of {ref} has no expected smoke-test mask (field '{CARD_FIELD}'; "
-                             f"published before cards recorded one); {republish}")
-    if entry.get("error"):
-        raise NoExpectedMask(f"model card of {ref} has no expected smoke-test mask: the model did not run at "
-                             f"publish ({entry['error']})")
-    if entry.get("probe") != PROBE:
-        raise NoExpectedMask(f"model card of {ref}: smoke probe {entry.get('probe')!r} is not the one this "
-                             f"personseg draws ({PROBE!r}); {republish}")
-    try:
-        mask = decode_mask(str(entry.get("mask_png_b64", "")))
-    except (ValueError, OSError) as exc:
-        raise NoExpectedMask(f"model card of {ref}: field '{CARD_FIELD}.mask_png_b64' is not a PNG ({exc})") from None
-    if (mask.shape[1], mask.shape[0]) != PROBE_SIZE:
-        raise NoExpectedMask(f"model card of {ref}: expected mask is {mask.shape[1]}x{mask.shape[0]}, "
-                             f"the probe is {PROBE_SIZE[0]}x{PROBE_SIZE[1]}")
-    if not mask.any():
-        raise NoExpectedMask(f"model card of {ref}: the expected mask is empty, so a blank answer would pass; "
-                             "the model finds no person in the probe image")
-    return mask
-
-
-def expected_mask(model: PinnedModel, registry: DeployRegistry | None) -> np.ndarray:
-    """From the version's card for ``models:/`` refs; a path or s3:// model has no card and is run here."""
-    if model.in_registry and registry is not None:
-        return expected_from_card(registry.card(model.name, model.version), model.pinned)
-    from personseg.uris import local_model
-
-    try:
-        return offline_mask(local_model(model.uri))
-    except (UserError, ImportError) as exc:
-        raise NoExpectedMask(f"model {model.uri}: cannot compute the expected smoke-test mask ({exc})") from None
