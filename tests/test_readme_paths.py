@@ -1,4 +1,4 @@
-"""The README's "How it works" table and every repository path the README and docs/ name must exist.
+"""The README's "How it works" table and every repository path the README and the guides name must exist.
 
 A renamed module would otherwise leave the README or a guide pointing at nothing; the table must also cover
 every pipeline component, and each component must really call the first library module of its row. The
@@ -56,8 +56,8 @@ def test_every_repository_path_in_the_readme_exists() -> None:
     assert re.findall(r"`([^`\s]+)`", text) and _missing_paths(text) == []
 
 
-def test_every_repository_path_and_link_in_the_docs_exists() -> None:
-    guides = sorted((ROOT / "docs").rglob("*.md"))
+def test_every_repository_path_and_link_in_the_guides_exists() -> None:
+    guides = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "manifests" / "README.md"]
     assert len(guides) > 5
     for guide in guides:
         text = guide.read_text()
