@@ -22,7 +22,7 @@ PARAM = "s3_endpoint"
 
 
 def _kube_api() -> Any:
-    from personseg.deploy.kube import KubeApi, connect
+    from personseg.kube import KubeApi, connect
 
     return KubeApi(connect(), request_timeout=10)
 
@@ -30,7 +30,7 @@ def _kube_api() -> Any:
 def find_store(explicit: str | None, run_namespace: str | None, kfp_namespace: str = KFP_NAMESPACE,
                kube_api: Callable[[], Any] = _kube_api) -> tuple[Found | None, str]:
     """(the endpoint or None, one line saying where it came from or why there is none)."""
-    from personseg.deploy.kube import KubeError
+    from personseg.kube import KubeError
 
     if explicit:
         parse_endpoint("--s3-endpoint", explicit)

@@ -110,7 +110,7 @@ class FakeKubeApi:
         return client.ApiClient(cfg)
 
     def kube(self) -> Any:
-        from personseg.deploy.kube import KubeApi
+        from personseg.kube import KubeApi
 
         return KubeApi(self.client(), request_timeout=10)
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 from deploy_fixtures import FakeKubeApi
 
-from personseg.deploy import kube
-from personseg.deploy.kube import Kind, KubeError
+from personseg import kube
+from personseg.kube import Kind, KubeError
 
 APPLY = "application/apply-patch+yaml"
 

@@ -26,11 +26,11 @@ import pytest
 from deploy_fixtures import FakeKubeApi, RecordingRegistry, role_rules, start_model_server, tiny_onnx_model
 
 from personseg.deploy.config import DeployConfig
-from personseg.deploy.kube import Forbidden, KubeApi, KubeError
 from personseg.deploy.objects import render_kubernetes
 from personseg.deploy.outcome import DeployFailed
 from personseg.deploy.step import run
 from personseg.errors import UserError
+from personseg.kube import Forbidden, KubeApi, KubeError
 from personseg.serving.smoke_probe import card_entry
 
 MODEL = "models:/personseg@candidate"

@@ -19,8 +19,8 @@ NAMESPACE = os.environ.get("PERSONSEG_TEST_NAMESPACE", "default")
 
 def test_server_side_apply_is_idempotent_on_a_real_cluster():
     from personseg.deploy.config import DeployConfig
-    from personseg.deploy.kube import KubeApi, connect
     from personseg.deploy.objects import service_account
+    from personseg.kube import KubeApi, connect
 
     api = KubeApi(connect())
     cfg = DeployConfig(model="s3://unused/m/1/", namespace=NAMESPACE, name=f"personseg-t{uuid.uuid4().hex[:8]}")

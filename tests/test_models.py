@@ -55,3 +55,14 @@ def test_swap_design_specs():
     assert parse_design("lean:4") == ("lean", 4)
     with pytest.raises(ValueError, match="swap design 'nearest2' unknown"):
         parse_design("nearest2")
+
+
+def test_every_swap_design_a_user_can_name_is_built_by_the_swapped_architecture():
+    from personseg.models.swapped import BUILT
+    from personseg.swap.config import DESIGNS
+
+    assert BUILT == DESIGNS
+    for design in DESIGNS:
+        assert build_model("unet-swapped", width=8, design=design, squeeze=2) is not None
+    with pytest.raises(ValueError, match="swap design 'nearest' unknown"):
+        build_model("unet-swapped", width=8, design="nearest")

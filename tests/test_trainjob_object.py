@@ -168,7 +168,7 @@ def test_the_step_creates_the_job_in_the_newest_form_the_clusters_trainer_knows(
 def test_a_trainjob_whose_runtime_is_not_installed_is_refused_by_trainers_webhook():
     from trainjob_fixtures import FakeTrainerApi
 
-    from personseg.deploy.kube import KubeError
+    from personseg.kube import KubeError
     from personseg.training.trainjob_api import TrainJobApi
     from personseg.training.trainjob_step import _create
 

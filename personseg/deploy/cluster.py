@@ -17,13 +17,13 @@ import numpy as np
 
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.kserve import predictor_service, render_kserve
-from personseg.deploy.kube import KubeApi, KubeError
 from personseg.deploy.objects import PORT_NAME, SERVICE_PORT, TEMPLATE_HASH, render_kubernetes, selector
 from personseg.deploy.outcome import DeployFailed, DeployResult
 from personseg.deploy.pinned_model import DeployRegistry, PinnedModel
 from personseg.deploy.rollout import RolloutFailed, wait_for_rollout
 from personseg.deploy.smoke import SmokeFailed, run_smoke
 from personseg.errors import UserError
+from personseg.kube import KubeApi, KubeError
 
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
 SERVER_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")

@@ -22,8 +22,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from personseg.deploy.kube import KubeApi, KubeError
 from personseg.deploy.outcome import DeployBusy
+from personseg.kube import KubeApi, KubeError
 
 log = logging.getLogger(__name__)
 LEASE_PREFIX = "personseg-deploy-"

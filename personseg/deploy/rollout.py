@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from personseg.deploy.kube import KubeApi
 from personseg.deploy.objects import TEMPLATE_HASH
 from personseg.errors import UserError
+from personseg.kube import KubeApi
 
 FATAL_WAITING = {
     "ErrImagePull": "image pull failed",

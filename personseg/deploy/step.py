@@ -96,8 +96,8 @@ def run(
         return deploy_local(pinned, model, reg, local_state_dir(state_dir), _expected(cfg, model, reg))
 
     from personseg.deploy.cluster import deploy_cluster
-    from personseg.deploy.kube import KubeApi, connect
     from personseg.deploy.lease import deploy_lease
+    from personseg.kube import KubeApi, connect
 
     _cluster_model(cfg)
     model, reg = resolve_model(cfg.model, registry)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from personseg.deploy.kube import Forbidden, KubeError
+from personseg.kube import Forbidden, KubeError
 from personseg.training.trainjob import (
     COMPLETION_INDEX_LABEL,
     GROUP,

@@ -101,7 +101,7 @@ def train_on_cluster(cfg: TrainConfig, out: str | Path, cluster: ClusterConfig, 
     spec = TrainJobSpec(name=job, pool=pool, data_uri=f"{scratch}/data", model_uri=f"{scratch}/model",
                         train_args=tuple(train_args(cfg)), checkpoint_uri=checkpoint_uri)
     if api_client is None:
-        from personseg.deploy.kube import connect
+        from personseg.kube import connect
 
         api_client = connect()
     api = TrainJobApi(api_client, pool.namespace)
