@@ -7,7 +7,7 @@ into a temporary folder, then times, each ``--rounds`` times (median reported):
 
 - ``bare model``: only the runtime on ready (N, 3, S, S) batches of the model's batch size;
 - ``segment --output mask|cutout``: the whole command's work through ``segment_all`` in the process (read,
-  decode, letterbox, the same model, map back, render, PNG encode, atomic write), with ``--overwrite``.
+  decode, letterbox, the same model, map back, render, PNG encode, atomic write), with ``--force``.
 
 The difference is what reading, pre/post-processing and writing cost per image at that photo size.
 """
@@ -75,8 +75,8 @@ def main() -> None:
         bare_model(first, first.batch_size)  # warm-up
         rows = {"bare model": [bare_model(first, args.count) for _ in range(args.rounds)]}
         for kind, engine in engines.items():
-            segment_all(sources[: engine.batch_size], out, engine, overwrite=True)  # warm-up
-            rows[f"segment --output {kind}"] = [segment_all(sources, out, engine, overwrite=True).images_per_second
+            segment_all(sources[: engine.batch_size], out, engine, force=True)  # warm-up
+            rows[f"segment --output {kind}"] = [segment_all(sources, out, engine, force=True).images_per_second
                                                 for _ in range(args.rounds)]
     base = statistics.median(rows["bare model"])
     for name, values in rows.items():

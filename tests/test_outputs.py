@@ -8,6 +8,7 @@ gets the permissions a plain ``mkdir``/``open`` gives under the caller's umask.
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -210,3 +211,21 @@ def test_outputs_follow_the_umask(umask: int, inputs: Inputs, tmp_path: Path) ->
             assert _modes(out) == ({0o777 & ~umask}, {0o666 & ~umask}), command
     finally:
         os.umask(old)
+
+
+def _options(parser: argparse.ArgumentParser, path: str = "personseg") -> Iterator[tuple[str, str]]:
+    """(command, option string) of every option a command's help shows, sub-commands included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, f"{path} {name}")
+        elif action.help != argparse.SUPPRESS:
+            yield from ((path, option) for option in action.option_strings)
+
+
+def test_replacing_an_output_is_force_in_every_commands_help() -> None:
+    from personseg.cli import build_parser
+
+    shown = list(_options(build_parser()))
+    assert not [(command, option) for command, option in shown if option == "--overwrite"]
+    assert {"personseg segment", "personseg data push"} <= {command for command, option in shown if option == "--force"}

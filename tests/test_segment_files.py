@@ -96,6 +96,19 @@ def test_rerun_keeps_existing_outputs_unless_overwrite(photos, tmp_path, capsys)
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
 
 
+def test_force_recomputes_existing_outputs_and_overwrite_is_its_former_name(photos, tmp_path, capsys):
+    model = make_tiny_model(tmp_path / "model")
+    out = tmp_path / "out"
+    argv = ["segment", str(photos / "one.jpg"), "--out", str(out), "--model", str(model)]
+    assert main(argv) == 0
+    for flag in ("--force", "--overwrite"):
+        (out / "one.png").write_bytes(b"stale")
+        assert main([*argv, flag]) == 0
+        assert "1 images written" in capsys.readouterr().out
+        with Image.open(photos / "one.jpg") as im:
+            assert np.array_equal(pixels(out / "one.png"), expected(im, "mask"))
+
+
 def test_composite_takes_the_background_colour(photos, tmp_path):
     model = make_tiny_model(tmp_path / "model")
     out = tmp_path / "out"

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from personseg.commands._output import add_force
-
 OUTPUTS = ("mask", "probability", "cutout", "composite")  # personseg.serving.compose.OUTPUTS
 ALPHAS = ("clean", "soft")  # personseg.serving.compose.ALPHAS
 
@@ -36,9 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(the probability); as /v1/segment's alpha=")
     p.add_argument("--background", metavar="RRGGBB",
                    help="composite background colour (default ffffff; 00ff00 for a video)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="images: recompute outputs that already exist (default: keep them and do the rest)")
-    add_force(p, "a video's --out")
+    p.add_argument("--force", action="store_true",
+                   help="images: recompute outputs that already exist (default: keep them and do the rest); "
+                        "a video: replace an existing --out (default: refuse and change nothing)")
+    p.add_argument("--overwrite", dest="force", action="store_true", help=argparse.SUPPRESS)  # its former name
     p.add_argument("--smooth", type=float, default=0.5, metavar="ALPHA",
                    help="video: weight of each new frame in the moving average of mask probabilities (1: none)")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: this process's CPU quota)")
@@ -90,8 +89,6 @@ def video(args: argparse.Namespace) -> int:
     from personseg.segment.video import segment_video
     from personseg.segment.video_out import DEFAULT_OUTPUT, kind_of
 
-    if args.overwrite:
-        raise UserError("--overwrite recomputes single images; a video's existing --out is replaced with --force")
     if len(args.inputs) != 1:
         raise UserError("a video is segmented alone: give one video file per command")
     if _is_server(args.model):
@@ -135,7 +132,7 @@ def handler(args: argparse.Namespace) -> int:
         clear()
         print(f"skipped {failure.reason}", file=sys.stderr)
 
-    result = segment_all(sources, Path(args.out), engine, args.overwrite, show, report)
+    result = segment_all(sources, Path(args.out), engine, args.force, show, report)
     clear()
     print(f"{result.summary()} ({engine.description})")
     if result.failures:

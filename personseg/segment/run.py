@@ -1,6 +1,6 @@
 """The batch loop of ``segment``: skip what is done, run the rest a batch at a time, write each output atomically.
 
-An output that exists is kept unless ``overwrite`` (a rerun after an interruption only does what is left).
+An output that exists is kept unless ``force`` (a rerun after an interruption only does what is left).
 Each output is written to a temporary sibling and renamed into place, so a reader or a killed run never
 leaves half a PNG under its final name. An image that cannot be read or decoded is reported and skipped;
 the result counts it, and the command's exit status says so.
@@ -75,14 +75,14 @@ def _read(src: Source) -> tuple[bytes | None, str]:
         return None, f"{src.name}: cannot read ({exc})"
 
 
-def segment_all(sources: list[Source], out: Path, engine: Engine, overwrite: bool = False,
+def segment_all(sources: list[Source], out: Path, engine: Engine, force: bool = False,
                 on_progress: Progress | None = None, on_failure: Callable[[Failure], None] | None = None
                 ) -> SegmentResult:
     """Segment every source into ``out`` in batches of ``engine.batch_size``."""
     result = SegmentResult()
     todo = []
     for src in sources:
-        if not overwrite and output_path(out, src).exists():
+        if not force and output_path(out, src).exists():
             result.skipped += 1
         else:
             todo.append(src)

@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("dir", type=Path, help="dataset folder (images/, masks/, optional ignore/)")
     parser.add_argument("uri", help="destination, s3://bucket/prefix")
-    parser.add_argument("--force", "--overwrite", dest="overwrite", action="store_true",
-                        help="replace a different dataset already there (--overwrite: its former name)")
+    parser.add_argument("--force", action="store_true", help="replace a different dataset already there")
+    parser.add_argument("--overwrite", dest="force", action="store_true", help=argparse.SUPPRESS)  # its former name
     parser.add_argument("--skip-validation", action="store_true",
                         help="push even a dataset that `personseg data validate` refuses (by default it is checked "
                         "first, so a pipeline never reads a dataset training would refuse)")
@@ -37,6 +37,6 @@ def _push(args: argparse.Namespace) -> int:
         except UserError as exc:
             raise UserError(f"{exc}; fix it (see `personseg data validate {args.dir}`), or push it as it is with "
                             "--skip-validation") from None
-    tree = push_dataset(args.dir, args.uri, overwrite=args.overwrite)
+    tree = push_dataset(args.dir, args.uri, overwrite=args.force)
     print(f"{parse_s3_uri(args.uri)} {tree.sha256} ({len(tree.files)} files)")
     return 0
