@@ -66,3 +66,16 @@ def test_every_repository_path_and_link_in_the_guides_exists() -> None:
                  if not link.startswith(("http:", "https:", "#"))]
         broken = [link for link in links if not (guide.parent / link).exists()]
         assert broken == [], (guide.relative_to(ROOT), broken)
+
+
+def test_the_readme_layer_table_is_the_order_the_layer_test_enforces() -> None:
+    from test_layers import LAYERS, layer_of  # the order tests/test_layers.py checks imports against
+
+    section = README.read_text().split("**Layers import downward only**", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| layer ")]
+    assert len(rows) == len(LAYERS), "one README row per layer, lowest first"
+    for index, row in enumerate(rows):
+        paths = re.findall(r"`([^`]+)`", row.split("|")[2])
+        assert paths, row
+        for path in paths:
+            assert layer_of(_module(path.rstrip("/"))) == index, f"README layer row {index + 1}: {path}"
