@@ -100,3 +100,17 @@ def test_connections_beyond_the_limit_are_closed_at_once(model):
         finally:
             for sock in held:
                 sock.close()
+
+
+def test_accepted_connections_do_not_wait_for_nagle(server):
+    """Every accepted TCP connection has TCP_NODELAY: a keep-alive answer's body is not held for the client's ACK.
+
+    The server's listening socket comes from ``socket.create_server`` (proto 0), on which asyncio leaves Nagle on.
+    """
+    with httpx.Client(base_url=server.url, timeout=LIMIT) as client:
+        assert client.get("/v2/health/live").status_code == 200
+        connections = list(server.server.server_state.connections)
+        assert connections
+        for protocol in connections:
+            sock = protocol.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
