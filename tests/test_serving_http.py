@@ -24,6 +24,7 @@ from serving_fixtures import (
 
 from personseg.imageops import sigmoid
 from personseg.serving.settings import ServeSettings
+from personseg.serving.timeline import STAGES
 
 MAX_BYTES = 300_000
 MAX_PIXELS = 1_000_000
@@ -298,6 +299,23 @@ def test_metrics_count_requests_errors_latency_and_name_the_model(client):
     assert metric_value(text, "personseg_ready") == 1.0
     assert metric_value(text, "personseg_model_info", {"name": "seg", "kind": "onnx", "precision": "fp32"}) == 1.0
     assert 'version="' in text.split("personseg_model_info{")[1].split("}")[0]
+
+
+def test_segment_stages_are_counted_per_answer_and_add_up_within_the_route_time(client):
+    before = client.get("/metrics").text
+    for _ in range(3):
+        assert client.post("/v1/segment", content=encode(split_image())).status_code == 200
+    after = client.get("/metrics").text
+
+    def delta(name, labels):
+        return metric_value(after, name, labels) - metric_value(before, name, labels)
+
+    seconds = {stage: delta("personseg_segment_stage_seconds_sum", {"stage": stage}) for stage in STAGES}
+    assert {stage: delta("personseg_segment_stage_seconds_count", {"stage": stage}) for stage in STAGES} == {
+        stage: 3 for stage in STAGES}
+    assert min(seconds.values()) >= 0
+    assert seconds["decode"] > 0 and seconds["model"] > 0 and seconds["render"] > 0
+    assert sum(seconds.values()) <= delta("personseg_request_duration_seconds_sum", {"route": "/v1/segment"})
 
 
 def _raw_request(url: str, head: bytes) -> bytes:

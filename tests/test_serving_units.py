@@ -152,14 +152,29 @@ def test_batcher_groups_waiting_items_and_returns_each_its_own_slice():
     assert sizes == [4, 2]
 
 
-def test_batcher_lone_item_runs_after_the_wait_window():
-    batcher = MicroBatcher(lambda b: b, max_batch=8, wait_s=0.05)
+def test_batcher_runs_a_lone_item_at_once_when_nothing_else_is_coming():
+    batcher = MicroBatcher(lambda b: b, max_batch=8, wait_s=60.0)  # a wait window would outlast the timeout
     batcher.start()
-    start = time.perf_counter()
     assert batcher.submit(np.ones(1)).result(timeout=5).tolist() == [1.0]
-    elapsed = time.perf_counter() - start
     batcher.close(timeout=5)
-    assert 0.04 <= elapsed < 2.0
+
+
+def test_batcher_waits_for_expected_items_and_stops_waiting_when_they_are_withdrawn():
+    sizes = []
+    batcher = MicroBatcher(lambda b: b, max_batch=8, wait_s=60.0, observe=lambda n, s: sizes.append(n))
+    batcher.start()
+    batcher.expect(2)
+    first = batcher.submit(np.ones(1), expected=True)
+    threading.Timer(0.2, lambda: batcher.submit(np.zeros(1), expected=True)).start()
+    assert first.result(timeout=5).tolist() == [1.0]
+    assert sizes == [2]  # it waited for the second expected image
+    batcher.expect(2)
+    third = batcher.submit(np.full(1, 3.0), expected=True)
+    threading.Timer(0.2, lambda: batcher.unexpect(1)).start()  # the other one's request failed
+    assert third.result(timeout=5).tolist() == [3.0]
+    batcher.close(timeout=5)
+    assert sizes == [2, 1]
+    assert batcher.coming() == 0
 
 
 def test_batcher_failure_fails_that_batch_only_and_keeps_running():

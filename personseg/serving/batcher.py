@@ -1,9 +1,10 @@
 """Dynamic micro-batching: concurrent requests become one batched inference call.
 
 Callers ``submit`` one image and get a ``Future``. A single worker thread takes the first waiting
-image, then collects more for up to ``wait_s`` or until ``max_batch``, stacks them, runs the model
-once and hands each caller its own slice. Under load the queue is already full when a batch ends,
-so the next batch starts without waiting at all.
+image and every other image already queued (up to ``max_batch``), stacks them, runs the model once
+and hands each caller its own slice. It waits for company (up to ``wait_s``) only while images are on
+their way, announced by ``expect`` while their requests are decoded: a lone request never waits, and
+under load the queue is already full when a batch ends, so the next batch starts at once.
 """
 
 from __future__ import annotations
@@ -22,9 +23,20 @@ from personseg.serving.errors import InferenceFailed
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_WAKE = object()  # an expected image will not come: look again at what is coming
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 BatchObserver = Callable[[int, float], None]
+
+
+class Inference(Future):
+    """One image's place in the batcher: its output slice, and when its batch ran (``time.perf_counter``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued = time.perf_counter()
+        self.started = 0.0
+        self.ended = 0.0
 
 
 class MicroBatcher:
@@ -33,7 +45,7 @@ class MicroBatcher:
     Args:
         run_batch: (N, ...) array -> (N, ...) array; the model's ``predict``.
         max_batch: most images per call.
-        wait_s: how long a lone image waits for company.
+        wait_s: how long a batch waits for images announced by ``expect`` and not queued yet.
         observe: called with (batch size, seconds) after every batch, for metrics.
     """
 
@@ -47,6 +59,7 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._loop, name="personseg-inference", daemon=True)
         self._closed = False
         self._lock = threading.Lock()  # a submit never lands behind the stop marker
+        self._coming = 0  # images announced by ``expect`` and not submitted yet
 
     def start(self) -> None:
         """Start the inference thread."""
@@ -56,13 +69,30 @@ class MicroBatcher:
         """Images waiting for inference (approximate, for back-pressure and metrics)."""
         return self._queue.qsize()
 
-    def submit(self, item: np.ndarray) -> Future:
-        """Queue one input; the future resolves to its output slice."""
-        future: Future = Future()
+    def expect(self, images: int) -> None:
+        """``images`` are on their way (their requests are being decoded): a batch may wait for them."""
+        with self._lock:
+            self._coming += images
+
+    def unexpect(self, images: int) -> None:
+        """Expected images that will not be submitted (their request failed or left)."""
+        with self._lock:
+            self._coming -= images
+            self._queue.put(_WAKE)
+
+    def coming(self) -> int:
+        """Images expected and not yet submitted."""
+        return self._coming
+
+    def submit(self, item: np.ndarray, expected: bool = False) -> Inference:
+        """Queue one input (``expected``: announced by ``expect``); the future resolves to its output slice."""
+        future = Inference()
         with self._lock:
             if self._closed:
                 raise RuntimeError("batcher is closed")
             self._queue.put((item, future))
+            if expected:  # in the same step as the put, so the inference thread never waits for it twice
+                self._coming -= 1
         return future
 
     def close(self, timeout: float | None = None) -> None:
@@ -74,15 +104,25 @@ class MicroBatcher:
             self._thread.join(timeout)
 
     def _collect(self, first: tuple) -> tuple[list, bool]:
-        """The first item plus whatever arrives within the wait window; True if told to stop."""
+        """The first item, everything queued, and what arrives in the wait window while more is expected.
+
+        Returns the items and True if told to stop.
+        """
         items = [first]
         deadline = time.monotonic() + self.wait_s
         while len(items) < self.max_batch:
-            remaining = deadline - time.monotonic()
             try:
-                nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                nxt = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if self._coming <= 0 or remaining <= 0:  # nothing on its way: run what there is now
+                    break
+                try:
+                    nxt = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if nxt is _WAKE:
+                continue
             if nxt is _STOP:
                 return items, True
             items.append(nxt)
@@ -92,6 +132,8 @@ class MicroBatcher:
         stop = False
         while not stop:
             first = self._queue.get()
+            if first is _WAKE:
+                continue
             if first is _STOP:
                 break
             items, stop = self._collect(first)
@@ -99,7 +141,7 @@ class MicroBatcher:
             if live:
                 self._run(live)
 
-    def _run(self, items: list[tuple[np.ndarray, Future]]) -> None:
+    def _run(self, items: list[tuple[np.ndarray, Inference]]) -> None:
         start = time.perf_counter()
         try:
             out = self.run_batch(np.stack([x for x, _ in items]))
@@ -110,7 +152,9 @@ class MicroBatcher:
             for _, future in items:
                 future.set_exception(InferenceFailed(f"inference failed: {type(exc).__name__}: {exc}"))
             return
+        end = time.perf_counter()
         if self.observe:
-            self.observe(len(items), time.perf_counter() - start)
+            self.observe(len(items), end - start)
         for i, (_, future) in enumerate(items):
+            future.started, future.ended = start, end
             future.set_result(out[i])

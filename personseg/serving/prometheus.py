@@ -8,13 +8,26 @@ are error kinds named in code.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    Summary,
+    generate_latest,
+)
 from starlette.types import Scope
+
+from personseg.serving.timeline import STAGES
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 BATCH_SIZE = "personseg_batch_size"  # read back by the load test (``personseg.bench.scrape``)
 INFERENCE_SECONDS = "personseg_inference_duration_seconds"
+STAGE_SECONDS = "personseg_segment_stage_seconds"  # per stage of /v1/segment (``personseg.serving.timeline``)
+REQUEST_SECONDS = "personseg_request_duration_seconds"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # RFC 9110 section 9 plus PATCH (RFC 5789); h11 accepts any token as a method, so anything else is "other".
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
@@ -41,7 +54,7 @@ class ServerMetrics:
                                 registry=r)
         self.errors = Counter("personseg_request_errors", "Requests that failed, by reason", ["route", "reason"],
                               registry=r)
-        self.latency = Histogram("personseg_request_duration_seconds", "Request latency, receipt to response",
+        self.latency = Histogram(REQUEST_SECONDS, "Request latency, receipt to response",
                                  ["route"], buckets=LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram(BATCH_SIZE, "Images per inference call",
                                     buckets=tuple(range(1, max_batch + 1)), registry=r)
@@ -53,6 +66,15 @@ class ServerMetrics:
         self.reserved = Gauge("personseg_reserved_bytes", "Memory reserved by requests in flight", registry=r)
         self.ready = Gauge("personseg_ready", "1 once the model is loaded and warmed up", registry=r)
         self.model = Info("personseg_model", "The model being served", registry=r)
+        self.stages = Summary(STAGE_SECONDS, "Time of answered /v1/segment requests by stage, inside the app",
+                              ["stage"], registry=r)
+        for stage in STAGES:
+            self.stages.labels(stage)
+
+    def observe_stages(self, seconds: dict[str, float]) -> None:
+        """Record where one answered ``/v1/segment`` request spent its time."""
+        for stage, value in seconds.items():
+            self.stages.labels(stage).observe(value)
 
     def observe_batch(self, size: int, seconds: float) -> None:
         """Record one inference call (called from the inference thread)."""

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from personseg.serving import apidoc
 from personseg.serving.service import SegmentationService
 from personseg.serving.ticket import ticket_of
+from personseg.serving.timeline import Timeline
 from personseg.serving.upload import Upload, body_reservation, is_multipart, parse_multipart, read_body
 
 MULTIPART_SLACK = 64 * 1024  # room for the part headers and boundaries around two images
@@ -27,7 +28,7 @@ class SegmentEndpoints:
                       background: str | None = Query(None, **apidoc.SEGMENT_PARAMETERS["background"]),
                       alpha: str | None = Query(None, **apidoc.SEGMENT_PARAMETERS["alpha"])) -> Response:
         """Admit the request, read its image (and background), answer the PNG."""
-        service, max_bytes = self.service, self.service.settings.max_bytes
+        timeline, service, max_bytes = Timeline(), self.service, self.service.settings.max_bytes
         ticket, multipart = ticket_of(request.scope), is_multipart(request)
         limit = 2 * max_bytes + MULTIPART_SLACK if multipart else max_bytes
         service.admit(ticket, 1, body_reservation(request, limit))
@@ -35,7 +36,9 @@ class SegmentEndpoints:
             upload = await parse_multipart(request, await read_body(request, limit), max_bytes)
         else:
             upload = Upload(await read_body(request, limit))
-        return Response(await service.segment(upload, output, background, ticket, alpha), media_type="image/png")
+        timeline.mark_read()
+        png = await service.segment(upload, output, background, ticket, alpha, timeline)
+        return Response(png, media_type="image/png")
 
 
 def add_segment_routes(app: FastAPI, service: SegmentationService) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -32,13 +33,14 @@ from personseg.serving.admission import (
     fitting_max_pixels,
     memory_budget,
 )
-from personseg.serving.batcher import MicroBatcher
+from personseg.serving.batcher import Inference, MicroBatcher
 from personseg.serving.decode import ImageLimits, decode_image
 from personseg.serving.errors import NOT_READY, NotReady, RequestError
 from personseg.serving.model import Loader, Prepared, SegmentationModel
 from personseg.serving.prometheus import ServerMetrics
 from personseg.serving.settings import ServeSettings
 from personseg.serving.ticket import ClientGone, Ticket
+from personseg.serving.timeline import Timeline
 from personseg.serving.upload import Upload
 
 log = logging.getLogger(__name__)
@@ -155,17 +157,45 @@ class SegmentationService:
         self.require_ready()
         self.admission.enter(ticket, images, nbytes)
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+    async def _run(self, fn: Callable[..., T], *args: Any, timeline: Timeline | None = None, stage: str = "") -> T:
+        """``fn(*args)`` in the worker pool; its time counts towards ``stage`` of ``timeline``, if given."""
+        loop = asyncio.get_running_loop()
+        if timeline is None:
+            return await loop.run_in_executor(self.pool, fn, *args)
+        sent, span = time.perf_counter(), [0.0, 0.0]
+
+        def job() -> T:
+            span[0] = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                span[1] = time.perf_counter()
+
+        result = await loop.run_in_executor(self.pool, job)
+        timeline.worked(stage, sent, span[0], span[1])
+        return result
 
     @staticmethod
-    async def _logits(batcher: MicroBatcher, tensors: list[np.ndarray], ticket: Ticket) -> list[np.ndarray]:
-        """Queue the tensors for inference unless the client left; cancelled with the ticket if it leaves."""
-        ticket.check()
-        futures = [batcher.submit(t) for t in tensors]
+    async def _logits(batcher: MicroBatcher, tensors: list[np.ndarray], ticket: Ticket,
+                      announced: int = 0) -> list[Inference]:
+        """Queue the tensors for inference unless the client left; cancelled with the ticket if it leaves.
+
+        All of them are announced to the batcher before the first is queued (``announced`` of them were
+        already, while they were decoded), so it waits for the rest of them rather than run the first alone.
+        """
+        batcher.expect(len(tensors) - announced)
+        futures: list[Inference] = []
+        try:
+            ticket.check()
+            for tensor in tensors:
+                futures.append(batcher.submit(tensor, expected=True))
+        finally:
+            if len(futures) < len(tensors):
+                batcher.unexpect(len(tensors) - len(futures))
         ticket.track(futures)
         try:
-            return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+            return futures
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if ticket.gone and task is not None and not task.cancelling():  # our futures, not this task
@@ -187,8 +217,13 @@ class SegmentationService:
         return compose.render(output, image, prob, background, alpha)
 
     async def segment(self, upload: Upload, output: str | None, colour: str | None, ticket: Ticket,
-                      alpha: str | None = None) -> bytes:
-        """``/v1/segment``: encoded image in, PNG (mask, probability, cutout or composite) out."""
+                      alpha: str | None = None, timeline: Timeline | None = None) -> bytes:
+        """``/v1/segment``: encoded image in, PNG (mask, probability, cutout or composite) out.
+
+        The image is announced to the batcher while it is decoded, so a batch about to start waits for it
+        (``MicroBatcher.expect``); where the time went is recorded in ``timeline`` and in the metrics.
+        """
+        timeline = timeline or Timeline()
         output = compose.parse_output(output)
         alpha = compose.parse_alpha(alpha, output)
         if (colour is not None or upload.background is not None) and output != "composite":
@@ -198,19 +233,29 @@ class SegmentationService:
                                "'background' part, not both", kind="bad_parameter")
         background: tuple[int, int, int] | Image.Image | None = compose.parse_colour(colour) if colour else None
         batcher = self.require_ready()
-        image, prepared = await self._run(self._prepare, upload.image, ticket)
-        if upload.background is not None:
-            background = await self._run(self._background, upload.background, ticket)
-        (logits,) = await self._logits(batcher, [prepared.tensor], ticket)
-        return await self._run(self._render, output, image, prepared, logits, background, alpha)
+        batcher.expect(1)
+        try:
+            image, prepared = await self._run(self._prepare, upload.image, ticket, timeline=timeline, stage="decode")
+            if upload.background is not None:
+                background = await self._run(self._background, upload.background, ticket, timeline=timeline,
+                                             stage="decode")
+        except BaseException:
+            batcher.unexpect(1)
+            raise
+        (inference,) = await self._logits(batcher, [prepared.tensor], ticket, announced=1)
+        timeline.batched(inference.queued, inference.started, inference.ended)
+        png = await self._run(self._render, output, image, prepared, inference.result(), background, alpha,
+                              timeline=timeline, stage="render")
+        self.metrics.observe_stages(timeline.finish())
+        return png
 
     def infer_body_limit(self) -> int:
         """Largest v2 JSON body accepted (``max_batch`` images as decimal text)."""
         self.require_ready()
         return oip.max_request_bytes(self.model.image_size, self.settings.max_batch)
 
-    def _respond(self, req: oip.InferRequest, logits: list[np.ndarray]) -> bytes:
-        return oip.infer_response(self.settings.name, req.id, sigmoid(np.stack(logits)))
+    def _respond(self, req: oip.InferRequest, inferences: list[Inference]) -> bytes:
+        return oip.infer_response(self.settings.name, req.id, sigmoid(np.stack([f.result() for f in inferences])))
 
     async def infer(self, body: bytes, ticket: Ticket) -> bytes:
         """``/v2/models/<name>/infer``: a validated FP32 tensor in, probabilities out (JSON bytes)."""
