@@ -15,6 +15,7 @@ from serving_fixtures import decode_png, encode, make_tiny_model, reference_prob
 
 from personseg.cli import main
 from personseg.netutil import free_port
+from personseg.serving.timeline import STAGES
 
 # Run the CLI with `import torch` failing, as in the serving image where torch is not installed.
 NO_TORCH = """
@@ -163,6 +164,18 @@ def test_bench_serve_drives_the_real_server_and_times_the_bare_model(model, tmp_
         product = parts["batching"] * parts["contention"] * parts["busy"]
         assert product == pytest.approx(report["ratios"][str(parts["concurrency"])])
     assert "contention" in text and "busy" in text and "concurrency 4: vs bare median" in text
+    # where each request's time went: every stage, adding up to the client's latency with the part outside the app
+    for level in report["levels"]:
+        assert set(level["stages_ms"]) == set(STAGES)
+        assert min(level["stages_ms"].values()) >= 0 and level["stages_ms"]["model"] > 0
+        assert 0 < sum(level["stages_ms"].values()) <= level["app_mean_ms"] <= level["client_mean_ms"]
+        assert level["outside_ms"] == pytest.approx(level["client_mean_ms"] - level["app_mean_ms"])
+    assert "where a /v1/segment request's time went" in text and "batch_wait" in text
+    # what it ran on, when, under which load, and the command that measures it again
+    assert report["cpu"]["cores"] >= 1 and isinstance(report["cpu"]["flags"], list)
+    assert report["date"].endswith("+00:00") and len(report["load"]) == 2
+    assert report["command"].startswith("personseg bench serve --model ") and "--concurrency 1,4" in report["command"]
+    assert f"command: {report['command']}" in text
 
 
 def test_bench_serve_rounds_alternate_load_and_bare_timing(model, tmp_path, capsys):

@@ -11,6 +11,11 @@ On a shared virtual machine the bare model's speed drifts by tens of per cent wi
 reference can flatter or condemn the server. ``rounds`` alternates the two: every round drives each
 concurrency and then times the bare model, each level's ratio divides by its own round's reference,
 and the summary is the median ratio over rounds with its range.
+
+Each level also says where a request's time went (``personseg.serving.timeline``): the client's mean
+latency, the part of it outside the app (HTTP parsing, sockets, the client itself) and, inside the app,
+reading, decoding, hand-offs between threads, the wait for a batch, the model, rendering and the rest.
+The report carries the machine, its load, the date and the command that reproduces it.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ import io
 import logging
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +64,19 @@ class BenchConfig:
     bare_seconds: float = 3.0
     rounds: int = 1
 
+    def command(self) -> str:
+        """The ``personseg bench serve`` command line that measures this again."""
+        args = ["personseg", "bench", "serve", "--model", self.model,
+                "--concurrency", ",".join(map(str, self.concurrency)), "--requests", str(self.requests),
+                "--threads", str(self.threads), "--max-batch", str(self.max_batch),
+                "--batch-wait-ms", f"{self.batch_wait_ms:g}", "--output", self.output,
+                "--bare-seconds", f"{self.bare_seconds:g}", "--rounds", str(self.rounds)]
+        if self.images:
+            args += ["--images", self.images]
+        if self.image_size:
+            args += ["--image-size", "x".join(map(str, self.image_size))]
+        return shlex.join(args)
+
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -74,6 +94,14 @@ class LoadResult:
     busy: float = 0.0  # fraction of the timed wall time the inference thread spent in the model
     model_images_per_s: float = 0.0  # images per second of model time inside the server
     round: int = 0  # which round (``BenchConfig.rounds``) measured it
+    client_mean_ms: float = 0.0  # mean latency the client saw
+    app_mean_ms: float = 0.0  # mean time of the /v1/segment route inside the server
+    stages_ms: dict[str, float] = field(default_factory=dict)  # mean per answered request, by stage
+
+    @property
+    def outside_ms(self) -> float:
+        """Mean time outside the app: HTTP parsing, sockets and the client itself."""
+        return self.client_mean_ms - self.app_mean_ms
 
 
 @dataclass
@@ -86,6 +114,8 @@ class BenchReport:
     levels: list[LoadResult] = field(default_factory=list)  # every round's levels, in the order measured
     bare_rounds: list[dict[int, float]] = field(default_factory=list)  # per round: bare images/s by batch size
     cpu: dict = field(default_factory=lambda: cpu_info().summary())  # the machine's model, cores and speed flags
+    date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    load: list[list[float]] = field(default_factory=list)  # 1, 5 and 15 min load averages before and after
 
     @property
     def bare_by_batch(self) -> dict[int, float]:
@@ -127,6 +157,9 @@ class BenchReport:
     def as_dict(self) -> dict:
         """JSON-ready form: per concurrency the median ratio over rounds (and each round's), with breakdowns."""
         out = asdict(self)
+        out["command"] = self.config.command()
+        for level, result in zip(out["levels"], self.levels):
+            level["outside_ms"] = result.outside_ms
         out["bare_by_batch"] = self.bare_by_batch
         out["bare_batch8_images_per_s"] = self.bare_batch8_images_per_s
         levels = list(dict.fromkeys(lv.concurrency for lv in self.levels))
@@ -225,17 +258,19 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
         warmup = iter(range(2 * concurrency))
         await asyncio.gather(*(worker(warmup, False) for _ in range(concurrency)))
         timed = iter(range(requests))
-        before = await read_counters(client, url)
+        before, segment_before = await read_counters(client, url)
         start = time.perf_counter()
         await asyncio.gather(*(worker(timed, True) for _ in range(concurrency)))
         seconds = time.perf_counter() - start
-        used = await read_counters(client, url) - before
+        after, segment_after = await read_counters(client, url)
+    used, segment = after - before, segment_after - segment_before
     lat_ms = np.asarray(latencies) * 1000.0
     ok = requests - len(errors)
     return LoadResult(concurrency, requests, len(errors), seconds, float(np.percentile(lat_ms, 50)),
                       float(np.percentile(lat_ms, 99)), ok / seconds, errors[0] if errors else "",
                       used.images / used.batches if used.batches else 0.0, used.seconds / seconds,
-                      used.images / used.seconds if used.seconds else 0.0, round_)
+                      used.images / used.seconds if used.seconds else 0.0, round_, float(lat_ms.mean()),
+                      segment.route_mean_ms(), segment.stage_means_ms())
 
 
 class BareModel:
@@ -278,6 +313,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
     bodies, desc = load_inputs(config.images, config.image_size)
     report = BenchReport(config, f"{info.name} ({info.kind}, {info.precision}, {info.image_size}px)", desc)
     bare = BareModel(path, bodies, threads)
+    report.load.append(list(os.getloadavg()))
     with server_process(config, path, threads) as url:
         for round_ in range(config.rounds):
             levels = [asyncio.run(_drive(url, bodies, c, config.requests, config.output, round_))
@@ -286,19 +322,35 @@ def run_bench(config: BenchConfig) -> BenchReport:
             served = {round(lv.mean_batch) for lv in levels if lv.mean_batch >= 0.5}
             batches = tuple(sorted(served | {8}, reverse=True))  # batch 8 first
             report.bare_rounds.append(bare.throughput(batches, config.bare_seconds))
+    report.load.append(list(os.getloadavg()))
     return report
+
+
+def format_breakdown(report: BenchReport) -> list[str]:
+    """Per level, where a request's time went, in mean milliseconds."""
+    stages = list(dict.fromkeys(s for lv in report.levels for s in lv.stages_ms))
+    lines = ["", "where a /v1/segment request's time went, mean ms: client = latency the client saw = outside the "
+             "app (HTTP, sockets, the client) + the stages inside it",
+             f"{'round':>5} {'concurrency':>11} {'client':>7} {'outside':>7} " + " ".join(f"{s:>10}" for s in stages)]
+    for lv in report.levels:
+        lines.append(f"{lv.round + 1:>5} {lv.concurrency:>11} {lv.client_mean_ms:>7.1f} {lv.outside_ms:>7.1f} "
+                     + " ".join(f"{lv.stages_ms.get(s, 0.0):>10.2f}" for s in stages))
+    return lines
 
 
 def format_report(report: BenchReport) -> str:
     """A plain table for the terminal."""
     c = report.config
+    load = " -> ".join(f"{a[0]:.2f}" for a in report.load) or "?"
     lines = [
+        f"date: {report.date}; command: {c.command()}",
         f"cpu: {report.cpu.get('model', '?')}, {report.cpu.get('cores', '?')} core(s), speed flags: "
         f"{' '.join(report.cpu.get('flags', [])) or 'none'}",
         f"model: {report.model_name}",
         f"inputs: {report.inputs}",
         f"server: threads={c.threads or cpu_quota()} max_batch={c.max_batch} batch_wait_ms={c.batch_wait_ms:g} "
-        f"output={c.output}; client and server share this machine's {cpu_quota()} CPU(s)",
+        f"output={c.output}; client and server share this machine's {cpu_quota()} CPU(s), load average "
+        f"(1 min) {load} from start to end",
         "",
         f"{'round':>5} {'concurrency':>11} {'requests':>8} {'errors':>6} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
         f" {'vs bare':>8} {'batch':>6} {'batching':>8} {'contention':>10} {'busy':>5} {'bare b8':>8}",
@@ -318,6 +370,7 @@ def format_report(report: BenchReport) -> str:
         ratios = report.ratios(c)
         lines.append(f"concurrency {c}: vs bare median {np.median(ratios):.2f} (min {min(ratios):.2f}, max "
                      f"{max(ratios):.2f}) over {len(ratios)} round(s)")
+    lines += format_breakdown(report)
     for lv in report.levels:
         if lv.errors:
             lines.append(f"concurrency {lv.concurrency}: first error: {lv.first_error}")
