@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from deploy_fixtures import tiny_onnx_model
 
-from personseg.commands._pipeline_console import where_to_look
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.local import STATE_DIR_ENV, stop_local
 from personseg.deploy.step import run
+from personseg_kfp.local.console import where_to_look
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -153,7 +153,7 @@ def test_the_committed_people_are_all_train_licensed_and_not_the_held_out_photos
 
 
 def test_the_runs_console_line_names_the_extra_set(tmp_path: Path):
-    from personseg_kfp.step_figures import EXECUTOR_OUTPUT, ingest
+    from personseg_kfp.local.figures import EXECUTOR_OUTPUT, ingest
 
     def line(meta: dict) -> str:
         task = tmp_path / json.dumps(meta).replace("/", "_").replace('"', "")

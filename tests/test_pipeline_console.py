@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from pipeline_fixtures import candidates_index, eval_result
 
-from personseg.commands._pipeline_console import RunConsole, where_to_look
 from personseg.console.launcher import personseg_command
 from personseg.steps import summary
 from personseg.steps.evaluate import gate_summary
 from personseg.steps.selection import judge, select
-from personseg_kfp.watch import RunWatcher
+from personseg_kfp.local.console import RunConsole, where_to_look
+from personseg_kfp.local.watch import RunWatcher
 
 MAX_LINES = 60  # what a person reads before the report
 RUN = "person-segmentation-2026-12-01-14-00-00-000000"

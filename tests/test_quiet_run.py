@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from personseg.cli import main
-from personseg.console.redirect import output_to_file, tail
+from personseg_kfp.local.redirect import output_to_file, tail
 
 CHILD = "import sys; print('child-out', flush=True); print('child-err', file=sys.stderr, flush=True)"
 
@@ -76,9 +76,9 @@ def test_a_failing_run_prints_the_steps_reason_and_the_log_path(tmp_path: Path, 
 
 def test_a_bug_shows_its_class_and_the_logs_tail(tmp_path: Path) -> None:
     """Not a user's mistake: the exception's class leads the headline and the log's last lines follow."""
-    from personseg.commands._pipeline_console import RunConsole
-    from personseg.console.redirect import raised
-    from personseg_kfp.watch import StepEvent
+    from personseg_kfp.local.console import RunConsole
+    from personseg_kfp.local.redirect import raised
+    from personseg_kfp.local.watch import StepEvent
 
     log = tmp_path / "pipeline.log"
     log.write_text("Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n"

@@ -65,7 +65,7 @@ def handle_run(args: argparse.Namespace) -> int:
     """Run locally, starting the local S3 server if no endpoint is configured; print the report.
 
     Without ``-v`` the steps' logs go to a file and the terminal shows one line per step start and end
-    (``_pipeline_quiet``); with ``-v`` everything streams live, as kfp.local prints it.
+    (``personseg_kfp.local.quiet``); with ``-v`` everything streams live, as kfp.local prints it.
     """
     require_kfp()
     from personseg_kfp.params import parse_params
@@ -73,12 +73,12 @@ def handle_run(args: argparse.Namespace) -> int:
 
     params = parse_params(args.param, person_segmentation)
     if not getattr(args, "verbose", False):
-        from personseg.commands._pipeline_quiet import run_quiet
+        from personseg_kfp.local.quiet import run_quiet
 
         return run_quiet(args.root, lambda: _run(params, args.root, args.storage_dir))
     outcome = _run(params, args.root, args.storage_dir)
     print(outcome.report.read_text())
-    from personseg.commands._pipeline_console import where_to_look
+    from personseg_kfp.local.console import where_to_look
 
     print("\n".join(where_to_look(outcome.run_dir, outcome.report, None)))
     return 0
@@ -86,7 +86,7 @@ def handle_run(args: argparse.Namespace) -> int:
 
 def _run(params: dict, root: str, storage_dir: str):  # -> LocalRun (personseg_kfp imports kfp: lazily)
     """``run_local``, inside a local S3 server unless the environment names one."""
-    from personseg_kfp.local import run_local
+    from personseg_kfp.local.run import run_local
 
     if os.environ.get("MINIO_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL"):
         return run_local(params, root)

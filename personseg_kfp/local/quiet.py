@@ -17,16 +17,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from personseg.commands._pipeline_console import RunConsole
 from personseg.console.progress import PROGRESS_FILE_ENV
-from personseg.console.redirect import output_to_file, raised, tail
 from personseg.errors import UserError
+from personseg_kfp.local.console import RunConsole
+from personseg_kfp.local.redirect import output_to_file, raised, tail
 
 TAIL_LINES = 20
 
 
 class Outcome(Protocol):
-    """What a finished local run returns (``personseg_kfp.local.LocalRun``)."""
+    """What a finished local run returns (``personseg_kfp.local.run.LocalRun``)."""
 
     run_dir: Path
     report: Path
@@ -78,7 +78,7 @@ def _link_log(log_path: Path, run_dir: Path | None) -> Path:
 
 def run_quiet(root: str | Path, run: Callable[[], Outcome]) -> int:
     """Run ``run()`` (returns a ``LocalRun``) with its output in a log under ``root``; print the few lines."""
-    from personseg_kfp.watch import RunWatcher
+    from personseg_kfp.local.watch import RunWatcher
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from personseg.console.progress import read_progress
-from personseg_kfp.step_figures import EXECUTOR_OUTPUT, key_figure
+from personseg_kfp.local.figures import EXECUTOR_OUTPUT, key_figure
 
 POLL_SECONDS = 0.5
 

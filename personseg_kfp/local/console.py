@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from personseg.console.launcher import personseg_command
-from personseg.console.redirect import strip_colour
+from personseg_kfp.local.redirect import strip_colour
 
 DEMO_PHOTO = ("real", "grace_hopper.jpg")
 MAX_FIGURE = 200  # a longer figure (every candidate's gate failure) is cut: the report below has it whole
 
 
 class Event(Protocol):
-    """A step event (``personseg_kfp.watch.StepEvent``)."""
+    """A step event (``personseg_kfp.local.watch.StepEvent``)."""
 
     task: str
     state: str
