@@ -68,7 +68,7 @@ push:
 	REGISTRY='$(REGISTRY)' bash scripts/images.sh push
 
 test-images: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow -s tests/test_images_slow.py
+	$(BIN)/python -m pytest -q -m slow -s tests/test_images_slow.py tests/test_deploy_container.py
 
 clean:
 	rm -rf runs build *.egg-info

@@ -57,14 +57,16 @@ def debian_mirror(suite: str = "bookworm", etc_apt: Path = Path("/etc/apt")) -> 
 
 @dataclass
 class Buildah:
-    """buildah with its own vfs store under ``root``: nothing touches the machine's image store."""
+    """buildah with its own store under ``root`` (vfs, or ``driver``): nothing touches the machine's image store."""
 
     root: Path
+    driver: str = "vfs"
 
     @property
     def global_opts(self) -> list[str]:
         """The flags that select the private store."""
-        return ["--root", str(self.root / "storage"), "--runroot", str(self.root / "run"), "--storage-driver", "vfs"]
+        return ["--root", str(self.root / "storage"), "--runroot", str(self.root / "run"), "--storage-driver",
+                self.driver]
 
     def __call__(self, *args: str, timeout: float = 600) -> str:
         """Run ``buildah <args>`` and return stdout; fail the test with stderr when it fails."""
@@ -87,6 +89,23 @@ def debootstrap_base(rootfs: Path, tarball: Path, mirror: str, suite: str = "boo
     tmp = tarball.with_suffix(".part")
     subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tmp), "."], check=True, timeout=600)
     tmp.replace(tarball)
+    return tarball
+
+
+def base_tarball(tmp_path: Path) -> Path:
+    """The debootstrap tarball, from ``PERSONSEG_IMAGES_CACHE`` when it holds one (made and kept there if not)."""
+    import shutil
+
+    cache = os.environ.get("PERSONSEG_IMAGES_CACHE")
+    folder = Path(cache) if cache else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    tarball = folder / "debian-bookworm-python3.tar"
+    if not tarball.is_file():
+        rootfs = tmp_path / "rootfs"
+        mirror = debian_mirror()
+        assert mirror, "no Debian bookworm mirror configured for apt"
+        debootstrap_base(rootfs, tarball, mirror)
+        shutil.rmtree(rootfs)
     return tarball
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from images_fixtures import ROOT, Buildah, debian_mirror, debootstrap_base, host_ca_bundle, import_base
+from images_fixtures import ROOT, Buildah, base_tarball, debian_mirror, host_ca_bundle, import_base
 from serving_fixtures import (
     decode_png,
     encode,
@@ -69,19 +69,6 @@ def buildah(tmp_path: Path):
     shutil.rmtree(tool.root, ignore_errors=True)
 
 
-def _base_tarball(tmp_path: Path) -> Path:
-    """The debootstrap tarball, from ``PERSONSEG_IMAGES_CACHE`` when it holds one."""
-    cache = os.environ.get("PERSONSEG_IMAGES_CACHE")
-    folder = Path(cache) if cache else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    tarball = folder / "debian-bookworm-python3.tar"
-    if not tarball.is_file():
-        rootfs = tmp_path / "rootfs"
-        debootstrap_base(rootfs, tarball, debian_mirror())
-        shutil.rmtree(rootfs)
-    return tarball
-
-
 @contextlib.contextmanager
 def _container_process(buildah: Buildah, image: str, args: list[str], log: Path, mounts: list[str]):
     """Run the image's entrypoint with ``args`` (as ``docker run IMAGE ARGS`` would); stop it afterwards."""
@@ -119,7 +106,7 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 18
 
 def test_serving_image_builds_on_a_local_debian_base_and_serves_a_mounted_model(tmp_path: Path, buildah: Buildah):
     started = time.monotonic()
-    import_base(buildah, _base_tarball(tmp_path), BASE, host_ca_bundle())
+    import_base(buildah, base_tarball(tmp_path), BASE, host_ca_bundle())
     base_done = time.monotonic()
 
     env = {**os.environ, "ENGINE": "buildah", "BUILDAH_OPTS": " ".join(buildah.global_opts),
@@ -221,7 +208,7 @@ def _torch_wheels(tmp_path: Path) -> Path:
 
 def test_pipeline_image_builds_from_its_lock_and_a_local_torch_wheel(tmp_path: Path, buildah: Buildah):
     started = time.monotonic()
-    import_base(buildah, _base_tarball(tmp_path), BASE, host_ca_bundle())
+    import_base(buildah, base_tarball(tmp_path), BASE, host_ca_bundle())
     wheels = _torch_wheels(tmp_path)
     base_done = time.monotonic()
 

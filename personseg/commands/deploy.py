@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", help="models:/NAME@STAGE, models:/NAME:VERSION, s3://... or a local dir (required, "
                    "except with --stop)")
-    p.add_argument("--target", choices=("kubernetes", "kserve", "local"), default="kubernetes",
-                   help="a Deployment and Service, a KServe InferenceService, or a server on this machine")
+    p.add_argument("--target", choices=("kubernetes", "kserve", "local", "container"), default="kubernetes",
+                   help="a Deployment and Service, a KServe InferenceService, a server process on this machine, or "
+                   "the serving image as a container on this machine (Docker, else podman)")
     p.add_argument("--namespace", help="target namespace (default: $PERSONSEG_NAMESPACE, the pod's own, or personseg)")
     p.add_argument("--name", default="personseg", help="name of the Deployment/Service/InferenceService")
     p.add_argument("--image", help="serving image (default: from the package version, $PERSONSEG_IMAGE_REGISTRY)")
@@ -36,10 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Secret with keys accesskey/secretkey that the pods read S3 credentials from: a read-only "
                         "key on the model bucket (docs/kubeflow.md)")
     p.add_argument("--context", help="kubeconfig context (default: current, or in-cluster)")
-    p.add_argument("--state-dir", help="local target: where running servers are recorded (default "
+    p.add_argument("--state-dir", help="local and container targets: where running servers are recorded (default "
                    "$PERSONSEG_DEPLOY_STATE, else runs/deploy)")
     p.add_argument("--stop", action="store_true",
-                   help="stop the local server recorded as --name and exit (whatever --target says)")
+                   help="stop the server recorded as --name and exit: its container with --target container, else "
+                   "the local server process")
     p.set_defaults(func=handler)
 
 
@@ -50,6 +52,13 @@ def handler(args: argparse.Namespace) -> int:
     from personseg.errors import UserError
     from personseg.image_refs import serving_image
 
+    if args.stop and args.target == "container":
+        from personseg.deploy.container import stop_command as stop_container
+        from personseg.deploy.local import state_dir
+
+        stopped = stop_container(state_dir(args.state_dir), args.name)
+        print(f"stopped {args.name}: container {stopped['name']} serving {stopped['model']} at {stopped['url']}")
+        return 0
     if args.stop:
         from personseg.deploy.local import state_dir, stop_command
 

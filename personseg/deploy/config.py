@@ -12,7 +12,7 @@ from typing import Any
 from personseg.errors import UserError
 from personseg.image_refs import serving_image
 
-TARGETS = ("kubernetes", "kserve", "local")
+TARGETS = ("kubernetes", "kserve", "local", "container")
 NAMESPACE_ENV = "PERSONSEG_NAMESPACE"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

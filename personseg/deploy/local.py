@@ -151,17 +151,18 @@ def start_server(model_uri: str, port: int, log_path: Path, threads: int | None,
 
 
 @contextlib.contextmanager
-def exclusive(directory: Path, name: str) -> Iterator[None]:
-    """Hold ``local-<name>.lock`` for a deploy: a second deploy of the name meanwhile is refused.
+def exclusive(directory: Path, name: str, target: str = "local") -> Iterator[None]:
+    """Hold ``<target>-<name>.lock`` for a deploy: a second deploy of the name meanwhile is refused.
 
     The kernel drops a ``flock`` when its holder exits, so a killed deploy leaves no stale lock.
     """
-    fd = os.open(directory / f"local-{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    lock = directory / f"{target}-{name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DeployBusy(f"another local deploy of '{name}' is running (lock {directory}/local-{name}.lock); "
+            raise DeployBusy(f"another {target} deploy of '{name}' is running (lock {lock}); "
                              "retry when it ends") from None
         yield
     finally:

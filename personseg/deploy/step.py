@@ -2,7 +2,8 @@
 
 ``run(config)`` is the step function the CLI and the pipeline component call. Targets:
 ``kubernetes`` (Deployment + Service + HPA + ServiceAccount), ``kserve`` (InferenceService in raw
-deployment mode) and ``local`` (a server process on 127.0.0.1). ``render(config)`` gives the YAML
+deployment mode), ``local`` (a server process on 127.0.0.1) and ``container`` (the serving image on
+this machine's Docker or podman). ``render(config)`` gives the YAML
 that ``--dry-run`` prints, without touching a cluster. The mask the smoke test must see is read (or,
 for a model outside the registry, computed) before anything changes, so a version whose card has
 none is refused without a rollout.
@@ -36,6 +37,10 @@ def _storage_uri(model: PinnedModel, registry: DeployRegistry | None) -> str:
 
 
 def _cluster_model(cfg: DeployConfig) -> None:
+    if cfg.target == "container" and not (cfg.model.startswith("s3://") or is_registry_ref(cfg.model)):
+        raise UserError(f"--model {cfg.model}: the container pulls its model from the registry at start; publish "
+                        "it first (personseg models publish DIR --name NAME) and pass models:/NAME@candidate or an "
+                        "s3:// URI")
     if cfg.target != "local" and not (cfg.model.startswith("s3://") or is_registry_ref(cfg.model)):
         raise UserError(f"--model {cfg.model}: a cluster cannot read a local path; publish it first "
                         "(personseg models publish DIR --name NAME) and pass models:/NAME@candidate or an s3:// URI")
@@ -59,8 +64,8 @@ def render(cfg: DeployConfig, registry: Callable[[], DeployRegistry] = Registry.
     from personseg.deploy.kserve import render_kserve
     from personseg.deploy.objects import render_kubernetes, to_yaml
 
-    if cfg.target == "local":
-        raise UserError("--dry-run prints Kubernetes objects; the local target has none")
+    if cfg.target in ("local", "container"):
+        raise UserError(f"--dry-run prints Kubernetes objects; the {cfg.target} target has none")
     _cluster_model(cfg)
     if cfg.target == "kserve":
         model, reg = resolve_model(cfg.model, registry)
@@ -94,6 +99,14 @@ def run(
         model, reg = resolve_model(cfg.model, registry)
         pinned = _pinned(cfg, model, reg)
         return deploy_local(pinned, model, reg, local_state_dir(state_dir), _expected(cfg, model, reg))
+    if cfg.target == "container":
+        from personseg.deploy.container import deploy_container
+        from personseg.deploy.local import state_dir as local_state_dir
+
+        _cluster_model(cfg)
+        model, reg = resolve_model(cfg.model, registry)
+        pinned = _pinned(cfg, model, reg)
+        return deploy_container(pinned, model, reg, local_state_dir(state_dir), _expected(cfg, model, reg))
 
     from personseg.deploy.cluster import deploy_cluster
     from personseg.deploy.lease import deploy_lease
