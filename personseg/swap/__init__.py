@@ -1,0 +1,1 @@
+"""The swap: bilinear upsampling replaced by transposed convolutions, then fine-tuned (``step.run``)."""
