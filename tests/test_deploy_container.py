@@ -30,13 +30,14 @@ from serving_image_fixtures import serving_image_built  # noqa: F401
 from personseg.cli import main
 from personseg.containers.engine import connect
 from personseg.deploy.config import DeployConfig
+from personseg.deploy.container_spec import LABEL_DEPLOYMENT
 from personseg.deploy.outcome import DeployFailed
 from personseg.deploy.step import run
-from personseg.deploy.container_spec import LABEL_DEPLOYMENT
 
 storage_fixtures = pytest.importorskip("storage_fixtures", reason="tests/storage_fixtures.py (weed fixture) absent")
 s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env
+publish = storage_fixtures.publish
 
 pytestmark = pytest.mark.slow
 NAME = "ctr-test"
@@ -109,7 +110,7 @@ def test_container_deploy_serves_rolls_back_and_stops(serving_image_built, s3_en
     registry = Registry.from_env()
     name = storage_fixtures.unique_name()
     state = tmp_path / "state"
-    v1 = registry.publish(tiny_onnx_model(tmp_path / "v1"), name=name)
+    v1 = publish(registry, tiny_onnx_model(tmp_path / "v1"), name=name)
     registry.promote(name, v1, "candidate")
     try:
         # v1: the container pulls models:/NAME:1 from S3, passes the smoke test, serves a request.
@@ -140,7 +141,7 @@ def test_container_deploy_serves_rolls_back_and_stops(serving_image_built, s3_en
                   f"{one['smoke']['seconds'] * 1000:.0f} ms")
 
         # v2: its server answers blank masks; the smoke test fails, v1 keeps serving and stays production.
-        v2 = registry.publish(tiny_onnx_model(tmp_path / "v2"), name=name)
+        v2 = publish(registry, tiny_onnx_model(tmp_path / "v2"), name=name)
         registry.promote(name, v2, "candidate")
         # (the registry refuses a model that finds no person in the probe: its files go to a plain S3 prefix)
         blank_dir = tiny_onnx_model(tmp_path / "blank", bias=-10.0)
@@ -172,7 +173,7 @@ def test_container_deploy_serves_rolls_back_and_stops(serving_image_built, s3_en
         # and just after it (the deploy sees it no longer serves); v1 keeps serving both times.
         real_smoke = container_target.run_smoke
         for when, expected in (("before", "smoke test: POST"), ("after", "after the smoke test")):
-            version = registry.publish(tiny_onnx_model(tmp_path / when), name=name)
+            version = publish(registry, tiny_onnx_model(tmp_path / when), name=name)
             registry.promote(name, version, "candidate")
 
             def sabotaged(post, mask, when=when):

@@ -8,8 +8,8 @@ import pytest
 
 from personseg.cli import main
 from personseg.deploy.config import DeployConfig
-from personseg.deploy.step import run
 from personseg.deploy.container_spec import memory_bytes, run_options, server_environment
+from personseg.deploy.step import run
 from personseg.errors import UserError
 
 
