@@ -1,4 +1,4 @@
-"""Run the whole pipeline on this machine with ``kfp.local`` (each step a subprocess of this Python).
+"""Run the whole pipeline on this machine with ``kfp.local``: each step a subprocess of this Python, or a container.
 
 What runs is the compiled package a cluster gets: the pipeline is compiled, loaded back with
 ``kfp.components.load_component_from_file`` and run, so the local run and a cluster run have the same
@@ -8,6 +8,9 @@ retry only delays the error a person needs to see (kfp.local honours them, with 
 The caller provides object storage through the environment (``MINIO_*``): the CLI starts the local
 S3 server when none is configured. ``deploy_target`` defaults to ``local``, so the gate's deploy
 branch starts the model server as a process on 127.0.0.1.
+
+With ``runner="container"`` each step runs in the image the compiled YAML names, on a Docker engine or
+podman (``personseg_kfp.local.containers``); the caller passes the engine's ``DOCKER_HOST`` in the environment.
 """
 
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from typing import Any
 import yaml
 
 LOCAL_DEFAULTS = {"deploy_target": "local", "s3_endpoint": ""}
+RUNNERS = ("subprocess", "container")
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,12 @@ class LocalRun:
     params: dict[str, Any]
 
 
-def run_local(params: dict[str, Any], pipeline_root: str | Path) -> LocalRun:
-    """Run ``person_segmentation`` with ``params`` (over the local defaults); outputs go under ``pipeline_root``."""
+def run_local(params: dict[str, Any], pipeline_root: str | Path, runner: str = "subprocess") -> LocalRun:
+    """Run ``person_segmentation`` with ``params`` (over the local defaults); outputs go under ``pipeline_root``.
+
+    ``runner`` is ``subprocess`` (this Python runs each step) or ``container`` (the step image does).
+    """
+    import contextlib
     import tempfile
 
     from kfp import components, local
@@ -43,8 +51,21 @@ def run_local(params: dict[str, Any], pipeline_root: str | Path) -> LocalRun:
     with tempfile.TemporaryDirectory(prefix="personseg-pipeline-") as tmp:
         package = without_retries(compile_pipeline(Path(tmp) / PACKAGE_FILE))
         pipeline = components.load_component_from_file(str(package))
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    pipeline(**args)
+    if runner == "subprocess":
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+        steps = contextlib.nullcontext()
+    elif runner == "container":
+        import uuid
+
+        from personseg_kfp.local.containers import container_runner, containers_for_steps, writable_root
+
+        writable_root(root)
+        local.init(runner=container_runner(root, uuid.uuid4().hex), pipeline_root=str(root), raise_on_error=True)
+        steps = containers_for_steps()
+    else:
+        raise ValueError(f"runner {runner!r}: expected one of {', '.join(RUNNERS)}")
+    with steps:
+        pipeline(**args)
     run_dir = newest_run(root)
     # evaluate's report when the run trained; check_data's ("no new data since version N") when it did not
     report = next(p for p in (run_dir / "evaluate" / "report", run_dir / "check-data" / "report") if p.is_file())

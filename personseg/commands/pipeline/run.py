@@ -8,11 +8,13 @@ file and the terminal shows a line per step and a short ending (``personseg_kfp.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 from pathlib import Path
 
 from personseg.commands.pipeline import require_kfp
+from personseg_kfp.local.run import RUNNERS  # imports no kfp: the parser is built without it
 
 log = logging.getLogger(__name__)
 DEFAULT_ROOT = Path("runs/pipeline")
@@ -27,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--root", default=str(DEFAULT_ROOT), help="where run outputs go (default runs/pipeline)")
     run.add_argument("--storage-dir", default=str(DEFAULT_STORAGE),
                      help="local S3 server data, started when MINIO_ENDPOINT is unset (default runs/s3)")
+    run.add_argument("--runner", choices=RUNNERS, default="subprocess",
+                     help="subprocess: each step in this Python (default); container: each step in the pipeline "
+                     "image (make images), on Docker or else podman, as the image's user, on the host network")
     run.set_defaults(func=handler)
 
 
@@ -40,8 +45,8 @@ def handler(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         from personseg_kfp.local.quiet import run_quiet
 
-        return run_quiet(args.root, lambda: _run(params, args.root, args.storage_dir))
-    outcome = _run(params, args.root, args.storage_dir)
+        return run_quiet(args.root, lambda: _run(params, args.root, args.storage_dir, args.runner))
+    outcome = _run(params, args.root, args.storage_dir, args.runner)
     print(outcome.report.read_text())
     from personseg_kfp.local.console import where_to_look
 
@@ -49,14 +54,21 @@ def handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(params: dict, root: str, storage_dir: str):  # -> LocalRun (personseg_kfp imports kfp: lazily)
-    """``run_local``, inside a local S3 server unless the environment names one."""
+def _run(params: dict, root: str, storage_dir: str, runner: str):  # -> LocalRun (personseg_kfp imports kfp)
+    """``run_local``, inside a local S3 server unless the environment names one, and a container engine if asked."""
     from personseg_kfp.local.run import run_local
 
-    if os.environ.get("MINIO_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL"):
-        return run_local(params, root)
-    from personseg.storage.server import local_s3
+    with contextlib.ExitStack() as stack:
+        if runner == "container":
+            from personseg.containers.engine import connect
+            from personseg_kfp.local.containers import engine_in_env
 
-    with local_s3(storage_dir, set_env=True) as server:
-        log.info("local S3 server at %s (data in %s)", server.endpoint, storage_dir)
-        return run_local(params, root)
+            engine = stack.enter_context(connect())
+            log.info("container engine: %s at %s", engine.kind, engine.docker_host)
+            stack.enter_context(engine_in_env(engine.env()))
+        if not (os.environ.get("MINIO_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")):
+            from personseg.storage.server import local_s3
+
+            server = stack.enter_context(local_s3(storage_dir, set_env=True))
+            log.info("local S3 server at %s (data in %s)", server.endpoint, storage_dir)
+        return run_local(params, root, runner)
