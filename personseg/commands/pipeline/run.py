@@ -67,7 +67,7 @@ def _run(params: dict, root: str, storage_dir: str, runner: str):  # -> LocalRun
             log.info("container engine: %s at %s", engine.kind, engine.docker_host)
             stack.enter_context(engine_in_env(engine.env()))
         if not (os.environ.get("MINIO_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")):
-            from personseg.storage.server import local_s3
+            from personseg.storage.weed import local_s3
 
             server = stack.enter_context(local_s3(storage_dir, set_env=True))
             log.info("local S3 server at %s (data in %s)", server.endpoint, storage_dir)
