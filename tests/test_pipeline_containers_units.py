@@ -1,0 +1,111 @@
+"""The container runner's pieces without an engine: the step's environment, the run folder's group bit, and
+how a step container is run, waited on and removed (against a recording stand-in for the docker SDK client).
+
+The stand-in copies the docker SDK 7.x calls kfp.local makes (``containers.run(detach=True)`` returning a
+container with ``logs(stream=True)``, ``wait()``, ``remove()``; ``images.get`` raising ``ImageNotFound``). What
+it does not do, an engine does: auto-removal, podman 4.3's 500 on a removed container, a kill from outside.
+Those run for real in tests/test_pipeline_containers_slow.py.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import docker
+import pytest
+
+from personseg.errors import UserError
+from personseg_kfp.local import containers
+from personseg_kfp.local.containers import run_step_container, step_environment, writable_root
+
+
+class FakeContainer:
+    def __init__(self, code: int, lines: list[bytes], fail_logs: bool = False) -> None:
+        self.name, self.code, self.lines, self.fail_logs, self.removed = "step-1", code, lines, fail_logs, False
+
+    def logs(self, stream: bool, follow: bool):
+        if self.fail_logs:
+            raise KeyboardInterrupt  # the person pressed Ctrl-C while the step ran
+        return iter(self.lines)
+
+    def wait(self) -> dict:
+        return {"StatusCode": self.code}
+
+    def remove(self, force: bool) -> None:
+        self.removed = force
+
+
+class FakeClient:
+    def __init__(self, container: FakeContainer, images: tuple[str, ...] = ("img/pipeline:1",)) -> None:
+        self.container, self.known, self.run_args = container, images, None
+        self.images, self.containers = self, self
+
+    def get(self, image: str) -> object:
+        if image not in self.known:
+            raise docker.errors.ImageNotFound(image)
+        return object()
+
+    def run(self, **kwargs) -> FakeContainer:
+        self.run_args = kwargs
+        return self.container
+
+
+COMMAND = ["sh", "-ec", "program", "--executor_input", "{}"]
+
+
+def test_a_step_runs_without_auto_remove_with_its_command_as_entrypoint_and_is_removed(capsys) -> None:
+    client = FakeClient(FakeContainer(0, [b"step says hi\n"]))
+    assert run_step_container(client, "img/pipeline:1", COMMAND, {"/r": {"bind": "/r"}}, user="1000:1000") == 0
+    args = client.run_args
+    assert "auto_remove" not in args and args["detach"] is True
+    assert args["entrypoint"] == ["sh"] and args["command"] == COMMAND[1:]  # as Kubernetes' `command` does
+    assert args["user"] == "1000:1000" and args["volumes"] == {"/r": {"bind": "/r"}}
+    assert client.container.removed
+    assert "step says hi" in capsys.readouterr().out
+
+
+def test_a_killed_step_fails_with_its_signal_named_and_is_removed(capsys) -> None:
+    client = FakeClient(FakeContainer(137, [b"epoch 1/2\n"]))
+    assert run_step_container(client, "img/pipeline:1", COMMAND, {}) == 137
+    assert "ended with exit 137 (killed by SIGKILL)" in capsys.readouterr().out
+    assert client.container.removed
+
+
+def test_a_step_interrupted_on_the_host_is_removed_too() -> None:
+    client = FakeClient(FakeContainer(0, [], fail_logs=True))
+    with pytest.raises(KeyboardInterrupt):
+        run_step_container(client, "img/pipeline:1", COMMAND, {})
+    assert client.container.removed
+
+
+def test_a_missing_image_is_named_with_how_to_build_it() -> None:
+    client = FakeClient(FakeContainer(0, []))
+    with pytest.raises(UserError, match=r"no image other/pipeline:latest: build it first \(make images"):
+        run_step_container(client, "other/pipeline", COMMAND, {})
+    assert client.run_args is None
+
+
+def test_kfp_runs_steps_with_ours_only_inside_the_block() -> None:
+    from kfp.local import docker_task_handler
+
+    original = docker_task_handler.run_docker_container
+    with containers.containers_for_steps():
+        assert docker_task_handler.run_docker_container is run_step_container
+    assert docker_task_handler.run_docker_container is original
+
+
+def test_steps_get_storage_variables_and_step_settings_not_host_paths() -> None:
+    env = step_environment({"MINIO_ENDPOINT": "http://127.0.0.1:9000", "AWS_SECRET_ACCESS_KEY": "k",
+                            "PERSONSEG_PROGRESS_FILE": "/runs/p", "PERSONSEG_DATASETS": "/checkout/datasets",
+                            "DOCKER_HOST": "unix:///x.sock", "HOME": "/root", "PATH": "/venv/bin"})
+    assert env == {"MINIO_ENDPOINT": "http://127.0.0.1:9000", "AWS_SECRET_ACCESS_KEY": "k",
+                   "PERSONSEG_PROGRESS_FILE": "/runs/p"}
+
+
+def test_the_run_folder_gains_only_its_group_write_bit(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    root.mkdir(mode=0o755)
+    root.chmod(0o755)
+    writable_root(root)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o775
