@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -38,6 +37,7 @@ from personseg.serving.decode import ImageLimits, decode_image
 from personseg.serving.errors import NOT_READY, NotReady, RequestError
 from personseg.serving.model import Loader, Prepared, SegmentationModel
 from personseg.serving.prometheus import ServerMetrics
+from personseg.serving.segment_job import SegmentJob
 from personseg.serving.settings import ServeSettings
 from personseg.serving.ticket import ClientGone, Ticket
 from personseg.serving.timeline import Timeline
@@ -157,23 +157,8 @@ class SegmentationService:
         self.require_ready()
         self.admission.enter(ticket, images, nbytes)
 
-    async def _run(self, fn: Callable[..., T], *args: Any, timeline: Timeline | None = None, stage: str = "") -> T:
-        """``fn(*args)`` in the worker pool; its time counts towards ``stage`` of ``timeline``, if given."""
-        loop = asyncio.get_running_loop()
-        if timeline is None:
-            return await loop.run_in_executor(self.pool, fn, *args)
-        sent, span = time.perf_counter(), [0.0, 0.0]
-
-        def job() -> T:
-            span[0] = time.perf_counter()
-            try:
-                return fn(*args)
-            finally:
-                span[1] = time.perf_counter()
-
-        result = await loop.run_in_executor(self.pool, job)
-        timeline.worked(stage, sent, span[0], span[1])
-        return result
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     @staticmethod
     async def _logits(batcher: MicroBatcher, tensors: list[np.ndarray], ticket: Ticket,
@@ -220,8 +205,8 @@ class SegmentationService:
                       alpha: str | None = None, timeline: Timeline | None = None) -> bytes:
         """``/v1/segment``: encoded image in, PNG (mask, probability, cutout or composite) out.
 
-        The image is announced to the batcher while it is decoded, so a batch about to start waits for it
-        (``MicroBatcher.expect``); where the time went is recorded in ``timeline`` and in the metrics.
+        The work runs as a ``SegmentJob`` (pool, inference thread, pool); where the time went is recorded in
+        ``timeline`` and in the metrics.
         """
         timeline = timeline or Timeline()
         output = compose.parse_output(output)
@@ -233,19 +218,18 @@ class SegmentationService:
                                "'background' part, not both", kind="bad_parameter")
         background: tuple[int, int, int] | Image.Image | None = compose.parse_colour(colour) if colour else None
         batcher = self.require_ready()
-        batcher.expect(1)
-        try:
-            image, prepared = await self._run(self._prepare, upload.image, ticket, timeline=timeline, stage="decode")
-            if upload.background is not None:
-                background = await self._run(self._background, upload.background, ticket, timeline=timeline,
-                                             stage="decode")
-        except BaseException:
-            batcher.unexpect(1)
-            raise
-        (inference,) = await self._logits(batcher, [prepared.tensor], ticket, announced=1)
-        timeline.batched(inference.queued, inference.started, inference.ended)
-        png = await self._run(self._render, output, image, prepared, inference.result(), background, alpha,
-                              timeline=timeline, stage="render")
+
+        def prepare() -> tuple[tuple, np.ndarray]:
+            image, prepared = self._prepare(upload.image, ticket)
+            backdrop = background if upload.background is None else self._background(upload.background, ticket)
+            return (image, prepared, backdrop), prepared.tensor
+
+        def render(kept: tuple, logits: np.ndarray) -> bytes:
+            image, prepared, backdrop = kept
+            return self._render(output, image, prepared, logits, backdrop, alpha)
+
+        job = SegmentJob(asyncio.get_running_loop(), self.pool, batcher, ticket, timeline, prepare, render)
+        png = await job.run()
         self.metrics.observe_stages(timeline.finish())
         return png
 

@@ -1,9 +1,10 @@
 """Where one ``/v1/segment`` request's time went inside the app, stage by stage.
 
 The stages add up to the route's time: reading the body, decoding and preprocessing, waiting for a
-batch, the model, postprocessing and PNG encoding, the hand-offs between the event loop, the worker
-pool and the inference thread (a thread that has work to do but is not running yet), and ``other``
-(the route's own Python). ``/metrics`` sums them (``personseg_segment_stage_seconds``), so a load test
+batch (the inference thread's wake-up, the wait for company, any batch before it), the model,
+postprocessing and PNG encoding, the other hand-offs between the event loop, the worker pool and
+the inference thread (a thread that has work to do but is not running yet), and ``other`` (the
+route's own Python). ``/metrics`` sums them (``personseg_segment_stage_seconds``), so a load test
 shows which stage a regression is in (``personseg bench serve``).
 """
 
@@ -29,20 +30,6 @@ class Timeline:
     def mark_read(self) -> None:
         """The body is in: everything since the start was reading it."""
         self.add("read", time.perf_counter() - self.start)
-
-    def worked(self, stage: str, sent: float, began: float, ended: float) -> None:
-        """A job handed to another thread at ``sent`` ran from ``began`` to ``ended`` and is back now."""
-        self.add(stage, ended - began)
-        self.add("handoff", began - sent + time.perf_counter() - ended)
-
-    def batched(self, queued: float, started: float, ended: float) -> None:
-        """An image queued at ``queued`` ran in a batch from ``started`` to ``ended`` and is back now.
-
-        The batch wait includes the inference thread's wake-up, the wait for company and any batch before it.
-        """
-        self.add("batch_wait", started - queued)
-        self.add("model", ended - started)
-        self.add("handoff", time.perf_counter() - ended)
 
     def finish(self) -> dict[str, float]:
         """All stages, ``other`` being the route's time not in any named stage."""
