@@ -108,3 +108,11 @@ def test_every_setting_the_server_reads_is_in_the_settings_table():
     table = DOC.read_text().split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `(\w+)` \|", table, re.M))
     assert {variable for _, variable, _ in ENV_FIELDS} == listed
+
+
+def test_every_metric_the_server_exports_is_named_in_the_metrics_section(app):
+    section = sections()[("GET", "/metrics")]
+    families = {family.name for family in app.state.service.metrics.registry.collect()}
+    assert {"personseg_requests", "personseg_ready"} <= families, families
+    missing = sorted(name for name in families if f"`{name}" not in section)
+    assert missing == [], f"metrics /metrics exports but docs/serving.md omits: {missing}"
