@@ -176,6 +176,11 @@ def test_bench_serve_drives_the_real_server_and_times_the_bare_model(model, tmp_
     assert report["date"].endswith("+00:00") and len(report["load"]) == 2
     assert report["command"].startswith("personseg bench serve --model ") and "--concurrency 1,4" in report["command"]
     assert f"command: {report['command']}" in text
+    # CPU per request, and the concurrency-1 latency target's figure
+    assert all(lv["client_cpu_ms"] > 0 and lv["server_cpu_ms"] > 0 for lv in report["levels"])
+    assert all(set(cpu) == set(bare) and min(cpu.values()) > 0
+               for cpu, bare in zip(report["bare_cpu_ms"], report["bare_rounds"]))
+    assert len(report["p50_over_bare_batch1_ms"]["1"]) == 1 and "p50 over the bare batch-1 latency" in text
 
 
 def test_bench_serve_rounds_alternate_load_and_bare_timing(model, tmp_path, capsys):

@@ -15,7 +15,10 @@ and the summary is the median ratio over rounds with its range.
 Each level also says where a request's time went (``personseg.serving.timeline``): the client's mean
 latency, the part of it outside the app (HTTP parsing, sockets, the client itself) and, inside the app,
 reading, decoding, hand-offs between threads, the wait for a batch, the model, rendering and the rest.
-The report carries the machine, its load, the date and the command that reproduces it.
+CPU time per request (the client's, the server's, and the bare model's per image) says what a level
+could reach at best: client and server share the machine's cores with the model, so every CPU
+millisecond outside the model is taken from it. The report carries the machine, its load, the date
+and the command that reproduces it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import io
 import logging
 import math
 import os
+import resource
 import shlex
 import signal
 import subprocess
@@ -97,6 +101,8 @@ class LoadResult:
     client_mean_ms: float = 0.0  # mean latency the client saw
     app_mean_ms: float = 0.0  # mean time of the /v1/segment route inside the server
     stages_ms: dict[str, float] = field(default_factory=dict)  # mean per answered request, by stage
+    client_cpu_ms: float = 0.0  # CPU time of the client (this process) per request
+    server_cpu_ms: float = 0.0  # CPU time of the server process per request, model included (0: unknown)
 
     @property
     def outside_ms(self) -> float:
@@ -113,6 +119,7 @@ class BenchReport:
     inputs: str
     levels: list[LoadResult] = field(default_factory=list)  # every round's levels, in the order measured
     bare_rounds: list[dict[int, float]] = field(default_factory=list)  # per round: bare images/s by batch size
+    bare_cpu_ms: list[dict[int, float]] = field(default_factory=list)  # per round: bare CPU ms per image by batch
     cpu: dict = field(default_factory=lambda: cpu_info().summary())  # the machine's model, cores and speed flags
     date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     load: list[list[float]] = field(default_factory=list)  # 1, 5 and 15 min load averages before and after
@@ -141,6 +148,11 @@ class BenchReport:
         """``ratio`` of every round's level at ``concurrency``, in round order."""
         return [self.ratio(lv) for lv in self.levels if lv.concurrency == concurrency]
 
+    def p50_over_bare1(self, concurrency: int) -> list[float]:
+        """Per round, p50 latency at ``concurrency`` minus the bare model's batch-1 latency, in ms."""
+        return [lv.p50_ms - 1000.0 / self.bare_of(lv)[1] for lv in self.levels
+                if lv.concurrency == concurrency and self.bare_of(lv).get(1)]
+
     def breakdown(self, level: LoadResult) -> tuple[float, float, float] | None:
         """(batching, contention, busy), whose product is ``ratio``; None without the counters.
 
@@ -165,6 +177,7 @@ class BenchReport:
         levels = list(dict.fromkeys(lv.concurrency for lv in self.levels))
         out["ratios"] = {str(c): float(np.median(self.ratios(c))) for c in levels}
         out["round_ratios"] = {str(c): self.ratios(c) for c in levels}
+        out["p50_over_bare_batch1_ms"] = {str(c): self.p50_over_bare1(c) for c in levels}
         out["breakdown"] = [dict(zip(("concurrency", "round", "batching", "contention", "busy"),
                                      (lv.concurrency, lv.round, *parts)))
                             for lv in self.levels if (parts := self.breakdown(lv))]
@@ -194,9 +207,24 @@ def load_inputs(directory: str, size: tuple[int, int] | None) -> tuple[list[byte
     return bodies, desc
 
 
+def own_cpu_s() -> float:
+    """CPU seconds this process has used (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds process ``pid`` has used, from ``/proc`` (0.0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (proc(5))
+
+
 @contextlib.contextmanager
 def server_process(config: BenchConfig, model_path: Path, threads: int):
-    """``personseg serve`` in a child process on a free 127.0.0.1 port; yields its base URL."""
+    """``personseg serve`` in a child process on a free 127.0.0.1 port; yields its base URL and pid."""
     import httpx
 
     port = free_port()
@@ -218,7 +246,7 @@ def server_process(config: BenchConfig, model_path: Path, threads: int):
                 if time.monotonic() > deadline:
                     raise UserError("server did not become ready within 120 s")
                 time.sleep(0.1)
-            yield url
+            yield url, proc.pid
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -230,7 +258,7 @@ def server_process(config: BenchConfig, model_path: Path, threads: int):
 
 
 async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int, output: str,
-                 round_: int = 0) -> LoadResult:
+                 round_: int = 0, server_pid: int = 0) -> LoadResult:
     import httpx
 
     from personseg.bench.scrape import read_counters
@@ -259,9 +287,11 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
         await asyncio.gather(*(worker(warmup, False) for _ in range(concurrency)))
         timed = iter(range(requests))
         before, segment_before = await read_counters(client, url)
+        cpu = own_cpu_s(), process_cpu_s(server_pid) if server_pid else 0.0
         start = time.perf_counter()
         await asyncio.gather(*(worker(timed, True) for _ in range(concurrency)))
         seconds = time.perf_counter() - start
+        cpu = own_cpu_s() - cpu[0], (process_cpu_s(server_pid) if server_pid else 0.0) - cpu[1]
         after, segment_after = await read_counters(client, url)
     used, segment = after - before, segment_after - segment_before
     lat_ms = np.asarray(latencies) * 1000.0
@@ -270,7 +300,8 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
                       float(np.percentile(lat_ms, 99)), ok / seconds, errors[0] if errors else "",
                       used.images / used.batches if used.batches else 0.0, used.seconds / seconds,
                       used.images / used.seconds if used.seconds else 0.0, round_, float(lat_ms.mean()),
-                      segment.route_mean_ms(), segment.stage_means_ms())
+                      segment.route_mean_ms(), segment.stage_means_ms(), 1000.0 * cpu[0] / requests,
+                      1000.0 * cpu[1] / requests)
 
 
 class BareModel:
@@ -285,17 +316,21 @@ class BareModel:
         self.tensors = [to_input(Image.open(io.BytesIO(b)), size)[0] for b in bodies]
 
     def throughput(self, batches: tuple[int, ...] = (8,), min_seconds: float = 3.0) -> dict[int, float]:
-        """Images/s of ``predictor.logits`` on batches of each size in ``batches``, nothing else."""
-        out = {}
+        """Images/s of ``predictor.logits`` on batches of each size in ``batches``, nothing else.
+
+        The CPU milliseconds each image took are kept in ``cpu_ms`` by batch size.
+        """
+        out, self.cpu_ms = {}, {}
         for batch in batches:
             inputs = np.stack([self.tensors[i % len(self.tensors)] for i in range(batch)])
             for _ in range(3):
                 self.predictor.logits(inputs)
-            runs, start = 0, time.perf_counter()
+            runs, start, cpu = 0, time.perf_counter(), own_cpu_s()
             while runs < 5 or time.perf_counter() - start < min_seconds:
                 self.predictor.logits(inputs)
                 runs += 1
             out[batch] = runs * batch / (time.perf_counter() - start)
+            self.cpu_ms[batch] = 1000.0 * (own_cpu_s() - cpu) / (runs * batch)
         return out
 
 
@@ -314,27 +349,44 @@ def run_bench(config: BenchConfig) -> BenchReport:
     report = BenchReport(config, f"{info.name} ({info.kind}, {info.precision}, {info.image_size}px)", desc)
     bare = BareModel(path, bodies, threads)
     report.load.append(list(os.getloadavg()))
-    with server_process(config, path, threads) as url:
+    with server_process(config, path, threads) as (url, pid):
         for round_ in range(config.rounds):
-            levels = [asyncio.run(_drive(url, bodies, c, config.requests, config.output, round_))
+            levels = [asyncio.run(_drive(url, bodies, c, config.requests, config.output, round_, pid))
                       for c in config.concurrency]
             report.levels += levels
             served = {round(lv.mean_batch) for lv in levels if lv.mean_batch >= 0.5}
-            batches = tuple(sorted(served | {8}, reverse=True))  # batch 8 first
+            batches = tuple(sorted(served | {1, 8}, reverse=True))  # batch 8 first; 1 for the latency target
             report.bare_rounds.append(bare.throughput(batches, config.bare_seconds))
+            report.bare_cpu_ms.append(bare.cpu_ms)
     report.load.append(list(os.getloadavg()))
     return report
 
 
 def format_breakdown(report: BenchReport) -> list[str]:
-    """Per level, where a request's time went, in mean milliseconds."""
+    """Per level, where a request's time went, in mean milliseconds, and the CPU time it cost."""
     stages = list(dict.fromkeys(s for lv in report.levels for s in lv.stages_ms))
     lines = ["", "where a /v1/segment request's time went, mean ms: client = latency the client saw = outside the "
-             "app (HTTP, sockets, the client) + the stages inside it",
-             f"{'round':>5} {'concurrency':>11} {'client':>7} {'outside':>7} " + " ".join(f"{s:>10}" for s in stages)]
+             "app (HTTP, sockets, the client) + the stages inside it; CPU ms per request of the client and the "
+             "server process, and of the bare model per image at the server's mean batch (same round)",
+             f"{'round':>5} {'concurrency':>11} {'client':>7} {'outside':>7} " + " ".join(f"{s:>10}" for s in stages)
+             + f" {'cpu client':>10} {'cpu server':>10} {'cpu model':>9}"]
     for lv in report.levels:
+        bare_cpu = report.bare_cpu_ms[lv.round] if lv.round < len(report.bare_cpu_ms) else {}
         lines.append(f"{lv.round + 1:>5} {lv.concurrency:>11} {lv.client_mean_ms:>7.1f} {lv.outside_ms:>7.1f} "
-                     + " ".join(f"{lv.stages_ms.get(s, 0.0):>10.2f}" for s in stages))
+                     + " ".join(f"{lv.stages_ms.get(s, 0.0):>10.2f}" for s in stages)
+                     + f" {lv.client_cpu_ms:>10.2f} {lv.server_cpu_ms:>10.2f} "
+                     f"{bare_cpu.get(round(lv.mean_batch), 0.0):>9.2f}")
+    return lines
+
+
+def format_latency(report: BenchReport) -> list[str]:
+    """Per concurrency, the p50 latency over the bare model's batch-1 latency in the same round."""
+    lines = []
+    for c in dict.fromkeys(lv.concurrency for lv in report.levels):
+        extra = report.p50_over_bare1(c)
+        if extra:
+            lines.append(f"concurrency {c}: p50 over the bare batch-1 latency median {np.median(extra):+.1f} ms (min "
+                         f"{min(extra):+.1f}, max {max(extra):+.1f}) over {len(extra)} round(s)")
     return lines
 
 
@@ -370,6 +422,7 @@ def format_report(report: BenchReport) -> str:
         ratios = report.ratios(c)
         lines.append(f"concurrency {c}: vs bare median {np.median(ratios):.2f} (min {min(ratios):.2f}, max "
                      f"{max(ratios):.2f}) over {len(ratios)} round(s)")
+    lines += format_latency(report)
     lines += format_breakdown(report)
     for lv in report.levels:
         if lv.errors:
