@@ -35,6 +35,7 @@ from personseg.deploy.config import DeployConfig
 from personseg.evaluate.config import EvalConfig
 from personseg.quantize.config import QuantizeConfig
 from personseg.steps.candidates import DEFAULT as DEFAULT_CANDIDATES
+from personseg.storage.access import S3Access
 from personseg.swap.config import SwapConfig
 from personseg.training.config import TrainConfig
 from personseg_kfp.components import SERVING_IMAGE, STEP_IMAGE
@@ -51,8 +52,7 @@ PIPELINE_NAME = "person-segmentation"
 PACKAGE_FILE = "person_segmentation.yaml"
 # In a source checkout the compiled package is committed beside the thin pipelines/ entry point.
 CHECKOUT_PACKAGE = Path(__file__).resolve().parents[1] / "pipelines" / PACKAGE_FILE
-ACCESS_KEY_FIELD = "accesskey"
-SECRET_KEY_FIELD = "secretkey"
+ACCESS_KEY_FIELD, SECRET_KEY_FIELD = S3Access().access_key_field, S3Access().secret_key_field
 RETRIES = 2
 # Each step's defaults come from its config, as the CLI's do: one set of defaults per step (a test compares).
 TRAIN, SWAP, QUANTIZE = TrainConfig(data=""), SwapConfig(model="", data=""), QuantizeConfig(model="", data="")
@@ -124,7 +124,7 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         train_gpus: int = 0,
         s3_endpoint: str = "",
         minio_secret: str = "mlpipeline-minio-artifact",
-        serving_secret: str = DEPLOY.s3_secret,
+        serving_secret: str = DEPLOY.s3.secret,
         serving_min_replicas: int = DEPLOY.min_replicas,
         serving_max_replicas: int = DEPLOY.max_replicas,
         serving_cpu_request: str = DEPLOY.cpu_request,

@@ -147,6 +147,7 @@ def test_the_images_step_1_pushes_are_the_ones_the_uploaded_pipeline_runs_and_de
     from personseg.deploy.objects import render_kubernetes
     from personseg.steps.check_data import serving_settings
     from personseg.steps.deploy import serving_config
+    from personseg.storage.access import S3Access
 
     builds, pushed = _make_images_push(tmp_path)
     assert sorted(pushed) == [pipeline_image("registry.example.com/ml"), serving_image("registry.example.com/ml")]
@@ -173,7 +174,7 @@ def test_the_images_step_1_pushes_are_the_ones_the_uploaded_pipeline_runs_and_de
     (deploy_task,) = [t for t in played.ran if t.endswith("/deploy")]
     given = played.parameter_inputs[deploy_task]
     cfg = serving_config("models:/personseg:1", "kubernetes", given["model_name"], given["namespace"],
-                         "http://seaweedfs.kubeflow:8333", serving_settings(given))
+                         S3Access("http://seaweedfs.kubeflow:8333", given["serving_secret"]), serving_settings(given))
     (deployment,) = [o for o in render_kubernetes(cfg, "models:/personseg:1") if o["kind"] == "Deployment"]
     assert [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]] == [server_image]
 

@@ -9,6 +9,7 @@ import pytest
 
 from personseg.deploy.config import DeployConfig, cpu_cores
 from personseg.errors import UserError
+from personseg.storage.access import S3Access
 from personseg.storage.cache import _check_key
 from personseg.storage.config import check_bucket_name
 from personseg.storage.refs import check_name, parse_ref
@@ -16,7 +17,7 @@ from personseg.training.trainjob import NodePool, TrainJobSpec
 
 
 def _trainjob(name: str) -> None:
-    pool = NodePool(nodes=1, namespace="n", image="i", s3_endpoint="e", secret="s")
+    pool = NodePool(nodes=1, namespace="n", image="i", s3=S3Access("e", "s"))
     TrainJobSpec(name=name, pool=pool, data_uri="s3://b/d", model_uri="s3://b/m", train_args=()).check()
 
 

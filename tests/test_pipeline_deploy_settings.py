@@ -18,6 +18,7 @@ from deploy_fixtures import FakeKubeApi, role_rules, start_model_server, tiny_on
 
 from personseg.errors import UserError
 from personseg.steps.deploy import publish_and_deploy, serving_config
+from personseg.storage.access import S3Access
 
 s3_server = storage_fixtures.s3_server
 s3_env = storage_fixtures.s3_env
@@ -33,12 +34,12 @@ def test_pipeline_deploy_renders_its_endpoint_secret_and_sizing(s3_env, tmp_path
     server = start_model_server(model, tmp_path / "server.log")
     api = FakeKubeApi(proxy_to=server.url, role_rules=role_rules()).start()
     try:
-        serving = {"s3_secret": "team-s3", "s3_access_key_field": "AK", "s3_secret_key_field": "SK",
-                   "min_replicas": 2, "max_replicas": 6, "cpu_request": "500m", "cpu_limit": "3",
+        s3 = S3Access("https://minio.storage.svc:9443", "team-s3", "AK", "SK")
+        serving = {"min_replicas": 2, "max_replicas": 6, "cpu_request": "500m", "cpu_limit": "3",
                    "memory_request": "1Gi", "memory_limit": "2Gi"}
         name = "personseg"  # the only name manifests/rbac lets the runner manage (fresh server per module)
-        outcome = publish_and_deploy(model, name, "kubernetes", "serving", {}, "https://minio.storage.svc:9443",
-                                     serving, api=api.kube(), poll=0.05)
+        outcome = publish_and_deploy(model, name, "kubernetes", "serving", {}, s3, serving,
+                                     api=api.kube(), poll=0.05)
         assert outcome["status"] == "deployed" and outcome["version"] == 1
         dep = api.get("deployments", "serving", name)
         env = _env(dep)
@@ -58,7 +59,7 @@ def test_pipeline_deploy_renders_its_endpoint_secret_and_sizing(s3_env, tmp_path
 def test_an_empty_endpoint_means_the_steps_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MINIO_ENDPOINT", "http://10.0.0.5:9000")
     cfg = serving_config("models:/m:1", "kubernetes", "m", "ns")
-    assert (cfg.s3_endpoint, cfg.s3_secure, cfg.s3_secret) == ("10.0.0.5:9000", False, "personseg-models-reader")
+    assert cfg.s3 == S3Access("10.0.0.5:9000", "personseg-models-reader", secure=False)
     with pytest.raises(UserError, match="unknown field\\(s\\) cpus"):
         serving_config("models:/m:1", "kubernetes", "m", "ns", serving={"cpus": "2"})
 
@@ -74,5 +75,5 @@ def test_a_bad_target_or_sizing_publishes_nothing(s3_env, tmp_path: Path, target
 
     name = storage_fixtures.unique_name()
     with pytest.raises(UserError, match=says):
-        publish_and_deploy(tiny_onnx_model(tmp_path / "model"), name, target, "serving", {}, "", serving)
+        publish_and_deploy(tiny_onnx_model(tmp_path / "model"), name, target, "serving", {}, None, serving)
     assert Registry.from_env().versions(name) == []

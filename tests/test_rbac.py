@@ -38,6 +38,7 @@ from personseg.deploy.config import DeployConfig
 from personseg.deploy.outcome import DeployFailed
 from personseg.deploy.step import run
 from personseg.serving.smoke_probe import card_entry
+from personseg.storage.access import S3Access
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
@@ -219,8 +220,8 @@ def _train_through_stand_in(rules: list[dict[str, Any]], s3, data: Path, work: P
             mp.setenv("PERSONSEG_MODEL_BUCKET", MODEL_BUCKET)
             mp.setenv("PERSONSEG_CACHE", str(work / "cache"))
             mp.setattr(conditional_put, "_answers", {})
-            pool = NodePool(nodes=2, namespace="kubeflow", image="personseg-pipeline:test", s3_endpoint=s3.endpoint,
-                            secret="mlpipeline-minio-artifact")
+            pool = NodePool(nodes=2, namespace="kubeflow", image="personseg-pipeline:test",
+                            s3=S3Access(s3.endpoint, "mlpipeline-minio-artifact"))
             cluster = ClusterConfig(pool, poll=0.2)
             train_on_cluster(TrainConfig(data=str(data), width=8, size=64, epochs=1, threads=1), work / "model",
                              cluster, api_client=api.client(), job=job, emit=lambda line: None)

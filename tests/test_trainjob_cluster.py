@@ -29,6 +29,7 @@ from storage_fixtures import MODEL_BUCKET
 from trainjob_fixtures import ROOT, FakeTrainerApi, TrainerController
 
 from personseg.models.checkpoint import load_model
+from personseg.storage.access import S3Access
 from personseg.storage.client import Store
 from personseg.training.step import TrainConfig
 from personseg.training.trainjob import NodePool
@@ -69,8 +70,7 @@ def config(tiny_dataset: Path) -> TrainConfig:
 
 
 def cluster(s3_env, **kw) -> ClusterConfig:
-    pool = NodePool(nodes=2, namespace=NAMESPACE, image="personseg-pipeline:test", s3_endpoint=s3_env.endpoint,
-                    secret=SECRET)
+    pool = NodePool(nodes=2, namespace=NAMESPACE, image="personseg-pipeline:test", s3=S3Access(s3_env.endpoint, SECRET))
     return ClusterConfig(**{"pool": pool, "poll": 0.2, "timeout": 600, **kw})
 
 

@@ -18,6 +18,7 @@ from trainjob_fixtures import schema_errors
 
 from personseg.commands import train as train_command
 from personseg.errors import UserError
+from personseg.storage.access import S3Access
 from personseg.training.step import TrainConfig
 from personseg.training.trainjob import NodePool, TrainJobSpec, build_trainjob, node_pod_selector
 from personseg.training.trainjob_step import ClusterConfig, train_args
@@ -29,7 +30,7 @@ POOL_FIELDS = {f.name for f in dataclasses.fields(NodePool)}
 def spec(**kw) -> TrainJobSpec:
     """A valid job; ``kw`` overrides fields of the job or of its pool."""
     pool = {"namespace": "kubeflow", "image": "registry.example/pipeline:0.1.0", "nodes": 2,
-            "s3_endpoint": "http://minio-service.kubeflow:9000", "secret": "mlpipeline-minio-artifact"}
+            "s3": S3Access("http://minio-service.kubeflow:9000", "mlpipeline-minio-artifact")}
     job = {"name": "personseg-train-1a2b3c4d", "data_uri": "s3://models/trainjobs/x/data",
            "model_uri": "s3://models/trainjobs/x/model", "train_args": ("--size", "64", "--width", "8")}
     pool.update({k: v for k, v in kw.items() if k in POOL_FIELDS})
@@ -111,7 +112,7 @@ def test_bad_settings_name_the_field():
     with pytest.raises(UserError, match="DNS label"):
         build_trainjob(spec(name="x" * 64))
     with pytest.raises(UserError, match="keep 'sometimes'"):
-        pool = NodePool(nodes=2, namespace="n", image="i", s3_endpoint="e", secret="s")
+        pool = NodePool(nodes=2, namespace="n", image="i", s3=S3Access("e", "s"))
         ClusterConfig(pool, keep="sometimes").check()
 
 

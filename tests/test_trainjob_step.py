@@ -8,6 +8,7 @@ import pytest
 
 from personseg.errors import UserError
 from personseg.steps.train import Nodes, own_namespace, train_step
+from personseg.storage.access import S3Access
 from personseg.training.step import TrainConfig
 
 
@@ -36,7 +37,7 @@ def test_bad_node_settings_fail_before_anything_runs(tmp_path: Path, monkeypatch
     for var in ("MINIO_ENDPOINT", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(UserError, match="set s3_endpoint"):
-        train_step(cfg, tmp_path / "m", Nodes(nodes=2, image="i", secret="s"))
+        train_step(cfg, tmp_path / "m", Nodes(nodes=2, image="i", s3=S3Access(secret="s")))
 
 
 def test_one_node_trains_here(tiny_dataset: Path, tmp_path: Path):

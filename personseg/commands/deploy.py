@@ -51,6 +51,7 @@ def handler(args: argparse.Namespace) -> int:
     from personseg.deploy.step import render, run
     from personseg.errors import UserError
     from personseg.image_refs import serving_image
+    from personseg.storage.access import S3Access
 
     if args.stop and args.target == "container":
         from personseg.deploy.container import stop_command as stop_container
@@ -77,8 +78,7 @@ def handler(args: argparse.Namespace) -> int:
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         cpu_limit=args.cpu_limit,
-        s3_endpoint=args.s3_endpoint,
-        s3_secret=args.s3_secret,
+        s3=S3Access(args.s3_endpoint, args.s3_secret),
         timeout=args.timeout,
     )
     if args.dry_run:

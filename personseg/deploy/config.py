@@ -11,6 +11,7 @@ from typing import Any
 
 from personseg.errors import UserError
 from personseg.image_refs import serving_image
+from personseg.storage.access import S3Access
 
 TARGETS = ("kubernetes", "kserve", "local", "container")
 NAMESPACE_ENV = "PERSONSEG_NAMESPACE"
@@ -22,6 +23,8 @@ CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
 # The serving pods' S3 keys: read-only on the model bucket, never Kubeflow's root key
 # (docs/kubeflow.md, "A read-only key for the serving pods", creates it on SeaweedFS or MinIO).
 SERVING_SECRET = "personseg-models-reader"
+# Where the pods find S3 by default: the store of KFP 2.15+ (MinIO up to 2.14: minio-service.kubeflow:9000).
+DEFAULT_S3 = S3Access("seaweedfs.kubeflow:9000", SERVING_SECRET)
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,7 @@ class DeployConfig:
     memory_request: str = "768Mi"
     memory_limit: str = "1536Mi"
     port: int = 8080
-    s3_endpoint: str = "seaweedfs.kubeflow:9000"
-    s3_secure: bool = False
-    s3_secret: str = SERVING_SECRET
-    s3_access_key_field: str = "accesskey"
-    s3_secret_key_field: str = "secretkey"
+    s3: S3Access = DEFAULT_S3
     timeout: float = 300.0
     field_manager: str = "personseg-deploy"
     # Set by ``run`` from the registry, not by users: the model card's digest the server must find.

@@ -54,9 +54,6 @@ def metadata(cfg: DeployConfig, name: str | None = None) -> dict[str, Any]:
 
 def container_env(cfg: DeployConfig, model_uri: str) -> list[dict[str, Any]]:
     """The server's environment: model, port, threads, cache and S3 credentials by Secret reference."""
-    def secret(var: str, key: str) -> dict[str, Any]:
-        return {"name": var, "valueFrom": {"secretKeyRef": {"name": cfg.s3_secret, "key": key}}}
-
     return [
         {"name": "PERSONSEG_MODEL_URI", "value": model_uri},
         {"name": "PERSONSEG_HOST", "value": "0.0.0.0"},
@@ -65,10 +62,9 @@ def container_env(cfg: DeployConfig, model_uri: str) -> list[dict[str, Any]]:
         {"name": "PERSONSEG_THREADS", "value": str(cfg.threads)},
         {"name": "PERSONSEG_CACHE", "value": CACHE_DIR},
         {"name": "TMPDIR", "value": "/tmp"},
-        {"name": "MINIO_ENDPOINT", "value": cfg.s3_endpoint},
-        {"name": "MINIO_SECURE", "value": "true" if cfg.s3_secure else "false"},
-        secret("MINIO_ACCESS_KEY", cfg.s3_access_key_field),
-        secret("MINIO_SECRET_KEY", cfg.s3_secret_key_field),
+        {"name": "MINIO_ENDPOINT", "value": cfg.s3.endpoint},
+        {"name": "MINIO_SECURE", "value": "true" if cfg.s3.secure else "false"},
+        *cfg.s3.key_env(),
     ] + ([{"name": "PERSONSEG_CARD_SHA256", "value": cfg.card_sha256}] if cfg.card_sha256 else [])
 
 

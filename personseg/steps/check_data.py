@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from personseg.errors import UserError
+from personseg.storage.access import S3Access
 from personseg.storage.refs import ModelRef
 
 # CLI flags named by the steps' own messages -> the pipeline parameter that sets the same value
@@ -111,12 +112,12 @@ def _check_deploy(p: Mapping[str, Any]) -> None:
     if not image.strip() or any(c.isspace() for c in image):
         raise UserError(f"serving_image {image!r}: not an image reference")
     serving_config(str(ModelRef(p['model_name'], version=1)), p["deploy_target"], p["model_name"], p["namespace"],
-                   p["s3_endpoint"], serving_settings(p))
+                   S3Access(p["s3_endpoint"], p["serving_secret"]), serving_settings(p))
 
 
 def serving_settings(p: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``DeployConfig`` fields the pipeline's parameters set (the deploy step passes the same)."""
-    return {"s3_secret": p["serving_secret"], "min_replicas": p["serving_min_replicas"],
+    """The ``DeployConfig`` sizing and image the pipeline's parameters set (the deploy step passes the same)."""
+    return {"min_replicas": p["serving_min_replicas"],
             "max_replicas": p["serving_max_replicas"], "cpu_request": p["serving_cpu_request"],
             "cpu_limit": p["serving_cpu_limit"], "memory_request": p["serving_memory_request"],
             "memory_limit": p["serving_memory_limit"], "image": p["serving_image"]}

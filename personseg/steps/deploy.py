@@ -15,6 +15,7 @@ from typing import Any
 from personseg.errors import UserError
 from personseg.serving.smoke_probe import card_entry
 from personseg.steps.gate import model_row
+from personseg.storage.access import S3Access
 from personseg.storage.refs import ModelRef
 
 
@@ -45,30 +46,34 @@ def card_from_evaluation(path: str | Path, winner: str) -> dict[str, Any]:
                            "image_size": report["image_size"], "data": report["data"]}}
 
 
-def serving_config(model: str, target: str, name: str, namespace: str, s3_endpoint: str = "",
+def serving_config(model: str, target: str, name: str, namespace: str, s3: S3Access | None = None,
                    serving: dict[str, Any] | None = None) -> Any:
     """The ``DeployConfig`` of one pipeline deploy: its endpoint, Secret and sizing, not the defaults.
 
-    ``serving`` holds ``DeployConfig`` fields (``s3_secret``, ``min_replicas``, ``cpu_limit``, ...). An
-    empty ``s3_endpoint`` means the step's own (``MINIO_ENDPOINT``/``AWS_ENDPOINT_URL``), so the pods read
-    the registry the step just published to.
+    ``s3`` is how the serving pods reach the registry (default: ``DeployConfig``'s); its empty endpoint
+    means the step's own (``MINIO_ENDPOINT``/``AWS_ENDPOINT_URL``), so the pods read the registry the
+    step just published to. ``serving`` holds the other ``DeployConfig`` fields (``min_replicas``,
+    ``cpu_limit``, ...).
     """
-    from personseg.deploy.config import DeployConfig
+    from personseg.deploy.config import DEFAULT_S3, DeployConfig
     from personseg.storage.config import ENDPOINT_VARS, parse_endpoint
 
     fields = dict(serving or {})
-    unknown = sorted(set(fields) - set(DeployConfig.__dataclass_fields__))
+    unknown = sorted(set(fields) - (set(DeployConfig.__dataclass_fields__) - {"s3"}))
     if unknown:
         raise UserError(f"serving settings: unknown field(s) {', '.join(unknown)}")
-    raw = s3_endpoint.strip() or next((os.environ[v] for v in ENDPOINT_VARS if os.environ.get(v)), "")
+    access = s3 or dataclasses.replace(DEFAULT_S3, endpoint="")
+    raw = access.endpoint.strip() or next((os.environ[v] for v in ENDPOINT_VARS if os.environ.get(v)), "")
     if raw:
         host, secure = parse_endpoint("s3_endpoint", raw)
-        fields.update(s3_endpoint=host, s3_secure=bool(secure))
-    return DeployConfig(model=model, target=target, name=name, namespace=namespace, **fields)
+        access = dataclasses.replace(access, endpoint=host, secure=bool(secure))
+    else:
+        access = dataclasses.replace(access, endpoint=DEFAULT_S3.endpoint, secure=DEFAULT_S3.secure)
+    return DeployConfig(model=model, target=target, name=name, namespace=namespace, s3=access, **fields)
 
 
 def publish_and_deploy(model_dir: str | Path, model_name: str, target: str, namespace: str,
-                       card: dict[str, Any] | None = None, s3_endpoint: str = "",
+                       card: dict[str, Any] | None = None, s3: S3Access | None = None,
                        serving: dict[str, Any] | None = None, **run_options: Any) -> dict[str, Any]:
     """Publish ``model_dir`` as the next version of ``model_name`` and deploy it to ``target``.
 
@@ -78,7 +83,7 @@ def publish_and_deploy(model_dir: str | Path, model_name: str, target: str, name
     from personseg.storage.registry import Registry
 
     # the config first: a bad target, name or sizing is refused before a version is published and promoted
-    unpinned = serving_config(str(ModelRef(model_name)), target, model_name, namespace, s3_endpoint, serving)
+    unpinned = serving_config(str(ModelRef(model_name)), target, model_name, namespace, s3, serving)
     registry = Registry.from_env()
     version = registry.publish(Path(model_dir), model_name, card, smoke=card_entry(model_dir))
     registry.promote(model_name, version, "candidate")

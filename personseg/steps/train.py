@@ -12,6 +12,7 @@ complete epoch; the prefix is removed once the model is written.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from personseg.errors import UserError
 from personseg.steps.train_pod_gpus import check_nodes, check_ranks
+from personseg.storage.access import S3Access
 from personseg.training.step import TrainConfig, TrainResult, run
 from personseg.training.trainjob import NodePool
 
@@ -33,16 +35,12 @@ class Nodes:
     nodes: int = 1
     gpus: int = 0
     image: str = ""
-    s3_endpoint: str = ""
-    secret: str = ""
-    access_key_field: str = "accesskey"
-    secret_key_field: str = "secretkey"
+    s3: S3Access = S3Access()
 
     def pool(self, namespace: str, s3_endpoint: str) -> NodePool:
         """The TrainJob's machines, once the step knows its namespace and the S3 endpoint."""
-        return NodePool(nodes=self.nodes, namespace=namespace, image=self.image, s3_endpoint=s3_endpoint,
-                        secret=self.secret, access_key_field=self.access_key_field,
-                        secret_key_field=self.secret_key_field, gpus=self.gpus)
+        return NodePool(nodes=self.nodes, namespace=namespace, image=self.image,
+                        s3=dataclasses.replace(self.s3, endpoint=s3_endpoint), gpus=self.gpus)
 
 
 def own_namespace(sa_file: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
@@ -79,7 +77,7 @@ def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes, run_id: str = ""
 
     check_nodes(nodes.nodes, nodes.gpus)
     check_ranks(cfg.batch_size, nodes.nodes, nodes.gpus)
-    use_endpoint(nodes.s3_endpoint)
+    use_endpoint(nodes.s3.endpoint)
     place = checkpoint_place(run_id, retrain_key)
     if nodes.nodes == 1:
         with tempfile.TemporaryDirectory(prefix="personseg-train-") as scratch:
@@ -87,7 +85,7 @@ def train_step(cfg: TrainConfig, out: str | Path, nodes: Nodes, run_id: str = ""
     else:
         from personseg.training.trainjob_step import ClusterConfig, train_on_cluster
 
-        endpoint = nodes.s3_endpoint.strip() or os.environ.get("MINIO_ENDPOINT", "")
+        endpoint = nodes.s3.endpoint.strip() or os.environ.get("MINIO_ENDPOINT", "")
         if not endpoint:
             raise UserError("train_nodes > 1: the nodes need S3 for data and model; set s3_endpoint")
         result = train_on_cluster(cfg, out, ClusterConfig(nodes.pool(own_namespace(), endpoint)),

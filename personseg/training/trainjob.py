@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from personseg.errors import UserError
-from personseg.storage.config import ACCESS_VARS, ENDPOINT_VARS, SECRET_VARS
+from personseg.storage.access import S3Access
+from personseg.storage.config import ENDPOINT_VARS
 
 GROUP = "trainer.kubeflow.org"
 VERSION = "v1alpha1"
@@ -57,10 +58,7 @@ class NodePool:
     nodes: int
     namespace: str
     image: str
-    s3_endpoint: str
-    secret: str
-    access_key_field: str = "accesskey"
-    secret_key_field: str = "secretkey"
+    s3: S3Access
     gpus: int = 0
     cpu: str = "2"
     memory: str = "4Gi"
@@ -71,8 +69,10 @@ class NodePool:
             raise UserError(f"train_nodes {self.nodes}: must be >= 1")
         if self.gpus < 0:
             raise UserError(f"train_gpus {self.gpus}: must be >= 0")
-        for name in ("namespace", "image", "secret", "s3_endpoint"):
-            if not getattr(self, name):
+        given = {"namespace": self.namespace, "image": self.image, "secret": self.s3.secret,
+                 "s3_endpoint": self.s3.endpoint}
+        for name, value in given.items():
+            if not value:
                 raise UserError(f"TrainJob {name}: must not be empty")
 
 
@@ -108,10 +108,6 @@ def node_pod_selector(job: str, index: int | None = 0) -> str:
     return nodes if index is None else f"{nodes},{COMPLETION_INDEX_LABEL}={index}"
 
 
-def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-
-
 def _pod_labels(field_name: str, labels: dict[str, str]) -> dict[str, Any]:
     """The TrainJob spec fields that put ``labels`` on the node pods, in Trainer's form for ``field_name``."""
     if field_name == "runtimePatches":
@@ -137,9 +133,8 @@ def build_trainjob(spec: TrainJobSpec, pod_labels: str = POD_LABEL_FIELDS[0]) ->
         resources["requests"][GPU_RESOURCE] = str(pool.gpus)
         resources["limits"][GPU_RESOURCE] = str(pool.gpus)
     env = [
-        {"name": ENDPOINT_VARS[0], "value": pool.s3_endpoint},
-        _secret_env(ACCESS_VARS[0], pool.secret, pool.access_key_field),
-        _secret_env(SECRET_VARS[0], pool.secret, pool.secret_key_field),
+        {"name": ENDPOINT_VARS[0], "value": pool.s3.endpoint},
+        *pool.s3.key_env(),
         {"name": "PYTHONUNBUFFERED", "value": "1"},  # log lines reach the step as they are written
     ]
     return {

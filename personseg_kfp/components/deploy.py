@@ -21,14 +21,14 @@ def deploy(candidates: Input[Model], winner: str, evaluation: Input[Artifact], m
     from personseg.steps.deploy import card_from_evaluation, publish_and_deploy
     from personseg.steps.retrain_check import training_card
     from personseg.steps.storage_env import use_endpoint
+    from personseg.storage.access import S3Access
 
     use_endpoint(s3_endpoint)
-    # the same fields check_data checked: sizing, Secret, image
-    serving = {**serving_settings(params), "s3_access_key_field": access_key_field,
-               "s3_secret_key_field": secret_key_field}
+    # the same values check_data checked: endpoint, Secret, sizing, image
+    s3 = S3Access(s3_endpoint, serving_secret, access_key_field, secret_key_field)
     card = {**card_from_evaluation(evaluation.path, winner), **training_card(dataset_uri, retrain_key)}
     outcome = publish_and_deploy(candidate_dir(candidates.path, winner), model_name, deploy_target, namespace, card,
-                                 s3_endpoint, serving)
+                                 s3, serving_settings(params))
     with open(result.path, "w") as fh:
         json.dump(outcome, fh, indent=2, sort_keys=True)
     return outcome["endpoint"]

@@ -19,13 +19,15 @@ def train(data: Input[Dataset], image_size: int, width: int, epochs: int, model:
     ``run_id`` and ``retrain_key`` name where each epoch's state goes, so a retried task resumes.
     """
     from personseg.steps.train import Nodes, train_step
+    from personseg.storage.access import S3Access
     from personseg.training.step import TrainConfig
 
     cfg = TrainConfig(data=data.path, size=image_size, width=width, epochs=epochs, composite=composite,
                       photometric=photometric, background_hue=background_hue, backgrounds=backgrounds,
                       seed=seed)
     result = train_step(cfg, model.path,
-                        Nodes(train_nodes, train_gpus, image, s3_endpoint, minio_secret, access_key_field,
-                              secret_key_field), run_id, retrain_key)
+                        Nodes(train_nodes, train_gpus, image,
+                              S3Access(s3_endpoint, minio_secret, access_key_field, secret_key_field)),
+                        run_id, retrain_key)
     metrics.log_metric("val_iou", result.best_val_iou)
     metrics.log_metric("best_epoch", result.best_epoch)
