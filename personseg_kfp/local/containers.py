@@ -1,7 +1,7 @@
 """Run the compiled pipeline's steps in their container image with ``kfp.local.DockerRunner``.
 
 Each step runs as the image's user (1000) in the image the compiled YAML names (the pipeline image of
-``personseg.images``, which ``make images`` tags the same way), with the run folder mounted at its own path
+``personseg.image_refs``, which ``make images`` tags the same way), with the run folder mounted at its own path
 and the host's network, so the steps reach an S3 server bound to 127.0.0.1 as the subprocess run does. The
 host network is the one setting that behaves alike on Docker and on podman (rootful or rootless); an engine's
 gateway address differs between the two and needs the server bound beyond loopback.
