@@ -179,9 +179,11 @@ def _deploy(engine: Engine, cfg: DeployConfig, model: PinnedModel, registry: Dep
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = directory / f"{PREFIX}-{cfg.name}-{port}.log"
+    launched = time.monotonic()
     container = engine.client.containers.run(**run_options(cfg, model.pinned, port))
     try:
-        ready = wait_ready(url, container, cfg.timeout)
+        wait_ready(url, container, cfg.timeout)
+        ready = time.monotonic() - launched  # cold start: create and start, model pull, load, warm-up
         smoke = run_smoke(lambda path, body, ctype: http_post(url + path, body, ctype), expected)
         still_serving(url, container)
     except (DeployFailed, SmokeFailed) as exc:

@@ -26,7 +26,7 @@ class DeployResult:
     pid: int | None = None
     state_dir: str | None = None  # local target: the absolute folder recording the server (to stop it from anywhere)
     container: str | None = None  # container target: the serving container's id
-    ready_seconds: float | None = None  # container target: from start to ready (model pull and warm-up included)
+    ready_seconds: float | None = None  # container target: from `run` to ready (model pull and warm-up included)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
