@@ -67,8 +67,10 @@ images:
 push:
 	REGISTRY='$(REGISTRY)' bash scripts/images.sh push
 
+# One debootstrap'ed base for every image test (kept in runs/images-cache unless PERSONSEG_IMAGES_CACHE says where).
 test-images: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow -s tests/test_images_slow.py tests/test_deploy_container.py
+	PERSONSEG_IMAGES_CACHE="$${PERSONSEG_IMAGES_CACHE:-$(CURDIR)/runs/images-cache}" \
+	  $(BIN)/python -m pytest -q -m slow -s tests/test_images_slow.py tests/test_deploy_container.py
 
 clean:
 	rm -rf runs build *.egg-info
