@@ -55,10 +55,12 @@ class ModelInfo:
 
     @property
     def name(self) -> str:
-        """A short display name such as ``unet-bilinear-w32-fp32`` or ``unet-swapped-lean2-w32-int8``."""
+        """A short display name such as ``unet-swapped-lean2-w32-int8`` or ``unet-pruned-prune50-w32-fp32``."""
         arch = self.arch
         variant = arch.get("decoder") or arch.get("design", "")
-        if variant == "lean":
+        if "ratio" in arch:
+            variant = f"prune{round(float(arch['ratio']) * 100)}"
+        elif variant == "lean":
             variant += str(arch.get("squeeze", ""))
         return f"{arch.get('name', 'model')}-{variant}-w{arch.get('width', '')}-{self.precision}"
 

@@ -165,7 +165,8 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
             backgrounds: [train] People-free photos as composite backgrounds: scenes (the committed set), or an
                 s3:// prefix of your own; empty for none.
             seed: [train] Random seed of training and swap (weights, order, augmentation).
-            swap_design: [swap] The transposed-convolution decoder: exact, lean2 or lean4 (lean:N).
+            swap_design: [swap] The transposed-convolution decoder: exact, lean2 or lean4 (lean:N); or
+                pruneNN (prune25, prune50, prune75; prune:R): NN % of every convolution's channels pruned.
             swap_epochs: [swap] Distilled fine-tuning epochs after the swap (0: none).
             calibration_size: [quantize] Training images INT8 calibrates on (at least 8).
             candidates: [quantize] Comma-separated network:runtime pairs competing for deployment (networks

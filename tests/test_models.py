@@ -47,12 +47,17 @@ def test_transposed_decoder_has_more_flops_and_lean_fewer():
 
 
 def test_swap_design_specs():
-    from personseg.swap.config import parse_design
+    from personseg.swap.config import design_name, parse_design
 
-    assert parse_design("exact") == ("exact", 1)
-    assert parse_design("lean") == ("lean", 2)
-    assert parse_design("lean4") == ("lean", 4)
-    assert parse_design("lean:4") == ("lean", 4)
+    assert parse_design("exact") == {"design": "exact", "squeeze": 1, "ratio": 0.0}
+    assert parse_design("lean") == {"design": "lean", "squeeze": 2, "ratio": 0.0}
+    assert parse_design("lean4") == parse_design("lean:4") == {"design": "lean", "squeeze": 4, "ratio": 0.0}
+    assert parse_design("prune50") == parse_design("prune:0.5") == parse_design("prune") == {
+        "design": "prune", "squeeze": 1, "ratio": 0.5}
+    assert design_name(**parse_design("prune25")) == "prune25" and design_name("prune", 1, 0.125) == "prune:0.125"
+    for bad in ("prune0", "prune100", "prune:1.5", "prunex"):
+        with pytest.raises(ValueError, match=f"swap design '{bad}'"):
+            parse_design(bad)
     with pytest.raises(ValueError, match="swap design 'nearest2' unknown"):
         parse_design("nearest2")
 

@@ -1,4 +1,4 @@
-"""``personseg swap``: replace the bilinear decoder's upsampling with transposed convolutions."""
+"""``personseg swap``: replace the bilinear decoder's upsampling with transposed convolutions, or prune channels."""
 
 import argparse
 
@@ -13,9 +13,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", default="transposed", choices=["transposed"], help="decoder to swap to")
     p.add_argument("--design", default=design_name(SwapConfig.design, SwapConfig.squeeze),
                    help="exact (function-preserving), or leanN / lean:N (fewer FLOPs: the transposed convs reduce "
-                   "channels N-fold; lean alone is lean2); the same names as the pipeline's swap_design")
+                   "channels N-fold; lean alone is lean2), or pruneNN / prune:R (remove NN %% / ratio R of every "
+                   "convolution's channels, then distil); the same names as the pipeline's swap_design")
     p.add_argument("--squeeze", type=int, help="lean: channel reduction of the transposed convs (overrides the N of "
                    "--design)")
+    p.add_argument("--ratio", type=float, help="prune: share of every convolution's channels removed, in (0, 1) "
+                   "(overrides the NN of --design pruneNN)")
     p.add_argument("--data", required=True, help="dataset for fine-tuning and before/after IoU")
     p.add_argument("--epochs", type=int, default=SwapConfig.epochs, help="fine-tuning epochs (0: swap only)")
     p.add_argument("--lr", type=float, default=SwapConfig.lr, help="fine-tuning learning rate")
@@ -33,15 +36,19 @@ def handle(args: argparse.Namespace) -> int:
     from personseg.swap.step import run
 
     try:
-        design, squeeze = parse_design(args.design)
+        design = parse_design(args.design)
     except ValueError as exc:
         raise UserError(f"--design: {exc}") from None
-    if args.squeeze is not None:
-        if args.design.rstrip("0123456789:") != args.design and args.squeeze != squeeze:
-            raise UserError(f"--design {args.design} --squeeze {args.squeeze}: two squeezes; give one")
-        squeeze = args.squeeze
-    cfg = SwapConfig(model=args.model, data=args.data, design=design, squeeze=squeeze, epochs=args.epochs,
-                     lr=args.lr, distill=not args.no_distill, seed=args.seed)
+    numbered = args.design.rstrip("0123456789:.") != args.design
+    for flag, key in (("squeeze", "squeeze"), ("ratio", "ratio")):
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if numbered and value != design[key]:
+            raise UserError(f"--design {args.design} --{flag} {value}: two {flag}s; give one")
+        design[key] = value
+    cfg = SwapConfig(model=args.model, data=args.data, **design, epochs=args.epochs, lr=args.lr,
+                     distill=not args.no_distill, seed=args.seed)
     r = run(cfg, args.out, force=args.force)
     print(f"{args.out}: val IoU bilinear {r['val_iou_bilinear']:.4f} -> swapped ({r['design']}) "
           f"{r['val_iou_swapped_initial']:.4f} at swap, {r['val_iou_swapped']:.4f} after fine-tuning")

@@ -110,7 +110,7 @@ def _gflops(pred: Predictor) -> float | None:
     except ImportError:  # torch not installed (serving-only environment): FLOPs unknown
         return None
     arch = pred.info.arch
-    if arch.get("name") not in ("unet", "unet-swapped"):
+    if arch.get("name") not in ("unet", "unet-swapped", "unet-pruned"):
         return None
     return count_gflops(build_from_arch(arch), pred.info.image_size)
 

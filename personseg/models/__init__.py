@@ -1,6 +1,7 @@
 """Segmentation models, built by name: ``build_model("unet", decoder="bilinear", width=32)``."""
 
 from personseg.models.architectures import build_model, list_models, register_model
+from personseg.models.pruned import pruned_unet
 from personseg.models.swapped import swapped_unet
 from personseg.models.unet import UNet
 
@@ -17,3 +18,9 @@ def unet(width: int = 32, decoder: str = "bilinear") -> UNet:
 def unet_swapped(width: int = 32, design: str = "lean", squeeze: int = 2) -> UNet:
     """The bilinear U-Net after ``personseg swap`` (see ``personseg.models.swapped``)."""
     return swapped_unet(width=width, design=design, squeeze=squeeze)
+
+
+@register_model("unet-pruned")
+def unet_pruned(width: int = 32, ratio: float = 0.5) -> UNet:
+    """The bilinear U-Net after ``personseg swap --design pruneNN`` (see ``personseg.models.pruned``)."""
+    return pruned_unet(width=width, ratio=ratio)

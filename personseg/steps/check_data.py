@@ -51,15 +51,17 @@ def _at_least(p: Mapping[str, Any], name: str, low: int) -> None:
 def _check_training(p: Mapping[str, Any]) -> None:
     from personseg.models.swapped import swapped_unet
     from personseg.steps.train_pod_gpus import check_ranks
-    from personseg.swap.config import parse_design
+    from personseg.swap.config import SwapConfig, parse_design
     from personseg.training.step import TrainConfig
 
     TrainConfig(data=p["dataset_uri"], size=p["image_size"], width=p["width"], epochs=p["epochs"],
                 composite=p["composite"], photometric=p["photometric"], background_hue=p["background_hue"],
                 backgrounds=p["backgrounds"], seed=p["seed"]).check()
     try:
-        design, squeeze = parse_design(p["swap_design"])
-        swapped_unet(p["width"], design, squeeze)  # a squeeze that does not divide the width's channels fails
+        design = parse_design(p["swap_design"])
+        SwapConfig(model="", data="", **design).check()
+        if design["design"] != "prune":
+            swapped_unet(p["width"], design["design"], design["squeeze"])  # a squeeze that does not divide fails
     except ValueError as exc:
         raise UserError(f"swap_design {p['swap_design']!r}: {exc}") from None
     _at_least(p, "swap_epochs", 0)

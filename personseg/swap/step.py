@@ -4,7 +4,8 @@ The encoder and every decoder weight carry over. ``exact`` needs no training (bi
 depthwise transposed convolution); ``lean`` starts from a rank-reduced factorisation of each Up block's
 first convolution, ``W_up ~= (U S) Vt``: ``Vt`` becomes a 2x2 stride-2 transposed convolution (nearest
 upsampling of a channel projection) and ``U S`` the narrower 3x3 convolution after it, then the model is
-fine-tuned with distillation from the original.
+fine-tuned with distillation from the original. ``prune`` removes a share of every convolution's
+channels (``personseg.swap.prune``) and is fine-tuned the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from personseg.models.checkpoint import load_model, save_model
 from personseg.models.swapped import swapped_unet
 from personseg.models.unet import UNet
 from personseg.swap.config import SwapConfig
+from personseg.swap.prune import prune_weights
 from personseg.training.loop import FitConfig, fit, validate
 from personseg.uris import local_dataset, local_model
 
@@ -46,8 +48,10 @@ def _lean_init(up: nn.Module, old_first: torch.Tensor, reduced: int) -> None:
         up.conv.double_conv[0].weight.copy_(torch.cat([old_first[:, :c], left], dim=1))
 
 
-def swap_weights(seed: UNet, design: str, squeeze: int) -> UNet:
+def swap_weights(seed: UNet, design: str, squeeze: int, ratio: float = 0.0) -> UNet:
     """A swapped model carrying ``seed``'s weights (function-preserving for ``exact``)."""
+    if design == "prune":
+        return prune_weights(seed, ratio)
     width = seed.inc.double_conv[0].out_channels
     new = swapped_unet(width=width, design=design, squeeze=squeeze)
     old_state = seed.state_dict()
@@ -84,7 +88,7 @@ def run(cfg: SwapConfig, out: str | Path, force: bool = False) -> dict:
                         f"{info.kind} {info.arch}")
     seed_model = load_model(src, info)
     try:
-        model = swap_weights(seed_model, cfg.design, cfg.squeeze)
+        model = swap_weights(seed_model, cfg.design, cfg.squeeze, cfg.ratio)
     except ValueError as exc:
         raise UserError(f"--squeeze {cfg.squeeze}: {exc}") from None
     root = local_dataset(cfg.data)
@@ -104,11 +108,13 @@ def run(cfg: SwapConfig, out: str | Path, force: bool = False) -> dict:
         state = fit(model, train, val, fit_cfg, teacher=seed_model if cfg.distill else None)
         fine_tune = "kept"
         if state.best_iou < at_swap:  # fine-tuning must never leave the model worse than the swap itself
-            model = swap_weights(seed_model, cfg.design, cfg.squeeze)
+            model = swap_weights(seed_model, cfg.design, cfg.squeeze, cfg.ratio)
             fine_tune = "reverted"
     after = validate(model, val)["iou"]
     arch = {"name": "unet-swapped", "width": info.arch["width"], "design": cfg.design, "squeeze": cfg.squeeze}
-    report = {"design": cfg.design, "squeeze": cfg.squeeze, "val_iou_bilinear": before,
+    if cfg.design == "prune":
+        arch = {"name": "unet-pruned", "width": info.arch["width"], "ratio": cfg.ratio}
+    report = {"design": cfg.design, "squeeze": cfg.squeeze, "ratio": cfg.ratio, "val_iou_bilinear": before,
               "val_iou_swapped_initial": at_swap, "val_iou_swapped": after, "fine_tune": fine_tune,
               "history": state.history if state else []}
     with atomic_dir(out, force) as tmp:

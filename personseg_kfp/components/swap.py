@@ -13,9 +13,7 @@ def swap(data: Input[Dataset], bilinear: Input[Model], design: str, epochs: int,
     from personseg.swap.config import parse_design
     from personseg.swap.step import SwapConfig, run
 
-    name, squeeze = parse_design(design)
-    report = run(SwapConfig(model=bilinear.path, data=data.path, design=name, squeeze=squeeze, epochs=epochs,
-                            seed=seed),
+    report = run(SwapConfig(model=bilinear.path, data=data.path, **parse_design(design), epochs=epochs, seed=seed),
                  model.path)
     for key in ("val_iou_bilinear", "val_iou_swapped_initial", "val_iou_swapped"):
         metrics.log_metric(key, report[key])
