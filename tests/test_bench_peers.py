@@ -36,9 +36,10 @@ def test_peer_table_end_to_end_on_a_tiny_model(tiny_model, tiny_dataset, tmp_pat
     out = tmp_path / "peers"
     result = peers.main(["--model", str(tiny_model), "--data", str(tiny_dataset), "--out", str(out),
                          "--only", "onnx-fp32,ort-qs,openvino-fp32", "--rounds", "1", "--threads", "2",
-                         "--calibration", "8", "--peak-seconds", "0.1"])
+                         "--calibration", "8", "--peak-seconds", "0.1", "--prune-ratios", "0.5",
+                         "--prune-epochs", "0", "--real", str(ROOT / "datasets" / "real")])
     rows = {m["name"]: m for m in result["models"]}
-    expected = {f"{net} {peer}" for net in ("bilinear", "lean4")
+    expected = {f"{net} {peer}" for net in ("bilinear", "lean4", "prune50")
                 for peer in ("fp32-eager", "onnx-fp32", "ort-qs", "openvino-fp32")}
     assert set(rows) == expected
     for name, m in rows.items():
@@ -60,6 +61,14 @@ def test_peer_table_end_to_end_on_a_tiny_model(tiny_model, tiny_dataset, tmp_pat
         if not m["reason"]:
             assert m["speedup"] == pytest.approx(base["latency_ms"]["median"] / m["latency_ms"]["median"])
     assert rows["lean4 ort-qs"]["agreement_with"] == "lean4 fp32-eager"
+    # the pruned network: fewer FLOPs and parameters, scored on the real photographs too
+    assert rows["prune50 ort-qs"]["agreement_with"] == "prune50 fp32-eager"
+    assert rows["prune50 onnx-fp32"]["gflops"] < 0.35 * rows["bilinear onnx-fp32"]["gflops"]
+    assert rows["prune50 onnx-fp32"]["params"] < 0.35 * rows["bilinear onnx-fp32"]["params"]
+    assert 0 <= rows["prune50 onnx-fp32"]["extra_iou"] <= 1 and result["extra_data"]["samples"] == 4
+    # the result file says where, when and how it ran
+    assert result["cpu_kind"] in ("VNNI", "AVX2", "no AVX2") and result["cpu"]["flags"] and result["date"]
+    assert result["command"].startswith("benchmarks/peers.py --model ") and "--prune-ratios 0.5" in result["command"]
     table = (out / "table.md").read_text()
     assert json.loads((out / "table.json").read_text())["models"] == result["models"]
     assert all(f"| {name}" in table for name in expected)
@@ -102,15 +111,22 @@ def _timed(name: str, peer: str, median: float) -> dict:
             "latency_ms": {"median": median}}
 
 
-def test_the_fastest_of_ours_on_the_swapped_network_is_compared_with_nncf_of_the_seed():
-    models = [_timed("bilinear nncf", "nncf", 115.0), _timed("bilinear ours-openvino", "ours-openvino", 50.0),
+def test_the_fastest_of_ours_on_each_leaner_network_is_compared_with_nncf_of_the_seed():
+    models = [_timed("bilinear nncf", "nncf", 150.0), _timed("bilinear ours-openvino", "ours-openvino", 50.0),
               _timed("lean4 ours", "ours", 104.0), _timed("lean4 ours-openvino", "ours-openvino", 100.0),
-              _timed("lean4 nncf", "nncf", 60.0)]
-    text = against_seed_nncf({"models": models})
+              _timed("lean4 nncf", "nncf", 60.0), _timed("prune50 ours-openvino", "ours-openvino", 75.0)]
+    models[5]["iou"] = 0.7905
+    models.append({**_timed("bilinear fp32-eager", "fp32-eager", 900.0), "iou": 0.80})
+    text = against_seed_nncf({"models": models, "baseline": "bilinear fp32-eager"})
     # the bilinear row of ours and the swapped NNCF peer are not "ours on the swapped network"
-    assert "**lean4 ours-openvino**, 1.15x" in text and "meets the 1.15x target" in text
+    assert "**lean4 ours-openvino**: 1.50x as fast as bilinear nncf" in text and "meets the 1.50x target" in text
+    assert "0.60x the speed of lean4 nncf" in text
+    assert "**prune50 ours-openvino**: 2.00x" in text and "(0.95 points lost), within 1 point" in text
     models[3]["latency_ms"]["median"] = 101.0
-    assert "misses the 1.15x target" in against_seed_nncf({"models": models})
+    models[5]["iou"] = 0.789
+    text = against_seed_nncf({"models": models, "baseline": "bilinear fp32-eager"})
+    assert "1.49x as fast as bilinear nncf (OpenVINO + NNCF INT8 of the unswapped seed; 150.0 vs 101.0 ms): misses" \
+        in text and "(1.10 points lost), not within 1 point" in text
     models[0]["reason"] = "ImportError: no nncf"
     assert against_seed_nncf({"models": models}) is None
 
