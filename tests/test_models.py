@@ -66,8 +66,9 @@ def test_every_swap_design_a_user_can_name_is_built_by_the_swapped_architecture(
     from personseg.models.swapped import BUILT
     from personseg.swap.config import DESIGNS
 
-    assert BUILT == DESIGNS
-    for design in DESIGNS:
+    assert (*BUILT, "prune") == DESIGNS  # prune is built by the pruned architecture
+    for design in BUILT:
         assert build_model("unet-swapped", width=8, design=design, squeeze=2) is not None
+    assert build_model("unet-pruned", width=8, ratio=0.5) is not None
     with pytest.raises(ValueError, match="swap design 'nearest' unknown"):
         build_model("unet-swapped", width=8, design="nearest")
