@@ -1,7 +1,8 @@
 """Load-test the real server over HTTP and compare with the bare model's batched throughput.
 
 The server runs as its own process (as in production, so the client's GIL does not slow it), on
-127.0.0.1, fed encoded images through ``/v1/segment``. The bare model's batch-8 throughput is
+127.0.0.1, fed encoded images through ``/v1/segment`` by a lean keep-alive client (``personseg.bench.http_load``:
+the client's CPU time is taken from the same cores). The bare model's batch-8 throughput is
 measured in the same run, in this process while the server sits idle, so the ratio says what HTTP,
 decoding, pre/post-processing and batching cost on this machine. The server's own counters (``scrape``)
 split that ratio into batching x contention x busy: how much smaller its batches were, how much slower
@@ -261,22 +262,22 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
                  round_: int = 0, server_pid: int = 0) -> LoadResult:
     import httpx
 
+    from personseg.bench.http_load import Connection, HttpError
     from personseg.bench.scrape import read_counters
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []
     errors: list[str] = []
-    endpoint = f"{url}/v1/segment?output={output}"
-    headers = {"content-type": "application/octet-stream"}
+    path = f"/v1/segment?output={output}"
+    connections = [Connection(url) for _ in range(concurrency)]
 
-    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
-        async def worker(todo, record: bool) -> None:  # workers share ``todo``: each index is sent once
+    async with httpx.AsyncClient(timeout=120) as client:  # for /metrics; the load goes through ``connections``
+        async def worker(todo, connection: Connection, record: bool) -> None:  # each index in ``todo`` is sent once
             for i in todo:
                 start = time.perf_counter()
                 try:
-                    r = await client.post(endpoint, content=bodies[i % len(bodies)], headers=headers)
-                    ok, why = r.status_code == 200, f"HTTP {r.status_code}: {r.text[:200]}"
-                except httpx.HTTPError as exc:
+                    status, answer = await asyncio.wait_for(connection.post(path, bodies[i % len(bodies)]), 120)
+                    ok, why = status == 200, f"HTTP {status}: {answer[:200].decode(errors='replace')}"
+                except (OSError, EOFError, asyncio.TimeoutError, HttpError) as exc:
                     ok, why = False, f"{type(exc).__name__}: {exc}"
                 if record:
                     latencies.append(time.perf_counter() - start)
@@ -284,15 +285,17 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
                         errors.append(why)
 
         warmup = iter(range(2 * concurrency))
-        await asyncio.gather(*(worker(warmup, False) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(warmup, c, False) for c in connections))
         timed = iter(range(requests))
         before, segment_before = await read_counters(client, url)
         cpu = own_cpu_s(), process_cpu_s(server_pid) if server_pid else 0.0
         start = time.perf_counter()
-        await asyncio.gather(*(worker(timed, True) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(timed, c, True) for c in connections))
         seconds = time.perf_counter() - start
         cpu = own_cpu_s() - cpu[0], (process_cpu_s(server_pid) if server_pid else 0.0) - cpu[1]
         after, segment_after = await read_counters(client, url)
+    for connection in connections:
+        connection.close()
     used, segment = after - before, segment_after - segment_before
     lat_ms = np.asarray(latencies) * 1000.0
     ok = requests - len(errors)
