@@ -1,14 +1,14 @@
-"""``benchmarks/real_photos.py``: its recipe syntax and its paired comparison of recipes."""
+"""``benchmarks/real_photos.py``'s pieces (``personseg.bench.real_photos``): recipe syntax, paired comparison."""
 
 from __future__ import annotations
 
 import pytest
-from script_modules import load_script
+
+from personseg.bench.real_photos import Recipe, paired, parse_recipe
 
 
 def test_a_recipe_names_composite_photometric_and_optionally_the_hue_and_the_backgrounds():
-    script = load_script("benchmarks/real_photos.py")
-    parse, recipe = script.parse_recipe, script.Recipe
+    parse, recipe = parse_recipe, Recipe
     assert parse("composite=0.5:0") == recipe("composite", 0.5, 0.0, 0.0, "")
     assert parse("hue=0.5:0.3:0.25") == recipe("hue", 0.5, 0.3, 0.25, "")
     assert parse("mine=0.5:0:0:/data/my:backgrounds") == recipe("mine", 0.5, 0.0, 0.0, "/data/my:backgrounds")
@@ -18,7 +18,6 @@ def test_a_recipe_names_composite_photometric_and_optionally_the_hue_and_the_bac
 
 
 def test_recipes_are_compared_with_the_first_paired_by_seed():
-    paired = load_script("benchmarks/real_photos.py").paired
     base = [0.5103, 0.5361, 0.5865, 0.5589, 0.6120]  # the demo-budget study's plain composite, seeds 0-4
     scenes = [0.5102, 0.6139, 0.6276, 0.5861, 0.5857]
     runs = [{"recipe": "base", "seed": i, "real_iou": v} for i, v in enumerate(base)]
