@@ -19,38 +19,15 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from personseg.bench.segment_files import bare_model, write_photos  # noqa: E402
 from personseg.cpuinfo import cpu_info  # noqa: E402
 from personseg.segment.engine import LocalEngine  # noqa: E402
 from personseg.segment.inputs import gather  # noqa: E402
 from personseg.segment.run import segment_all  # noqa: E402
-
-REAL = Path(__file__).resolve().parents[1] / "datasets" / "real" / "images"
-
-
-def write_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
-    """``count`` JPEGs of ``size`` made from the committed real photographs."""
-    photos = sorted(REAL.glob("*.jpg"))
-    for i in range(count):
-        with Image.open(photos[i % len(photos)]) as im:
-            im.convert("RGB").resize(size, Image.BILINEAR).save(folder / f"{i:04d}.jpg", quality=90)
-
-
-def bare_model(engine: LocalEngine, count: int) -> float:
-    """Images/s of the runtime alone on ``count`` images in the model's batches."""
-    size = engine.model.image_size
-    batch = np.random.default_rng(0).random((engine.batch_size, 3, size, size), dtype=np.float32)
-    start = time.perf_counter()
-    for done in range(0, count, engine.batch_size):
-        engine.model.predict(batch[: min(engine.batch_size, count - done)])
-    return count / (time.perf_counter() - start)
 
 
 def main() -> None:
