@@ -13,16 +13,16 @@ import json
 from pathlib import Path
 
 import pytest
-from pipeline_fixtures import candidates_index, eval_result
+from pipeline_fixtures import candidates_index, eval_result, eval_row
 
 from personseg.console.launcher import personseg_command
 from personseg.steps import summary
 from personseg.steps.evaluate import gate_summary
 from personseg.steps.selection import judge, select
-from personseg_kfp.local.console import RunConsole, where_to_look
+from personseg.steps.summary import terminal_summary
+from personseg_kfp.local.console import MAX_LINES, RunConsole, where_to_look
 from personseg_kfp.local.watch import RunWatcher
 
-MAX_LINES = 60  # what a person reads before the report
 RUN = "person-segmentation-2026-12-01-14-00-00-000000"
 
 
@@ -38,14 +38,41 @@ def _write(task: Path, output: dict, files: dict[str, str]) -> None:
     (task / "executor_output.json").write_text(json.dumps(output))
 
 
-def _steps(run: Path, winner: bool) -> list[tuple[str, dict, dict[str, str]]]:
+def _demo_sized() -> tuple[dict, dict, dict]:
+    """What ``make demo`` evaluates: two networks on two runtimes, a second evaluation set, its whole settings."""
+    from dataclasses import asdict
+
+    from personseg.evaluate.config import EvalConfig
+    from personseg.steps.quantize import CandidatesConfig
+    from personseg.swap.config import SwapConfig
+    from personseg.training.config import TrainConfig
+
+    result, index = eval_result(), candidates_index()
+    for network, iou, ms in (("bilinear", 0.814, 25.0), ("swapped", 0.805, 12.5)):
+        result["models"].append(eval_row(f"{network}-int8-openvino", iou, ms, (f"{network}-fp32-onnx", 0.99)))
+        index["candidates"].append({**index["candidates"][0 if network == "bilinear" else 1],
+                                    "name": f"{network}:openvino", "runtime": "openvino",
+                                    "path": f"{network}-int8-openvino"})
+    for row in result["models"]:
+        row["extra"] = {"iou": row["iou"] - 0.2}
+    result["extra_data"] = {"uri": "real", "samples": 4, "split": "all"}
+    data = "/home/me/personseg/runs/demo/person-segmentation-2026-12-01-14-00-00-000000/ingest/data"
+    result["config"] = asdict(EvalConfig(models=tuple(f"{m['name']}=/m/{m['name']}" for m in result["models"]),
+                                         data=data))
+    settings = {"model_name": "personseg", "tolerable_iou_loss": 0.02, "min_speedup": 1.25, "min_iou": 0.5,
+                "min_extra_iou": 0.0, "evaluation": result["config"], "train": asdict(TrainConfig(data=data)),
+                "swap": asdict(SwapConfig(model="/m/bilinear", data=data)),
+                "quantize": asdict(CandidatesConfig(candidates=",".join(c["name"] for c in index["candidates"]),
+                                                    data=data))}
+    return result, index, settings
+
+
+def _steps(run: Path, winner: bool, demo: bool = False) -> list[tuple[str, dict, dict[str, str]]]:
     """(task, executor output, artifact files) of each step of a run that trains, as kfp.local leaves them."""
-    result = eval_result()
-    selection = select(judge(candidates_index(), result, tolerable_iou_loss=0.02,
-                             min_speedup=2.0 if winner else 99.0), result)
+    result, index, settings = _demo_sized() if demo else (eval_result(), candidates_index(), {"min_speedup": 2.0})
+    selection = select(judge(index, result, tolerable_iou_loss=0.02, min_speedup=2.0 if winner else 99.0), result)
     evaluation = {**result, "winner": selection.winner, "candidates": [v.to_dict() for v in selection.verdicts],
                   "gate": gate_summary(selection)}
-    index = candidates_index()
     for network in index["networks"].values():
         network["quantize"] = {"agreement_iou": 0.9712}
     deployed = {"status": "deployed", "target": "local", "endpoint": "http://127.0.0.1:40123",
@@ -65,13 +92,15 @@ def _steps(run: Path, winner: bool) -> list[tuple[str, dict, dict[str, str]]]:
          {"candidates/candidates.json": json.dumps(index)}),
         ("evaluate", {"parameterValues": {"Output": selection.winner}, **_metrics_output({"deploy": 1.0})},
          {"evaluation": json.dumps(evaluation), "gallery": "<html></html>",
-          "report": summary.markdown_report(result, selection, None, {"min_speedup": 2.0})}),
+          "report": summary.markdown_report(result, selection, None, settings)}),
     ]
+    if demo:  # a step only a cluster uses, shown all the same
+        steps.insert(2, ("train-pod-gpus", {"parameterValues": {"Output": 0}}, {}))
     return steps + ([("deploy", {"parameterValues": {"Output": deployed["endpoint"]}},
                       {"result": json.dumps(deployed)})] if winner else [])
 
 
-def _run_through(tmp_path: Path, winner: bool = True) -> tuple[list[str], str, Path]:
+def _run_through(tmp_path: Path, winner: bool = True, demo: bool = False) -> tuple[list[str], str, Path]:
     """Feed the console the events of a run written step by step; return its lines, the report, the run folder."""
     root = tmp_path / "runs"
     root.mkdir()
@@ -82,7 +111,7 @@ def _run_through(tmp_path: Path, winner: bool = True) -> tuple[list[str], str, P
     run = root / RUN
     with RunWatcher(root, console.event, poll=3600) as watcher:  # scanned by hand below, not by the thread
         run.mkdir()
-        for task, output, files in _steps(run, winner):
+        for task, output, files in _steps(run, winner, demo):
             (run / task).mkdir()
             watcher.scan()  # the executor made its folder: the step started
             _write(run / task, output, files)
@@ -94,11 +123,12 @@ def _run_through(tmp_path: Path, winner: bool = True) -> tuple[list[str], str, P
     return out.getvalue().splitlines(), report.read_text(), run
 
 
-def test_a_deployed_run_prints_a_line_per_step_the_report_and_where_to_look(tmp_path: Path) -> None:
+def test_a_deployed_run_prints_a_line_per_step_the_verdict_and_where_to_look(tmp_path: Path) -> None:
     lines, report, run = _run_through(tmp_path)
-    assert report.strip() in "\n".join(lines)  # the report, whole
+    assert len(lines) <= MAX_LINES, "\n".join(lines)
+    assert terminal_summary(report).strip() in "\n".join(lines)  # the verdict, the candidates, the chain
+    assert "## All models" in report and "## All models" not in lines and "```json" not in lines  # the file's only
     own = [line for line in lines if line not in report.splitlines()]
-    assert len(own) < MAX_LINES, "\n".join(own)
     # nothing of kfp.local's executor JSON outside the report (whose settings block is JSON of its own)
     assert not any(marker in line for line in own for marker in ('"outputFile"', '"artifacts"', "executor", "{"))
     steps = [line for line in own if line.startswith(("-> ", "   "))]
@@ -126,8 +156,22 @@ def test_a_deployed_run_prints_a_line_per_step_the_report_and_where_to_look(tmp_
                       "--state-dir /home/me/personseg/runs/deploy --stop"  # works from any folder
 
 
+@pytest.mark.parametrize("winner", [True, False])
+def test_a_demo_sized_run_prints_at_most_max_lines_in_all(tmp_path: Path, winner: bool) -> None:
+    lines, report, run = _run_through(tmp_path, winner, demo=True)
+    assert len(lines) <= MAX_LINES, f"{len(lines)} lines:\n" + "\n".join(lines)
+    assert len(report.splitlines()) > MAX_LINES  # the report itself is longer: the file keeps it whole
+    text = "\n".join(lines)
+    assert sum(line.startswith(("| bilinear:", "| swapped:")) for line in lines) == 4  # every candidate
+    assert "| quantize | swapped INT8 (openvino) |" in text  # the chain: quality and speed, step by step
+    assert '"weight_decay"' not in text and "## Settings" not in text and "## All models" not in text
+    assert lines[-1].startswith("Stop the server with: ") if winner else lines[-1].startswith("Not deployed")
+
+
 def test_a_run_the_gate_stopped_says_why_and_that_deploy_was_skipped(tmp_path: Path) -> None:
     lines, report, run = _run_through(tmp_path, winner=False)
+    assert len(lines) <= MAX_LINES, "\n".join(lines)
+    assert "**Gate: not deployed**" in lines
     own = [line for line in lines if line not in report.splitlines()]
     evaluate = next(line for line in own if line.split()[0] == "evaluate")
     assert "no winner: No candidate passed: bilinear:onnxruntime failed speed" in evaluate

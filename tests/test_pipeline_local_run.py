@@ -20,6 +20,7 @@ import pytest
 from pipeline_fixtures import TINY_PARAMS
 
 from personseg.cli import main
+from personseg_kfp.local.console import MAX_LINES
 
 # tolerable_iou_loss is part of the retrain recipe: the same in every run, so the runs share a retrain key
 CANDIDATE_ROWS = ("bilinear_int8_onnxruntime", "swapped_int8_onnxruntime")
@@ -108,6 +109,7 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
     out, run1 = _cli_run({**TINY_PARAMS, "min_speedup": 1e6, "tolerable_iou_loss": 0.5}, tmp_path / "runs", storage,
                          capsys)
     assert "**Gate: not deployed**" in out and "Not deployed" in out and "## Candidates" in out
+    assert len(out.splitlines()) <= MAX_LINES, out  # the report's verdict, candidates and chain; the rest in its file
     _assert_quiet(out, run1, ["check-data", "ingest", "train-pod-gpus", "train", "swap", "quantize", "evaluate"])
     assert "   deploy     skipped: not deployed, no candidate passed the gate" in out
     assert "No candidate passed: bilinear:onnxruntime failed speed (" in out
@@ -135,7 +137,7 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
     gallery = (run1 / "evaluate" / "gallery").read_text()
     assert gallery.count("data:image/png;base64,") >= 6 and "<svg" in gallery
     # the second evaluation set (the committed real photographs by default) is in report, metrics and gallery
-    assert "## Second evaluation set: real (4 images)" in out
+    assert "## Second evaluation set: real (4 images)" in (run1 / "evaluate" / "report").read_text()
     assert 0 <= metrics["iou_extra_swapped_int8_onnxruntime"] <= 1
     assert "Second evaluation set: real" in gallery and "grace_hopper" in gallery
     assert [m["name"] for m in evaluation["models"]] == ["bilinear", "bilinear-fp32-onnx", "swapped-fp32-onnx",
@@ -156,6 +158,7 @@ def test_local_run_skips_then_deploys(tmp_path: Path, monkeypatch: pytest.Monkey
             winner = max(passed, key=lambda c: speed[c["model"]])
             assert evaluation["winner"] == winner["name"] and _metrics(run2)[1]["Output"] == winner["name"]
             assert f"**Gate: deploy {winner['name']}**" in out and "fastest of the 2 that passed" in out
+            assert len(out.splitlines()) <= MAX_LINES, out
             result = json.loads((run2 / "deploy" / "result").read_text())
             assert result["status"] == "deployed" and result["target"] == "local"
             assert result["pinned_model"] == "models:/tiny-seg:1"

@@ -20,6 +20,9 @@ from personseg.steps.gate import model_row
 from personseg.steps.selection import Selection, Verdict, focus
 
 BASELINE = "bilinear"
+TITLE = "# Person segmentation: speed and accuracy"
+# What a terminal shows after the verdict: every candidate, and the chain from the seed to the winner
+TERMINAL_SECTIONS = ("## Candidates", "## Bilinear FP32 -> ")
 
 
 def chain_steps(result: dict, cand: Verdict) -> list[tuple[str, str, str]]:
@@ -113,7 +116,7 @@ def markdown_report(result: dict, selection: Selection, production: dict[str, An
             "of the 95% interval above 0:\n\n" + "\n".join(
                 f"- {v.name}: {v.decision.checks['production'].detail}" for v in selection.verdicts if v.decision))
     return "\n".join([
-        "# Person segmentation: speed and accuracy",
+        TITLE,
         "",
         f"**Gate: {verdict}**",
         "",
@@ -142,3 +145,23 @@ def markdown_report(result: dict, selection: Selection, production: dict[str, An
         "```",
         "",
     ])
+
+
+def terminal_summary(report: str) -> str:
+    """The part of a ``markdown_report`` a person reads on a terminal, the rest staying in the file.
+
+    Kept: the gate's verdict and why, the candidates table (each check's pass or FAIL) and the chain from
+    the seed to the winner (quality and speed). Left to the file and the KFP UI: the checks' wording,
+    the second evaluation set, every model's figures, production and the settings (a JSON dump). A
+    report this module did not write (check_data's "no new data") is short and returned whole.
+    """
+    if not report.startswith(TITLE):
+        return report
+    kept: list[str] = []
+    shown = True
+    for line in report.splitlines():
+        if line.startswith("## "):
+            shown = line.startswith(TERMINAL_SECTIONS)
+        if shown and not line.startswith("- **") and (line or (kept and kept[-1])):  # no checks, one blank line
+            kept.append(line)
+    return "\n".join(kept).rstrip() + "\n"

@@ -1,4 +1,4 @@
-"""What ``personseg pipeline run --local`` shows: a line as each step starts and ends, the report, where to look.
+"""What ``personseg pipeline run --local`` shows: a line per step start and end, the verdict, where to look.
 
 The steps' own logs (kfp.local's executor JSON, training epochs, INC's tuning) go to the run's log file;
 this module only formats. It knows nothing about how steps are detected: it is fed ``StepEvent``-like
@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from personseg.console.launcher import personseg_command
+from personseg.steps.summary import terminal_summary
 from personseg_kfp.local.redirect import strip_colour
 
 DEMO_PHOTO = ("real", "grace_hopper.jpg")
+MAX_LINES = 60  # all a local run prints when it succeeds, from its first line to the stop command
 MAX_FIGURE = 200  # a longer figure (every candidate's gate failure) is cut: the report below has it whole
 
 
@@ -108,10 +110,13 @@ class RunConsole:
             self._line(f"  | {line}")
 
     def finish(self, run_dir: Path, report: Path, log_path: Path | None, seconds: float) -> None:
-        """The report, then where to look: gallery, report, log, the model's URL with a curl, how to stop it."""
+        """The report's verdict, candidates and chain, then where to look (gallery, report, log, curl, stop).
+
+        With the step lines, at most ``MAX_LINES`` in all: the report's file (and the KFP UI) has the rest.
+        """
         minutes, secs = divmod(round(seconds), 60)
         self._line(f"Pipeline finished in {minutes} min {secs} s.\n")
-        self._line(report.read_text().rstrip() + "\n")
+        self._line(terminal_summary(report.read_text()).rstrip() + "\n")
         for line in where_to_look(run_dir, report, log_path):
             self._line(line)
 
@@ -177,7 +182,7 @@ def where_to_look(run_dir: Path, report: Path, log_path: Path | None) -> list[st
     gallery = gallery_html(run_dir)
     if gallery:
         lines.append(f"Gallery:  {_shown(gallery)} (open it in a browser)")
-    lines.append(f"Report:   {_shown(report)}")
+    lines.append(f"Report:   {_shown(report)} (whole: every model, production, settings)")
     if log_path:
         lines.append(f"Full log: {_shown(log_path)}")
     result = run_dir / "deploy" / "result"
