@@ -2,7 +2,8 @@
 
 Pre- and post-processing are the very functions training and evaluation use (``personseg.imageops``),
 so a served mask equals an evaluated one. ``predict`` is the only step that touches the runtime and is
-called from the single inference thread; the others are pure and run in a thread pool.
+called for one batch at a time (``personseg.serving.batcher``); the others are pure and run in a thread
+pool.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class SegmentationModel:
         return Prepared(tensor, box, image.width, image.height)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, S, S) float32 -> (N, 1, S, S) logits; called from the inference thread only."""
+        """(N, 3, S, S) float32 -> (N, 1, S, S) logits; called for one batch at a time (``MicroBatcher``)."""
         if self.predictor is None:
             raise RuntimeError("model not loaded")
         return self.predictor.logits(batch)
