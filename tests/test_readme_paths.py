@@ -79,3 +79,8 @@ def test_the_readme_layer_table_is_the_order_the_layer_test_enforces() -> None:
         assert paths, row
         for path in paths:
             assert layer_of(_module(path.rstrip("/"))) == index, f"README layer row {index + 1}: {path}"
+
+
+def test_the_readme_stays_a_front_door() -> None:
+    lines = README.read_text().splitlines()
+    assert len(lines) < 200, f"README.md has {len(lines)} lines: move detail to docs/ (measurements: docs/results.md)"
