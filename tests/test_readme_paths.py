@@ -84,3 +84,9 @@ def test_the_readme_layer_table_is_the_order_the_layer_test_enforces() -> None:
 def test_the_readme_stays_a_front_door() -> None:
     lines = README.read_text().splitlines()
     assert len(lines) < 200, f"README.md has {len(lines)} lines: move detail to docs/ (measurements: docs/results.md)"
+
+
+def test_the_readme_docs_index_lists_every_guide() -> None:
+    index = README.read_text().split("## Documentation", 1)[1]
+    guides = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))
+    assert guides and [g for g in guides if f"`{g}`" not in index] == []
