@@ -27,10 +27,10 @@ import numpy as np
 from personseg.atomic import atomic_dir, write_json
 from personseg.cpuquota import default_threads
 from personseg.errors import UserError
-from personseg.modeldir import read_metrics, read_model_dir, write_config
+from personseg.modeldir import ModelInfo, read_metrics, read_model_dir, write_config
 from personseg.quality import agreement_iou, mean_scores
 from personseg.quantize.ort_graph import openvino_executed_nodes, openvino_fp32_nodes
-from personseg.quantize.precision import measure
+from personseg.quantize.precision import Precision, measure
 from personseg.runtime import predict_masks
 from personseg.runtime.openvino import compile_openvino, read_openvino_model
 
@@ -131,6 +131,68 @@ def _masks(compiled: Any, images: np.ndarray) -> np.ndarray:
     return predict_masks(logits, images, BATCH)
 
 
+def _inc_source(int8_onnx_dir: str | Path) -> ModelInfo:
+    """The INC path's INT8 ONNX saved model, refused when it is anything else."""
+    inc_info = read_model_dir(int8_onnx_dir)
+    if inc_info.kind != "onnx" or inc_info.precision != "int8":  # fp32: its tuning kept no INT8 op
+        raise UserError(f"model {int8_onnx_dir}: is a {inc_info.kind} {inc_info.precision} model; the OpenVINO "
+                        "conversion takes the INT8 ONNX model of the INC path")
+    return inc_info
+
+
+def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndarray,
+                methods: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The OpenVINO models to choose from (INC's QDQ ONNX read as it is; NNCF's if asked), and their recipes."""
+    models: dict[str, Any] = {"inc": read_openvino_model(inc_info.weights_path)}
+    recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
+                                                  "source": "INC's INT8 QDQ ONNX, read by OpenVINO"}}
+    if "nncf" in methods:
+        models["nncf"], recipes["nncf"] = nncf_model(fp32_onnx_path, calib_inputs, keeps_input_convs(inc_info.extra))
+    return models, recipes
+
+
+def _measure(compiled: dict[str, Any], fp32_masks: np.ndarray, tune_inputs: np.ndarray, tune_labels: np.ndarray,
+             rounds: int, runs: int) -> dict[str, Measured]:
+    """Each compiled model's latency (interleaved rounds), agreement with FP32 and IoU on the tuning images."""
+    timing_batch = np.ascontiguousarray(np.resize(tune_inputs, (BATCH, *tune_inputs.shape[1:])))
+    latency = interleaved_latencies({k: openvino_runner(c) for k, c in compiled.items()}, timing_batch, rounds, runs)
+    measured: dict[str, Measured] = {}
+    for key, model in compiled.items():
+        masks = _masks(model, tune_inputs)
+        measured[key] = Measured(key, latency[key], agreement_iou(masks, fp32_masks, tune_labels),
+                                 mean_scores(masks, tune_labels, boundary=False)["iou"])
+        log.info("quantize: OpenVINO %s: %.2f ms per batch of %d, agreement with FP32 %.4f", key, latency[key],
+                 BATCH, measured[key].agreement_iou)
+    return measured
+
+
+def _openvino_section(method: str, measured: dict[str, Measured], recipes: dict[str, dict[str, Any]], *,
+                      margin: float, rounds: int, runs: int, threads: int) -> dict[str, Any]:
+    """The card's ``openvino`` field: which model was chosen, by what rule, from which measurements."""
+    import openvino as ov
+
+    return {
+        "method": method, "openvino_version": ov.__version__, "margin": margin, "batch_size": BATCH,
+        "rounds": rounds, "runs_per_round": runs, "threads": threads, "inference_precision": "f32",
+        "measurements": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou, "tune_iou": m.tune_iou,
+                             **recipes[k]} for k, m in measured.items()},
+        "agreement_slack": AGREEMENT_SLACK,
+        "rule": "INC unless NNCF passes the gate, is faster by more than the margin and agrees with FP32 within "
+                "agreement_slack of INC",
+    }
+
+
+def _quantization_section(method: str, inc_card: dict[str, Any], recipes: dict[str, dict[str, Any]],
+                          fp32_nodes: Any, precision: Precision, min_agreement: float) -> dict[str, Any]:
+    """The card's ``quantization`` field: INC's own for the INC model, NNCF's recipe for NNCF's."""
+    inc_quant = dict(inc_card.get("quantization", {}))
+    quantization = ({**inc_quant, "backend": "openvino", "fp32_nodes": fp32_nodes} if method == "inc" else
+                    {**recipes["nncf"], "backend": "openvino", "fp32_nodes": fp32_nodes,
+                     "min_agreement": min_agreement, "config": inc_quant.get("config")})
+    quantization.update(precision.to_dict())  # FakeQuantize ops in the IR, OpenVINO's 8-bit primitives
+    return quantization
+
+
 def build_openvino_model(
     int8_onnx_dir: str | Path,
     fp32_onnx_path: str | Path,
@@ -170,28 +232,12 @@ def build_openvino_model(
     if unknown:
         raise UserError(f"OpenVINO methods {sorted(unknown)}: expected some of {', '.join(METHODS)}")
     threads = threads or default_threads()
-    inc_info = read_model_dir(int8_onnx_dir)
-    if inc_info.kind != "onnx" or inc_info.precision != "int8":  # fp32: its tuning kept no INT8 op
-        raise UserError(f"model {int8_onnx_dir}: is a {inc_info.kind} {inc_info.precision} model; the OpenVINO "
-                        "conversion takes the INT8 ONNX model of the INC path")
+    inc_info = _inc_source(int8_onnx_dir)
     size = inc_info.image_size
-    models: dict[str, Any] = {"inc": read_openvino_model(inc_info.weights_path)}
-    recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
-                                                  "source": "INC's INT8 QDQ ONNX, read by OpenVINO"}}
-    if "nncf" in methods:
-        models["nncf"], recipes["nncf"] = nncf_model(Path(fp32_onnx_path), calib_inputs,
-                                                     keeps_input_convs(inc_info.extra))
+    models, recipes = _candidates(inc_info, Path(fp32_onnx_path), calib_inputs, methods)
     compiled = {k: compile_openvino(m, threads, size) for k, m in models.items()}
     fp32_masks = _masks(compile_openvino(Path(fp32_onnx_path), threads, size), tune_inputs)
-    timing_batch = np.ascontiguousarray(np.resize(tune_inputs, (BATCH, *tune_inputs.shape[1:])))
-    latency = interleaved_latencies({k: openvino_runner(c) for k, c in compiled.items()}, timing_batch, rounds, runs)
-    measured: dict[str, Measured] = {}
-    for key, model in compiled.items():
-        masks = _masks(model, tune_inputs)
-        measured[key] = Measured(key, latency[key], agreement_iou(masks, fp32_masks, tune_labels),
-                                 mean_scores(masks, tune_labels, boundary=False)["iou"])
-        log.info("quantize: OpenVINO %s: %.2f ms per batch of %d, agreement with FP32 %.4f", key, latency[key],
-                 BATCH, measured[key].agreement_iou)
+    measured = _measure(compiled, fp32_masks, tune_inputs, tune_labels, rounds, runs)
     method = choose_method(measured["inc"], measured.get("nncf"), min_agreement, margin)
     chosen = measured[method]
     fp32_nodes = openvino_fp32_nodes(compiled[method])
@@ -201,20 +247,9 @@ def build_openvino_model(
         log.warning("%s", precision.warning("quantize (OpenVINO)"))
 
     inc_card = inc_info.extra
-    inc_quant = dict(inc_card.get("quantization", {}))
-    quantization = ({**inc_quant, "backend": "openvino", "fp32_nodes": fp32_nodes} if method == "inc" else
-                    {**recipes["nncf"], "backend": "openvino", "fp32_nodes": fp32_nodes,
-                     "min_agreement": min_agreement, "config": inc_quant.get("config")})
-    quantization.update(precision.to_dict())  # FakeQuantize ops in the IR, OpenVINO's 8-bit primitives
-    openvino_section = {
-        "method": method, "openvino_version": ov.__version__, "margin": margin, "batch_size": BATCH,
-        "rounds": rounds, "runs_per_round": runs, "threads": threads, "inference_precision": "f32",
-        "measurements": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou, "tune_iou": m.tune_iou,
-                             **recipes[k]} for k, m in measured.items()},
-        "agreement_slack": AGREEMENT_SLACK,
-        "rule": "INC unless NNCF passes the gate, is faster by more than the margin and agrees with FP32 within "
-                "agreement_slack of INC",
-    }
+    quantization = _quantization_section(method, inc_card, recipes, fp32_nodes, precision, min_agreement)
+    openvino_section = _openvino_section(method, measured, recipes, margin=margin, rounds=rounds, runs=runs,
+                                         threads=threads)
     kept = {k: v for k, v in inc_card.items() if k not in ("runtime", "quantization")}
     metrics = {**read_metrics(int8_onnx_dir), "tune_iou_int8": chosen.tune_iou, "agreement_iou": chosen.agreement_iou,
                "openvino": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou}

@@ -17,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 
 from personseg.atomic import atomic_dir, check_output, write_json
-from personseg.console.progress import clear as clear_progress
 from personseg.console.progress import progress
 from personseg.cpuquota import default_threads
 from personseg.data.prescan import listed
@@ -31,14 +32,15 @@ from personseg.data.split import split_ids
 from personseg.data.stream import load_all
 from personseg.errors import UserError
 from personseg.hashing import tree_sha256
-from personseg.modeldir import read_model_dir, write_config
+from personseg.modeldir import ModelInfo, read_model_dir, write_config
 from personseg.quality import agreement_iou, mean_scores
 from personseg.quantize.calibration import QuantSets, as_inputs, calibration_sha256, choose
 from personseg.quantize.config import QuantizeConfig
 from personseg.quantize.export import ONNX_FILE, export_onnx
-from personseg.quantize.onnx_backend import OnnxQuantSettings, quantize_onnx, quantized_op_types
+from personseg.quantize.fallback import Agreed, quantize_until_agreed
+from personseg.quantize.onnx_backend import OnnxQuantSettings, quantize_onnx
 from personseg.quantize.ort_graph import executed_nodes, fp32_nodes
-from personseg.quantize.precision import measure, quantized_op_count
+from personseg.quantize.precision import Precision, measure, quantized_op_count
 from personseg.runtime import predict_masks
 from personseg.runtime.onnx import onnx_session
 from personseg.uris import local_dataset, local_model
@@ -73,9 +75,8 @@ def quantization_images(root: Path, size: int, count: int) -> QuantSets:
     return QuantSets(load_all(sets.calibration), load_all(sets.tune), sets.sizes)
 
 
-def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
-    """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
-    check_output(out, force)
+def _check(cfg: QuantizeConfig) -> None:
+    """Refuse a backend, runtime or threshold the step cannot use, naming the flag."""
     if cfg.backend not in BACKENDS:
         raise UserError(f"--backend {cfg.backend!r}: available backends are {', '.join(BACKENDS)}")
     if cfg.runtime not in QUANTIZED_RUNTIMES:
@@ -83,98 +84,106 @@ def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
     if not 0 <= cfg.tolerable_iou_loss < 1 or not 0 < cfg.min_agreement <= 1:
         raise UserError(f"--tolerable-iou-loss {cfg.tolerable_iou_loss} must be in [0, 1) (absolute IoU points) "
                         f"and --min-agreement {cfg.min_agreement} in (0, 1]")
-    src = local_model(cfg.model)
-    info = read_model_dir(src)
+
+
+def _fp32_source(cfg: QuantizeConfig) -> ModelInfo:
+    """The FP32 PyTorch saved model to quantize (the output of train or swap)."""
+    info = read_model_dir(local_model(cfg.model))
     if info.kind != "torch" or info.precision != "fp32":
         raise UserError(f"--model {cfg.model}: is a {info.kind} {info.precision} model; quantize takes an FP32 "
                         "PyTorch saved model (the output of train or swap)")
+    return info
+
+
+@dataclass
+class _Tuning:
+    """One network's FP32 ONNX, the images INT8 is calibrated and tuned on, and the FP32 masks it must match."""
+
+    fp32_path: Path
+    calib_x: np.ndarray
+    tune_x: np.ndarray
+    labels: np.ndarray
+    fp32_masks: np.ndarray
+    max_trials: int
+    settings: OnnxQuantSettings | None = None  # set once the FP32 model's IoU is known
+    evaluations: int = 0  # INC evaluates the FP32 baseline, then each trial (at most max_trials)
+
+    def score(self, masks: np.ndarray) -> float:
+        """IoU of ``masks`` on the tuning images."""
+        return mean_scores(masks, self.labels, boundary=False)["iou"]
+
+    def eval_fn(self, model_path: str) -> float:
+        """INC's accuracy callback: IoU of a trial model on the tuning images."""
+        self.evaluations += 1
+        progress("quantize: tuning evaluation", self.evaluations, max(self.evaluations, self.max_trials + 1))
+        return self.score(_session_masks(model_path, self.tune_x))
+
+    def attempt(self, path: Path, exclude: set[str]) -> tuple[dict[str, Any], np.ndarray, float]:
+        """Quantize into ``path`` with ``exclude`` kept in FP32: the configuration, tuning masks, agreement."""
+        used = quantize_onnx(self.fp32_path, path, self.calib_x, self.eval_fn, self.settings, exclude)
+        masks = _session_masks(str(path), self.tune_x)
+        return used, masks, agreement_iou(masks, self.fp32_masks, self.labels)
+
+
+def _settings(cfg: QuantizeConfig, fp32_iou: float) -> OnnxQuantSettings:
+    """INC's tuning settings, its tolerance relative to the FP32 model's IoU."""
+    return OnnxQuantSettings(tolerable_loss=relative_tolerance(cfg.tolerable_iou_loss, fp32_iou),
+                             max_trials=cfg.max_trials, tolerable_iou_loss=cfg.tolerable_iou_loss,
+                             fp32_input_convs=cfg.fp32_input_convs, reduce_range=cfg.reduce_range)
+
+
+def _int8_card(cfg: QuantizeConfig, info: ModelInfo, sets: QuantSets, agreed: Agreed, runs_fp32: list[str],
+               precision: Precision, data_sha: str) -> dict[str, Any]:
+    """The INT8 model's card fields: the configuration used and the images and data it came from."""
+    calib = sets.calibration
+    return {"quantization": {**agreed.used, "fp32_nodes": runs_fp32, **precision.to_dict(),
+                             "min_agreement": cfg.min_agreement, "config": dataclasses.asdict(cfg)},
+            "calibration": {"sha256": calibration_sha256(calib, data_sha), "count": len(calib.ids), "ids": calib.ids},
+            "tuning": {**sets.sizes, "ids": sets.tune.ids},
+            "data": {"uri": str(cfg.data), "sha256": data_sha},
+            "source": {"uri": str(cfg.model), "arch": info.arch}}
+
+
+def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
+    """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
+    check_output(out, force)
+    _check(cfg)
+    info = _fp32_source(cfg)
     root = local_dataset(cfg.data)
     sets = quantization_images(root, info.image_size, cfg.calibration)
-    calib, tune = sets.calibration, sets.tune
     log.info("quantize: calibrating on %d training images, tuning on %d (%d val)", sets.sizes["calibration"],
              sets.sizes["tune"], sets.sizes["tune_from_val"])
-    calib_x, tune_x = as_inputs(calib), as_inputs(tune)
+    calib_x, tune_x = as_inputs(sets.calibration), as_inputs(sets.tune)
     with tempfile.TemporaryDirectory(prefix="personseg-quant-") as work:
         fp32_dir = Path(work) / "fp32"
         fp32_dir.mkdir()
         fp32_path = export_onnx(info, fp32_dir)
-        fp32_masks = _session_masks(str(fp32_path), tune_x)
-
-        def score(masks: np.ndarray) -> float:
-            return mean_scores(masks, tune.labels, boundary=False)["iou"]
-
-        evaluations = [0]  # INC evaluates the FP32 baseline, then each trial (at most max_trials)
-
-        def eval_fn(model_path: str) -> float:
-            evaluations[0] += 1
-            progress("quantize: tuning evaluation", evaluations[0], max(evaluations[0], cfg.max_trials + 1))
-            return score(_session_masks(model_path, tune_x))
-
-        fp32_iou = score(fp32_masks)
-        settings = OnnxQuantSettings(tolerable_loss=relative_tolerance(cfg.tolerable_iou_loss, fp32_iou),
-                                     max_trials=cfg.max_trials, tolerable_iou_loss=cfg.tolerable_iou_loss,
-                                     fp32_input_convs=cfg.fp32_input_convs, reduce_range=cfg.reduce_range)
-        exclude: set[str] = set()
-        gate_log = []
+        tuning = _Tuning(fp32_path, calib_x, tune_x, sets.tune.labels, _session_masks(str(fp32_path), tune_x),
+                         cfg.max_trials)
+        fp32_iou = tuning.score(tuning.fp32_masks)
+        tuning.settings = _settings(cfg, fp32_iou)
         q_path = Path(work) / ONNX_FILE
-        used = quantize_onnx(fp32_path, q_path, calib_x, eval_fn, settings, exclude)
-        q_masks = _session_masks(str(q_path), tune_x)
-        agreement = agreement_iou(q_masks, fp32_masks, tune.labels)
-        gate_log.append({"excluded": [], "agreement_iou": agreement})
-        clear_progress()
-        log.info("quantize: INT8 vs FP32 mask agreement %.4f (gate %.3f)", agreement, cfg.min_agreement)
-        while agreement < cfg.min_agreement:
-            if len(exclude) >= cfg.max_fallbacks:
-                raise UserError(f"quantize: INT8 masks agree with FP32 at IoU {agreement:.4f} < --min-agreement "
-                                f"{cfg.min_agreement} even with {sorted(exclude)} in FP32; not writing a model")
-            trials = []
-            for op_type in [t for t in quantized_op_types(onnx.load(str(q_path))) if t not in exclude]:
-                trial_path = Path(work) / f"try-{op_type}.onnx"
-                trial_used = quantize_onnx(fp32_path, trial_path, calib_x, eval_fn, settings, exclude | {op_type})
-                trial_masks = _session_masks(str(trial_path), tune_x)
-                trial_agreement = agreement_iou(trial_masks, fp32_masks, tune.labels)
-                gate_log.append({"excluded": sorted(exclude | {op_type}), "agreement_iou": trial_agreement})
-                log.info("quantize: with %s in FP32, agreement %.4f", op_type, trial_agreement)
-                fp32_count = len(fp32_nodes(trial_path))
-                trials.append((trial_agreement, fp32_count, op_type, trial_path, trial_used, trial_masks))
-            if not trials:
-                break
-            # among fixes that pass the gate, keep the most work in INT8; else the best agreement so far
-            passing = [t for t in trials if t[0] >= cfg.min_agreement]
-            best = min(passing, key=lambda t: t[1]) if passing else max(trials, key=lambda t: t[0])
-            agreement, _, op_type, best_path, used, q_masks = best
-            exclude.add(op_type)
-            best_path.replace(q_path)
-        if agreement < cfg.min_agreement:
-            raise UserError(f"quantize: INT8 masks agree with FP32 at IoU {agreement:.4f} < --min-agreement "
-                            f"{cfg.min_agreement}; not writing a model")
+        agreed = quantize_until_agreed(tuning.attempt, q_path, cfg.min_agreement, cfg.max_fallbacks)
         q_model = onnx.load(str(q_path))
         runs_fp32 = fp32_nodes(q_path)  # what ONNX Runtime executes on float, after its fusions
         precision = measure(quantized_op_count(q_model), executed_nodes(q_path))
         if precision.warning("quantize"):
             log.warning("%s", precision.warning("quantize"))
-        data_sha = tree_sha256(root)
-        metrics = {"tune_iou_fp32": fp32_iou, "tune_iou_int8": score(q_masks), "agreement_iou": agreement,
-                   "tune_images": sets.sizes["tune"], "calibration_images": sets.sizes["calibration"],
-                   "gate": gate_log, **precision.to_dict()}
+        card = _int8_card(cfg, info, sets, agreed, runs_fp32, precision, tree_sha256(root))
+        metrics = {"tune_iou_fp32": fp32_iou, "tune_iou_int8": tuning.score(agreed.masks),
+                   "agreement_iou": agreed.agreement, "tune_images": sets.sizes["tune"],
+                   "calibration_images": sets.sizes["calibration"], "gate": agreed.gate_log, **precision.to_dict()}
         int8_dir = out if cfg.runtime == "onnxruntime" else Path(work) / "int8"
         with atomic_dir(int8_dir, force) as tmp:
             onnx.save_model(q_model, str(tmp / ONNX_FILE))
             write_config(tmp, kind="onnx", precision=precision.precision, weights=ONNX_FILE,
-                         image_size=info.image_size, arch=info.arch, extra={
-                             "quantization": {**used, "fp32_nodes": runs_fp32, **precision.to_dict(),
-                                              "min_agreement": cfg.min_agreement, "config": dataclasses.asdict(cfg)},
-                             "calibration": {"sha256": calibration_sha256(calib, data_sha), "count": len(calib.ids),
-                                             "ids": calib.ids},
-                             "tuning": {**sets.sizes, "ids": tune.ids},
-                             "data": {"uri": str(cfg.data), "sha256": data_sha},
-                             "source": {"uri": str(cfg.model), "arch": info.arch}})
+                         image_size=info.image_size, arch=info.arch, extra=card)
             write_json(tmp / "metrics.json", metrics)
         if cfg.runtime == "openvino":
             from personseg.quantize.openvino_model import build_openvino_model
 
-            metrics = build_openvino_model(int8_dir, fp32_path, calib_x, tune_x, tune.labels, out, cfg.min_agreement,
-                                          force=force)
+            metrics = build_openvino_model(int8_dir, fp32_path, calib_x, tune_x, sets.tune.labels, out,
+                                           cfg.min_agreement, force=force)
     return metrics
 
 

@@ -138,6 +138,112 @@ def _log_samples(group: Group, epoch: int, data: SampleSet, indices: list[int]) 
         log.debug("rank %d epoch %d samples %s", group.rank, epoch, ",".join(data.samples[i].id for i in indices))
 
 
+@dataclass
+class _Run:
+    """What every epoch of one ``fit`` uses: the model (and its DDP wrapper), the optimizer and the loader."""
+
+    model: nn.Module
+    net: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    dataset: StreamDataset
+    sampler: EpochSampler
+    loader: torch.utils.data.DataLoader
+    teacher: nn.Module | None
+    per_rank: int
+
+
+def _optimizer(model: nn.Module, cfg: FitConfig,
+               state: FitState) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW under a cosine schedule, restored from ``state`` and fast-forwarded to its epoch."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs), last_epoch=-1)
+    if state.optimizer is not None:
+        opt.load_state_dict(state.optimizer)  # moves the state onto the parameters' device
+        for group_ in opt.param_groups:  # the schedule is recursive: replay it from the start, as a run did
+            group_["lr"] = group_["initial_lr"]
+    with warnings.catch_warnings():  # fast-forwarding the schedule on resume, before any optimizer step
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(state.epoch):
+            sched.step()
+    return opt, sched
+
+
+def _prepare(model: nn.Module, train: SampleSet, cfg: FitConfig, state: FitState, teacher: nn.Module | None,
+             placement: Placement, group: Group) -> _Run:
+    """Place the model (DDP across ranks), build its optimizer and this rank's shard of the training set."""
+    per_rank = rank_batch(cfg.batch_size, group.world) if len(train.samples) > 1 else 1
+    model = sync_batchnorm(model, group, placement)
+    placement.model(model)
+    net = DistributedDataParallel(model, device_ids=[placement.device] if placement.is_cuda else None) \
+        if group.world > 1 else model
+    opt, sched = _optimizer(model, cfg, state)
+    scaler = placement.grad_scaler()
+    dataset = StreamDataset(train, cfg.augment, cfg.seed)
+    sampler = EpochSampler(DistributedSampler(dataset, num_replicas=group.world, rank=group.rank, shuffle=True,
+                                              seed=cfg.seed))
+    loader = make_loader(dataset, sampler, per_rank, cfg.workers, placement.is_cuda)
+    if teacher is not None:
+        placement.model(teacher).eval()
+    return _Run(model, net, opt, sched, scaler, dataset, sampler, loader, teacher, per_rank)
+
+
+def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, cfg: FitConfig, placement: Placement) -> float:
+    """One optimizer step on a batch (distilled from the teacher when there is one); returns its loss."""
+    x, y = placement.inputs(x), y.to(placement.device, non_blocking=True)
+    with placement.autocast():
+        logits = run.net(x)
+        target = None
+        if run.teacher is not None:
+            with torch.no_grad():
+                target = run.teacher(x)
+    loss = seg_loss(logits.float(), y)
+    if target is not None:
+        loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distill_loss(logits.float(), target.float(), y)
+    run.opt.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.opt)
+    run.scaler.update()
+    return loss.item()
+
+
+def _train_epoch(run: _Run, train: SampleSet, cfg: FitConfig, placement: Placement, group: Group,
+                 epoch: int) -> tuple[float, float]:
+    """One pass over this rank's shard; returns the loss summed over every rank's batches, and their count."""
+    run.sampler.set_epoch(epoch)
+    run.net.train()
+    loss_sum, batches, skipped, seen = 0.0, 0, 0, []
+    for x, y, idx, errors in run.loader:
+        skipped += check_errors(errors, cfg.skip_invalid)
+        seen += idx.tolist()
+        if len(idx) < 2 and len(run.dataset) > 1:
+            continue  # BatchNorm needs more than one sample (batch sizes are equal on every rank)
+        loss_sum, batches = loss_sum + _step(run, x, y, cfg, placement), batches + 1
+        if group.is_main:
+            progress("epoch", epoch, cfg.epochs, f"batch {batches}/{len(run.loader)}  loss {loss_sum / batches:.4f}")
+    _log_samples(group, epoch, train, seen)
+    loss_sum, batches, skipped = group.all_sum([loss_sum, batches, skipped], placement.device)
+    if not batches:
+        raise UserError(f"epoch {epoch}: no optimizer step ran ({len(train.samples)} training image(s), "
+                        f"{run.per_rank} per batch on each of {group.world} rank(s)); nothing was trained")
+    run.sched.step()
+    if skipped:
+        log.warning("epoch %d: %d sample(s) failed to decode and were masked out (--skip-invalid)", epoch,
+                    int(skipped))
+    return loss_sum, batches
+
+
+def _record(state: FitState, run: _Run, row: dict) -> None:
+    """Note the epoch in ``state``: its row, the best weights so far, the optimizer to resume from."""
+    state.history.append(row)
+    state.epoch = row["epoch"]
+    if row["val_iou"] > state.best_iou:
+        state.best_iou, state.best_epoch = row["val_iou"], row["epoch"]
+        state.best_state = cpu_copy(run.model.state_dict())
+    state.optimizer = cpu_copy(run.opt.state_dict())
+
+
 def fit(
     model: nn.Module,
     train: SampleSet,
@@ -153,81 +259,21 @@ def fit(
     placement, group = placement or Placement(), group or Group()
     torch.manual_seed(cfg.seed)
     state = state or FitState()
-    per_rank = rank_batch(cfg.batch_size, group.world) if len(train.samples) > 1 else 1
-    model = sync_batchnorm(model, group, placement)
-    placement.model(model)
-    net = DistributedDataParallel(model, device_ids=[placement.device] if placement.is_cuda else None) \
-        if group.world > 1 else model
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs), last_epoch=-1)
-    if state.optimizer is not None:
-        opt.load_state_dict(state.optimizer)  # moves the state onto the parameters' device
-        for group_ in opt.param_groups:  # the schedule is recursive: replay it from the start, as a run did
-            group_["lr"] = group_["initial_lr"]
-    with warnings.catch_warnings():  # fast-forwarding the schedule on resume, before any optimizer step
-        warnings.simplefilter("ignore", UserWarning)
-        for _ in range(state.epoch):
-            sched.step()
-    scaler = placement.grad_scaler()
-    dataset = StreamDataset(train, cfg.augment, cfg.seed)
-    sampler = EpochSampler(DistributedSampler(dataset, num_replicas=group.world, rank=group.rank, shuffle=True,
-                                              seed=cfg.seed))
-    loader = make_loader(dataset, sampler, per_rank, cfg.workers, placement.is_cuda)
-    if teacher is not None:
-        placement.model(teacher).eval()
+    run = _prepare(model, train, cfg, state, teacher, placement, group)
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         fault_point(group, epoch)
         start = time.perf_counter()
-        sampler.set_epoch(epoch)
-        net.train()
-        loss_sum, batches, skipped, seen = 0.0, 0, 0, []
-        for x, y, idx, errors in loader:
-            skipped += check_errors(errors, cfg.skip_invalid)
-            seen += idx.tolist()
-            if len(idx) < 2 and len(dataset) > 1:
-                continue  # BatchNorm needs more than one sample (batch sizes are equal on every rank)
-            x, y = placement.inputs(x), y.to(placement.device, non_blocking=True)
-            with placement.autocast():
-                logits = net(x)
-                target = None
-                if teacher is not None:
-                    with torch.no_grad():
-                        target = teacher(x)
-            loss = seg_loss(logits.float(), y)
-            if target is not None:
-                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distill_loss(logits.float(),
-                                                                                          target.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            loss_sum, batches = loss_sum + loss.item(), batches + 1
-            if group.is_main:
-                progress("epoch", epoch, cfg.epochs, f"batch {batches}/{len(loader)}  loss {loss_sum / batches:.4f}")
-        _log_samples(group, epoch, train, seen)
-        loss_sum, batches, skipped = group.all_sum([loss_sum, batches, skipped], placement.device)
-        if not batches:
-            raise UserError(f"epoch {epoch}: no optimizer step ran ({len(train.samples)} training image(s), "
-                            f"{per_rank} per batch on each of {group.world} rank(s)); nothing was trained")
-        sched.step()
-        if skipped:
-            log.warning("epoch %d: %d sample(s) failed to decode and were masked out (--skip-invalid)", epoch,
-                        int(skipped))
-        scores = validate(model, val, workers=cfg.workers, placement=placement, group=group,
+        loss_sum, batches = _train_epoch(run, train, cfg, placement, group, epoch)
+        scores = validate(run.model, val, workers=cfg.workers, placement=placement, group=group,
                           skip_invalid=cfg.skip_invalid)
         row = {"epoch": epoch, "loss": loss_sum / batches if batches else float("nan"), "val_iou": scores["iou"],
                "seconds": time.perf_counter() - start}
-        state.history.append(row)
-        state.epoch = epoch
-        if scores["iou"] > state.best_iou:
-            state.best_iou, state.best_epoch = scores["iou"], epoch
-            state.best_state = cpu_copy(model.state_dict())
-        state.optimizer = cpu_copy(opt.state_dict())
+        _record(state, run, row)
         clear_progress()
         log.log(logging.INFO if group.is_main else logging.DEBUG, "epoch %d/%d  loss %.4f  val IoU %.4f  %.1fs",
                 epoch, cfg.epochs, row["loss"], row["val_iou"], row["seconds"])
         if on_epoch is not None:
-            on_epoch(state, model)
+            on_epoch(state, run.model)
     if state.best_state is not None:
-        model.load_state_dict(state.best_state)
+        run.model.load_state_dict(state.best_state)
     return state
