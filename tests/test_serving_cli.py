@@ -17,20 +17,22 @@ from personseg.cli import main
 from personseg.netutil import free_port
 from personseg.serving.timeline import STAGES
 
-# Run the CLI with `import torch` failing, as in the serving image where torch is not installed.
+# Run the CLI with `import torch`, `import kfp` and `import personseg_kfp` failing, as in the serving image where
+# none is installed (its CLI builds every command's parser before it serves).
 NO_TORCH = """
 import sys
 
-class NoTorch:
+class NotInServingImage:
     def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
+        if name.split(".")[0] in ("torch", "kfp", "personseg_kfp"):
             raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
         return None
 
-sys.meta_path.insert(0, NoTorch())
+sys.meta_path.insert(0, NotInServingImage())
 from personseg.cli import main
 code = main(sys.argv[1:])
-assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch got imported"
+blocked = [m for m in sys.modules if m.split(".")[0] in ("torch", "kfp", "personseg_kfp")]
+assert not blocked, f"imported: {blocked}"
 sys.exit(code)
 """
 
@@ -199,3 +201,10 @@ def test_bench_serve_rounds_alternate_load_and_bare_timing(model, tmp_path, caps
     assert "speed flags: " in text and report["cpu"]["cores"] >= 1 and "flags" in report["cpu"]
     assert main(["bench", "serve", "--model", str(model), "--rounds", "0"]) == 2
     assert "--rounds 0: must be at least 1" in capsys.readouterr().err
+
+
+def test_the_cli_offers_the_runners_the_local_run_knows() -> None:
+    from personseg.commands.pipeline.run import RUNNERS as OFFERED
+    from personseg_kfp.local.run import RUNNERS
+
+    assert OFFERED == RUNNERS

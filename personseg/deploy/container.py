@@ -131,6 +131,10 @@ def remove(container: Any, log_path: Path | None = None) -> None:
         container.stop(timeout=STOP_GRACE_S)
     except NotFound:
         return
+    except APIError:  # podman 4.3 answers 500, not 404, for a container that is already gone
+        if _status(container) == "removed":
+            return
+        raise
     if log_path is not None:
         try:
             log_path.write_bytes(container.logs())
@@ -158,6 +162,21 @@ def ensure_image(engine: Engine, image: str) -> None:
                            "build it with `make images` or pass --image", rolled_back=False) from None
 
 
+def start_container(engine: Engine, options: dict[str, Any]) -> Any:
+    """Create and start the container; if the engine refuses, remove what it created and say why."""
+    from docker.errors import APIError, NotFound
+
+    try:
+        return engine.client.containers.run(**options)
+    except APIError as exc:
+        try:
+            engine.client.containers.get(options["name"]).remove(force=True)
+        except (NotFound, APIError):
+            pass
+        raise DeployFailed(f"the {engine.kind} engine did not start container {options['name']} from "
+                           f"{options['image']}: {exc}", rolled_back=False) from None
+
+
 def deploy_container(
     cfg: DeployConfig,
     model: PinnedModel,
@@ -174,13 +193,14 @@ def deploy_container(
 def _deploy(engine: Engine, cfg: DeployConfig, model: PinnedModel, registry: DeployRegistry | None, directory: Path,
             expected: np.ndarray) -> DeployResult:
     start = time.monotonic()
+    recorded = _recorded(directory, cfg.name)
     old = read_state(engine, directory, cfg.name)
     ensure_image(engine, cfg.image)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = directory / f"{PREFIX}-{cfg.name}-{port}.log"
     launched = time.monotonic()
-    container = engine.client.containers.run(**run_options(cfg, model.pinned, port))
+    container = start_container(engine, run_options(cfg, model.pinned, port))
     try:
         wait_ready(url, container, cfg.timeout)
         ready = time.monotonic() - launched  # cold start: create and start, model pull, load, warm-up
@@ -194,15 +214,18 @@ def _deploy(engine: Engine, cfg: DeployConfig, model: PinnedModel, registry: Dep
             registry.mark(model.name, model.version, "rolled-back", detail=str(exc)[:2000])
         raise DeployFailed(f"container deploy of {model.pinned} failed: {exc}\nrollback: new container "
                            f"{container.name} removed (log: {log_path}); {keeps}", rolled_back=True) from None
+    except BaseException:  # interrupted, or the engine failed meanwhile: no new container stays behind
+        remove(container, log_path)
+        raise
     state = {"container": container.id, "name": container.name, "image": cfg.image, "engine": engine.kind,
              "port": port, "url": url, "model": model.pinned, "requested": model.uri, "started": time.time(),
              "ready_seconds": round(ready, 3), "first_request_seconds": round(smoke.seconds, 4)}
     write_json(state_file(directory, cfg.name), state)
-    if old:
-        log.info("stopping previous container %s (%s)", old["name"], old["model"])
-        previous = _container(engine, old["container"])
-        if previous is not None:
-            remove(previous, directory / f"{PREFIX}-{cfg.name}-{old['port']}.log")
+    if recorded:  # running (the previous version) or not (it exited since): either way ours, and replaced
+        log.info("stopping previous container %s (%s)", recorded.get("name"), recorded.get("model"))
+        previous = _container(engine, str(recorded.get("container", "")))
+        if previous is not None and previous.labels.get(LABEL_DEPLOYMENT) == cfg.name:
+            remove(previous, directory / f"{PREFIX}-{cfg.name}-{recorded.get('port')}.log")
     if registry is not None and model.in_registry:
         registry.promote(model.name, model.version, "production")
         registry.mark(model.name, model.version, "deployed", detail=f"container {url}")
@@ -215,17 +238,21 @@ def _deploy(engine: Engine, cfg: DeployConfig, model: PinnedModel, registry: Dep
 
 
 def stop_container(directory: Path, name: str) -> dict[str, Any] | None:
-    """Stop and remove the recorded container of ``name`` and forget it; returns what was stopped (None: nothing)."""
-    if _recorded(directory, name) is None:
+    """Stop and remove the recorded container of ``name`` and forget it; returns it if it was running (else None).
+
+    A recorded container that exited meanwhile is removed as well: it was ours.
+    """
+    state = _recorded(directory, name)
+    if state is None:
         return None
     with connect() as engine:
-        state = read_state(engine, directory, name)
-        if state:
-            found = _container(engine, state["container"])
-            if found is not None:
-                remove(found, directory / f"{PREFIX}-{name}-{state['port']}.log")
+        found = _container(engine, str(state.get("container", "")))
+        ours = found is not None and found.labels.get(LABEL_DEPLOYMENT) == name
+        running = ours and found.status == "running"
+        if ours:
+            remove(found, directory / f"{PREFIX}-{name}-{state.get('port')}.log")
     state_file(directory, name).unlink(missing_ok=True)
-    return state
+    return state if running else None
 
 
 def stop_command(directory: Path, name: str) -> dict[str, Any]:

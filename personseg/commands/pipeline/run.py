@@ -14,9 +14,12 @@ import os
 from pathlib import Path
 
 from personseg.commands.pipeline import require_kfp
-from personseg_kfp.local.run import RUNNERS  # imports no kfp: the parser is built without it
 
 log = logging.getLogger(__name__)
+# The runners personseg_kfp.local.run knows (tests/test_serving_cli.py keeps the two equal). Not imported from
+# there: every command's parser is built when the serving image's CLI starts, and that image has no
+# personseg_kfp (nor its yaml).
+RUNNERS = ("subprocess", "container")
 DEFAULT_ROOT = Path("runs/pipeline")
 DEFAULT_STORAGE = Path("runs/s3")
 
