@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name in /v2/models/<name> (env PERSONSEG_MODEL_NAME; default personseg)")
     p.add_argument("--max-batch", type=int, help="most images per inference call (env PERSONSEG_MAX_BATCH; default 8)")
     p.add_argument("--batch-wait-ms", type=float,
-                   help="how long a lone image waits to be batched (env PERSONSEG_BATCH_WAIT_MS; default 5)")
+                   help="how long a batch waits for images still being decoded; a lone image does not wait "
+                   "(env PERSONSEG_BATCH_WAIT_MS; default 5)")
     p.add_argument("--max-pixels", type=int, help="largest image, width x height (env PERSONSEG_MAX_PIXELS)")
     p.add_argument("--max-bytes", type=int, help="largest encoded image in bytes (env PERSONSEG_MAX_BYTES)")
     p.add_argument("--threads", type=int,

@@ -50,7 +50,7 @@ class ServeSettings:
             is answered on ``port`` (local runs).
         name: the model name in ``/v2/models/<name>``; stable across model versions.
         max_batch: most images run in one inference call.
-        batch_wait_ms: how long the first queued image waits for company before running alone.
+        batch_wait_ms: how long a batch waits for images still being decoded (a lone image does not wait).
         max_pixels: largest accepted image (width x height); bigger ones get 413.
         max_bytes: largest accepted encoded image; bigger ones get 413.
         threads: inference threads; 0 means the CPU quota of this process.
