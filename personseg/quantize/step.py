@@ -144,6 +144,16 @@ def _int8_card(cfg: QuantizeConfig, info: ModelInfo, sets: QuantSets, agreed: Ag
             "source": {"uri": str(cfg.model), "arch": info.arch}}
 
 
+def _write_int8(out: str | Path, force: bool, q_model: onnx.ModelProto, info: ModelInfo, precision: str,
+                card: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """The INT8 ONNX saved model: written whole at ``out`` or not at all."""
+    with atomic_dir(out, force) as tmp:
+        onnx.save_model(q_model, str(tmp / ONNX_FILE))
+        write_config(tmp, kind="onnx", precision=precision, weights=ONNX_FILE, image_size=info.image_size,
+                     arch=info.arch, extra=card)
+        write_json(tmp / "metrics.json", metrics)
+
+
 def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
     """Quantize ``cfg.model`` and write the INT8 saved model at ``out``; returns its metrics."""
     check_output(out, force)
@@ -174,11 +184,7 @@ def run(cfg: QuantizeConfig, out: str | Path, force: bool = False) -> dict:
                    "agreement_iou": agreed.agreement, "tune_images": sets.sizes["tune"],
                    "calibration_images": sets.sizes["calibration"], "gate": agreed.gate_log, **precision.to_dict()}
         int8_dir = out if cfg.runtime == "onnxruntime" else Path(work) / "int8"
-        with atomic_dir(int8_dir, force) as tmp:
-            onnx.save_model(q_model, str(tmp / ONNX_FILE))
-            write_config(tmp, kind="onnx", precision=precision.precision, weights=ONNX_FILE,
-                         image_size=info.image_size, arch=info.arch, extra=card)
-            write_json(tmp / "metrics.json", metrics)
+        _write_int8(int8_dir, force, q_model, info, precision.precision, card, metrics)
         if cfg.runtime == "openvino":
             from personseg.quantize.openvino_model import build_openvino_model
 
