@@ -79,16 +79,16 @@ def _sized(task: dsl.PipelineTask, step: str) -> dsl.PipelineTask:
             .set_memory_request(mem_req).set_memory_limit(mem_lim).set_display_name(step))
 
 
-def _networked(task: dsl.PipelineTask, secret: str, access_field: str, secret_field: str,
-               retries: int) -> dsl.PipelineTask:
-    """S3 keys from the Secret, and retries for the transient failures networks have."""
+def _networked(task: dsl.PipelineTask, secret: str, keys: S3Access, retries: int) -> dsl.PipelineTask:
+    """S3 keys from the Secret (``secret``, a pipeline parameter; its fields per ``keys``), and retries."""
     kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={
-        access_field: "MINIO_ACCESS_KEY", secret_field: "MINIO_SECRET_KEY"})
+        keys.access_key_field: "MINIO_ACCESS_KEY", keys.secret_key_field: "MINIO_SECRET_KEY"})
     return task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0) if retries else task
 
 
 def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: str = SECRET_KEY_FIELD):
     """The pipeline function, with the Secret's key names fixed at compile time (KFP needs literals)."""
+    keys = S3Access(access_key_field=access_key_field, secret_key_field=secret_key_field)  # endpoint, Secret: params
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train a person-segmentation U-Net, swap its decoder, "
                   "quantize each candidate (network x runtime) to INT8, evaluate, and deploy the fastest that passes "
@@ -199,25 +199,25 @@ def build_pipeline(access_key_field: str = ACCESS_KEY_FIELD, secret_key_field: s
         p = dict(locals())  # the parameters, as pipeline channels, for the tasks inside the condition
 
         def networked(task: dsl.PipelineTask) -> dsl.PipelineTask:
-            return _networked(task, minio_secret, access_key_field, secret_key_field, RETRIES)
+            return _networked(task, minio_secret, keys, RETRIES)
 
         # every parameter (a test keeps the two lists equal): all are checked before anything trains
         checked = networked(_sized(check_data(**{name: p[name] for name in check_data.component_spec.inputs}),
                                    "check_data"))
         checked.set_caching_options(False)
         with dsl.If(checked.outputs["Output"] != "", name="new-data"):
-            _train_to_deploy(p, checked.outputs["Output"], networked, access_key_field, secret_key_field)
+            _train_to_deploy(p, checked.outputs["Output"], networked, keys)
 
     return person_segmentation
 
 
 def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[dsl.PipelineTask], dsl.PipelineTask],
-                     access_key_field: str, secret_key_field: str) -> None:
+                     keys: S3Access) -> None:
     """The tasks of a run that trains: ingest (cached on ``retrain_key``) through the gated deploy."""
     data = networked(_sized(ingest(dataset_uri=p["dataset_uri"], retrain_key=retrain_key, image_size=p["image_size"],
                                    s3_endpoint=p["s3_endpoint"], extra_train_uri=p["extra_train_uri"],
                                    extra_val_uri=p["extra_val_uri"]), "ingest"))
-    trained = _train(p, data, retrain_key, access_key_field, secret_key_field)
+    trained = _train(p, data, retrain_key, keys)
     swapped = _sized(swap(data=data.outputs["data"], bilinear=trained.outputs["model"], design=p["swap_design"],
                           epochs=p["swap_epochs"], seed=p["seed"]), "swap")
     quantized = _sized(quantize(data=data.outputs["data"], bilinear=trained.outputs["model"],
@@ -236,7 +236,7 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
             evaluation=evaluated.outputs["evaluation"], model_name=p["model_name"],
             deploy_target=p["deploy_target"], namespace=p["namespace"], dataset_uri=p["dataset_uri"],
             retrain_key=retrain_key, s3_endpoint=p["s3_endpoint"], serving_secret=p["serving_secret"],
-            access_key_field=access_key_field, secret_key_field=secret_key_field,
+            access_key_field=keys.access_key_field, secret_key_field=keys.secret_key_field,
             serving_min_replicas=p["serving_min_replicas"], serving_max_replicas=p["serving_max_replicas"],
             serving_cpu_request=p["serving_cpu_request"], serving_cpu_limit=p["serving_cpu_limit"],
             serving_memory_request=p["serving_memory_request"], serving_memory_limit=p["serving_memory_limit"],
@@ -245,8 +245,7 @@ def _train_to_deploy(p: dict[str, Any], retrain_key: Any, networked: Callable[[d
         shipped.set_caching_options(False)
 
 
-def _train(p: dict[str, Any], ingested: dsl.PipelineTask, retrain_key: Any, access_key_field: str,
-           secret_key_field: str) -> dsl.PipelineTask:
+def _train(p: dict[str, Any], ingested: dsl.PipelineTask, retrain_key: Any, keys: S3Access) -> dsl.PipelineTask:
     """The one train task: in its own pod (GPUs per ``train_gpus``) or launching a TrainJob, never both.
 
     A preempted or failed try is retried; the retry resumes after the last complete epoch, whose state
@@ -260,13 +259,13 @@ def _train(p: dict[str, Any], ingested: dsl.PipelineTask, retrain_key: Any, acce
         composite=p["composite"], photometric=p["photometric"], background_hue=p["background_hue"],
         backgrounds=p["backgrounds"], seed=p["seed"], train_nodes=p["train_nodes"], train_gpus=p["train_gpus"],
         image=STEP_IMAGE,
-        s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"], access_key_field=access_key_field,
-        secret_key_field=secret_key_field, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, retrain_key=retrain_key),
+        s3_endpoint=p["s3_endpoint"], minio_secret=p["minio_secret"], access_key_field=keys.access_key_field,
+        secret_key_field=keys.secret_key_field, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, retrain_key=retrain_key),
         "train")
     # kfp 2.17 does not add the producer of a resource placeholder to dependentTasks: say it, or the
     # train pod may start before its GPU count exists
     task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(gpus.output).after(gpus)
-    return _networked(task, p["minio_secret"], access_key_field, secret_key_field, TRAIN_RETRIES)
+    return _networked(task, p["minio_secret"], keys, TRAIN_RETRIES)
 
 
 person_segmentation = build_pipeline()
