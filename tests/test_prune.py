@@ -80,3 +80,21 @@ def test_flops_fall_with_the_ratio_at_the_published_size() -> None:
     seed = count_gflops(build_model("unet", width=32), 256)
     flops = [count_gflops(build_model("unet-pruned", width=32, ratio=r), 256) for r in (0.25, 0.5, 0.75)]
     assert flops[0] < 0.6 * seed and flops[1] < 0.3 * seed and flops[2] < 0.08 * seed
+
+
+def test_swap_command_names_the_ratio_once(tiny_model, tiny_dataset, tmp_path, capsys) -> None:
+    import json
+
+    from personseg.cli import main
+
+    common = ["swap", "--model", str(tiny_model), "--data", str(tiny_dataset)]
+    assert main([*common, "--design", "prune25", "--out", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["arch"] == {"name": "unet-pruned", "width": 8,
+                                                                                "ratio": 0.25}
+    assert main([*common, "--design", "prune", "--ratio", "0.3", "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["arch"]["ratio"] == 0.3
+    assert main([*common, "--design", "prune50", "--ratio", "0.3", "--out", str(tmp_path / "x")]) == 2
+    assert "two ratios" in capsys.readouterr().err
+    assert main([*common, "--design", "prune", "--ratio", "1.5", "--out", str(tmp_path / "x")]) == 2
+    assert "--ratio 1.5: the share of channels pruned must be in (0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
