@@ -109,3 +109,21 @@ def test_the_run_folder_gains_only_its_group_write_bit(tmp_path: Path) -> None:
     root.chmod(0o755)
     writable_root(root)
     assert stat.S_IMODE(root.stat().st_mode) == 0o775
+
+
+def test_the_command_offers_the_runners_run_local_knows() -> None:
+    from personseg.commands.pipeline import run as command
+    from personseg_kfp.local import run
+
+    assert command.RUNNERS == run.RUNNERS
+
+
+def test_the_cli_starts_without_personseg_kfp_as_in_the_serving_image() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['personseg_kfp'] = None; sys.modules['kfp'] = None\n"
+            "from personseg.cli import main\n"
+            "raise SystemExit(main(['serve', '--help']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "usage: personseg serve" in done.stdout, done.stderr[-2000:]

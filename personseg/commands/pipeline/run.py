@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 RUNNERS = ("subprocess", "container")
 DEFAULT_ROOT = Path("runs/pipeline")
 DEFAULT_STORAGE = Path("runs/s3")
+# personseg_kfp.local.run.RUNNERS (a test keeps them equal): not imported, since an install without the
+# pipeline extra (the serving image) has no personseg_kfp, and every command's parser is built at start.
+RUNNERS = ("subprocess", "container")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
