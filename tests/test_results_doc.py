@@ -51,3 +51,45 @@ def test_the_script_rewrites_the_document_in_place(tmp_path):
     load_script("scripts/results_peers.py").main([str(tmp_path / "table.json"), "--doc", str(doc)])
     assert markers("AVX2")[1] in doc.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.md", "table.json"]
+
+
+def _serve_result(flags: list[str], date: str) -> dict:
+    from personseg.bench.serve import BenchConfig, BenchReport, LoadResult
+    from personseg.serving.timeline import STAGES
+
+    config = BenchConfig("runs/m", concurrency=(1, 8), requests=10, threads=2, rounds=2)
+    report = BenchReport(config, "m (openvino, int8, 64px)", "4 photos", date=date, load=[[1.0, 1, 1], [2.0, 2, 2]],
+                         cpu={"model": "Some CPU", "flags": flags, "cores": 2})
+    for round_ in range(2):
+        for c in (1, 8):
+            report.levels.append(LoadResult(c, 10, 0, 1.0, 10.0 * c + round_, 20.0 * c, 5.0 * c, round=round_,
+                                            mean_batch=min(c, 4), client_mean_ms=12.0 * c, app_mean_ms=10.0 * c,
+                                            stages_ms={s: 1.0 for s in STAGES}, client_cpu_ms=0.5,
+                                            server_cpu_ms=30.0))
+        report.bare_rounds.append({1: 100.0, 4: 40.0, 8: 10.0})
+        report.bare_cpu_ms.append({1: 20.0, 4: 22.0, 8: 24.0})
+    return json.loads(json.dumps(report.as_dict()))  # as the --json file holds it
+
+
+def test_serve_tables_sit_beside_the_peer_tables_one_per_cpu_kind():
+    doc = replace_table("# Results\n", _result(["avx512_vnni"], "2026-12-07 06:00 UTC"))
+    both = replace_table(doc, _serve_result(["avx512_vnni"], "2026-12-07T07:00:00+00:00"), "serve")
+    assert markers("VNNI", "serve")[0] in both and markers("VNNI")[0] in both
+    assert "`personseg bench serve --model runs/m --concurrency 1,8" in both and "load average (1 min) 1.0" in both
+    assert "| 1 | 5.0 (5.0 to 5.0) | 10.5 (10.0 to 11.0) | +0.5 (+0.0 to +1.0) | 0.50 (0.50 to 0.50) |" in both
+    assert "| 8 | 96.0 | 16.0 | " in both and "| 30.0 | 22.0 | 0.5 |" in both  # CPU: server, bare at batch 4, client
+    again = replace_table(both, _serve_result(["avx512_vnni"], "2026-12-08T07:00:00+00:00"), "serve")
+    assert "2026-12-07T07:00:00" not in again and again.count(markers("VNNI", "serve")[0]) == 1
+    assert "2026-12-07 06:00 UTC" in again  # the peer table is untouched
+
+
+def test_the_serve_script_rewrites_the_document_and_refuses_old_results(tmp_path):
+    doc = tmp_path / "results.md"
+    doc.write_text("# Results\n")
+    result = _serve_result(["avx2"], "2026-12-07T07:00:00+00:00")
+    (tmp_path / "bench.json").write_text(json.dumps(result))
+    load_script("scripts/results_serve.py").main([str(tmp_path / "bench.json"), "--doc", str(doc)])
+    assert markers("AVX2", "serve")[1] in doc.read_text()
+    del result["load"]
+    with pytest.raises(UserError, match="no 'load'"):
+        replace_table("x", result, "serve")

@@ -204,7 +204,8 @@ def load_inputs(directory: str, size: tuple[int, int] | None) -> tuple[list[byte
         Image.open(path).convert("RGB").resize(size, Image.BILINEAR).save(buf, format="JPEG", quality=90)
         bodies.append(buf.getvalue())
     sizes = {Image.open(io.BytesIO(b)).size for b in bodies}
-    desc = f"{len(bodies)} photos from {root} ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})"
+    where = root if directory else "the repository's datasets/real/images"  # no machine's path in a report
+    desc = f"{len(bodies)} photos from {where} ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))})"
     return bodies, desc
 
 
