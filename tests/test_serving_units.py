@@ -1,6 +1,5 @@
 """Pure pieces of the server: settings, image decoding, v2 parsing, batching, outputs."""
 
-import concurrent.futures
 import json
 import threading
 import time
@@ -176,49 +175,6 @@ def test_batcher_waits_for_expected_items_and_stops_waiting_when_they_are_withdr
     batcher.close(timeout=5)
     assert sizes == [2, 1]
     assert batcher.coming() == 0
-
-
-def test_batcher_runs_a_lone_announced_item_in_the_callers_thread():
-    threads = []
-    batcher = MicroBatcher(lambda b: (threads.append(threading.current_thread()), b * 3)[1], max_batch=8, wait_s=0.0)
-    batcher.start()
-    batcher.expect(1)
-    inference = batcher.run_now(np.ones(1))
-    assert inference is not None and inference.result(timeout=0).tolist() == [3.0]
-    assert threads == [threading.current_thread()] and batcher.coming() == 0
-    batcher.expect(2)  # another image is on its way: this one is left to the inference thread to batch
-    assert batcher.run_now(np.ones(1)) is None
-    batcher.unexpect(2)
-    batcher.close(timeout=5)
-
-
-def test_batcher_never_runs_two_batches_at_once():
-    running, overlaps, gate = [0], [], threading.Event()
-
-    def run(batch):
-        running[0] += 1
-        overlaps.append(running[0])
-        gate.wait(5)
-        running[0] -= 1
-        return batch
-
-    batcher = MicroBatcher(run, max_batch=2, wait_s=0.0)
-    batcher.start()
-    batcher.expect(1)
-    inline = concurrent.futures.ThreadPoolExecutor(1).submit(batcher.run_now, np.zeros(1))  # held in the model
-    while not overlaps:
-        time.sleep(0.005)
-    queued = batcher.submit(np.ones(1))  # the inference thread takes it and must wait for the model
-    time.sleep(0.2)
-    assert len(overlaps) == 1
-    batcher.expect(1)
-    assert batcher.run_now(np.ones(1)) is None  # nor does a third caller run while the model is taken
-    batcher.unexpect(1)
-    gate.set()
-    assert inline.result(timeout=5).result(timeout=0).tolist() == [0.0]
-    assert queued.result(timeout=5).tolist() == [1.0]
-    batcher.close(timeout=5)
-    assert overlaps == [1, 1]
 
 
 def test_batcher_failure_fails_that_batch_only_and_keeps_running():

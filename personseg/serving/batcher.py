@@ -5,9 +5,6 @@ image and every other image already queued (up to ``max_batch``), stacks them, r
 and hands each caller its own slice. It waits for company (up to ``wait_s``) only while images are on
 their way, announced by ``expect`` while their requests are decoded: a lone request never waits, and
 under load the queue is already full when a batch ends, so the next batch starts at once.
-
-A lone image with nothing queued, expected or running is run by its caller (``run_now``): a request
-alone on the server then never wakes the inference thread and waits for nobody.
 """
 
 from __future__ import annotations
@@ -43,7 +40,7 @@ class Inference(Future):
 
 
 class MicroBatcher:
-    """One inference thread fed by a queue of single images; the model runs one batch at a time.
+    """One inference thread fed by a queue of single images.
 
     Args:
         run_batch: (N, ...) array -> (N, ...) array; the model's ``predict``.
@@ -63,8 +60,6 @@ class MicroBatcher:
         self._closed = False
         self._lock = threading.Lock()  # a submit never lands behind the stop marker
         self._coming = 0  # images announced by ``expect`` and not submitted yet
-        self._busy = False  # the inference thread holds images (collecting or running them)
-        self._model = threading.Lock()  # one batch at a time, in whichever thread runs it
 
     def start(self) -> None:
         """Start the inference thread."""
@@ -108,26 +103,6 @@ class MicroBatcher:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def run_now(self, item: np.ndarray) -> Inference | None:
-        """Run ``item`` (announced by ``expect``) alone, in this thread, if nothing else waits or runs.
-
-        Returns its finished ``Inference``, or ``None`` (nothing done) when other images are queued,
-        expected or running: then the caller ``submit``s it.
-        """
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("batcher is closed")
-            if self._busy or self._coming > 1 or self._queue.qsize() or not self._model.acquire(blocking=False):
-                return None
-            self._coming -= 1
-        future = Inference()
-        future.set_running_or_notify_cancel()
-        try:
-            self._run([(item, future)])
-        finally:
-            self._model.release()
-        return future
-
     def _collect(self, first: tuple) -> tuple[list, bool]:
         """The first item, everything queued, and what arrives in the wait window while more is expected.
 
@@ -161,15 +136,10 @@ class MicroBatcher:
                 continue
             if first is _STOP:
                 break
-            with self._lock:  # from now on a caller will not run its image itself, nor take what is expected
-                self._busy = True
             items, stop = self._collect(first)
             live = [(x, f) for x, f in items if f.set_running_or_notify_cancel()]
             if live:
-                with self._model:
-                    self._run(live)
-            with self._lock:
-                self._busy = False
+                self._run(live)
 
     def _run(self, items: list[tuple[np.ndarray, Inference]]) -> None:
         start = time.perf_counter()

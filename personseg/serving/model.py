@@ -2,8 +2,7 @@
 
 Pre- and post-processing are the very functions training and evaluation use (``personseg.imageops``),
 so a served mask equals an evaluated one. ``predict`` is the only step that touches the runtime and is
-called for one batch at a time (``personseg.serving.batcher``); the others are pure and run in a thread
-pool.
+called from the single inference thread; the others are pure and run in a thread pool.
 """
 
 from __future__ import annotations
@@ -110,7 +109,7 @@ class SegmentationModel:
         return Prepared(tensor, box, image.width, image.height)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, S, S) float32 -> (N, 1, S, S) logits; called for one batch at a time (``MicroBatcher``)."""
+        """(N, 3, S, S) float32 -> (N, 1, S, S) logits; called from the inference thread only."""
         if self.predictor is None:
             raise RuntimeError("model not loaded")
         return self.predictor.logits(batch)

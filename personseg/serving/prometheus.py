@@ -77,7 +77,7 @@ class ServerMetrics:
             self.stages.labels(stage).observe(value)
 
     def observe_batch(self, size: int, seconds: float) -> None:
-        """Record one inference call (from the thread that ran it)."""
+        """Record one inference call (called from the inference thread)."""
         self.batch_size.observe(size)
         self.inference.observe(seconds)
         self.images.inc(size)

@@ -4,8 +4,7 @@ A worker-pool thread decodes and preprocesses the image and queues its tensor fo
 thread itself; the inference thread's completion hands the logits straight to the pool for
 postprocessing and encoding; only the finished PNG goes back to the event loop. When every step
 returned to the event loop first, each request woke a thread six times, and on a busy machine every
-wake-up waits for a CPU (the ``handoff`` stage of ``personseg.serving.timeline``). A request alone
-on the server is run by its pool thread from start to end (``MicroBatcher.run_now``): two hand-offs.
+wake-up waits for a CPU (the ``handoff`` stage of ``personseg.serving.timeline``).
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ class SegmentJob:
         try:
             kept, tensor = self.prepare()
             self.ticket.check()
-            inference = self.batcher.run_now(tensor) or self.batcher.submit(tensor, expected=True)
+            inference = self.batcher.submit(tensor, expected=True)
         except BaseException as exc:  # the request's error, raised on the event loop
             self.batcher.unexpect(1)
             self._reply(exc=exc)
@@ -68,13 +67,10 @@ class SegmentJob:
         except ClientGone as exc:
             self._reply(exc=exc)
             return
-        if inference.done():  # run here and now: render here too
-            self._render(inference, kept)
-        else:
-            inference.add_done_callback(lambda done: self._handed_back(done, kept))
+        inference.add_done_callback(lambda done: self._handed_back(done, kept))
 
     def _handed_back(self, inference: Inference, kept: Any) -> None:
-        """On the inference thread: render in the pool."""
+        """On the inference thread (or this one, if it is done already): render in the pool."""
         try:
             self.pool.submit(self._render, inference, kept)
         except BaseException as exc:

@@ -1,10 +1,9 @@
 """The serving service: the model, its micro-batcher and a worker pool, behind two async calls.
 
 ``segment`` and ``infer`` decode and preprocess in the worker pool, queue tensors for the single
-inference thread (a lone ``segment`` request runs its model call in its pool thread), and postprocess
-in the pool again, so the event loop only moves bytes and the model runs one batch at a time.
-Loading happens in the background: the server answers liveness at once and readiness only after a
-warm-up inference has passed.
+inference thread, and postprocess in the pool again, so the event loop only moves bytes and the
+inference thread only runs the model. Loading happens in the background: the server answers
+liveness at once and readiness only after a warm-up inference has passed.
 """
 
 from __future__ import annotations
