@@ -88,12 +88,12 @@ def test_concurrent_publishes_without_if_none_match_get_distinct_complete_versio
     start = threading.Barrier(len(dirs), timeout=30)  # all four read the numbers, then all claim 1 at once
     got: dict[int, Path] = {}
 
-    def publish(d: Path) -> None:
+    def publish_one(d: Path) -> None:
         reg = Registry.from_env()
         _first_listing(reg, name, start.wait)
         got.setdefault(publish(reg, d, name), d)
 
-    assert run_concurrently(publish, dirs) == []
+    assert run_concurrently(publish_one, dirs) == []
     assert len(got) == 4  # four distinct numbers; colliding claims may skip some (docs/storage.md)
     reg = Registry.from_env()
     assert reg.versions(name) == sorted(got)
@@ -134,7 +134,7 @@ def _race(reg_p: Registry, reg_q: Registry, name: str, p: Path, q: Path) -> tupl
     reg_p._claim, reg_q._claim = claim_p, claim_q  # type: ignore[method-assign]
     results: dict[str, object] = {}
 
-    def publish(who: str, reg: Registry, d: Path) -> None:
+    def publish_as(who: str, reg: Registry, d: Path) -> None:
         try:
             results[who] = publish(reg, d, name)
         except Exception as exc:  # the forced case fails one publish; the test looks at which
@@ -144,8 +144,8 @@ def _race(reg_p: Registry, reg_q: Registry, name: str, p: Path, q: Path) -> tupl
                 q_done.set()
 
     threads = [
-        threading.Thread(target=publish, args=("q", reg_q, q)),  # lists first, then waits for P's claim
-        threading.Thread(target=publish, args=("p", reg_p, p)),
+        threading.Thread(target=publish_as, args=("q", reg_q, q)),  # lists first, then waits for P's claim
+        threading.Thread(target=publish_as, args=("p", reg_p, p)),
     ]
     for t in threads:
         t.start()
