@@ -17,7 +17,7 @@ import pytest
 
 from personseg.errors import UserError
 from personseg_kfp.local import containers
-from personseg_kfp.local.containers import run_step_container, step_environment, writable_root
+from personseg_kfp.local.containers import group_writable, run_step_container, step_environment
 
 
 class FakeContainer:
@@ -98,16 +98,17 @@ def test_kfp_runs_steps_with_ours_only_inside_the_block() -> None:
 def test_steps_get_storage_variables_and_step_settings_not_host_paths() -> None:
     env = step_environment({"MINIO_ENDPOINT": "http://127.0.0.1:9000", "AWS_SECRET_ACCESS_KEY": "k",
                             "PERSONSEG_PROGRESS_FILE": "/runs/p", "PERSONSEG_DATASETS": "/checkout/datasets",
+                            "PERSONSEG_CACHE": "/root/.cache/personseg", "PERSONSEG_DEPLOY_STATE": "runs/deploy",
                             "DOCKER_HOST": "unix:///x.sock", "HOME": "/root", "PATH": "/venv/bin"})
     assert env == {"MINIO_ENDPOINT": "http://127.0.0.1:9000", "AWS_SECRET_ACCESS_KEY": "k",
-                   "PERSONSEG_PROGRESS_FILE": "/runs/p"}
+                   "PERSONSEG_PROGRESS_FILE": "/runs/p"}  # the deploy state is mounted only when deploying there
 
 
 def test_the_run_folder_gains_only_its_group_write_bit(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     root.mkdir(mode=0o755)
     root.chmod(0o755)
-    writable_root(root)
+    group_writable(root)
     assert stat.S_IMODE(root.stat().st_mode) == 0o775
 
 
@@ -127,3 +128,41 @@ def test_the_cli_starts_without_personseg_kfp_as_in_the_serving_image() -> None:
             "raise SystemExit(main(['serve', '--help']))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "usage: personseg serve" in done.stdout, done.stderr[-2000:]
+
+
+def test_a_run_that_deploys_as_a_container_gives_the_steps_the_engine_and_the_deploy_state(tmp_path: Path) -> None:
+    import socket
+
+    from personseg_kfp.local.containers import step_access
+
+    root, state, sock = tmp_path / "runs", tmp_path / "deploy", tmp_path / "engine.sock"
+    root.mkdir()
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(sock))
+        sock.chmod(0o600)  # as podman leaves its socket
+        env = {"DOCKER_HOST": f"unix://{sock}", "PERSONSEG_DEPLOY_STATE": str(state), "MINIO_ENDPOINT": "http://e"}
+        access = step_access(root, "container", env)
+        assert access.volumes == {str(state): {"bind": str(state), "mode": "rw"},
+                                  str(sock): {"bind": str(sock), "mode": "rw"}}
+        assert access.environment == {"MINIO_ENDPOINT": "http://e", "PERSONSEG_DEPLOY_STATE": str(state),
+                                      "DOCKER_HOST": f"unix://{sock}"}
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o620 and state.is_dir()
+        assert access.groups == tuple(sorted({root.stat().st_gid, state.stat().st_gid, sock.stat().st_gid}))
+
+        other = step_access(root, "kubernetes", env)  # no engine, no state: the socket is not the steps' business
+        assert other.volumes == {} and "DOCKER_HOST" not in other.environment
+        with pytest.raises(UserError, match="deploy_target=local in a containerized run"):
+            step_access(root, "local", env)
+
+
+def test_a_log_streamed_in_pieces_is_printed_in_whole_lines_each_indented_once(capsys) -> None:
+    from kfp.local.logging_utils import indented_print
+
+    pieces = [b"Traceback (most", b" recent call last):\n  File \"/opt/venv/x.py\"", b", line 1\nValueError: bad\n",
+              b"no newline at the end"]
+    client = FakeClient(FakeContainer(1, pieces))
+    with indented_print():
+        run_step_container(client, "img/pipeline:1", COMMAND, {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == ["    Traceback (most recent call last):", "      File \"/opt/venv/x.py\", line 1",
+                         "    ValueError: bad", "    no newline at the end"]

@@ -20,49 +20,94 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from personseg.errors import UserError
 
-# Variables the steps read from the host's environment: object storage (endpoint, keys, region) ...
-FORWARDED_PREFIXES = ("MINIO_", "AWS_")
-# ... and these settings. PERSONSEG_DATASETS is not among them: the image has its own copy of the datasets.
-FORWARDED = ("PERSONSEG_PROGRESS_FILE", "PERSONSEG_THREADS", "PERSONSEG_GIT_COMMIT")
+# Variables the steps read from the host's environment: object storage (endpoint, keys, region) and personseg's
+# settings, less those naming this machine's paths or tools (the image has its own datasets, cache and no podman).
+FORWARDED_PREFIXES = ("MINIO_", "AWS_", "PERSONSEG_")
+HOST_ONLY = ("PERSONSEG_DATASETS", "PERSONSEG_CACHE", "PERSONSEG_CGROUP_ROOT", "PERSONSEG_PODMAN_OPTS",
+             "PERSONSEG_WEED", "PERSONSEG_DEPLOY_STATE")
 RUN_LABEL = "io.personseg.pipeline-run"
 STEP_USER = "1000:1000"
+# Where a containerized run deploys by default: the serving image on the same engine. `local` would start the
+# server inside the deploy step's container, which ends with the step.
+DEPLOY_TARGET = "container"
 
 
 def step_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The host variables a step container gets (storage endpoint and keys, ``PERSONSEG_*`` settings)."""
     environ = dict(os.environ if environ is None else environ)
-    return {k: v for k, v in environ.items() if k.startswith(FORWARDED_PREFIXES) or k in FORWARDED}
+    return {k: v for k, v in environ.items() if k.startswith(FORWARDED_PREFIXES) and k not in HOST_ONLY}
 
 
-def container_runner(pipeline_root: Path, run_id: str) -> Any:  # -> kfp.local.DockerRunner
-    """A ``DockerRunner`` for steps that write under ``pipeline_root`` as the image's user."""
+@dataclass(frozen=True)
+class StepAccess:
+    """What a step container sees of the host besides the run folder kfp mounts: folders, variables, groups."""
+
+    volumes: dict[str, dict[str, str]] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    groups: tuple[int, ...] = ()
+
+
+def step_access(pipeline_root: Path, deploy_target: str, environ: dict[str, str] | None = None) -> StepAccess:
+    """The run folder's group, the storage variables, and for ``deploy_target=container`` the engine and state.
+
+    A container deploy runs inside the deploy step's container, so that step needs the engine's socket
+    (``DOCKER_HOST``, mounted at its own path) and the deploy state folder (``PERSONSEG_DEPLOY_STATE``,
+    mounted at its own path, so ``personseg deploy --target container --stop`` on the host finds it). The
+    socket gives the steps the engine's power over this machine's containers: it is mounted only then.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    if deploy_target == "local":
+        raise UserError("deploy_target=local in a containerized run would start the model server inside the "
+                        "deploy step's container, which ends with the step: use deploy_target=container")
+    env = step_environment(environ)
+    volumes: dict[str, dict[str, str]] = {}
+    folders = [pipeline_root]
+    if deploy_target == "container":
+        from personseg.deploy.local import STATE_DIR_ENV, state_dir
+
+        state = state_dir(environ.get(STATE_DIR_ENV)).resolve()
+        state.mkdir(parents=True, exist_ok=True)
+        folders.append(state)
+        volumes[str(state)] = {"bind": str(state), "mode": "rw"}
+        env[STATE_DIR_ENV] = str(state)
+        host = environ.get("DOCKER_HOST", "")
+        if not host:
+            raise UserError("deploy_target=container from a containerized run needs the engine's DOCKER_HOST")
+        env["DOCKER_HOST"] = host
+        if host.startswith("unix://"):
+            socket = Path(host[len("unix://"):])
+            volumes[str(socket)] = {"bind": str(socket), "mode": "rw"}
+            folders.append(socket)
+    for path in folders:
+        group_writable(path)
+    return StepAccess(volumes, env, tuple(sorted({f.stat().st_gid for f in folders})))
+
+
+def container_runner(access: StepAccess, run_id: str) -> Any:  # -> kfp.local.DockerRunner
+    """A ``DockerRunner`` for steps that run as the image's user, in the groups that may write the host folders."""
     from kfp import local
 
-    return local.DockerRunner(
-        network_mode="host",
-        user=STEP_USER,
-        # the pipeline root's group may write there (``writable_root``): the step user joins that group
-        group_add=[str(pipeline_root.stat().st_gid)],
-        environment=step_environment(),
-        labels={RUN_LABEL: run_id},
-    )
+    return local.DockerRunner(network_mode="host", user=STEP_USER, group_add=[str(g) for g in access.groups],
+                              environment=access.environment, labels={RUN_LABEL: run_id})
 
 
-def writable_root(pipeline_root: Path) -> None:
-    """Let the pipeline root's group write there, so the step user (joined to that group) can.
+def group_writable(path: Path) -> None:
+    """Let ``path``'s group write there (a folder), or connect (a socket), so the step user in that group can.
 
-    The folder belongs to whoever runs the command (often root, on a CI machine); the steps run as user 1000
-    and make each run's folder in it. Only the group's write bit is added; nothing else changes.
+    The run folder belongs to whoever runs the command (often root, on a CI machine); the steps run as user
+    1000 and make each run's folder in it. podman's socket is its owner's alone (Docker's already lets its
+    group connect). Only the group's write bit is added; nothing else changes.
     """
-    mode = pipeline_root.stat().st_mode
+    mode = path.stat().st_mode
     if not mode & 0o020:
-        pipeline_root.chmod(mode | 0o020)
+        path.chmod(mode | 0o020)
 
 
 def _describe_exit(code: int) -> str:
@@ -74,7 +119,7 @@ def _describe_exit(code: int) -> str:
 
 
 def run_step_container(client: Any, image: str, command: list[str], volumes: dict[str, Any],
-                       **run_args: Any) -> int:
+                       extra_volumes: dict[str, Any] | None = None, **run_args: Any) -> int:
     """Run one step's container to its end; print its log; return its exit code; remove it.
 
     Replaces kfp 2.17.3 ``kfp.local.docker_task_handler.run_docker_container`` (same signature), without
@@ -92,10 +137,11 @@ def run_step_container(client: Any, image: str, command: list[str], volumes: dic
     # The compiled command replaces the image's ENTRYPOINT, as a Kubernetes container's `command` does (kfp
     # passes it as Docker's CMD, which the pipeline image's ENTRYPOINT, `personseg`, would receive as arguments).
     container = client.containers.run(image=image, entrypoint=command[:1], command=command[1:], detach=True,
-                                      stdout=True, stderr=True, volumes=volumes, **run_args)
+                                      stdout=True, stderr=True, volumes={**volumes, **(extra_volumes or {})},
+                                      **run_args)
     try:
-        for chunk in container.logs(stream=True, follow=True):
-            print(chunk.decode(errors="replace"), end="")
+        for line in whole_lines(container.logs(stream=True, follow=True)):
+            print(line, end="")
         code = int(container.wait()["StatusCode"])
         if code != 0:
             print(f"\nstep container {container.name} ({image}) ended with {_describe_exit(code)}", flush=True)
@@ -105,13 +151,32 @@ def run_step_container(client: Any, image: str, command: list[str], volumes: dic
             container.remove(force=True)
 
 
+def whole_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The log stream as whole lines, each printed once.
+
+    kfp.local indents each ``print`` (``logging_utils.indented_print``), and podman streams a log in pieces
+    that split lines, which would put indentation inside a line and hide the step's error from the console.
+    """
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode(errors="replace") + "\n"
+    if pending:
+        yield pending.decode(errors="replace") + "\n"
+
+
 @contextlib.contextmanager
-def containers_for_steps() -> Iterator[None]:
-    """kfp.local's ``DockerRunner`` runs each step with ``run_step_container`` for the duration."""
+def containers_for_steps(access: StepAccess | None = None) -> Iterator[None]:
+    """kfp.local's ``DockerRunner`` runs each step with ``run_step_container`` (and ``access``'s mounts)."""
+    import functools
+
     from kfp.local import docker_task_handler
 
     original = docker_task_handler.run_docker_container
-    docker_task_handler.run_docker_container = run_step_container
+    docker_task_handler.run_docker_container = (
+        functools.partial(run_step_container, extra_volumes=access.volumes) if access else run_step_container)
     try:
         yield
     finally:

@@ -10,7 +10,8 @@ S3 server when none is configured. ``deploy_target`` defaults to ``local``, so t
 branch starts the model server as a process on 127.0.0.1.
 
 With ``runner="container"`` each step runs in the image the compiled YAML names, on a Docker engine or
-podman (``personseg_kfp.local.containers``); the caller passes the engine's ``DOCKER_HOST`` in the environment.
+podman (``personseg_kfp.local.containers``); the caller passes the engine's ``DOCKER_HOST`` in the environment,
+and ``deploy_target`` defaults to ``container`` (the serving image on the same engine).
 """
 
 from dataclasses import dataclass
@@ -57,11 +58,12 @@ def run_local(params: dict[str, Any], pipeline_root: str | Path, runner: str = "
     elif runner == "container":
         import uuid
 
-        from personseg_kfp.local.containers import container_runner, containers_for_steps, writable_root
+        from personseg_kfp.local.containers import DEPLOY_TARGET, container_runner, containers_for_steps, step_access
 
-        writable_root(root)
-        local.init(runner=container_runner(root, uuid.uuid4().hex), pipeline_root=str(root), raise_on_error=True)
-        steps = containers_for_steps()
+        args = {**args, "deploy_target": params.get("deploy_target", DEPLOY_TARGET)}
+        access = step_access(root, args["deploy_target"])
+        local.init(runner=container_runner(access, uuid.uuid4().hex), pipeline_root=str(root), raise_on_error=True)
+        steps = containers_for_steps(access)
     else:
         raise ValueError(f"runner {runner!r}: expected one of {', '.join(RUNNERS)}")
     with steps:
