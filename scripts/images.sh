@@ -88,14 +88,17 @@ build() {
              "BUILD_ARGS=\"--build-arg BASE_IMAGE=<image>@sha256:<digest>\" so the tag cannot be moved under you" >&2
     fi
     echo "images.sh: building $target with $tool" >&2
+    local opts=() size
+    read -ra opts <<< "${BUILDAH_OPTS:-}"
     if [ "$tool" = docker ]; then
         docker build "${args[@]}" "${extra[@]}" .
+        size=$(docker image inspect --format '{{.Size}}' "$target" | awk '{printf "%.0f MB", $1 / 1e6}')
     else
-        local opts=()
-        read -ra opts <<< "${BUILDAH_OPTS:-}"
         buildah "${opts[@]}" bud --layers="${BUILDAH_LAYERS:-true}" \
             --ignorefile "images/$component/Dockerfile.dockerignore" "${args[@]}" "${extra[@]}" .
+        size=$(buildah "${opts[@]}" images --format '{{.Size}}' "$target" | head -n 1)
     fi
+    echo "images.sh: built $target ($size uncompressed)" >&2
 }
 
 exists() {
