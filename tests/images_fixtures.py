@@ -122,8 +122,13 @@ def import_base(buildah: Buildah, tarball: Path, image: str, ca_bundle: Path | N
 
     ``ca_bundle`` goes into the base with ``PIP_CERT`` pointing at it, as a site's own base image
     carries the site's CAs: pip inside the build then trusts what pip on this machine trusts (a
-    TLS-inspecting proxy, for one). The Dockerfile itself stays free of any site setting.
+    TLS-inspecting proxy, for one). The Dockerfile itself stays free of any site setting. A store that
+    already holds ``image`` (one kept with ``PERSONSEG_IMAGES_STORE``) keeps it, so its layer cache still applies.
     """
+    present = subprocess.run(["buildah", *buildah.global_opts, "inspect", "--type", "image", image],
+                             capture_output=True)
+    if present.returncode == 0:
+        return
     container = buildah("from", "scratch").strip()
     try:
         buildah("add", container, str(tarball), "/")
@@ -134,3 +139,27 @@ def import_base(buildah: Buildah, tarball: Path, image: str, ca_bundle: Path | N
         buildah("commit", "--quiet", container, image)
     finally:
         buildah("rm", container)
+
+
+PIPELINE_LOCK = ROOT / "images" / "pipeline" / "requirements.lock"
+
+
+def torch_wheels(folder: Path) -> Path:
+    """A folder holding the torch wheel the pipeline lock names (skip when pip cannot get it here).
+
+    ``PERSONSEG_TORCH_WHEELS=<dir>`` names one that has it; otherwise pip downloads the wheel into ``folder``
+    with this machine's pip configuration.
+    """
+    import sys
+
+    import pytest
+
+    given = os.environ.get("PERSONSEG_TORCH_WHEELS")
+    if given:
+        return Path(given)
+    (version,) = re.findall(r"^torch==(\S+)", PIPELINE_LOCK.read_text(), re.M)
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                           "-d", str(folder), f"torch=={version}"], capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        pytest.skip(f"pip finds no torch=={version} wheel here (set PERSONSEG_TORCH_WHEELS): {done.stderr[-300:]}")
+    return folder

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from images_fixtures import ROOT, Buildah, base_tarball, debian_mirror, host_ca_bundle, import_base
+from images_fixtures import (
+    ROOT,
+    Buildah,
+    base_tarball,
+    debian_mirror,
+    host_ca_bundle,
+    import_base,
+)
 from serving_fixtures import (
     decode_png,
     encode,
@@ -34,7 +39,7 @@ from serving_fixtures import (
 )
 
 from personseg import __version__
-from personseg.image_refs import pipeline_image, serving_image
+from personseg.image_refs import serving_image
 from personseg.netutil import free_port
 
 pytestmark = pytest.mark.slow
@@ -179,71 +184,3 @@ def test_serving_image_builds_on_a_local_debian_base_and_serves_a_mounted_model(
     print(f"\nserving image {image}: {size}; base import {base_done - started:.0f}s, build {built - base_done:.0f}s, "
           f"ready in {ready_at - built:.0f}s; /v1/segment 200, mask matches (ONNX and OpenVINO IR); no torch; "
           "runs as 1000:1000")
-
-
-PIPELINE_LOCK = ROOT / "images" / "pipeline" / "requirements.lock"
-PIPELINE_PROBE = """
-import importlib.metadata as metadata, os
-import personseg, torch, kfp, onnxruntime, openvino
-names = sorted(d.metadata["Name"].lower() for d in metadata.distributions())
-print(os.getuid(), os.getgid(), torch.__version__, torch.version.cuda, kfp.__version__,
-      onnxruntime.__version__, openvino.__version__, personseg.__version__)
-print(" ".join(names))
-"""
-
-
-def _torch_wheels(tmp_path: Path) -> Path:
-    """A folder holding only the torch wheel the pipeline lock names (skip when pip cannot get it here)."""
-    given = os.environ.get("PERSONSEG_TORCH_WHEELS")
-    if given:
-        return Path(given)
-    (version,) = re.findall(r"^torch==(\S+)", PIPELINE_LOCK.read_text(), re.M)
-    folder = tmp_path / "torch-wheels"
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                           "-d", str(folder), f"torch=={version}"], capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0:
-        pytest.skip(f"pip finds no torch=={version} wheel here (set PERSONSEG_TORCH_WHEELS): {done.stderr[-300:]}")
-    return folder
-
-
-def test_pipeline_image_builds_from_its_lock_and_a_local_torch_wheel(tmp_path: Path, buildah: Buildah):
-    started = time.monotonic()
-    import_base(buildah, base_tarball(tmp_path), BASE, host_ca_bundle())
-    wheels = _torch_wheels(tmp_path)
-    base_done = time.monotonic()
-
-    env = {**os.environ, "ENGINE": "buildah", "BUILDAH_OPTS": " ".join(buildah.global_opts),
-           "BUILDAH_LAYERS": "false", "PYTHON": shutil.which("python3") or "python3", "TORCH_WHEELS": str(wheels),
-           "BUILD_ARGS": f"--build-arg BASE_IMAGE={BASE} --isolation chroot --pull=never"}
-    for key in ("REGISTRY", "PERSONSEG_IMAGE_REGISTRY", "TORCH_INDEX_URL"):
-        env.pop(key, None)
-    build = subprocess.run([str(ROOT / "scripts/images.sh"), "build", "pipeline"], env=env, capture_output=True,
-                           text=True, timeout=3 * 3600)
-    assert build.returncode == 0, f"image build failed:\n{build.stdout[-3000:]}\n{build.stderr[-3000:]}"
-    built = time.monotonic()
-
-    image = pipeline_image()
-    config = buildah.inspect_image(image)["OCIv1"]["config"]
-    assert config["User"] == "1000:1000"
-    assert config["Entrypoint"] == ["personseg"]
-    assert config["Labels"]["org.opencontainers.image.version"] == __version__
-    assert not any(key in env_var for env_var in config.get("Env", []) for key in ("SECRET", "ACCESS_KEY"))
-
-    container = buildah("from", "--pull=never", image).strip()
-    probe = buildah("run", "--isolation", "chroot", container, "--", "python", "-c", PIPELINE_PROBE, timeout=600)
-    facts, names = probe.strip().splitlines()[-2:]
-    uid, gid, torch_version, cuda, *versions = facts.split()
-    assert (uid, gid) == ("1000", "1000")
-    assert torch_version.endswith("+cpu") and cuda == "None", facts
-    assert versions[-1] == __version__
-    installed = names.split()
-    assert not [n for n in installed if n.startswith("nvidia-") or n == "triton"], installed
-    locked = {line.split("==")[0].lower() for line in PIPELINE_LOCK.read_text().splitlines() if "==" in line}
-    assert {n.replace("_", "-") for n in installed} - {"pip", "personseg"} <= {n.replace("_", "-") for n in locked}
-    help_text = buildah("run", "--isolation", "chroot", container, "--", "personseg", "--help", timeout=600)
-    assert help_text.startswith("usage: personseg") and "train" in help_text, help_text[:500]
-
-    size = buildah("images", "--format", "{{.Size}}", image).strip()
-    print(f"\npipeline image {image}: {size}; base import and torch wheel {base_done - started:.0f}s, "
-          f"build {built - base_done:.0f}s; imports personseg, torch {torch_version} (no CUDA), kfp, onnxruntime, "
-          f"openvino as {uid}:{gid}; {len(installed)} distributions, all in the lock; personseg --help works")
