@@ -50,6 +50,11 @@ class Group:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def wait_for_all(self) -> None:
+        """Return once every rank got here: rank 0's saved state then counts for all of them."""
+        if self.world > 1:
+            dist.barrier()
+
     def from_main(self, values: list[float], device: torch.device) -> list[float]:
         """Rank 0's ``values`` on every rank: decisions taken from them cannot differ between ranks."""
         if self.world == 1:

@@ -274,6 +274,7 @@ def fit(
                 epoch, cfg.epochs, row["loss"], row["val_iou"], row["seconds"])
         if on_epoch is not None:
             on_epoch(state, run.model)
+        group.wait_for_all()  # no rank starts the next epoch before this one's state is saved
     if state.best_state is not None:
         run.model.load_state_dict(state.best_state)
     return state
