@@ -91,6 +91,13 @@ def test_swap_command_names_the_ratio_once(tiny_model, tiny_dataset, tmp_path, c
     assert main([*common, "--design", "prune25", "--out", str(tmp_path / "a")]) == 0
     assert json.loads((tmp_path / "a" / "config.json").read_text())["arch"] == {"name": "unet-pruned", "width": 8,
                                                                                 "ratio": 0.25}
+    from personseg.models.checkpoint import load_model
+
+    saved, seed = load_model(tmp_path / "a"), load_model(tiny_model)
+    plain = prune_weights(seed, 0.25)  # the same channels, BatchNorm statistics as the seed left them
+    assert torch.equal(saved.up1.conv.double_conv[0].weight, plain.up1.conv.double_conv[0].weight)
+    # re-estimated on the training images after pruning (personseg.swap.prune.recalibrate)
+    assert not torch.allclose(saved.up1.conv.double_conv[1].running_mean, plain.up1.conv.double_conv[1].running_mean)
     assert main([*common, "--design", "prune", "--ratio", "0.3", "--out", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "b" / "config.json").read_text())["arch"]["ratio"] == 0.3
     assert main([*common, "--design", "prune50", "--ratio", "0.3", "--out", str(tmp_path / "x")]) == 2
@@ -98,3 +105,21 @@ def test_swap_command_names_the_ratio_once(tiny_model, tiny_dataset, tmp_path, c
     assert main([*common, "--design", "prune", "--ratio", "1.5", "--out", str(tmp_path / "x")]) == 2
     assert "--ratio 1.5: the share of channels pruned must be in (0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_recalibrate_sets_each_batchnorm_to_the_statistics_of_the_training_images(tiny_dataset) -> None:
+    from personseg.data.prescan import prescan
+    from personseg.data.stream import batches
+    from personseg.swap.prune import recalibrate
+
+    data = prescan(tiny_dataset, 64)
+    data = data.subset(data.ids[:12])
+    model = prune_weights(_random_seed(), 0.5)
+    first = model.inc.double_conv
+    assert recalibrate(model, data, batch_size=4) == 12  # equal batches: the mean of their means is the mean
+    with torch.no_grad():
+        x = torch.cat([torch.from_numpy(b) for b, _ in batches(data, 12)])
+        out = first[0](x)
+    assert torch.allclose(first[1].running_mean, out.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert torch.allclose(first[1].running_var, out.var(dim=(0, 2, 3)), rtol=0.2)  # within-batch variances
+    assert not model.training and all(m.momentum == 0.1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))

@@ -5,8 +5,11 @@ score is the L1 norm of its filter scaled by its BatchNorm's ``|gamma| / sqrt(va
 filter's L1 norm once BN is folded into it, so a channel BN silences ranks low whatever its raw
 weights). The next layer keeps the matching input channels; in the decoder the input is the
 concatenation ``[skip, upsampled]``, so its kept columns are the skip block's kept channels followed
-by the lower block's, offset by the skip's full width. ``personseg.swap`` then fine-tunes the pruned
-network with distillation from the unpruned one.
+by the lower block's, offset by the skip's full width. Each BatchNorm's running statistics are then
+re-estimated on the training images (``recalibrate``): removing a layer's input channels moves the mean
+and variance its BN sees, and a fine-tune of a few steps barely moves running statistics (momentum 0.1),
+so without this the pruned network is judged, and kept or reverted, on statistics of another network.
+``personseg.swap.step`` then fine-tunes it with distillation from the unpruned one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from personseg.data.prescan import SampleSet
+from personseg.data.stream import batches
+from personseg.errors import UserError
 from personseg.models.pruned import BLOCKS, block_inputs, double_conv, kept, pruned_unet
 from personseg.models.unet import UNet
 
@@ -59,3 +65,26 @@ def prune_weights(seed: UNet, ratio: float) -> UNet:
         model.outc.conv.weight.copy_(seed.outc.conv.weight[:, keep["up4"]])
         model.outc.conv.bias.copy_(seed.outc.conv.bias)
     return model.eval()
+
+
+def recalibrate(model: nn.Module, data: SampleSet, batch_size: int = 8) -> int:
+    """Re-estimate every BatchNorm's running mean and variance on ``data`` (a cumulative average); images seen."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    seen = 0
+    model.train()
+    try:
+        with torch.no_grad():
+            for x, _ in batches(data, batch_size):
+                model(torch.from_numpy(x))
+                seen += len(x)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.eval()
+    if not seen:
+        raise UserError("prune: no training images to re-estimate BatchNorm statistics on")
+    return seen

@@ -29,7 +29,7 @@ from personseg.models.checkpoint import load_model, save_model
 from personseg.models.swapped import swapped_unet
 from personseg.models.unet import UNet
 from personseg.swap.config import SwapConfig
-from personseg.swap.prune import prune_weights
+from personseg.swap.prune import prune_weights, recalibrate
 from personseg.training.loop import FitConfig, fit, validate
 from personseg.uris import local_dataset, local_model
 
@@ -98,6 +98,8 @@ def run(cfg: SwapConfig, out: str | Path, force: bool = False) -> dict:
     if not split.train or not split.val:
         raise UserError(f"--data {cfg.data}: the swap needs train and val images; the split has "
                         f"{split.counts()}")
+    if cfg.design == "prune":
+        recalibrate(model, train, cfg.batch_size)
     before = validate(seed_model, val)["iou"]
     at_swap = validate(model, val)["iou"]
     log.info("swap %s: val IoU bilinear %.4f, swapped before fine-tuning %.4f", cfg.design, before, at_swap)
@@ -109,6 +111,8 @@ def run(cfg: SwapConfig, out: str | Path, force: bool = False) -> dict:
         fine_tune = "kept"
         if state.best_iou < at_swap:  # fine-tuning must never leave the model worse than the swap itself
             model = swap_weights(seed_model, cfg.design, cfg.squeeze, cfg.ratio)
+            if cfg.design == "prune":
+                recalibrate(model, train, cfg.batch_size)
             fine_tune = "reverted"
     after = validate(model, val)["iou"]
     arch = {"name": "unet-swapped", "width": info.arch["width"], "design": cfg.design, "squeeze": cfg.squeeze}
