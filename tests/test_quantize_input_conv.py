@@ -58,8 +58,8 @@ def test_nncf_leaves_the_input_conv_in_fp32_when_asked(tiny_onnx_fp32, tiny_data
     import numpy as np
 
     from personseg.data.loading import load_dataset
+    from personseg.quantize.openvino_graph import openvino_fp32_nodes
     from personseg.quantize.openvino_model import input_convolutions, nncf_model
-    from personseg.quantize.ort_graph import openvino_fp32_nodes
     from personseg.runtime.openvino import compile_openvino, read_openvino_model
 
     fp32 = tiny_onnx_fp32 / "model.onnx"

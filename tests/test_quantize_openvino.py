@@ -44,6 +44,10 @@ def test_the_openvino_model_card(ov_lean):
     expected = choose_method(*(Measured(k, measured[k]["latency_ms"], measured[k]["agreement_iou"], 0.0)
                                for k in ("inc", "nncf")), card["quantization"]["min_agreement"], section["margin"])
     assert section["method"] == expected
+    assert measured["inc"]["openvino_qdq"]["float_outputs"] == 1  # INC's model as rewritten for OpenVINO
+    executed = section["executed"]  # where the chosen model's batch goes, from OpenVINO's counters
+    assert executed["batch"] == 8 and executed["total_ms"] > 0 and executed["by_type"]["Convolution"]["count"] >= 18
+    assert [k["node_type"] for k in executed["float_kernels"]] == ["Convolution"]  # the image's, kept FP32
     metrics = json.loads((ov_lean / "metrics.json").read_text())
     assert metrics["openvino_method"] == expected
     assert metrics["agreement_iou"] == measured[expected]["agreement_iou"] >= 0.95
@@ -54,7 +58,7 @@ def _unnumbered(nodes: list[dict]) -> list[dict]:
 
 
 def test_the_cards_fp32_nodes_are_what_openvino_runs_on_float(ov_lean):
-    from personseg.quantize.ort_graph import openvino_fp32_nodes
+    from personseg.quantize.openvino_graph import openvino_fp32_nodes
     from personseg.runtime.openvino import compile_openvino
 
     card = json.loads((ov_lean / "config.json").read_text())["quantization"]["fp32_nodes"]
@@ -62,6 +66,8 @@ def test_the_cards_fp32_nodes_are_what_openvino_runs_on_float(ov_lean):
     # compilation names them differently: compare with those numbers taken out.
     assert _unnumbered(card) == _unnumbered(openvino_fp32_nodes(compile_openvino(ov_lean / "model.xml", 1, 64)))
     assert not any(n["op_type"] in ("DepthToSpace", "Concatenation") for n in card), card
+    # no requantization or zero-point arithmetic on float either (INC's QDQ as it is had both)
+    assert {n["op_type"] for n in card} <= {"Convolution", "Reorder"}, card
     # the one float convolution is the one that reads the image, kept FP32 on purpose (onnx_backend)
     kept = json.loads((ov_lean / "config.json").read_text())["quantization"]["excluded_nodes"]
     convs = [n["name"] for n in card if n["op_type"] == "Convolution"]

@@ -4,15 +4,8 @@ import json
 
 import pytest
 
-from personseg.quantize.ort_graph import (
-    OpenVINONode,
-    RuntimeNode,
-    executed_nodes,
-    fp32_islands,
-    fp32_nodes,
-    openvino_executed_nodes,
-    openvino_fp32_nodes,
-)
+from personseg.quantize.openvino_graph import OpenVINONode, openvino_executed_nodes, openvino_fp32_nodes
+from personseg.quantize.ort_graph import RuntimeNode, executed_nodes, fp32_islands, fp32_nodes
 
 UPSAMPLING_OPS = {"DepthToSpace", "Concat", "Transpose", "Reshape"}
 # OpenVINO's layer types for the work between the INT8 convolutions of the lean decoder.

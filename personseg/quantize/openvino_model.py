@@ -2,7 +2,8 @@
 
 Two ways to an OpenVINO INT8 IR, both from what the INC path already has:
 
-* ``inc``: the INT8 QDQ ONNX that INC tuned (gated on IoU) read by OpenVINO and saved as IR;
+* ``inc``: the INT8 QDQ ONNX that INC tuned (gated on IoU), rewritten so that OpenVINO fuses it whole
+  (``openvino_qdq``: one scale around each Concat/DepthToSpace, float logits), read by OpenVINO and saved as IR;
 * ``nncf``: ``nncf.quantize`` of the FP32 ONNX read by OpenVINO, calibrated on the same images, with
   the convolutions that read the image left in FP32 when the INC path left them (its card says so).
 
@@ -10,7 +11,8 @@ Both are measured on this machine: latency at batch 8 (interleaved rounds, the m
 IoU of their masks with the FP32 model's on the tuning images. INC is kept unless NNCF is faster by
 more than ``margin``, passes the gate and agrees with FP32 about as well (``AGREEMENT_SLACK``): INC's
 result went through accuracy-aware tuning and the fallback gate, NNCF's did not. Both measurements
-go into the model card.
+go into the model card, with where the chosen model's time goes as OpenVINO executes it (f32 kernels,
+reorders, requantizations: ``openvino_graph.profile``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from personseg.cpuquota import default_threads
 from personseg.errors import UserError
 from personseg.modeldir import ModelInfo, read_metrics, read_model_dir, write_config
 from personseg.quality import agreement_iou, mean_scores
-from personseg.quantize.ort_graph import openvino_executed_nodes, openvino_fp32_nodes
+from personseg.quantize.openvino_graph import openvino_executed_nodes, openvino_fp32_nodes, profile
+from personseg.quantize.openvino_qdq import for_openvino
 from personseg.quantize.precision import Precision, measure
 from personseg.runtime import predict_masks
 from personseg.runtime.openvino import compile_openvino, read_openvino_model
@@ -143,18 +146,36 @@ def _inc_source(int8_onnx_dir: str | Path) -> ModelInfo:
 def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndarray,
                 methods: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The OpenVINO models to choose from (INC's QDQ ONNX read as it is; NNCF's if asked), and their recipes."""
-    models: dict[str, Any] = {"inc": read_openvino_model(inc_info.weights_path)}
+    import onnx
+
+    qdq, rewrites = for_openvino(onnx.load(str(inc_info.weights_path)))
+    models: dict[str, Any] = {"inc": read_openvino_model(qdq.SerializeToString())}
     recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
-                                                  "source": "INC's INT8 QDQ ONNX, read by OpenVINO"}}
+                                                  "source": "INC's INT8 QDQ ONNX rewritten for OpenVINO, read by it",
+                                                  "openvino_qdq": rewrites.to_dict()}}
     if "nncf" in methods:
         models["nncf"], recipes["nncf"] = nncf_model(fp32_onnx_path, calib_inputs, keeps_input_convs(inc_info.extra))
     return models, recipes
 
 
+def _timing_batch(tune_inputs: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.resize(tune_inputs, (BATCH, *tune_inputs.shape[1:])))
+
+
+def _executed(model: Any, batch: np.ndarray, threads: int, size: int) -> dict[str, Any]:
+    """Where the chosen model's time goes as OpenVINO executes it (the card's ``openvino.executed``), logged."""
+    executed = profile(compile_openvino(model, threads, size, profile=True), batch)
+    log.info("quantize: OpenVINO executes %.0f %% of a batch in float kernels and %.0f %% in reorders, conversions "
+             "and requantizations (%s)", executed.share(executed.float_kernels()) * 100,
+             executed.share(executed.overheads()) * 100,
+             ", ".join(f"{k.node_type} {k.exec_type} {k.ms:.1f} ms" for k in executed.float_kernels()[:3]) or "none")
+    return executed.summary()
+
+
 def _measure(compiled: dict[str, Any], fp32_masks: np.ndarray, tune_inputs: np.ndarray, tune_labels: np.ndarray,
              rounds: int, runs: int) -> dict[str, Measured]:
     """Each compiled model's latency (interleaved rounds), agreement with FP32 and IoU on the tuning images."""
-    timing_batch = np.ascontiguousarray(np.resize(tune_inputs, (BATCH, *tune_inputs.shape[1:])))
+    timing_batch = _timing_batch(tune_inputs)
     latency = interleaved_latencies({k: openvino_runner(c) for k, c in compiled.items()}, timing_batch, rounds, runs)
     measured: dict[str, Measured] = {}
     for key, model in compiled.items():
@@ -166,8 +187,9 @@ def _measure(compiled: dict[str, Any], fp32_masks: np.ndarray, tune_inputs: np.n
     return measured
 
 
-def _openvino_section(method: str, measured: dict[str, Measured], recipes: dict[str, dict[str, Any]], *,
-                      margin: float, rounds: int, runs: int, threads: int) -> dict[str, Any]:
+def _openvino_section(method: str, measured: dict[str, Measured], recipes: dict[str, dict[str, Any]],
+                      executed: dict[str, Any], *, margin: float, rounds: int, runs: int,
+                      threads: int) -> dict[str, Any]:
     """The card's ``openvino`` field: which model was chosen, by what rule, from which measurements."""
     import openvino as ov
 
@@ -179,6 +201,7 @@ def _openvino_section(method: str, measured: dict[str, Measured], recipes: dict[
         "agreement_slack": AGREEMENT_SLACK,
         "rule": "INC unless NNCF passes the gate, is faster by more than the margin and agrees with FP32 within "
                 "agreement_slack of INC",
+        "executed": executed,
     }
 
 
@@ -248,8 +271,9 @@ def build_openvino_model(
 
     inc_card = inc_info.extra
     quantization = _quantization_section(method, inc_card, recipes, fp32_nodes, precision, min_agreement)
-    openvino_section = _openvino_section(method, measured, recipes, margin=margin, rounds=rounds, runs=runs,
-                                         threads=threads)
+    executed = _executed(models[method], _timing_batch(tune_inputs), threads, size)
+    openvino_section = _openvino_section(method, measured, recipes, executed, margin=margin, rounds=rounds,
+                                         runs=runs, threads=threads)
     kept = {k: v for k, v in inc_card.items() if k not in ("runtime", "quantization")}
     metrics = {**read_metrics(int8_onnx_dir), "tune_iou_int8": chosen.tune_iou, "agreement_iou": chosen.agreement_iou,
                "openvino": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou}

@@ -20,7 +20,7 @@ QUANTIZED_OP_TYPES = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQu
 
 
 class ExecutedNode(Protocol):
-    """A node as a runtime executes it (``ort_graph.RuntimeNode`` or ``OpenVINONode``)."""
+    """A node as a runtime executes it (``ort_graph.RuntimeNode`` or ``openvino_graph.OpenVINONode``)."""
 
     @property
     def runs_on_int8(self) -> bool:

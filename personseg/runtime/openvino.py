@@ -46,19 +46,22 @@ def read_openvino_model(model: str | Path | bytes) -> Any:
         raise UserError(f"model {what}: OpenVINO cannot read it ({detail.strip()})") from None
 
 
-def compile_openvino(model: str | Path | bytes | Any, threads: int, image_size: int | None = None) -> Any:
+def compile_openvino(model: str | Path | bytes | Any, threads: int, image_size: int | None = None,
+                     profile: bool = False) -> Any:
     """Compile ``model`` (path, ONNX bytes or ``openvino.Model``) for the CPU with ``cpu_config``.
 
     With ``image_size``, the input is reshaped to a dynamic batch of ``3 x image_size x image_size``
-    (static height and width let the CPU plugin pick its kernels once).
+    (static height and width let the CPU plugin pick its kernels once). ``profile`` turns on the
+    performance counters (``PERF_COUNT``: each primitive's kernel and time), for diagnosis, not serving.
     """
     import openvino as ov
 
     ov_model = model if isinstance(model, ov.Model) else read_openvino_model(model)
     if image_size is not None:
         ov_model.reshape({ov_model.input(0): ov.PartialShape([-1, 3, image_size, image_size])})
+    config = {**cpu_config(threads), "PERF_COUNT": True} if profile else cpu_config(threads)
     try:
-        return ov.Core().compile_model(ov_model, DEVICE, cpu_config(threads))
+        return ov.Core().compile_model(ov_model, DEVICE, config)
     except RuntimeError as exc:
         where = "model" if isinstance(model, (bytes, ov.Model)) else f"model {model}"
         raise UserError(f"{where}: OpenVINO cannot compile it for the CPU ({str(exc).strip()[-300:]})") from None
