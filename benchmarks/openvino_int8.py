@@ -2,8 +2,11 @@
 
 Given a lean FP32 PyTorch model and its dataset, runs the INC path once (``personseg quantize``, ONNX
 Runtime), then times, taking turns in every round: ONNX Runtime on INC's INT8 ONNX; OpenVINO on the
-same file (``inc``); OpenVINO on NNCF's quantization of the FP32 ONNX (``nncf``). Also prints each
-one's agreement with the FP32 masks on the tuning images. Run:
+same file as it is (``inc-qdq``) and as the quantize step rewrites it for OpenVINO (``inc``,
+``openvino_qdq``); OpenVINO on NNCF's quantization of the FP32 ONNX (``nncf``). Also prints each
+one's agreement with the FP32 masks on the tuning images. ``--int8-input-convs`` adds both quantizers with
+the image's convolution quantized too (``inc-int8-input``, ``nncf-int8-input``: NNCF off the shelf), the
+speed that keeping it FP32 costs. Run:
 `.venv/bin/python benchmarks/openvino_int8.py --model runs/lean2 --data runs/syn --out runs/ov-bench`.
 """
 
@@ -16,6 +19,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 
 def _cpu_flags() -> list[str]:
@@ -35,6 +39,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="default: PERSONSEG_THREADS or the CPU quota")
+    p.add_argument("--int8-input-convs", action="store_true",
+                   help="also time both quantizers with the image's convolution quantized")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -49,6 +55,7 @@ def main() -> None:
         nncf_model,
         openvino_runner,
     )
+    from personseg.quantize.openvino_qdq import for_openvino
     from personseg.quantize.step import QuantizeConfig, export, run
     from personseg.runtime import predict_masks
     from personseg.runtime.onnx import onnx_session
@@ -71,22 +78,32 @@ def main() -> None:
 
     session = onnx_session(info.weights_path, threads)
     name = session.get_inputs()[0].name
-    ov_inc = compile_openvino(info.weights_path, threads, size)
+    ov_qdq = compile_openvino(info.weights_path, threads, size)
+    ov_inc = compile_openvino(for_openvino(onnx.load(str(info.weights_path)))[0].SerializeToString(), threads, size)
     # NNCF as the pipeline runs it: the image's convolution as INC's card left it
     ov_nncf = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, keeps_input_convs(info.extra))[0], threads,
                                size)
-    runners = {"onnxruntime-int8": lambda b: session.run(None, {name: b}), "openvino-inc": openvino_runner(ov_inc),
-               "openvino-nncf": openvino_runner(ov_nncf)}
+    compiled = {"openvino-inc-qdq": ov_qdq, "openvino-inc": ov_inc, "openvino-nncf": ov_nncf}
+    if args.int8_input_convs:
+        int8_input = out / "int8-input"
+        if not (int8_input / "config.json").is_file():
+            run(QuantizeConfig(model=args.model, data=args.data, calibration=args.calibration,
+                               max_trials=args.max_trials, fp32_input_convs=False), int8_input)
+        qdq = for_openvino(onnx.load(str(int8_input / "model.onnx")))[0]
+        compiled["openvino-inc-int8-input"] = compile_openvino(qdq.SerializeToString(), threads, size)
+        compiled["openvino-nncf-int8-input"] = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, False)[0],
+                                                                threads, size)
+    runners = {"onnxruntime-int8": lambda b: session.run(None, {name: b}),
+               **{k: openvino_runner(c) for k, c in compiled.items()}}
     batch = np.ascontiguousarray(np.resize(tune_x, (8, *tune_x.shape[1:])))
     latency = interleaved_latencies(runners, batch, args.rounds, args.runs)
 
     fp32 = compile_openvino(fp32_dir / "model.onnx", threads, size)
     reference = predict_masks(lambda b: fp32(b)[0], tune_x)
     agreement = {"onnxruntime-int8": agreement_iou(predict_masks(lambda b: session.run(None, {name: b})[0], tune_x),
-                                                   reference, tune.labels),
-                 "openvino-inc": agreement_iou(predict_masks(lambda b: ov_inc(b)[0], tune_x), reference, tune.labels),
-                 "openvino-nncf": agreement_iou(predict_masks(lambda b: ov_nncf(b)[0], tune_x), reference,
-                                                tune.labels)}
+                                                   reference, tune.labels)}
+    for key, model in compiled.items():
+        agreement[key] = agreement_iou(predict_masks(lambda b, m=model: m(b)[0], tune_x), reference, tune.labels)
     base = latency["onnxruntime-int8"]
     result = {"model": args.model, "arch": info.arch, "image_size": size, "batch": 8, "threads": threads,
               "rounds": args.rounds, "runs": args.runs, "cpu_flags": _cpu_flags(), "machine": platform.machine(),
