@@ -39,3 +39,15 @@ def test_unletterbox_rounds_the_probability_it_maps_back(p: float) -> None:
     box = fit_box(8, 8, 8)
     back = unletterbox(np.full((8, 8), p, np.float32), box, 8, 8)
     assert np.abs(back - p).max() <= 0.5 / 255 + 1e-6  # truncation was off by up to 1/255, always downwards
+
+
+@pytest.mark.parametrize("size", [(40, 30), (30, 40), (16, 16), (7, 7)])
+def test_the_model_input_is_the_letterboxed_picture_over_255_in_float32(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    tensor, box = to_input(image, 16)
+    canvas = Image.new("RGB", (16, 16), (PAD_VALUE,) * 3)
+    canvas.paste(image.resize((box.width, box.height), Image.BILINEAR), (box.left, box.top))
+    expected = np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+    assert tensor.dtype == np.float32 and tensor.flags["C_CONTIGUOUS"] and tensor.shape == (3, 16, 16)
+    assert np.array_equal(tensor, expected)  # bit for bit: what training and evaluation fed the model
