@@ -1,13 +1,22 @@
-"""Slow and idle clients are cut off at the timeouts, and open connections are bounded (raw sockets)."""
+"""Slow and idle clients are cut off at the timeouts, and open connections are bounded (raw sockets).
+
+Every guard is checked with both HTTP parsers the server can run: httptools (what the image runs) and h11
+(where httptools is not installed).
+"""
 
 import select
 import socket
+import sys
 import time
 
 import httpx
 import pytest
 from serving_fixtures import make_tiny_model, running_server
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from personseg.errors import UserError
+from personseg.serving.protocol import guarded
 from personseg.serving.settings import ServeSettings
 
 TIMEOUT = 1.0
@@ -19,10 +28,17 @@ def model(tmp_path_factory):
     return make_tiny_model(tmp_path_factory.mktemp("slow") / "tiny")
 
 
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def parser(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server(model):
-    settings = ServeSettings(model_uri=str(model), threads=1, header_timeout_s=TIMEOUT, body_timeout_s=TIMEOUT)
+def server(model, parser):
+    settings = ServeSettings(model_uri=str(model), threads=1, header_timeout_s=TIMEOUT, body_timeout_s=TIMEOUT,
+                             http=parser)
     with running_server(settings) as running:
+        assert issubclass(running.server.config.http, {"httptools": HttpToolsProtocol, "h11": H11Protocol}[parser])
         yield running
 
 
@@ -83,8 +99,18 @@ def test_a_keep_alive_connection_still_serves_its_next_request_in_time(server):
             time.sleep(TIMEOUT * 0.6)  # idle between requests for less than the header timeout
 
 
-def test_connections_beyond_the_limit_are_closed_at_once(model):
-    settings = ServeSettings(model_uri=str(model), threads=1, max_connections=3, header_timeout_s=30)
+def test_oversized_headers_get_400_and_the_connection_closes(server):
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(40))  # 40 KB of headers, never finished
+    with _connect(server.url) as sock:
+        sock.sendall(head)
+        seconds, reply = _closed_after(sock)
+    assert seconds < TIMEOUT, "a connection sending 40 KB of headers was kept until the header timeout"
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+
+
+def test_connections_beyond_the_limit_are_closed_at_once(model, parser):
+    settings = ServeSettings(model_uri=str(model), threads=1, max_connections=3, header_timeout_s=30, http=parser)
     with running_server(settings) as running:
         held = [_connect(running.url) for _ in range(3)]
         try:
@@ -114,3 +140,17 @@ def test_accepted_connections_do_not_wait_for_nagle(server):
         for protocol in connections:
             sock = protocol.transport.get_extra_info("socket")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_without_httptools_the_server_runs_h11(model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "httptools", None)  # as if it were not installed: importing it fails
+    with running_server(ServeSettings(model_uri=str(model), threads=1)) as running:
+        assert issubclass(running.server.config.http, H11Protocol)
+        assert httpx.get(f"{running.url}/v2/health/live", timeout=LIMIT).status_code == 200
+    with pytest.raises(UserError, match="httptools package is not installed"):
+        guarded(1.0, 1, "httptools")
+
+
+def test_with_httptools_auto_runs_it(model):
+    with running_server(ServeSettings(model_uri=str(model), threads=1)) as running:
+        assert issubclass(running.server.config.http, HttpToolsProtocol)

@@ -32,7 +32,7 @@ def locked(lock: Path = LOCK) -> dict[str, tuple[str, list[str]]]:
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
             spec, *hashes = line.split("--hash=sha256:")
-            name, _, version = spec.strip().partition("==")
+            name, _, version = spec.split(";")[0].strip().partition("==")
             out[name.lower().replace("_", "-")] = (version, [h.strip() for h in hashes])
     return out
 

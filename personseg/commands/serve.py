@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", choices=("onnxruntime", "openvino", "torch"),
                    help="run the model with this runtime instead of the one its card names (env PERSONSEG_RUNTIME); "
                         "an ONNX model runs on onnxruntime or openvino")
+    p.add_argument("--http", choices=("auto", "httptools", "h11"),
+                   help="HTTP parser: httptools when installed, else h11 (env PERSONSEG_HTTP; default auto)")
     p.set_defaults(func=handler)
 
 
@@ -39,6 +41,6 @@ def handler(args: argparse.Namespace) -> int:
     settings = settings_from_env().with_overrides(
         model_uri=args.model_uri, host=args.host, port=args.port, name=args.name, max_batch=args.max_batch,
         batch_wait_ms=args.batch_wait_ms, max_pixels=args.max_pixels, max_bytes=args.max_bytes,
-        threads=args.threads, runtime=args.runtime,
+        threads=args.threads, runtime=args.runtime, http=args.http,
     )
     return serve(settings)

@@ -7,6 +7,7 @@ load stops the server with the error, so Kubernetes shows it rather than a repli
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import signal
 import socket
@@ -30,10 +31,12 @@ KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this (uvicorn'
 def build_server(settings: ServeSettings, **app_kwargs: object) -> uvicorn.Server:
     """A uvicorn server for ``settings`` (not started); ``app.state.service`` is the service."""
     app = create_app(settings, **app_kwargs)
+    protocol = guarded(settings.header_timeout_s, settings.max_connections, settings.http)
+    # loop "auto": uvloop when installed (about a fifth less event-loop CPU per request than asyncio's), else asyncio.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on", access_log=False,
                             timeout_graceful_shutdown=settings.shutdown_timeout_s, log_config=None,
-                            http=guarded(settings.header_timeout_s, settings.max_connections),
-                            timeout_keep_alive=KEEP_ALIVE_S)
+                            http=protocol, loop="auto", timeout_keep_alive=KEEP_ALIVE_S)
+    log.info("HTTP: %s, event loop: %s", protocol.__name__, "uvloop" if _has("uvloop") else "asyncio")
     server = uvicorn.Server(config)
 
     def fatal(message: str) -> None:
@@ -41,6 +44,10 @@ def build_server(settings: ServeSettings, **app_kwargs: object) -> uvicorn.Serve
 
     app.state.service.on_fatal = fatal
     return server
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:

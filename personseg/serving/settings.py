@@ -15,6 +15,8 @@ from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
 from personseg.modeldir import RUNTIMES
 
+PARSERS = ("auto", "httptools", "h11")  # HTTP parsers (``personseg.serving.protocol``)
+
 # (field, environment variable, type) for everything the environment may set.
 ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("model_uri", "PERSONSEG_MODEL_URI", str),
@@ -35,6 +37,7 @@ ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("body_timeout_s", "PERSONSEG_BODY_TIMEOUT_S", float),
     ("max_connections", "PERSONSEG_MAX_CONNECTIONS", int),
     ("card_sha256", "PERSONSEG_CARD_SHA256", str),
+    ("http", "PERSONSEG_HTTP", str),
 )
 
 
@@ -66,6 +69,7 @@ class ServeSettings:
         max_connections: open connections beyond which new ones are closed as soon as they are accepted.
         card_sha256: digest of the model card the deployer pinned (``personseg.storage.verify``); empty: any
             card whose files match.
+        http: the HTTP parser: ``auto`` (httptools when installed, else h11), ``httptools`` or ``h11``.
     """
 
     model_uri: str = ""
@@ -86,6 +90,7 @@ class ServeSettings:
     body_timeout_s: float = 60.0
     max_connections: int = 1000
     card_sha256: str = ""
+    http: str = "auto"
 
     @property
     def inference_threads(self) -> int:
@@ -114,6 +119,8 @@ class ServeSettings:
             "body_timeout_s": self.body_timeout_s > 0,
             "max_connections": self.max_connections >= 1,
         }
+        if self.http not in PARSERS:
+            raise UserError(f"setting http={self.http!r}: expected one of {', '.join(PARSERS)}")
         if self.runtime and self.runtime not in RUNTIMES:
             raise UserError(f"setting runtime={self.runtime!r}: expected one of {', '.join(RUNTIMES)} (or unset: the "
                             "model card's)")
