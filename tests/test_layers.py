@@ -33,7 +33,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("personseg", "personseg_kfp")
 HELPERS = ("atomic", "console", "containers", "cpuinfo", "cpuquota", "errors", "hashing", "image_refs", "imageops",
-           "kube", "memlimit", "modeldir", "netutil", "quality")
+           "kube", "memlimit", "modeldir", "netutil", "quality", "threadname")
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("helpers", ("personseg",) + tuple(f"personseg.{h}" for h in HELPERS)),
     ("storage", ("personseg.storage", "personseg.uris")),

@@ -65,7 +65,8 @@ def _serve_result(flags: list[str], date: str) -> dict:
             report.levels.append(LoadResult(c, 10, 0, 1.0, 10.0 * c + round_, 20.0 * c, 5.0 * c, round=round_,
                                             mean_batch=min(c, 4), client_mean_ms=12.0 * c, app_mean_ms=10.0 * c,
                                             stages_ms={s: 1.0 for s in STAGES}, client_cpu_ms=0.5,
-                                            server_cpu_ms=30.0))
+                                            server_cpu_ms=30.0,
+                                            server_threads_cpu_ms={"loop": 1.0, "pool": 2.0, "model": 27.0}))
         report.bare_rounds.append({1: 100.0, 4: 40.0, 8: 10.0})
         report.bare_cpu_ms.append({1: 20.0, 4: 22.0, 8: 24.0})
     return json.loads(json.dumps(report.as_dict()))  # as the --json file holds it
@@ -77,7 +78,12 @@ def test_serve_tables_sit_beside_the_peer_tables_one_per_cpu_kind():
     assert markers("VNNI", "serve")[0] in both and markers("VNNI")[0] in both
     assert "`personseg bench serve --model runs/m --concurrency 1,8" in both and "load average (1 min) 1.0" in both
     assert "| 1 | 5.0 (5.0 to 5.0) | 10.5 (10.0 to 11.0) | +0.5 (+0.0 to +1.0) | 0.50 (0.50 to 0.50) |" in both
-    assert "| 8 | 96.0 | 16.0 | " in both and "| 30.0 | 22.0 | 0.5 |" in both  # CPU: server, bare at batch 4, client
+    # CPU: server (its event loop, pool and model threads), bare at batch 4, client
+    assert "| 8 | 96.0 | 16.0 | " in both and "| 30.0 | 1.0 | 2.0 | 27.0 | 22.0 | 0.5 |" in both
+    older = _serve_result(["avx512_vnni"], "2026-12-07T07:00:00+00:00")
+    for level in older["levels"]:
+        del level["server_threads_cpu_ms"]  # a file written before bench serve split the server's CPU
+    assert "| 30.0 | - | - | - | 22.0 | 0.5 |" in replace_table(doc, older, "serve")
     again = replace_table(both, _serve_result(["avx512_vnni"], "2026-12-08T07:00:00+00:00"), "serve")
     assert "2026-12-07T07:00:00" not in again and again.count(markers("VNNI", "serve")[0]) == 1
     assert "2026-12-07 06:00 UTC" in again  # the peer table is untouched

@@ -180,6 +180,10 @@ def test_bench_serve_drives_the_real_server_and_times_the_bare_model(model, tmp_
     assert f"command: {report['command']}" in text
     # CPU per request, and the concurrency-1 latency target's figure
     assert all(lv["client_cpu_ms"] > 0 and lv["server_cpu_ms"] > 0 for lv in report["levels"])
+    # the server's CPU split among its event loop, worker pool and model threads (whole clock ticks, so only the sum)
+    assert all(set(lv["server_threads_cpu_ms"]) == {"loop", "pool", "model"} for lv in report["levels"])
+    assert all(sum(lv["server_threads_cpu_ms"].values()) <= lv["server_cpu_ms"] + 1e-6 for lv in report["levels"])
+    assert "  loop   pool  model" in text
     assert all(set(cpu) == set(bare) and min(cpu.values()) > 0
                for cpu, bare in zip(report["bare_cpu_ms"], report["bare_rounds"]))
     assert len(report["p50_over_bare_batch1_ms"]["1"]) == 1 and "p50 over the bare batch-1 latency" in text

@@ -3,10 +3,19 @@
 import concurrent.futures
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
-from serving_fixtures import decode_png, encode, make_tiny_model, metric_value, split_image, start_server
+from serving_fixtures import (
+    decode_png,
+    encode,
+    make_tiny_model,
+    metric_value,
+    running_server,
+    split_image,
+    start_server,
+)
 
 from personseg.runtime import load_predictor
 from personseg.serving.settings import ServeSettings
@@ -152,3 +161,14 @@ def test_a_failing_inference_is_a_500_json_error_and_the_server_recovers(model):
                                 {"route": "/v1/segment", "method": "POST", "status": "500"}) == 1.0
     finally:
         server.stop()
+
+
+def test_the_servers_threads_are_named_for_the_operating_system(tmp_path):
+    """``top -H`` and ``personseg bench serve`` (``personseg.bench.thread_cpu``) tell the pool and inference apart."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("no /proc")
+    settings = ServeSettings(model_uri=str(make_tiny_model(tmp_path / "tiny")), threads=1)
+    with running_server(settings) as server:
+        assert httpx.post(f"{server.url}/v1/segment", content=encode(split_image()), timeout=10).status_code == 200
+        names = {(task / "comm").read_text().strip() for task in Path("/proc/self/task").iterdir()}
+    assert {"personseg-io", "personseg-infer"} <= names, names

@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from personseg.bench.thread_cpu import GROUPS as THREAD_GROUPS
+from personseg.bench.thread_cpu import thread_cpu_s
 from personseg.cpuinfo import cpu_info
 from personseg.cpuquota import cpu_quota
 from personseg.errors import UserError
@@ -104,6 +106,7 @@ class LoadResult:
     stages_ms: dict[str, float] = field(default_factory=dict)  # mean per answered request, by stage
     client_cpu_ms: float = 0.0  # CPU time of the client (this process) per request
     server_cpu_ms: float = 0.0  # CPU time of the server process per request, model included (0: unknown)
+    server_threads_cpu_ms: dict[str, float] = field(default_factory=dict)  # that CPU by thread group (thread_cpu)
 
     @property
     def outside_ms(self) -> float:
@@ -290,10 +293,13 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
         timed = iter(range(requests))
         before, segment_before = await read_counters(client, url)
         cpu = own_cpu_s(), process_cpu_s(server_pid) if server_pid else 0.0
+        threads = thread_cpu_s(server_pid) if server_pid else {}
         start = time.perf_counter()
         await asyncio.gather(*(worker(timed, c, True) for c in connections))
         seconds = time.perf_counter() - start
         cpu = own_cpu_s() - cpu[0], (process_cpu_s(server_pid) if server_pid else 0.0) - cpu[1]
+        threads_after = thread_cpu_s(server_pid) if server_pid else {}
+        threads = {g: 1000.0 * (threads_after[g] - threads.get(g, 0.0)) / requests for g in threads_after}
         after, segment_after = await read_counters(client, url)
     for connection in connections:
         connection.close()
@@ -305,7 +311,7 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, requests: int,
                       used.images / used.batches if used.batches else 0.0, used.seconds / seconds,
                       used.images / used.seconds if used.seconds else 0.0, round_, float(lat_ms.mean()),
                       segment.route_mean_ms(), segment.stage_means_ms(), 1000.0 * cpu[0] / requests,
-                      1000.0 * cpu[1] / requests)
+                      1000.0 * cpu[1] / requests, threads)
 
 
 class BareModel:
@@ -371,15 +377,18 @@ def format_breakdown(report: BenchReport) -> list[str]:
     stages = list(dict.fromkeys(s for lv in report.levels for s in lv.stages_ms))
     lines = ["", "where a /v1/segment request's time went, mean ms: client = latency the client saw = outside the "
              "app (HTTP, sockets, the client) + the stages inside it; CPU ms per request of the client and the "
-             "server process, and of the bare model per image at the server's mean batch (same round)",
+             "server process (and of its event loop, worker pool and model threads: personseg.bench.thread_cpu), "
+             "and of the bare model per image at the server's mean batch (same round)",
              f"{'round':>5} {'concurrency':>11} {'client':>7} {'outside':>7} " + " ".join(f"{s:>10}" for s in stages)
-             + f" {'cpu client':>10} {'cpu server':>10} {'cpu model':>9}"]
+             + f" {'cpu client':>10} {'cpu server':>10} {'loop':>6} {'pool':>6} {'model':>6} {'cpu model':>9}"]
     for lv in report.levels:
         bare_cpu = report.bare_cpu_ms[lv.round] if lv.round < len(report.bare_cpu_ms) else {}
+        split = lv.server_threads_cpu_ms
         lines.append(f"{lv.round + 1:>5} {lv.concurrency:>11} {lv.client_mean_ms:>7.1f} {lv.outside_ms:>7.1f} "
                      + " ".join(f"{lv.stages_ms.get(s, 0.0):>10.2f}" for s in stages)
                      + f" {lv.client_cpu_ms:>10.2f} {lv.server_cpu_ms:>10.2f} "
-                     f"{bare_cpu.get(round(lv.mean_batch), 0.0):>9.2f}")
+                     + " ".join(f"{split[g]:>6.2f}" if g in split else f"{'-':>6}" for g in THREAD_GROUPS)
+                     + f" {bare_cpu.get(round(lv.mean_batch), 0.0):>9.2f}")
     return lines
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from personseg.bench.thread_cpu import GROUPS
 from personseg.errors import UserError
 from personseg.serving.timeline import STAGES
 
@@ -35,10 +36,11 @@ def markdown(result: dict) -> str:
                      f"{_spread(result['round_ratios'][str(c)], '.2f')} |")
     stages = [s for s in STAGES if any(s in lv["stages_ms"] for lv in levels)]
     lines += ["", "Median over the rounds, per request (ms): the client's latency, the part outside the app, each "
-              "stage inside it, and CPU time of the server process, the bare model per image at the server's mean "
-              "batch and the client.", "",
-              "| concurrency | client | outside | " + " | ".join(stages) + " | CPU server | CPU model | CPU client |",
-              "|---|---|---|" + "---|" * len(stages) + "---|---|---|"]
+              "stage inside it, and CPU time of the server process (split among its event loop, worker pool and "
+              "model threads), the bare model per image at the server's mean batch and the client.", "",
+              "| concurrency | client | outside | " + " | ".join(stages) + " | CPU server | loop | pool | model "
+              "| CPU bare model | CPU client |",
+              "|---|---|---|" + "---|" * len(stages) + "---|---|---|---|---|---|"]
     for c in concurrencies:
         own = [lv for lv in levels if lv["concurrency"] == c]
 
@@ -48,8 +50,11 @@ def markdown(result: dict) -> str:
         model_cpu = [result["bare_cpu_ms"][lv["round"]].get(str(round(lv["mean_batch"])), 0.0) for lv in own]
         lines.append(f"| {c} | {med([lv['client_mean_ms'] for lv in own])} | {med([lv['outside_ms'] for lv in own])} | "
                      + " | ".join(med([lv["stages_ms"].get(s, 0.0) for lv in own]) for s in stages)
-                     + f" | {med([lv['server_cpu_ms'] for lv in own])} | {med(model_cpu)} | "
-                     f"{med([lv['client_cpu_ms'] for lv in own])} |")
+                     + f" | {med([lv['server_cpu_ms'] for lv in own])} | "
+                     + " | ".join(med(split) if (split := [lv.get("server_threads_cpu_ms", {}).get(g) for lv in own
+                                                            if g in lv.get("server_threads_cpu_ms", {})]) else "-"
+                                  for g in GROUPS)
+                     + f" | {med(model_cpu)} | {med([lv['client_cpu_ms'] for lv in own])} |")
     return "\n".join(lines) + "\n"
 
 

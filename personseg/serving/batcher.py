@@ -19,6 +19,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from personseg.serving.errors import InferenceFailed
+from personseg.threadname import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class MicroBatcher:
         return items, False
 
     def _loop(self) -> None:
+        name_os_thread("personseg-infer")
         stop = False
         while not stop:
             first = self._queue.get()

@@ -42,6 +42,7 @@ from personseg.serving.settings import ServeSettings
 from personseg.serving.ticket import ClientGone, Ticket
 from personseg.serving.timeline import Timeline
 from personseg.serving.upload import Upload
+from personseg.threadname import name_os_thread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,7 +80,8 @@ class SegmentationService:
 
     def start(self) -> None:
         """Create the worker pool and start loading the model in the background."""
-        self.pool = ThreadPoolExecutor(max_workers=max(2, cpu_quota()), thread_name_prefix="personseg-io")
+        self.pool = ThreadPoolExecutor(max_workers=max(2, cpu_quota()), thread_name_prefix="personseg-io",
+                                       initializer=name_os_thread, initargs=("personseg-io",))
         self.metrics.queue_depth.set_function(lambda: self.batcher.pending() if self.batcher else 0)
         self.metrics.in_flight.set_function(lambda: self.admission.images)
         self.metrics.reserved.set_function(lambda: self.admission.reserved)
