@@ -70,6 +70,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--prune-ratios", default="0.25,0.5,0.75",
                    help="comma-separated shares of channels to prune, a network each ('' for none)")
     p.add_argument("--prune-epochs", type=int, default=3, help="distillation epochs after pruning")
+    p.add_argument("--prune-lr", type=float, default=SwapConfig.lr, help="distillation learning rate after pruning")
     p.add_argument("--out", default="runs/peers", help="work folder; table.json and table.md land here")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--threads", type=int, default=0, help="threads for every stack (default: the CPU quota)")
@@ -150,7 +151,8 @@ def _builders(info: ModelInfo, name: str, args: argparse.Namespace, calib: np.nd
 
 def _pruned(args: argparse.Namespace, out: Path, name: str) -> ModelInfo:
     """The seed pruned as ``name`` says and distilled; a model already there from the same settings is reused."""
-    cfg = SwapConfig(model=args.model, data=args.data, epochs=args.prune_epochs, **parse_design(name))
+    cfg = SwapConfig(model=args.model, data=args.data, epochs=args.prune_epochs, lr=args.prune_lr,
+                     **parse_design(name))
     target = out / name
     config = target / "config.json"
     if config.is_file() and json.loads(config.read_text()).get("swap") == dataclasses.asdict(cfg):
