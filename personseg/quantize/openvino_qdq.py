@@ -1,14 +1,17 @@
-"""INC's QDQ ONNX made into what OpenVINO's CPU plugin fuses whole: shared scales where bytes only move, float logits.
+"""INC's QDQ ONNX made into what OpenVINO's CPU plugin fuses: one scale where bytes only move, float logits.
 
 OpenVINO turns each QuantizeLinear/DequantizeLinear pair into a FakeQuantize and runs an op on 8-bit data
-only when its inputs and its output carry the same quantization. INC calibrates every tensor on its own,
-which ONNX Runtime does not mind (``QLinearConcat`` requantizes each input inside its kernel) but OpenVINO
-does: at each decoder Concat of the lean U-Net, its skip input (encoder ReLU, zero point 0) and its
-upsampled input (zero point ~170) have other scales than the Concat's output, and OpenVINO executes a
-FakeQuantize per input on the full-resolution tensor, half of them in f32, plus Converts (measured: 13 %
-of a batch, ``openvino_graph.profile``). NNCF gives a Concat's inputs one scale (its "unified scales"),
-and so does ``align_scales`` here: the quantized tensors around an op that only moves or selects values
-(Concat, DepthToSpace, MaxPool) take one scale and zero point, whose range covers all of theirs.
+without requantizing only when its inputs and its output carry the same quantization, and it keeps an
+8-bit tensor 8-bit through DepthToSpace and Concat only when its zero point is 0. INC calibrates every
+tensor on its own, which ONNX Runtime does not mind (``QLinearConcat`` requantizes inside its kernel) but
+OpenVINO does: at each decoder Concat of the lean U-Net the upsampled input (zero point ~170) is
+converted to f32 after its DepthToSpace and requantized twice, in f32 (measured: 8 FakeQuantize and 4
+Converts, about 10 % of a batch, ``openvino_graph.profile``). ``align_scales`` gives the quantized
+tensors that only such an op reads (Concat, DepthToSpace, MaxPool) the op's output scale, widened to
+cover all of their ranges, as int8 around zero when the range is signed, as NNCF does. A tensor other
+ops read too (the encoder's skip tensor, which also feeds MaxPool) keeps its own finer scale: widening
+it to the Concat's range, as NNCF's unified scales do, coarsened the encoder and agreement with FP32
+fell from 0.996 to 0.76 on a w32 lean4 network, so OpenVINO still requantizes that input once, in 8 bits.
 
 The logits are quantized too (INC quantizes every Conv's output), so OpenVINO writes them as u8 and then
 converts and subtracts the zero point in f32 (4 % of a batch). ``float_outputs`` drops that last
@@ -81,11 +84,9 @@ def _shared_range(params: list[tuple[float, int, np.dtype]]) -> tuple[np.float32
 
 
 def _join_groups(graph: onnx.GraphProto) -> _Groups:
-    """QuantizeLinear nodes that should share parameters: each shared-scale op's output and exclusive inputs.
+    """QuantizeLinear nodes that should share parameters: each shared-scale op's outputs and the inputs only it reads.
 
-    An input quantized for other readers too (a skip connection that also feeds MaxPool) keeps its own scale:
-    widening it to the Concat's range coarsens the encoder path (measured: agreement with FP32 fell from 0.996
-    to 0.76), so OpenVINO requantizes that one input in 8 bits.
+    An input quantized for other readers too (the skip tensor that also feeds MaxPool) keeps its own scale.
     """
     producer = {o: n for n in graph.node for o in n.output}
     readers: dict[str, list[onnx.NodeProto]] = {}
