@@ -6,7 +6,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from personseg.quantize.onnx_backend import input_convs
+from personseg.quantize.input_convs import input_convs
 from personseg.quantize.ort_graph import executed_nodes, fp32_islands
 from personseg.quantize.step import QuantizeConfig, run
 
@@ -70,3 +70,57 @@ def test_nncf_leaves_the_input_conv_in_fp32_when_asked(tiny_onnx_fp32, tiny_data
     assert recipe["excluded_nodes"] == (names if keep else [])
     float_convs = [n for n in openvino_fp32_nodes(compile_openvino(model, 1, 64)) if n["op_type"] == "Convolution"]
     assert bool(float_convs) == keep
+
+
+def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8, tiny_onnx_fp32, tiny_dataset,
+                                                                      tmp_path):
+    import numpy as np
+    from onnx import numpy_helper
+
+    from personseg.data.loading import load_dataset
+    from personseg.quality import agreement_iou
+    from personseg.quantize.calibration import as_inputs
+    from personseg.quantize.input_convs import IMAGE_SCALE, quantize_input_convs
+    from personseg.runtime import predict_masks
+    from personseg.runtime.onnx import onnx_session
+
+    tuned = onnx.load(str(tiny_int8 / "model.onnx"))
+    model, names = quantize_input_convs(tuned)
+    onnx.checker.check_model(model)
+    assert names == input_convs(tuned) and len(names) == 1
+    path = tmp_path / "model.onnx"
+    onnx.save_model(model, str(path))
+    # the image is quantized on the 8-bit pixel grid, then the conv runs INT8: nothing left on float before it
+    assert [n.op_type for n in _readers_of_input(path)] == ["QuantizeLinear"]
+    assert not [n for n in executed_nodes(path) if n.runs_on_float and "Conv" in n.op_type]
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    (conv,) = [n for n in tuned.graph.node if n.name == names[0]]
+    weight = numpy_helper.to_array(next(i for i in tuned.graph.initializer if i.name == conv.input[1]))
+    q, scale = inits[f"{conv.input[1]}_quantized"], inits[f"{conv.input[1]}_scale"]
+    assert q.dtype == np.int8 and scale.shape == (weight.shape[0],)  # one scale per output channel
+    assert np.abs(q * scale.reshape(-1, 1, 1, 1) - weight).max() <= scale.max() / 2 + 1e-7
+    image = model.graph.input[0].name
+    assert inits[f"{image}_scale"] == np.float32(IMAGE_SCALE) and inits[f"{image}_zero_point"] == 0
+    assert quantize_input_convs(model)[1] == []  # nothing float left to quantize
+    data = load_dataset(tiny_dataset, 64)
+    x = as_inputs(data)
+    reference = onnx_session(tiny_onnx_fp32 / "model.onnx", 1)
+    ours = onnx_session(path, 1)
+    masks = {k: predict_masks(lambda b, s=s: s.run(None, {s.get_inputs()[0].name: b})[0], x)
+             for k, s in (("fp32", reference), ("int8", ours))}
+    assert agreement_iou(masks["int8"], masks["fp32"], data.labels) >= 0.95
+
+
+def test_openvino_runs_that_candidate_without_a_float_convolution(tiny_int8):
+    pytest.importorskip("openvino")
+    from personseg.quantize.input_convs import quantize_input_convs
+    from personseg.quantize.openvino_graph import openvino_fp32_nodes
+    from personseg.quantize.openvino_qdq import for_openvino
+    from personseg.runtime.openvino import compile_openvino
+
+    qdq = for_openvino(onnx.load(str(tiny_int8 / "model.onnx")))[0]
+    as_tuned = openvino_fp32_nodes(compile_openvino(qdq.SerializeToString(), 1, 64))
+    assert [n["op_type"] for n in as_tuned].count("Convolution") == 1  # the image's, as INC left it
+    candidate = quantize_input_convs(qdq)[0]
+    assert not [n for n in openvino_fp32_nodes(compile_openvino(candidate.SerializeToString(), 1, 64))
+                if n["op_type"] == "Convolution"]

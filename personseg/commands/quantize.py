@@ -26,9 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-trials", type=int, default=QuantizeConfig.max_trials,
                    help="quantization recipes tried before giving up")
     p.add_argument("--int8-input-convs", dest="fp32_input_convs", action="store_false",
-                   help="quantize the convolution that reads the image too (by default it stays FP32: quantizing "
-                        "it moved masks most, for 1-3 %% of the latency on ONNX Runtime, 6-12 %% on OpenVINO with "
-                        "AMX: docs/quantization.md)")
+                   help="tune with the convolution that reads the image quantized too (by default INC tunes it in "
+                        "FP32: it moved masks most; with --runtime openvino the step then also times a candidate "
+                        "with it quantized and keeps that one only when it is faster at nearly the same agreement: "
+                        "docs/quantization.md)")
     p.set_defaults(func=handle)
 
 

@@ -23,5 +23,5 @@ class QuantizeConfig:
     min_agreement: float = 0.95
     max_fallbacks: int = 3
     max_trials: int = 4
-    fp32_input_convs: bool = True  # see onnx_backend: the image's convolution stays FP32
+    fp32_input_convs: bool = True  # INC tunes the image's convolution in FP32 (onnx_backend, input_convs)
     reduce_range: bool | None = None  # 7-bit weights; None: where this CPU lacks VNNI (onnx_backend)

@@ -26,6 +26,7 @@ import onnx
 from personseg.cpuquota import default_threads
 from personseg.quantize.calibration import CalibrationReader
 from personseg.quantize.inc_workarounds import autotune_or_raise, extra_op_types, honour_reduce_range, inc_threads
+from personseg.quantize.input_convs import input_convs
 
 # Direct 8-bit ops INC quantizes but leaves out of its CPU op list (inc_workarounds, work-around 5).
 EXTRA_OP_TYPES = ("DepthToSpace",)
@@ -116,12 +117,6 @@ def quantize_onnx(
         "fp32_input_convs": settings.fp32_input_convs, "excluded_nodes": kept_fp32,
         "tolerable_loss_relative": settings.tolerable_loss, "tolerable_iou_loss": settings.tolerable_iou_loss,
     }
-
-
-def input_convs(model: onnx.ModelProto) -> list[str]:
-    """Names of the Conv nodes whose data input is a graph input (the convolutions that read the image)."""
-    inputs = {i.name for i in model.graph.input}
-    return [n.name for n in model.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
 
 
 def is_per_channel(model: onnx.ModelProto) -> bool:

@@ -1,18 +1,20 @@
 """The OpenVINO INT8 model of a network: INC's QDQ ONNX read by OpenVINO, or NNCF's, whichever serves.
 
-Two ways to an OpenVINO INT8 IR, both from what the INC path already has:
+Up to three ways to an OpenVINO INT8 IR, all from what the INC path already has:
 
 * ``inc``: the INT8 QDQ ONNX that INC tuned (gated on IoU), rewritten so that OpenVINO fuses it whole
   (``openvino_qdq``: one scale around each Concat/DepthToSpace, float logits), read by OpenVINO and saved as IR;
+* ``inc-int8-input``: the same with the convolution that reads the image quantized too (``input_convs``),
+  built when INC left that convolution in FP32;
 * ``nncf``: ``nncf.quantize`` of the FP32 ONNX read by OpenVINO, calibrated on the same images, with
   the convolutions that read the image left in FP32 when the INC path left them (its card says so).
 
-Both are measured on this machine: latency at batch 8 (interleaved rounds, the median) and agreement
-IoU of their masks with the FP32 model's on the tuning images. INC is kept unless NNCF is faster by
-more than ``margin``, passes the gate and agrees with FP32 about as well (``AGREEMENT_SLACK``): INC's
-result went through accuracy-aware tuning and the fallback gate, NNCF's did not. Both measurements
-go into the model card, with where the chosen model's time goes as OpenVINO executes it (f32 kernels,
-reorders, requantizations: ``openvino_graph.profile``).
+All are measured on this machine: latency at batch 8 (interleaved rounds, the median) and agreement
+IoU of their masks with the FP32 model's on the tuning images. INC is kept unless another candidate is
+faster by more than ``margin``, passes the gate and agrees with FP32 about as well (``AGREEMENT_SLACK``);
+of those, the fastest wins. INC's result went through accuracy-aware tuning and the fallback gate, the
+others did not. Every measurement goes into the model card, with where the chosen model's time goes as
+OpenVINO executes it (f32 kernels, reorders, requantizations: ``openvino_graph.profile``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from personseg.cpuquota import default_threads
 from personseg.errors import UserError
 from personseg.modeldir import ModelInfo, read_metrics, read_model_dir, write_config
 from personseg.quality import agreement_iou, mean_scores
+from personseg.quantize.input_convs import quantize_input_convs
 from personseg.quantize.openvino_graph import openvino_executed_nodes, openvino_fp32_nodes, profile
 from personseg.quantize.openvino_qdq import for_openvino
 from personseg.quantize.precision import Precision, measure
@@ -39,9 +42,9 @@ from personseg.runtime.openvino import compile_openvino, read_openvino_model
 
 log = logging.getLogger(__name__)
 IR_FILE = "model.xml"
-METHODS = ("inc", "nncf")
+METHODS = ("inc", "inc-int8-input", "nncf")
 BATCH = 8
-# How much worse NNCF's agreement with FP32 may be than INC's for NNCF to replace it (half an IoU point):
+# How much worse a candidate's agreement with FP32 may be than INC's for it to replace INC (half an IoU point):
 # a faster model only at equal quality. In a demo run NNCF won on speed by 6 % at agreement 0.979
 # against INC's 0.996, and lost 1.6 IoU points on the real photographs where INC's model lost none.
 AGREEMENT_SLACK = 0.005
@@ -57,22 +60,23 @@ class Measured:
     tune_iou: float
 
 
-def choose_method(inc: Measured, nncf: Measured | None, min_agreement: float, margin: float,
+def choose_method(measured: dict[str, Measured], min_agreement: float, margin: float,
                   slack: float = AGREEMENT_SLACK) -> str:
-    """``inc`` unless NNCF passes the gate, beats INC's latency by ``margin`` and its agreement within ``slack``.
+    """``inc``, or the fastest candidate that passes the gate, beats INC by ``margin`` and agrees within ``slack``.
 
-    When INC fails the gate, NNCF is taken if it passes.
+    When INC fails the gate, the candidate that agrees best among those that pass is taken.
     """
-    nncf_ok = nncf is not None and nncf.agreement_iou >= min_agreement
+    inc = measured["inc"]
+    others = [m for k, m in measured.items() if k != "inc" and m.agreement_iou >= min_agreement]
     if inc.agreement_iou < min_agreement:
-        if nncf_ok:
-            return "nncf"
-        raise UserError(f"quantize --runtime openvino: neither INC's model (agreement {inc.agreement_iou:.4f}) nor "
-                        f"NNCF's ({nncf.agreement_iou if nncf else float('nan'):.4f}) reaches --min-agreement "
-                        f"{min_agreement} on OpenVINO; not writing a model")
-    if nncf_ok and nncf.latency_ms < inc.latency_ms * (1 - margin) and nncf.agreement_iou >= inc.agreement_iou - slack:
-        return "nncf"
-    return "inc"
+        if others:
+            return max(others, key=lambda m: m.agreement_iou).method
+        figures = ", ".join(f"{k} {m.agreement_iou:.4f}" for k, m in measured.items())
+        raise UserError(f"quantize --runtime openvino: no candidate reaches --min-agreement {min_agreement} on "
+                        f"OpenVINO (agreement {figures}); not writing a model")
+    rivals = [m for m in others
+              if m.latency_ms < inc.latency_ms * (1 - margin) and m.agreement_iou >= inc.agreement_iou - slack]
+    return min(rivals, key=lambda m: m.latency_ms).method if rivals else "inc"
 
 
 def input_convolutions(model: Any) -> list[str]:
@@ -153,6 +157,12 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
     recipes: dict[str, dict[str, Any]] = {"inc": {"library": "onnx-neural-compressor",
                                                   "source": "INC's INT8 QDQ ONNX rewritten for OpenVINO, read by it",
                                                   "openvino_qdq": rewrites.to_dict()}}
+    if "inc-int8-input" in methods and keeps_input_convs(inc_info.extra):
+        quantized, names = quantize_input_convs(qdq)
+        models["inc-int8-input"] = read_openvino_model(quantized.SerializeToString())
+        recipes["inc-int8-input"] = {**recipes["inc"], "source": recipes["inc"]["source"] + ", with the "
+                                     "convolutions that read the image quantized (image scale 1/255, int8 weights "
+                                     "per channel)", "input_convs_quantized": names}
     if "nncf" in methods:
         models["nncf"], recipes["nncf"] = nncf_model(fp32_onnx_path, calib_inputs, keeps_input_convs(inc_info.extra))
     return models, recipes
@@ -199,8 +209,8 @@ def _openvino_section(method: str, measured: dict[str, Measured], recipes: dict[
         "measurements": {k: {"latency_ms": m.latency_ms, "agreement_iou": m.agreement_iou, "tune_iou": m.tune_iou,
                              **recipes[k]} for k, m in measured.items()},
         "agreement_slack": AGREEMENT_SLACK,
-        "rule": "INC unless NNCF passes the gate, is faster by more than the margin and agrees with FP32 within "
-                "agreement_slack of INC",
+        "rule": "INC unless another candidate passes the gate, is faster by more than the margin and agrees with "
+                "FP32 within agreement_slack of INC (then the fastest of them)",
         "executed": executed,
     }
 
@@ -209,7 +219,11 @@ def _quantization_section(method: str, inc_card: dict[str, Any], recipes: dict[s
                           fp32_nodes: Any, precision: Precision, min_agreement: float) -> dict[str, Any]:
     """The card's ``quantization`` field: INC's own for the INC model, NNCF's recipe for NNCF's."""
     inc_quant = dict(inc_card.get("quantization", {}))
-    quantization = ({**inc_quant, "backend": "openvino", "fp32_nodes": fp32_nodes} if method == "inc" else
+    if method == "inc-int8-input":
+        quantized = recipes[method]["input_convs_quantized"]
+        inc_quant = {**inc_quant, "fp32_input_convs": False, "input_convs_quantized": quantized,
+                     "excluded_nodes": [n for n in inc_quant.get("excluded_nodes", []) if n not in quantized]}
+    quantization = ({**inc_quant, "backend": "openvino", "fp32_nodes": fp32_nodes} if method != "nncf" else
                     {**recipes["nncf"], "backend": "openvino", "fp32_nodes": fp32_nodes,
                      "min_agreement": min_agreement, "config": inc_quant.get("config")})
     quantization.update(precision.to_dict())  # FakeQuantize ops in the IR, OpenVINO's 8-bit primitives
@@ -261,7 +275,7 @@ def build_openvino_model(
     compiled = {k: compile_openvino(m, threads, size) for k, m in models.items()}
     fp32_masks = _masks(compile_openvino(Path(fp32_onnx_path), threads, size), tune_inputs)
     measured = _measure(compiled, fp32_masks, tune_inputs, tune_labels, rounds, runs)
-    method = choose_method(measured["inc"], measured.get("nncf"), min_agreement, margin)
+    method = choose_method(measured, min_agreement, margin)
     chosen = measured[method]
     fp32_nodes = openvino_fp32_nodes(compiled[method])
     fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in models[method].get_ops())

@@ -1,0 +1,83 @@
+"""The convolution that reads the image, quantized after tuning: an OpenVINO candidate the step times.
+
+INC tunes the network with that convolution in FP32 (``onnx_backend``: it moved masks most on AVX2 with
+7-bit weights, for 1-3 % of ONNX Runtime's latency). On OpenVINO with VNNI or AMX INT8 kernels it costs
+more (its f32 convolution and the f32 -> u8 reorder of its full-resolution output: 8-12 % of a batch), and
+with 8-bit weights it moves masks less, so the OpenVINO step builds this variant as one more candidate and
+keeps it only when it is faster at nearly the same agreement (``openvino_model.choose_method``).
+
+What is added is what INC writes when it quantizes that convolution itself: the image as uint8 with scale
+1/255 and zero point 0 (the model's input is 8-bit pixels divided by 255, so this is exact for them), and
+int8 symmetric weights, one scale per output channel. The bias stays float.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+IMAGE_SCALE = 1.0 / 255.0
+
+
+def input_convs(model: onnx.ModelProto) -> list[str]:
+    """Names of the Conv nodes whose data input is a graph input (the convolutions that read the image)."""
+    inputs = {i.name for i in model.graph.input}
+    return [n.name for n in model.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
+
+
+def _weights(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel symmetric int8 weights and their scales (an all-zero channel gets scale 1)."""
+    peak = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    shape = (-1,) + (1,) * (weight.ndim - 1)
+    q = np.clip(np.round(weight / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def quantize_input_convs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """A copy of ``model`` with its float input convolutions reading a quantized image with int8 weights.
+
+    Returns the copy and the names of the convolutions it quantized (none when INC already did).
+    """
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    inits = {i.name: i for i in graph.initializer}
+    image_q: dict[str, str] = {}  # graph input -> its dequantized tensor
+    added: list[onnx.NodeProto] = []
+    done: list[str] = []
+    for node in graph.node:
+        if node.name not in input_convs(model) or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        image = node.input[0]
+        if image not in image_q:
+            scale, zero = f"{image}_scale", f"{image}_zero_point"
+            graph.initializer.extend([numpy_helper.from_array(np.array(IMAGE_SCALE, np.float32), scale),
+                                      numpy_helper.from_array(np.array(0, np.uint8), zero)])
+            added += [helper.make_node("QuantizeLinear", [image, scale, zero], [f"{image}_quantized"],
+                                       name=f"{image}_QuantizeLinear"),
+                      helper.make_node("DequantizeLinear", [f"{image}_quantized", scale, zero],
+                                       [f"{image}_dequantized"], name=f"{image}_DequantizeLinear")]
+            image_q[image] = f"{image}_dequantized"
+        w_name = node.input[1]
+        q, scale = _weights(numpy_helper.to_array(inits[w_name]))
+        graph.initializer.extend([numpy_helper.from_array(q, f"{w_name}_quantized"),
+                                  numpy_helper.from_array(scale, f"{w_name}_scale"),
+                                  numpy_helper.from_array(np.zeros(len(scale), np.int8), f"{w_name}_zero_point")])
+        added.append(helper.make_node("DequantizeLinear",
+                                      [f"{w_name}_quantized", f"{w_name}_scale", f"{w_name}_zero_point"],
+                                      [f"{w_name}_dequantized"], name=f"{w_name}_DequantizeLinear", axis=0))
+        node.input[0], node.input[1] = image_q[image], f"{w_name}_dequantized"
+        done.append(node.name)
+    if not done:
+        return out, done
+    unused = {n for n in {i.name for i in graph.initializer}
+              if not any(n in node.input for node in graph.node) and not any(n in a.input for a in added)}
+    kept = [i for i in graph.initializer if i.name not in unused]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = added + list(graph.node)  # the new nodes read only graph inputs and initializers: first is topological
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return out, done
