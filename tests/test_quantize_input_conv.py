@@ -85,7 +85,10 @@ def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8,
     from personseg.runtime.onnx import onnx_session
 
     tuned = onnx.load(str(tiny_int8 / "model.onnx"))
-    model, names = quantize_input_convs(tuned)
+    data = load_dataset(tiny_dataset, 64)
+    x = as_inputs(data)
+    mean = x.mean(axis=(0, 2, 3))
+    model, names = quantize_input_convs(tuned, mean)
     onnx.checker.check_model(model)
     assert names == input_convs(tuned) and len(names) == 1
     path = tmp_path / "model.onnx"
@@ -101,9 +104,13 @@ def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8,
     assert np.abs(q * scale.reshape(-1, 1, 1, 1) - weight).max() <= scale.max() / 2 + 1e-7
     image = model.graph.input[0].name
     assert inits[f"{image}_scale"] == np.float32(IMAGE_SCALE) and inits[f"{image}_zero_point"] == 0
-    assert quantize_input_convs(model)[1] == []  # nothing float left to quantize
-    data = load_dataset(tiny_dataset, 64)
-    x = as_inputs(data)
+    # the bias takes back the mean shift of the weights' rounding on these images
+    bias = numpy_helper.to_array(next(i for i in tuned.graph.initializer if i.name == conv.input[2]))
+    error = q * scale.reshape(-1, 1, 1, 1) - weight
+    corrected = inits[f"{conv.name}_corrected_bias"]
+    assert np.allclose(corrected, bias - (error * mean.reshape(1, -1, 1, 1)).sum(axis=(1, 2, 3)), atol=1e-6)
+    assert not np.allclose(corrected, bias)
+    assert quantize_input_convs(model, mean)[1] == []  # nothing float left to quantize
     reference = onnx_session(tiny_onnx_fp32 / "model.onnx", 1)
     ours = onnx_session(path, 1)
     masks = {k: predict_masks(lambda b, s=s: s.run(None, {s.get_inputs()[0].name: b})[0], x)
@@ -113,6 +120,8 @@ def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8,
 
 def test_openvino_runs_that_candidate_without_a_float_convolution(tiny_int8):
     pytest.importorskip("openvino")
+    import numpy as np
+
     from personseg.quantize.input_convs import quantize_input_convs
     from personseg.quantize.openvino_graph import openvino_fp32_nodes
     from personseg.quantize.openvino_qdq import for_openvino
@@ -121,6 +130,6 @@ def test_openvino_runs_that_candidate_without_a_float_convolution(tiny_int8):
     qdq = for_openvino(onnx.load(str(tiny_int8 / "model.onnx")))[0]
     as_tuned = openvino_fp32_nodes(compile_openvino(qdq.SerializeToString(), 1, 64))
     assert [n["op_type"] for n in as_tuned].count("Convolution") == 1  # the image's, as INC left it
-    candidate = quantize_input_convs(qdq)[0]
+    candidate = quantize_input_convs(qdq, np.full(3, 0.5, np.float32))[0]
     assert not [n for n in openvino_fp32_nodes(compile_openvino(candidate.SerializeToString(), 1, 64))
                 if n["op_type"] == "Convolution"]

@@ -8,7 +8,13 @@ keeps it only when it is faster at nearly the same agreement (``openvino_model.c
 
 What is added is what INC writes when it quantizes that convolution itself: the image as uint8 with scale
 1/255 and zero point 0 (the model's input is 8-bit pixels divided by 255, so this is exact for them), and
-int8 symmetric weights, one scale per output channel. The bias stays float.
+int8 symmetric weights, one scale per output channel; plus a bias correction INC does not make. Every
+input of this convolution is a pixel in [0, 1], around 0.45 on average, so the weights' rounding errors do
+not cancel: they shift each output channel by ``sum(error * mean pixel)``, and the network after it reads
+that shift as signal. Measured on a pruned width-32 network (prune50, 256 px, test split): the weights'
+rounding alone moved agreement with FP32 from 0.9966 to 0.9810 (real photographs 0.9945 to 0.9642; the
+image's own quantization moved nothing); subtracting the shift computed from the calibration images'
+mean pixel brought it back to 0.9944 (real 0.9873).
 """
 
 from __future__ import annotations
@@ -35,9 +41,17 @@ def _weights(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-def quantize_input_convs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+def _corrected_bias(bias: np.ndarray | None, error: np.ndarray, image_mean: np.ndarray) -> np.ndarray:
+    """``bias`` minus the mean shift that the weights' rounding ``error`` causes on images of ``image_mean``."""
+    shift = (error * image_mean.reshape(1, -1, *(1,) * (error.ndim - 2))).sum(axis=tuple(range(1, error.ndim)))
+    base = np.zeros(error.shape[0], np.float32) if bias is None else bias
+    return (base - shift).astype(np.float32)
+
+
+def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray) -> tuple[onnx.ModelProto, list[str]]:
     """A copy of ``model`` with its float input convolutions reading a quantized image with int8 weights.
 
+    ``image_mean`` is the mean of each image channel over the calibration images (the bias correction's).
     Returns the copy and the names of the convolutions it quantized (none when INC already did).
     """
     out = onnx.ModelProto()
@@ -48,8 +62,9 @@ def quantize_input_convs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[
     added: list[onnx.NodeProto] = []
     done: list[str] = []
     for node in graph.node:
-        if node.name not in input_convs(model) or len(node.input) < 2 or node.input[1] not in inits:
-            continue
+        if (node.name not in input_convs(model) or len(node.input) < 2 or node.input[1] not in inits
+                or (len(node.input) > 2 and node.input[2] and node.input[2] not in inits)):
+            continue  # quantized already (its weights or bias come from a DequantizeLinear)
         image = node.input[0]
         if image not in image_q:
             scale, zero = f"{image}_scale", f"{image}_zero_point"
@@ -61,7 +76,12 @@ def quantize_input_convs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[
                                        [f"{image}_dequantized"], name=f"{image}_DequantizeLinear")]
             image_q[image] = f"{image}_dequantized"
         w_name = node.input[1]
-        q, scale = _weights(numpy_helper.to_array(inits[w_name]))
+        weight = numpy_helper.to_array(inits[w_name])
+        q, scale = _weights(weight)
+        error = q.astype(np.float32) * scale.reshape(-1, *(1,) * (weight.ndim - 1)) - weight
+        old_bias = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
+        b_name = f"{node.name}_corrected_bias"
+        graph.initializer.append(numpy_helper.from_array(_corrected_bias(old_bias, error, image_mean), b_name))
         graph.initializer.extend([numpy_helper.from_array(q, f"{w_name}_quantized"),
                                   numpy_helper.from_array(scale, f"{w_name}_scale"),
                                   numpy_helper.from_array(np.zeros(len(scale), np.int8), f"{w_name}_zero_point")])
@@ -69,6 +89,10 @@ def quantize_input_convs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[
                                       [f"{w_name}_quantized", f"{w_name}_scale", f"{w_name}_zero_point"],
                                       [f"{w_name}_dequantized"], name=f"{w_name}_DequantizeLinear", axis=0))
         node.input[0], node.input[1] = image_q[image], f"{w_name}_dequantized"
+        if len(node.input) > 2:
+            node.input[2] = b_name
+        else:
+            node.input.append(b_name)
         done.append(node.name)
     if not done:
         return out, done

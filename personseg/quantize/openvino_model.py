@@ -158,11 +158,12 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
                                                   "source": "INC's INT8 QDQ ONNX rewritten for OpenVINO, read by it",
                                                   "openvino_qdq": rewrites.to_dict()}}
     if "inc-int8-input" in methods and keeps_input_convs(inc_info.extra):
-        quantized, names = quantize_input_convs(qdq)
+        quantized, names = quantize_input_convs(qdq, calib_inputs.mean(axis=(0, 2, 3)))
         models["inc-int8-input"] = read_openvino_model(quantized.SerializeToString())
         recipes["inc-int8-input"] = {**recipes["inc"], "source": recipes["inc"]["source"] + ", with the "
                                      "convolutions that read the image quantized (image scale 1/255, int8 weights "
-                                     "per channel)", "input_convs_quantized": names}
+                                     "per channel, bias corrected for the calibration images' mean pixel)",
+                                     "input_convs_quantized": names}
     if "nncf" in methods:
         models["nncf"], recipes["nncf"] = nncf_model(fp32_onnx_path, calib_inputs, keeps_input_convs(inc_info.extra))
     return models, recipes
