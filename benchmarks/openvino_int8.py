@@ -4,9 +4,10 @@ Given a lean FP32 PyTorch model and its dataset, runs the INC path once (``perso
 Runtime), then times, taking turns in every round: ONNX Runtime on INC's INT8 ONNX; OpenVINO on the
 same file as it is (``inc-qdq``) and as the quantize step rewrites it for OpenVINO (``inc``,
 ``openvino_qdq``); OpenVINO on NNCF's quantization of the FP32 ONNX (``nncf``). Also prints each
-one's agreement with the FP32 masks on the tuning images. ``--int8-input-convs`` adds both quantizers with
-the image's convolution quantized too (``inc-int8-input``, ``nncf-int8-input``: NNCF off the shelf), the
-speed that keeping it FP32 costs. Run:
+one's agreement with the FP32 masks on the tuning images, the test split and ``--real`` photographs.
+``--int8-input-convs`` adds both quantizers with the image's convolution quantized too: ``inc-int8-input``,
+the quantize step's candidate (INC's tuned model, that convolution quantized after tuning with its bias
+corrected: ``input_convs``), the same uncorrected, and ``nncf-int8-input`` (NNCF off the shelf). Run:
 `.venv/bin/python benchmarks/openvino_int8.py --model runs/lean2 --data runs/syn --out runs/ov-bench`.
 """
 
@@ -39,6 +40,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="default: PERSONSEG_THREADS or the CPU quota")
+    p.add_argument("--real", help="a second dataset (real photographs) to measure agreement on too")
     p.add_argument("--int8-input-convs", action="store_true",
                    help="also time both quantizers with the image's convolution quantized")
     args = p.parse_args()
@@ -46,9 +48,11 @@ def main() -> None:
 
     from personseg.cpuquota import default_threads
     from personseg.data.loading import load_dataset
+    from personseg.data.split import split_ids
     from personseg.modeldir import read_model_dir
     from personseg.quality import agreement_iou
     from personseg.quantize.calibration import as_inputs
+    from personseg.quantize.input_convs import quantize_input_convs
     from personseg.quantize.openvino_model import (
         interleaved_latencies,
         keeps_input_convs,
@@ -60,6 +64,7 @@ def main() -> None:
     from personseg.runtime import predict_masks
     from personseg.runtime.onnx import onnx_session
     from personseg.runtime.openvino import compile_openvino
+    from personseg.uris import local_dataset
 
     out = Path(args.out)
     threads = args.threads or default_threads()
@@ -85,12 +90,10 @@ def main() -> None:
                                size)
     compiled = {"openvino-inc-qdq": ov_qdq, "openvino-inc": ov_inc, "openvino-nncf": ov_nncf}
     if args.int8_input_convs:
-        int8_input = out / "int8-input"
-        if not (int8_input / "config.json").is_file():
-            run(QuantizeConfig(model=args.model, data=args.data, calibration=args.calibration,
-                               max_trials=args.max_trials, fp32_input_convs=False), int8_input)
-        qdq = for_openvino(onnx.load(str(int8_input / "model.onnx")))[0]
-        compiled["openvino-inc-int8-input"] = compile_openvino(qdq.SerializeToString(), threads, size)
+        tuned = for_openvino(onnx.load(str(info.weights_path)))[0]
+        for key, mean in (("openvino-inc-int8-input", calib.mean(axis=(0, 2, 3))),
+                          ("openvino-inc-int8-input-uncorrected", np.zeros(calib.shape[1], np.float32))):
+            compiled[key] = compile_openvino(quantize_input_convs(tuned, mean)[0].SerializeToString(), threads, size)
         compiled["openvino-nncf-int8-input"] = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, False)[0],
                                                                 threads, size)
     runners = {"onnxruntime-int8": lambda b: session.run(None, {name: b}),
@@ -99,20 +102,28 @@ def main() -> None:
     latency = interleaved_latencies(runners, batch, args.rounds, args.runs)
 
     fp32 = compile_openvino(fp32_dir / "model.onnx", threads, size)
-    reference = predict_masks(lambda b: fp32(b)[0], tune_x)
-    agreement = {"onnxruntime-int8": agreement_iou(predict_masks(lambda b: session.run(None, {name: b})[0], tune_x),
-                                                   reference, tune.labels)}
-    for key, model in compiled.items():
-        agreement[key] = agreement_iou(predict_masks(lambda b, m=model: m(b)[0], tune_x), reference, tune.labels)
+    sets = {"tuning": tune, "test": data.subset(list(split_ids(data.ids, local_dataset(args.data)).test))}
+    if args.real:
+        sets["real"] = load_dataset(args.real, size)
+    predict = {"onnxruntime-int8": lambda b: session.run(None, {name: b})[0],
+               **{k: (lambda b, m=m: m(b)[0]) for k, m in compiled.items()}}
+    agreements: dict[str, dict[str, float]] = {k: {} for k in predict}
+    for set_name, images in sets.items():
+        x = as_inputs(images)
+        reference = predict_masks(lambda b: fp32(b)[0], x)
+        for key, run_batch in predict.items():
+            agreements[key][set_name] = agreement_iou(predict_masks(run_batch, x), reference, images.labels)
+    agreement = {k: v["tuning"] for k, v in agreements.items()}
     base = latency["onnxruntime-int8"]
     result = {"model": args.model, "arch": info.arch, "image_size": size, "batch": 8, "threads": threads,
               "rounds": args.rounds, "runs": args.runs, "cpu_flags": _cpu_flags(), "machine": platform.machine(),
               "latency_ms": latency, "speedup_vs_onnxruntime": {k: base / v for k, v in latency.items()},
-              "agreement_iou_vs_fp32": agreement}
+              "agreement_iou_vs_fp32": agreement, "agreement_iou_vs_fp32_by_set": agreements}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"{info.name} {size}px, batch 8, {threads} threads, CPU flags {result['cpu_flags']}")
     for key, ms in latency.items():
-        print(f"  {key:18s} {ms:8.2f} ms  x{base / ms:.2f} vs ONNX Runtime  agreement {agreement[key]:.4f}")
+        by_set = " / ".join(f"{v:.4f}" for v in agreements[key].values())
+        print(f"  {key:36s} {ms:8.2f} ms  x{base / ms:.2f} vs ONNX Runtime  agreement ({' / '.join(sets)}) {by_set}")
 
 
 if __name__ == "__main__":

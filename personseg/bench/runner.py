@@ -82,8 +82,8 @@ PEERS: dict[str, tuple[str, str]] = {
     "onnx-fp32": ("fp32", "ONNX Runtime FP32 (our export)"),
     "openvino-fp32": ("fp32", "OpenVINO FP32 (f32 precision, our export)"),
     "ours": ("int8", "ours: INC ONNX INT8 on ONNX Runtime (personseg quantize)"),
-    "ours-openvino": ("int8", "ours on OpenVINO (personseg quantize --runtime openvino: INC's INT8, or NNCF's "
-                              "if measured faster)"),
+    "ours-openvino": ("int8", "ours on OpenVINO (personseg quantize --runtime openvino: INC's INT8, with its image "
+                              "convolution quantized or NNCF's if measured faster)"),
     "ort-qs": ("int8", "ONNX Runtime quantize_static INT8 (QDQ, per-channel, no tuning)"),
     "nncf": ("int8", "OpenVINO + NNCF INT8"),
     "pt2e": ("int8", "neural-compressor PT2E INT8 + torch.compile"),

@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_force(p)
     p.add_argument("--backend", default="onnxruntime", help="onnxruntime (the fastest on this CPU, measured)")
     p.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "openvino"),
-                   help="what runs the INT8 model: onnxruntime (INT8 ONNX) or openvino (the INC result, or NNCF's "
-                        "if measured faster, saved as OpenVINO IR)")
+                   help="what runs the INT8 model: onnxruntime (INT8 ONNX) or openvino (the INC result, with its image "
+                        "convolution quantized or NNCF's if measured faster, saved as OpenVINO IR)")
     p.add_argument("--calibration", type=int, default=QuantizeConfig.calibration,
                    help="number of training images to calibrate on (>= 8)")
     p.add_argument("--tolerable-iou-loss", type=float, default=QuantizeConfig.tolerable_iou_loss,
