@@ -70,7 +70,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--prune-ratios", default="0.25,0.5,0.75",
                    help="comma-separated shares of channels to prune, a network each ('' for none)")
     p.add_argument("--prune-epochs", type=int, default=3, help="distillation epochs after pruning")
-    p.add_argument("--prune-lr", type=float, default=SwapConfig.lr, help="distillation learning rate after pruning")
+    p.add_argument("--prune-lr", type=float, help="distillation learning rate after pruning (default: the swap's, "
+                   "1e-3)")
     p.add_argument("--out", default="runs/peers", help="work folder; table.json and table.md land here")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--threads", type=int, default=0, help="threads for every stack (default: the CPU quota)")

@@ -62,6 +62,19 @@ def test_swap_design_specs():
         parse_design("nearest2")
 
 
+def test_a_pruned_network_distils_at_its_own_default_rate_and_a_given_rate_is_kept():
+    from personseg.errors import UserError
+    from personseg.swap.config import SwapConfig, parse_design
+
+    # the pipeline's swap component names only the design: the rate comes from it (docs/experiments/pruning.md)
+    assert SwapConfig(model="", data="", **parse_design("prune50")).lr == 1e-3
+    assert SwapConfig(model="", data="", **parse_design("lean4")).lr == 3e-4
+    assert SwapConfig(model="", data="", **parse_design("exact")).lr == 3e-4
+    assert SwapConfig(model="", data="", **parse_design("prune25"), lr=5e-4).lr == 5e-4
+    with pytest.raises(UserError, match="--lr -0.1"):
+        SwapConfig(model="", data="", lr=-0.1).check()
+
+
 def test_every_swap_design_a_user_can_name_is_built_by_the_swapped_architecture():
     from personseg.models.swapped import BUILT
     from personseg.swap.config import DESIGNS

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(overrides the NN of --design pruneNN)")
     p.add_argument("--data", required=True, help="dataset for fine-tuning and before/after IoU")
     p.add_argument("--epochs", type=int, default=SwapConfig.epochs, help="fine-tuning epochs (0: swap only)")
-    p.add_argument("--lr", type=float, default=SwapConfig.lr, help="fine-tuning learning rate")
+    p.add_argument("--lr", type=float, help="fine-tuning learning rate (default: 3e-4 for lean and exact, 1e-3 for "
+                   "prune)")
     p.add_argument("--no-distill", action="store_true", help="fine-tune on labels only")
     p.add_argument("--seed", type=int, default=SwapConfig.seed, help="random seed")
     p.add_argument("--out", required=True, help="swapped saved-model directory to write")
