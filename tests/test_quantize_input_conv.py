@@ -111,6 +111,9 @@ def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8,
     assert np.allclose(corrected, bias - (error * mean.reshape(1, -1, 1, 1)).sum(axis=(1, 2, 3)), atol=1e-6)
     assert not np.allclose(corrected, bias)
     assert quantize_input_convs(model, mean)[1] == []  # nothing float left to quantize
+    # where INC's card says reduce_range (no VNNI), the image's convolution gets 7-bit weights like the rest
+    seven_bit = {i.name: numpy_helper.to_array(i) for i in quantize_input_convs(tuned, mean, True)[0].graph.initializer}
+    assert np.abs(seven_bit[f"{conv.input[1]}_quantized"]).max() == 63 and np.abs(q).max() == 127
     reference = onnx_session(tiny_onnx_fp32 / "model.onnx", 1)
     ours = onnx_session(path, 1)
     masks = {k: predict_masks(lambda b, s=s: s.run(None, {s.get_inputs()[0].name: b})[0], x)

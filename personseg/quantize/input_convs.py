@@ -1,20 +1,21 @@
 """The convolution that reads the image, quantized after tuning: an OpenVINO candidate the step times.
 
-INC tunes the network with that convolution in FP32 (``onnx_backend``: it moved masks most on AVX2 with
-7-bit weights, for 1-3 % of ONNX Runtime's latency). On OpenVINO with VNNI or AMX INT8 kernels it costs
-more (its f32 convolution and the f32 -> u8 reorder of its full-resolution output: 8-12 % of a batch), and
-with 8-bit weights it moves masks less, so the OpenVINO step builds this variant as one more candidate and
-keeps it only when it is faster at nearly the same agreement (``openvino_model.choose_method``).
+INC tunes the network with that convolution in FP32 (``onnx_backend``: it moved masks most, for 1-3 % of
+ONNX Runtime's latency on AVX2). On OpenVINO with VNNI or AMX INT8 kernels it costs more (its f32
+convolution and the f32 -> u8 reorder of its full-resolution output: 8-12 % of a batch), so the OpenVINO
+step builds this variant as one more candidate and keeps it only when it is faster at nearly the same
+agreement (``openvino_model.choose_method``).
 
 What is added is what INC writes when it quantizes that convolution itself: the image as uint8 with scale
 1/255 and zero point 0 (the model's input is 8-bit pixels divided by 255, so this is exact for them), and
-int8 symmetric weights, one scale per output channel; plus a bias correction INC does not make. Every
-input of this convolution is a pixel in [0, 1], around 0.45 on average, so the weights' rounding errors do
-not cancel: they shift each output channel by ``sum(error * mean pixel)``, and the network after it reads
-that shift as signal. Measured on a pruned width-32 network (prune50, 256 px, test split): the weights'
-rounding alone moved agreement with FP32 from 0.9966 to 0.9810 (real photographs 0.9945 to 0.9642; the
-image's own quantization moved nothing); subtracting the shift computed from the calibration images'
-mean pixel brought it back to 0.9944 (real 0.9873).
+int8 symmetric weights, one scale per output channel (7-bit where INC's card says ``reduce_range``); plus a
+bias correction INC does not make. Every input of this convolution is a pixel in [0, 1], around 0.45 on
+average, so the weights' rounding errors do not cancel: they shift each output channel by
+``sum(error * mean pixel)``, and the network after it reads that shift as signal. Measured on a pruned
+width-32 network (prune50, 256 px, test split): the weights' rounding alone moved agreement with FP32 from
+0.9966 to 0.9810 (real photographs 0.9945 to 0.9642; the image's own quantization moved nothing);
+subtracting the shift computed from the calibration images' mean pixel brought it back to 0.9944 (real
+0.9873). Figures for more networks: docs/quantization.md.
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ def input_convs(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
 
 
-def _weights(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-channel symmetric int8 weights and their scales (an all-zero channel gets scale 1)."""
+def _weights(weight: np.ndarray, reduce_range: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel symmetric int8 weights (7-bit with ``reduce_range``) and their scales.
+
+    An all-zero channel gets scale 1.
+    """
+    qmax = 63.0 if reduce_range else 127.0
     peak = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1)
-    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    scale = np.where(peak > 0, peak / qmax, 1.0).astype(np.float32)
     shape = (-1,) + (1,) * (weight.ndim - 1)
-    q = np.clip(np.round(weight / scale.reshape(shape)), -127, 127).astype(np.int8)
+    q = np.clip(np.round(weight / scale.reshape(shape)), -qmax, qmax).astype(np.int8)
     return q, scale
 
 
@@ -48,10 +53,12 @@ def _corrected_bias(bias: np.ndarray | None, error: np.ndarray, image_mean: np.n
     return (base - shift).astype(np.float32)
 
 
-def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray) -> tuple[onnx.ModelProto, list[str]]:
+def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray,
+                         reduce_range: bool = False) -> tuple[onnx.ModelProto, list[str]]:
     """A copy of ``model`` with its float input convolutions reading a quantized image with int8 weights.
 
-    ``image_mean`` is the mean of each image channel over the calibration images (the bias correction's).
+    ``image_mean`` is the mean of each image channel over the calibration images (the bias correction's);
+    ``reduce_range`` gives 7-bit weights, as INC's card says it gave the rest (CPUs without VNNI).
     Returns the copy and the names of the convolutions it quantized (none when INC already did).
     """
     out = onnx.ModelProto()
@@ -77,7 +84,7 @@ def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray) -> tupl
             image_q[image] = f"{image}_dequantized"
         w_name = node.input[1]
         weight = numpy_helper.to_array(inits[w_name])
-        q, scale = _weights(weight)
+        q, scale = _weights(weight, reduce_range)
         error = q.astype(np.float32) * scale.reshape(-1, *(1,) * (weight.ndim - 1)) - weight
         old_bias = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
         b_name = f"{node.name}_corrected_bias"

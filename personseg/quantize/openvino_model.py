@@ -158,7 +158,8 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
                                                   "source": "INC's INT8 QDQ ONNX rewritten for OpenVINO, read by it",
                                                   "openvino_qdq": rewrites.to_dict()}}
     if "inc-int8-input" in methods and keeps_input_convs(inc_info.extra):
-        quantized, names = quantize_input_convs(qdq, calib_inputs.mean(axis=(0, 2, 3)))
+        reduce_range = bool(inc_info.extra.get("quantization", {}).get("reduce_range", False))
+        quantized, names = quantize_input_convs(qdq, calib_inputs.mean(axis=(0, 2, 3)), reduce_range)
         models["inc-int8-input"] = read_openvino_model(quantized.SerializeToString())
         recipes["inc-int8-input"] = {**recipes["inc"], "source": recipes["inc"]["source"] + ", with the "
                                      "convolutions that read the image quantized (image scale 1/255, int8 weights "
