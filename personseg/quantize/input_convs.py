@@ -9,7 +9,7 @@ agreement (``openvino_model.choose_method``).
 What is added is what INC writes when it quantizes that convolution itself: the image as uint8 with scale
 1/255 and zero point 0 (the model's input is 8-bit pixels divided by 255, so this is exact for them), and
 int8 symmetric weights, one scale per output channel (7-bit where INC's card says ``reduce_range``); plus a
-bias correction INC does not make. Every input of this convolution is a pixel in [0, 1], around 0.45 on
+bias correction INC does not make. Every input of this convolution is a pixel in [0, 1], about 0.48 on
 average, so the weights' rounding errors do not cancel: they shift each output channel by
 ``sum(error * mean pixel)``, and the network after it reads that shift as signal. Measured on a pruned
 width-32 network (prune50, 256 px, test split): the weights' rounding alone moved agreement with FP32 from
