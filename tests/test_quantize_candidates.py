@@ -14,6 +14,7 @@ import pytest
 from quantize_faults import break_maxpool, inject, only_bilinear
 
 from personseg.errors import UserError
+from personseg.quantize.openvino_model import METHODS
 from personseg.steps.candidates import INDEX, candidate_dir, read_index
 from personseg.steps.quantize import CandidatesConfig, quantize_candidates, scalar_metrics
 from personseg.steps.runtime_builders import BUILDERS
@@ -145,7 +146,7 @@ def test_an_openvino_candidate_is_an_openvino_ir_that_agrees_with_its_network(sw
                                                                       ("swapped:openvino", "ok")]
     info = read_model_dir(candidate_dir(tmp_path / "c", "swapped:openvino"))
     assert (info.kind, info.runtime, info.precision) == ("openvino", "openvino", "int8")
-    assert info.extra["openvino"]["method"] in ("inc", "nncf")
+    assert info.extra["openvino"]["method"] in METHODS  # whichever measured fastest at equal agreement
     assert type(load_predictor(info.path)).__name__ == "OpenVINOPredictor"
 
 
