@@ -136,3 +136,26 @@ def test_openvino_runs_that_candidate_without_a_float_convolution(tiny_int8):
     candidate = quantize_input_convs(qdq, np.full(3, 0.5, np.float32))[0]
     assert not [n for n in openvino_fp32_nodes(compile_openvino(candidate.SerializeToString(), 1, 64))
                 if n["op_type"] == "Convolution"]
+
+
+def test_when_the_step_keeps_that_candidate_its_card_and_openvino_say_so(tiny_int8, tiny_onnx_fp32, tiny_dataset,
+                                                                         tmp_path):
+    """The chosen-candidate branch, forced: any margin qualifies it (its agreement is within the slack here)."""
+    pytest.importorskip("openvino")
+    from personseg.data.loading import load_dataset
+    from personseg.quantize.calibration import as_inputs
+    from personseg.quantize.openvino_model import build_openvino_model
+
+    data = load_dataset(tiny_dataset, 64)
+    x = as_inputs(data)
+    metrics = build_openvino_model(tiny_int8, tiny_onnx_fp32 / "model.onnx", x[:32], x[-16:], data.labels[-16:],
+                                   tmp_path / "ov", 0.9, methods=("inc", "inc-int8-input"), margin=-10.0)
+    assert metrics["openvino_method"] == "inc-int8-input"
+    card = json.loads((tmp_path / "ov" / "config.json").read_text())
+    quantization = card["quantization"]
+    assert quantization["fp32_input_convs"] is False and quantization["excluded_nodes"] == []
+    assert quantization["input_convs_quantized"] == input_convs(onnx.load(str(tiny_int8 / "model.onnx")))
+    assert not [n for n in quantization["fp32_nodes"] if n["op_type"] == "Convolution"]
+    # the bilinear network's Interpolates run on f32 under every quantizer; no convolution does
+    assert {k["node_type"] for k in card["openvino"]["executed"]["float_kernels"]} <= {"Interpolate"}
+    assert "bias corrected" in card["openvino"]["measurements"]["inc-int8-input"]["source"]
