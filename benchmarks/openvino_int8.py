@@ -52,8 +52,8 @@ def main() -> None:
     from personseg.modeldir import read_model_dir
     from personseg.quality import agreement_iou
     from personseg.quantize.calibration import as_inputs
-    from personseg.quantize.input_convs import quantize_input_convs
     from personseg.quantize.openvino_model import (
+        int8_input_model,
         interleaved_latencies,
         keeps_input_convs,
         nncf_model,
@@ -84,16 +84,16 @@ def main() -> None:
     session = onnx_session(info.weights_path, threads)
     name = session.get_inputs()[0].name
     ov_qdq = compile_openvino(info.weights_path, threads, size)
-    ov_inc = compile_openvino(for_openvino(onnx.load(str(info.weights_path)))[0].SerializeToString(), threads, size)
+    tuned = for_openvino(onnx.load(str(info.weights_path)))[0]
+    ov_inc = compile_openvino(tuned.SerializeToString(), threads, size)
     # NNCF as the pipeline runs it: the image's convolution as INC's card left it
     ov_nncf = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, keeps_input_convs(info.extra))[0], threads,
                                size)
     compiled = {"openvino-inc-qdq": ov_qdq, "openvino-inc": ov_inc, "openvino-nncf": ov_nncf}
     if args.int8_input_convs:
-        tuned = for_openvino(onnx.load(str(info.weights_path)))[0]
-        for key, mean in (("openvino-inc-int8-input", calib.mean(axis=(0, 2, 3))),
-                          ("openvino-inc-int8-input-uncorrected", np.zeros(calib.shape[1], np.float32))):
-            compiled[key] = compile_openvino(quantize_input_convs(tuned, mean)[0].SerializeToString(), threads, size)
+        for key, corrected in (("openvino-inc-int8-input", True), ("openvino-inc-int8-input-uncorrected", False)):
+            candidate = int8_input_model(tuned, info.extra, calib, bias_correction=corrected)[0]
+            compiled[key] = compile_openvino(candidate.SerializeToString(), threads, size)
         compiled["openvino-nncf-int8-input"] = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, False)[0],
                                                                 threads, size)
     runners = {"onnxruntime-int8": lambda b: session.run(None, {name: b}),

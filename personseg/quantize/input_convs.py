@@ -65,11 +65,12 @@ def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray,
     out.CopyFrom(model)
     graph = out.graph
     inits = {i.name: i for i in graph.initializer}
+    targets = set(input_convs(model))
     image_q: dict[str, str] = {}  # graph input -> its dequantized tensor
     added: list[onnx.NodeProto] = []
     done: list[str] = []
     for node in graph.node:
-        if (node.name not in input_convs(model) or len(node.input) < 2 or node.input[1] not in inits
+        if (node.name not in targets or len(node.input) < 2 or node.input[1] not in inits
                 or (len(node.input) > 2 and node.input[2] and node.input[2] not in inits)):
             continue  # quantized already (its weights or bias come from a DequantizeLinear)
         image = node.input[0]
@@ -103,12 +104,11 @@ def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray,
         done.append(node.name)
     if not done:
         return out, done
-    unused = {n for n in {i.name for i in graph.initializer}
-              if not any(n in node.input for node in graph.node) and not any(n in a.input for a in added)}
-    kept = [i for i in graph.initializer if i.name not in unused]
+    nodes = added + list(graph.node)
+    read = {name for node in nodes for name in node.input}
+    kept = [i for i in graph.initializer if i.name in read]  # the float weights and bias replaced go
     del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = added + list(graph.node)  # the new nodes read only graph inputs and initializers: first is topological
+    graph.initializer.extend(kept)  # the new nodes read only graph inputs and initializers: first is topological
     del graph.node[:]
     graph.node.extend(nodes)
     return out, done

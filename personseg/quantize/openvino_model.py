@@ -158,8 +158,7 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
                                                   "source": "INC's INT8 QDQ ONNX rewritten for OpenVINO, read by it",
                                                   "openvino_qdq": rewrites.to_dict()}}
     if "inc-int8-input" in methods and keeps_input_convs(inc_info.extra):
-        reduce_range = bool(inc_info.extra.get("quantization", {}).get("reduce_range", False))
-        quantized, names = quantize_input_convs(qdq, calib_inputs.mean(axis=(0, 2, 3)), reduce_range)
+        quantized, names = int8_input_model(qdq, inc_info.extra, calib_inputs)
         models["inc-int8-input"] = read_openvino_model(quantized.SerializeToString())
         recipes["inc-int8-input"] = {**recipes["inc"], "source": recipes["inc"]["source"] + ", with the "
                                      "convolutions that read the image quantized (image scale 1/255, int8 weights "
@@ -168,6 +167,19 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
     if "nncf" in methods:
         models["nncf"], recipes["nncf"] = nncf_model(fp32_onnx_path, calib_inputs, keeps_input_convs(inc_info.extra))
     return models, recipes
+
+
+def int8_input_model(qdq: Any, inc_card: dict[str, Any], calib_inputs: np.ndarray,
+                     bias_correction: bool = True) -> tuple[Any, list[str]]:
+    """The ``inc-int8-input`` candidate's ONNX: INC's rewritten QDQ with the image's convolutions quantized.
+
+    Weights 7-bit where INC's card says ``reduce_range``; the bias corrected for the calibration images'
+    mean pixel unless ``bias_correction`` is off (a benchmark's control). Returns it and the names quantized.
+    """
+    reduce_range = bool(inc_card.get("quantization", {}).get("reduce_range", False))
+    channels = calib_inputs.shape[1]
+    mean = calib_inputs.mean(axis=(0, 2, 3)) if bias_correction else np.zeros(channels, np.float32)
+    return quantize_input_convs(qdq, mean, reduce_range)
 
 
 def _timing_batch(tune_inputs: np.ndarray) -> np.ndarray:
