@@ -52,7 +52,7 @@ test: lint
 	$(BIN)/python -m pytest -q $(FORKING_TESTS)
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --timeout=2400
 
 demo: $(STAMP)
 	FORCE='$(FORCE)' bash scripts/demo.sh $(DEMO_DIR)
@@ -70,7 +70,7 @@ push:
 # One debootstrap'ed base for every image test (kept in runs/images-cache unless PERSONSEG_IMAGES_CACHE says where).
 test-images: $(STAMP)
 	PERSONSEG_IMAGES_CACHE="$${PERSONSEG_IMAGES_CACHE:-$(CURDIR)/runs/images-cache}" \
-	  $(BIN)/python -m pytest -q -m slow -s tests/test_images_slow.py tests/test_deploy_container.py \
+	  $(BIN)/python -m pytest -q -m slow --timeout=2400 -s tests/test_images_slow.py tests/test_deploy_container.py \
 	  tests/test_pipeline_containers_slow.py
 
 clean:

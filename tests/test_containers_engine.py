@@ -10,6 +10,7 @@ import pytest
 from containers_fixtures import TINY_IMAGE, engine, import_tiny_image  # noqa: F401
 
 from personseg.containers.engine import CONTAINERS_CONF, connect, podman_env
+from personseg.containers.exits import ContainerStillRunning, run_to_exit, wait_for_exit
 
 
 def test_podman_reads_a_project_local_containers_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,9 +26,9 @@ def test_a_container_runs_as_uid_1000_on_the_host_network_and_outlives_the_engin
     client = engine.client
     image_id = import_tiny_image(client)
     try:
-        out = client.containers.run(TINY_IMAGE, ["/bin/id", "-u"], user="1000:1000", network_mode="host", remove=True,
-                                    labels={"personseg.test": "engine"})
-        assert out.decode().strip() == "1000"
+        code, out = run_to_exit(client, TINY_IMAGE, ["/bin/id", "-u"], 120, user="1000:1000", network_mode="host",
+                                labels={"personseg.test": "engine"})
+        assert (code, out.decode().strip()) == (0, "1000")
 
         first = connect()  # an engine of its own, which this test closes
         detached = first.client.containers.run(TINY_IMAGE, ["/bin/sleep", "300"], user="1000:1000",
@@ -66,3 +67,23 @@ def test_a_docker_host_that_answers_is_used_as_it_is(engine) -> None:  # noqa: F
             assert same.docker_host == engine.docker_host and same._service is None
     finally:
         del os.environ["DOCKER_HOST"]
+
+
+def test_an_exit_code_is_read_from_the_state_and_a_deadline_names_the_container(engine) -> None:  # noqa: F811
+    """Quick exits, read without podman's /wait (which can miss them), and a deadline that ends the waiting."""
+    client = engine.client
+    image_id = import_tiny_image(client)
+    try:
+        codes = [run_to_exit(client, TINY_IMAGE, ["/bin/sh", "-c", f"exit {code}"], 120,
+                             labels={"personseg.test": "engine"})[0] for code in (0, 3, 0, 7)]
+        assert codes == [0, 3, 0, 7]
+        running = client.containers.run(TINY_IMAGE, ["/bin/sleep", "300"], detach=True,
+                                        labels={"personseg.test": "engine"})
+        with pytest.raises(ContainerStillRunning, match=rf"container {running.name} .* still 'running' after 1s"):
+            wait_for_exit(running, timeout=1)
+        running.kill()
+        assert wait_for_exit(running, timeout=60) == 137
+    finally:
+        for left in client.containers.list(all=True, filters={"label": "personseg.test=engine"}):
+            left.remove(force=True)
+        client.images.remove(image_id, force=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from containers_fixtures import TINY_IMAGE, engine, import_tiny_image  # noqa: F401
 
+from personseg.containers.exits import wait_for_exit
 from personseg.deploy.container import start_container, state_file, stop_container
 from personseg.deploy.container_spec import LABEL_DEPLOYMENT
 from personseg.deploy.outcome import DeployFailed
@@ -25,7 +26,7 @@ def tiny(engine):  # noqa: F811
 def test_stop_removes_a_recorded_container_that_exited_and_forgets_it(tiny, tmp_path: Path) -> None:
     exited = tiny.client.containers.run(TINY_IMAGE, ["/bin/sh", "-c", "exit 3"], detach=True, user="1000:1000",
                                         labels={LABEL_DEPLOYMENT: "tiny"})
-    exited.wait(timeout=60)
+    assert wait_for_exit(exited, timeout=60) == 3
     state_file(tmp_path, "tiny").write_text(json.dumps({"container": exited.id, "name": exited.name, "port": 1,
                                                         "model": "models:/m:1", "url": "http://127.0.0.1:1"}))
     assert stop_container(tmp_path, "tiny") is None, "it was not running"

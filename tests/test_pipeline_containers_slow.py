@@ -28,6 +28,7 @@ from serving_image_fixtures import images_built
 from personseg import __version__
 from personseg.cli import main
 from personseg.containers.engine import connect
+from personseg.containers.exits import run_to_exit
 from personseg.deploy.container_spec import LABEL_DEPLOYMENT
 from personseg.image_refs import pipeline_image
 from personseg_kfp.local.containers import RUN_LABEL
@@ -59,14 +60,9 @@ print(sorted(os.listdir(os.environ["PERSONSEG_DATASETS"])))
 
 def _run_in(engine, image: str, entrypoint: list[str]) -> str:
     """Run ``entrypoint`` in ``image`` as the image's user; its output (it must succeed); the container removed."""
-    container = engine.client.containers.run(image, entrypoint=entrypoint, detach=True, network_mode="none")
-    try:
-        code = container.wait(timeout=600)["StatusCode"]
-        output = container.logs().decode()
-        assert code == 0, output[-3000:]
-        return output
-    finally:
-        container.remove(force=True)
+    code, output = run_to_exit(engine.client, image, None, 600, entrypoint=entrypoint, network_mode="none")
+    assert code == 0, output.decode()[-3000:]
+    return output.decode()
 
 
 def test_pipeline_image_holds_the_locked_cpu_build_the_datasets_and_runs_as_1000(step_images) -> None:

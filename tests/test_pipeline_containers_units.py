@@ -1,10 +1,10 @@
 """The container runner's pieces without an engine: the step's environment, the run folder's group bit, and
 how a step container is run, waited on and removed (against a recording stand-in for the docker SDK client).
 
-The stand-in copies the docker SDK 7.x calls kfp.local makes (``containers.run(detach=True)`` returning a
-container with ``logs(stream=True)``, ``wait()``, ``remove()``; ``images.get`` raising ``ImageNotFound``). What
-it does not do, an engine does: auto-removal, podman 4.3's 500 on a removed container, a kill from outside.
-Those run for real in tests/test_pipeline_containers_slow.py.
+The stand-in copies the docker SDK 7.x calls the runner makes (``containers.run(detach=True)`` returning a
+container with ``logs(stream=True)``, ``reload()`` and its state in ``attrs``, ``remove()``; ``images.get``
+raising ``ImageNotFound``). What it does not do, an engine does: auto-removal, podman 4.3's 500 on a removed
+container, a kill from outside. Those run for real in tests/test_pipeline_containers_slow.py.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ class FakeContainer:
             raise KeyboardInterrupt  # the person pressed Ctrl-C while the step ran
         return iter(self.lines)
 
-    def wait(self) -> dict:
-        return {"StatusCode": self.code}
+    def reload(self) -> None:
+        self.attrs = {"State": {"Status": "exited", "ExitCode": self.code}}
 
     def remove(self, force: bool) -> None:
         self.removed = force

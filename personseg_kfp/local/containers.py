@@ -11,7 +11,8 @@ One function of kfp.local is replaced for the run: kfp 2.17.3 ``kfp/local/docker
 waits on it. A container that already removed itself answers 404 on Docker, which kfp reads as success
 (``return 0`` on ``NotFound``): a step killed mid-run would pass. podman 4.3's compatible API answers 500
 instead, which kfp raises as an error. Here the container runs without auto-remove; its exit status is
-read by waiting, and it is removed afterwards, whatever happened, so no container is left behind.
+read from its state (``personseg.containers.exits``: podman's ``/wait`` can miss a quick exit and never
+answer), and it is removed afterwards, whatever happened, so no container is left behind.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from personseg.containers.exits import wait_for_exit
 from personseg.errors import UserError
 
 # Variables the steps read from the host's environment: object storage (endpoint, keys, region) and personseg's
@@ -142,7 +144,7 @@ def run_step_container(client: Any, image: str, command: list[str], volumes: dic
     try:
         for line in whole_lines(container.logs(stream=True, follow=True)):
             print(line, end="")
-        code = int(container.wait()["StatusCode"])
+        code = wait_for_exit(container)
         if code != 0:
             print(f"\nstep container {container.name} ({image}) ended with {_describe_exit(code)}", flush=True)
         return code
