@@ -6,8 +6,10 @@ same file as it is (``inc-qdq``) and as the quantize step rewrites it for OpenVI
 ``openvino_qdq``); OpenVINO on NNCF's quantization of the FP32 ONNX (``nncf``). Also prints each
 one's agreement with the FP32 masks on the tuning images, the test split and ``--real`` photographs.
 ``--int8-input-convs`` adds both quantizers with the image's convolution quantized too: ``inc-int8-input``,
-the quantize step's candidate (INC's tuned model, that convolution quantized after tuning with its bias
-corrected: ``input_convs``), the same uncorrected, and ``nncf-int8-input`` (NNCF off the shelf). Run:
+the quantize step's candidate (INC's tuned model, that convolution quantized after tuning, its weights
+rounded for the calibration patches and its bias corrected: ``input_convs``), the same rounded to nearest
+with the bias corrected (``-bias-only``) and with neither (``-uncorrected``), and ``nncf-int8-input`` (NNCF
+off the shelf). Run:
 `.venv/bin/python benchmarks/openvino_int8.py --model runs/lean2 --data runs/syn --out runs/ov-bench`.
 """
 
@@ -91,8 +93,9 @@ def main() -> None:
                                size)
     compiled = {"openvino-inc-qdq": ov_qdq, "openvino-inc": ov_inc, "openvino-nncf": ov_nncf}
     if args.int8_input_convs:
-        for key, corrected in (("openvino-inc-int8-input", True), ("openvino-inc-int8-input-uncorrected", False)):
-            candidate = int8_input_model(tuned, info.extra, calib, bias_correction=corrected)[0]
+        for key, correction in (("openvino-inc-int8-input", "rounding"), ("openvino-inc-int8-input-bias-only", "bias"),
+                                ("openvino-inc-int8-input-uncorrected", "none")):
+            candidate = int8_input_model(tuned, info.extra, calib, correction)[0]
             compiled[key] = compile_openvino(candidate.SerializeToString(), threads, size)
         compiled["openvino-nncf-int8-input"] = compile_openvino(nncf_model(fp32_dir / "model.onnx", calib, False)[0],
                                                                 threads, size)

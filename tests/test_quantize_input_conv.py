@@ -81,14 +81,14 @@ def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8,
     from personseg.quality import agreement_iou
     from personseg.quantize.calibration import as_inputs
     from personseg.quantize.input_convs import IMAGE_SCALE, quantize_input_convs
+    from personseg.quantize.rounding import ConvGeometry, patch_moments
     from personseg.runtime import predict_masks
     from personseg.runtime.onnx import onnx_session
 
     tuned = onnx.load(str(tiny_int8 / "model.onnx"))
     data = load_dataset(tiny_dataset, 64)
     x = as_inputs(data)
-    mean = x.mean(axis=(0, 2, 3))
-    model, names = quantize_input_convs(tuned, mean)
+    model, names = quantize_input_convs(tuned, x)
     onnx.checker.check_model(model)
     assert names == input_convs(tuned) and len(names) == 1
     path = tmp_path / "model.onnx"
@@ -101,18 +101,33 @@ def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8,
     weight = numpy_helper.to_array(next(i for i in tuned.graph.initializer if i.name == conv.input[1]))
     q, scale = inits[f"{conv.input[1]}_quantized"], inits[f"{conv.input[1]}_scale"]
     assert q.dtype == np.int8 and scale.shape == (weight.shape[0],)  # one scale per output channel
-    assert np.abs(q * scale.reshape(-1, 1, 1, 1) - weight).max() <= scale.max() / 2 + 1e-7
+    steps = weight / scale.reshape(-1, 1, 1, 1)
+    assert np.all((q == np.floor(steps)) | (q == np.ceil(steps)))  # each weight one step down or up
+    nearest = {i.name: numpy_helper.to_array(i)
+               for i in quantize_input_convs(tuned, x, adaptive_rounding=False)[0].graph.initializer}
+    q_nearest = nearest[f"{conv.input[1]}_quantized"]
+    assert np.abs(q_nearest * scale.reshape(-1, 1, 1, 1) - weight).max() <= scale.max() / 2 + 1e-7
+    assert (q != q_nearest).any()
     image = model.graph.input[0].name
     assert inits[f"{image}_scale"] == np.float32(IMAGE_SCALE) and inits[f"{image}_zero_point"] == 0
-    # the bias takes back the mean shift of the weights' rounding on these images
+    # the bias takes back the mean shift of the weights' rounding on these images' 3x3 patches
+    moments = patch_moments(x, ConvGeometry(kernel=(3, 3), pads=(1, 1, 1, 1)))
     bias = numpy_helper.to_array(next(i for i in tuned.graph.initializer if i.name == conv.input[2]))
     error = q * scale.reshape(-1, 1, 1, 1) - weight
     corrected = inits[f"{conv.name}_corrected_bias"]
-    assert np.allclose(corrected, bias - (error * mean.reshape(1, -1, 1, 1)).sum(axis=(1, 2, 3)), atol=1e-6)
+    assert np.allclose(corrected, bias - error.reshape(len(bias), -1) @ moments.mean, atol=1e-6)
     assert not np.allclose(corrected, bias)
-    assert quantize_input_convs(model, mean)[1] == []  # nothing float left to quantize
+    # and the output's error left after that is smaller than nearest rounding's, channel by channel
+    def spread(steps_):
+        e = (steps_ * scale.reshape(-1, 1, 1, 1) - weight).reshape(len(bias), -1)
+        return np.einsum("ck,kl,cl->c", e, moments.covariance, e)
+    assert np.all(spread(q) <= spread(q_nearest) + 1e-12) and spread(q).sum() < 0.9 * spread(q_nearest).sum()
+    plain = {i.name: numpy_helper.to_array(i) for i in quantize_input_convs(tuned, None)[0].graph.initializer}
+    assert np.array_equal(plain[f"{conv.input[1]}_quantized"], q_nearest)
+    assert np.array_equal(plain[f"{conv.name}_corrected_bias"], bias)  # the control corrects nothing
+    assert quantize_input_convs(model, x)[1] == []  # nothing float left to quantize
     # where INC's card says reduce_range (no VNNI), the image's convolution gets 7-bit weights like the rest
-    seven_bit = {i.name: numpy_helper.to_array(i) for i in quantize_input_convs(tuned, mean, True)[0].graph.initializer}
+    seven_bit = {i.name: numpy_helper.to_array(i) for i in quantize_input_convs(tuned, x, True)[0].graph.initializer}
     assert np.abs(seven_bit[f"{conv.input[1]}_quantized"]).max() == 63 and np.abs(q).max() == 127
     reference = onnx_session(tiny_onnx_fp32 / "model.onnx", 1)
     ours = onnx_session(path, 1)
@@ -133,7 +148,7 @@ def test_openvino_runs_that_candidate_without_a_float_convolution(tiny_int8):
     qdq = for_openvino(onnx.load(str(tiny_int8 / "model.onnx")))[0]
     as_tuned = openvino_fp32_nodes(compile_openvino(qdq.SerializeToString(), 1, 64))
     assert [n["op_type"] for n in as_tuned].count("Convolution") == 1  # the image's, as INC left it
-    candidate = quantize_input_convs(qdq, np.full(3, 0.5, np.float32))[0]
+    candidate = quantize_input_convs(qdq, np.full((2, 3, 64, 64), 0.5, np.float32))[0]
     assert not [n for n in openvino_fp32_nodes(compile_openvino(candidate.SerializeToString(), 1, 64))
                 if n["op_type"] == "Convolution"]
 

@@ -2,7 +2,7 @@
 
 The docker SDK's ``Container.wait()`` (and ``containers.run()`` without ``detach``, which calls it) posts
 ``/containers/{id}/wait`` with no timeout. podman's Docker-compatible API can miss an exit that happens
-before it starts watching for one, and then never answers (podman issue #28514, fixed by pull request #28537
+before it starts watching for one, and then never answers (containers/podman bug 28514, fixed upstream
 in 2026; Debian bookworm ships podman 4.3.1): the caller hangs for ever. Inspecting the container's state
 is an ordinary request, bounded by the client's timeout, and reads the same exit code on Docker and podman.
 """

@@ -15,14 +15,22 @@ average, so the weights' rounding errors do not cancel: they shift each output c
 width-32 network (prune50, 256 px, test split): the weights' rounding alone moved agreement with FP32 from
 0.9966 to 0.9810 (real photographs 0.9945 to 0.9642; the image's own quantization moved nothing);
 subtracting the shift computed from the calibration images' mean pixel brought it back to 0.9944 (real
-0.9873). Figures for more networks: docs/quantization.md.
+0.9873). What the bias cannot take back, the rounding can: each weight is rounded up or down for the
+calibration images' 3x3 patches (``rounding.round_for_inputs``), which brought it to 0.9962 (real 0.9916),
+next to 0.9966 (0.9945) with the convolution in FP32. Figures for more networks: docs/quantization.md.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from personseg.quantize.rounding import ConvGeometry, PatchMoments, patch_moments, round_for_inputs
+
+log = logging.getLogger(__name__)
 
 IMAGE_SCALE = 1.0 / 255.0
 
@@ -33,32 +41,48 @@ def input_convs(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "Conv" and n.input and n.input[0] in inputs]
 
 
-def _weights(weight: np.ndarray, reduce_range: bool) -> tuple[np.ndarray, np.ndarray]:
+def _geometry(node: onnx.NodeProto, kernel: tuple[int, ...]) -> ConvGeometry | None:
+    """The node's sliding window, or None where it is not one plain 2-D window (groups, automatic padding)."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    if len(kernel) != 2 or attrs.get("group", 1) != 1 or auto_pad not in (b"NOTSET", "NOTSET"):
+        return None
+    return ConvGeometry(kernel=(kernel[0], kernel[1]), strides=tuple(attrs.get("strides", (1, 1))),
+                        pads=tuple(attrs.get("pads", (0, 0, 0, 0))), dilations=tuple(attrs.get("dilations", (1, 1))))
+
+
+def _weights(weight: np.ndarray, reduce_range: bool, moments: PatchMoments | None) -> tuple[np.ndarray, np.ndarray]:
     """Per-output-channel symmetric int8 weights (7-bit with ``reduce_range``) and their scales.
 
-    An all-zero channel gets scale 1.
+    Rounded for the input patches' ``moments`` when given, else to the nearest step. An all-zero channel
+    gets scale 1.
     """
-    qmax = 63.0 if reduce_range else 127.0
+    qmax = 63 if reduce_range else 127
     peak = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1)
     scale = np.where(peak > 0, peak / qmax, 1.0).astype(np.float32)
+    if moments is not None:
+        return round_for_inputs(weight, scale, qmax, moments.covariance).astype(np.int8), scale
     shape = (-1,) + (1,) * (weight.ndim - 1)
-    q = np.clip(np.round(weight / scale.reshape(shape)), -qmax, qmax).astype(np.int8)
-    return q, scale
+    return np.clip(np.round(weight / scale.reshape(shape)), -qmax, qmax).astype(np.int8), scale
 
 
-def _corrected_bias(bias: np.ndarray | None, error: np.ndarray, image_mean: np.ndarray) -> np.ndarray:
-    """``bias`` minus the mean shift that the weights' rounding ``error`` causes on images of ``image_mean``."""
-    shift = (error * image_mean.reshape(1, -1, *(1,) * (error.ndim - 2))).sum(axis=tuple(range(1, error.ndim)))
+def _corrected_bias(bias: np.ndarray | None, error: np.ndarray, moments: PatchMoments | None) -> np.ndarray:
+    """``bias`` minus the mean shift that the weights' rounding ``error`` causes on patches of ``moments``."""
     base = np.zeros(error.shape[0], np.float32) if bias is None else bias
-    return (base - shift).astype(np.float32)
+    if moments is None:
+        return base.astype(np.float32)
+    return (base - error.reshape(error.shape[0], -1) @ moments.mean).astype(np.float32)
 
 
-def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray,
-                         reduce_range: bool = False) -> tuple[onnx.ModelProto, list[str]]:
+def quantize_input_convs(model: onnx.ModelProto, images: np.ndarray | None, reduce_range: bool = False,
+                         adaptive_rounding: bool = True) -> tuple[onnx.ModelProto, list[str]]:
     """A copy of ``model`` with its float input convolutions reading a quantized image with int8 weights.
 
-    ``image_mean`` is the mean of each image channel over the calibration images (the bias correction's);
-    ``reduce_range`` gives 7-bit weights, as INC's card says it gave the rest (CPUs without VNNI).
+    ``images`` are calibration inputs (N, C, H, W, as the model reads them): each weight is rounded for
+    their patches (to nearest without ``adaptive_rounding``) and the bias takes back the mean shift. None
+    rounds to nearest and leaves the bias, as does a convolution with groups or automatic padding (the two
+    controls are a benchmark's). ``reduce_range`` gives 7-bit weights, as INC's card says it gave the rest
+    (CPUs without VNNI).
     Returns the copy and the names of the convolutions it quantized (none when INC already did).
     """
     out = onnx.ModelProto()
@@ -69,6 +93,7 @@ def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray,
     image_q: dict[str, str] = {}  # graph input -> its dequantized tensor
     added: list[onnx.NodeProto] = []
     done: list[str] = []
+    moments: dict[tuple[str, ConvGeometry | None], PatchMoments] = {}  # per image input and window
     for node in graph.node:
         if (node.name not in targets or len(node.input) < 2 or node.input[1] not in inits
                 or (len(node.input) > 2 and node.input[2] and node.input[2] not in inits)):
@@ -85,11 +110,18 @@ def quantize_input_convs(model: onnx.ModelProto, image_mean: np.ndarray,
             image_q[image] = f"{image}_dequantized"
         w_name = node.input[1]
         weight = numpy_helper.to_array(inits[w_name])
-        q, scale = _weights(weight, reduce_range)
+        geometry = _geometry(node, weight.shape[2:])
+        if images is not None and geometry is None:
+            log.info("quantize: %s has groups or automatic padding: its weights are rounded to nearest", node.name)
+        key = (image, geometry)
+        if images is not None and geometry is not None and key not in moments:
+            moments[key] = patch_moments(images, geometry)
+        these = moments.get(key)
+        q, scale = _weights(weight, reduce_range, these if adaptive_rounding else None)
         error = q.astype(np.float32) * scale.reshape(-1, *(1,) * (weight.ndim - 1)) - weight
         old_bias = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
         b_name = f"{node.name}_corrected_bias"
-        graph.initializer.append(numpy_helper.from_array(_corrected_bias(old_bias, error, image_mean), b_name))
+        graph.initializer.append(numpy_helper.from_array(_corrected_bias(old_bias, error, these), b_name))
         graph.initializer.extend([numpy_helper.from_array(q, f"{w_name}_quantized"),
                                   numpy_helper.from_array(scale, f"{w_name}_scale"),
                                   numpy_helper.from_array(np.zeros(len(scale), np.int8), f"{w_name}_zero_point")])

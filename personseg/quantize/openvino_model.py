@@ -43,6 +43,8 @@ from personseg.runtime.openvino import compile_openvino, read_openvino_model
 log = logging.getLogger(__name__)
 IR_FILE = "model.xml"
 METHODS = ("inc", "inc-int8-input", "nncf")
+# How the inc-int8-input candidate corrects the image convolution's rounding: the step's first, then controls.
+INPUT_CORRECTIONS = ("rounding", "bias", "none")
 BATCH = 8
 # How much worse a candidate's agreement with FP32 may be than INC's for it to replace INC (half an IoU point):
 # a faster model only at equal quality. In a demo run NNCF won on speed by 6 % at agreement 0.979
@@ -170,16 +172,19 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
 
 
 def int8_input_model(qdq: Any, inc_card: dict[str, Any], calib_inputs: np.ndarray,
-                     bias_correction: bool = True) -> tuple[Any, list[str]]:
+                     correction: str = "rounding") -> tuple[Any, list[str]]:
     """The ``inc-int8-input`` candidate's ONNX: INC's rewritten QDQ with the image's convolutions quantized.
 
-    Weights 7-bit where INC's card says ``reduce_range``; the bias corrected for the calibration images'
-    mean pixel unless ``bias_correction`` is off (a benchmark's control). Returns it and the names quantized.
+    Weights 7-bit where INC's card says ``reduce_range``. ``correction`` (one of ``INPUT_CORRECTIONS``):
+    ``rounding``, the step's, rounds each weight for the calibration images' patches and corrects the bias
+    for their mean; ``bias`` rounds to nearest and corrects the bias; ``none`` does neither (the last two
+    are a benchmark's controls). Returns it and the names quantized.
     """
+    if correction not in INPUT_CORRECTIONS:
+        raise ValueError(f"correction {correction!r}: expected one of {', '.join(INPUT_CORRECTIONS)}")
     reduce_range = bool(inc_card.get("quantization", {}).get("reduce_range", False))
-    channels = calib_inputs.shape[1]
-    mean = calib_inputs.mean(axis=(0, 2, 3)) if bias_correction else np.zeros(channels, np.float32)
-    return quantize_input_convs(qdq, mean, reduce_range)
+    return quantize_input_convs(qdq, None if correction == "none" else calib_inputs, reduce_range,
+                                adaptive_rounding=correction == "rounding")
 
 
 def _timing_batch(tune_inputs: np.ndarray) -> np.ndarray:
