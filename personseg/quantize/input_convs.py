@@ -9,14 +9,14 @@ agreement (``openvino_model.choose_method``).
 What is added is what INC writes when it quantizes that convolution itself: the image as uint8 with scale
 1/255 and zero point 0 (the model's input is 8-bit pixels divided by 255, so this is exact for them), and
 int8 symmetric weights, one scale per output channel (7-bit where INC's card says ``reduce_range``); plus a
-bias correction INC does not make. Every input of this convolution is a pixel in [0, 1], about 0.48 on
-average, so the weights' rounding errors do not cancel: they shift each output channel by
-``sum(error * mean pixel)``, and the network after it reads that shift as signal. Measured on a pruned
+bias correction and a choice of rounding INC does not make. Every input of this convolution is a pixel in
+[0, 1], about 0.48 on average, so the weights' rounding errors do not cancel: they shift each output channel
+by ``sum(error * mean pixel)``, and the network after it reads that shift as signal. Measured on a pruned
 width-32 network (prune50, 256 px, test split): the weights' rounding alone moved agreement with FP32 from
 0.9966 to 0.9810 (real photographs 0.9945 to 0.9642; the image's own quantization moved nothing);
-subtracting the shift computed from the calibration images' mean pixel brought it back to 0.9944 (real
-0.9873). What the bias cannot take back, the rounding can: each weight is rounded up or down for the
-calibration images' 3x3 patches (``rounding.round_for_inputs``), which brought it to 0.9962 (real 0.9916),
+subtracting the shift computed from the calibration images' mean 3x3 patch brought it back to 0.9944
+(real 0.9875). What the bias cannot take back, the rounding can: each weight is rounded up or down for the
+calibration images' 3x3 patches (``rounding.round_for_inputs``), which brought it to 0.9963 (real 0.9928),
 next to 0.9966 (0.9945) with the convolution in FP32. Figures for more networks: docs/quantization.md.
 """
 
