@@ -174,3 +174,4 @@ def test_when_the_step_keeps_that_candidate_its_card_and_openvino_say_so(tiny_in
     # the bilinear network's Interpolates run on f32 under every quantizer; no convolution does
     assert {k["node_type"] for k in card["openvino"]["executed"]["float_kernels"]} <= {"Interpolate"}
     assert "bias corrected" in card["openvino"]["measurements"]["inc-int8-input"]["source"]
+    assert quantization["input_convs_correction"] == "rounding"

@@ -160,12 +160,14 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
                                                   "source": "INC's INT8 QDQ ONNX rewritten for OpenVINO, read by it",
                                                   "openvino_qdq": rewrites.to_dict()}}
     if "inc-int8-input" in methods and keeps_input_convs(inc_info.extra):
-        quantized, names = int8_input_model(qdq, inc_info.extra, calib_inputs)
+        correction = INPUT_CORRECTIONS[0]
+        quantized, names = int8_input_model(qdq, inc_info.extra, calib_inputs, correction)
         models["inc-int8-input"] = read_openvino_model(quantized.SerializeToString())
         recipes["inc-int8-input"] = {**recipes["inc"], "source": recipes["inc"]["source"] + ", with the "
                                      "convolutions that read the image quantized (image scale 1/255, int8 weights "
-                                     "per channel, bias corrected for the calibration images' mean pixel)",
-                                     "input_convs_quantized": names}
+                                     "per channel rounded for the calibration images' 3x3 patches, bias corrected "
+                                     "for their mean)", "input_convs_quantized": names,
+                                     "input_convs_correction": correction}
     if "nncf" in methods:
         models["nncf"], recipes["nncf"] = nncf_model(fp32_onnx_path, calib_inputs, keeps_input_convs(inc_info.extra))
     return models, recipes
@@ -241,6 +243,7 @@ def _quantization_section(method: str, inc_card: dict[str, Any], recipes: dict[s
     if method == "inc-int8-input":
         quantized = recipes[method]["input_convs_quantized"]
         inc_quant = {**inc_quant, "fp32_input_convs": False, "input_convs_quantized": quantized,
+                     "input_convs_correction": recipes[method]["input_convs_correction"],
                      "excluded_nodes": [n for n in inc_quant.get("excluded_nodes", []) if n not in quantized]}
     quantization = ({**inc_quant, "backend": "openvino", "fp32_nodes": fp32_nodes} if method != "nncf" else
                     {**recipes["nncf"], "backend": "openvino", "fp32_nodes": fp32_nodes,
