@@ -10,7 +10,7 @@ import pytest
 from containers_fixtures import TINY_IMAGE, engine, import_tiny_image  # noqa: F401
 
 from personseg.containers.engine import CONTAINERS_CONF, connect, podman_env
-from personseg.containers.exits import ContainerStillRunning, run_to_exit, wait_for_exit
+from personseg.containers.exits import ContainerStillRunning, close_when_ended, run_to_exit, wait_for_exit
 
 
 def test_podman_reads_a_project_local_containers_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,6 +83,30 @@ def test_an_exit_code_is_read_from_the_state_and_a_deadline_names_the_container(
             wait_for_exit(running, timeout=1)
         running.kill()
         assert wait_for_exit(running, timeout=60) == 137
+    finally:
+        for left in client.containers.list(all=True, filters={"label": "personseg.test=engine"}):
+            left.remove(force=True)
+        client.images.remove(image_id, force=True)
+
+
+def test_a_followed_log_is_closed_once_the_watched_container_has_ended(engine) -> None:  # noqa: F811
+    """The watcher closes a real engine's log stream: here one that stays open (its container sleeps on)
+    while the container watched, a short one, ends; the reader's loop then ends as if the engine closed it."""
+    client = engine.client
+    image_id = import_tiny_image(client)
+    labels = {"personseg.test": "engine"}
+    try:
+        talker = client.containers.run(TINY_IMAGE, ["/bin/sh", "-c", "echo one; sleep 300"], detach=True, labels=labels)
+        short = client.containers.run(TINY_IMAGE, ["/bin/sleep", "1"], detach=True, labels=labels)
+        stream = talker.logs(stream=True, follow=True)
+        start = time.monotonic()
+        watcher = close_when_ended(short, stream, grace=0.5, poll=0.2)
+        assert b"".join(stream) == b"one\n"
+        assert 1.0 <= time.monotonic() - start < 30
+        watcher.join(5)
+        assert not watcher.is_alive()
+        talker.reload()
+        assert talker.status == "running"  # only the stream was closed, not the container
     finally:
         for left in client.containers.list(all=True, filters={"label": "personseg.test=engine"}):
             left.remove(force=True)

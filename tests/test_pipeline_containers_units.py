@@ -10,6 +10,8 @@ container, a kill from outside. Those run for real in tests/test_pipeline_contai
 from __future__ import annotations
 
 import stat
+import threading
+import time
 from pathlib import Path
 
 import docker
@@ -20,14 +22,37 @@ from personseg_kfp.local import containers
 from personseg_kfp.local.containers import group_writable, run_step_container, step_environment
 
 
-class FakeContainer:
-    def __init__(self, code: int, lines: list[bytes], fail_logs: bool = False) -> None:
-        self.name, self.code, self.lines, self.fail_logs, self.removed = "step-1", code, lines, fail_logs, False
+class FakeStream:
+    """A followed log: its lines, then (``hold``) open until closed, as a log podman never ends would be."""
 
-    def logs(self, stream: bool, follow: bool):
+    def __init__(self, lines: list[bytes], hold: bool = False) -> None:
+        self.lines, self.closed = lines, threading.Event()
+        if not hold:
+            self.closed.set()
+
+    def __iter__(self):
+        yield from self.lines
+        self.closed.wait()
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class FakeContainer:
+    def __init__(self, code: int, lines: list[bytes], fail_logs: bool = False, hold_log: bool = False) -> None:
+        self.name, self.id, self.code, self.fail_logs, self.removed = "step-1", "c0ffee" * 4, code, fail_logs, False
+        self.stream = FakeStream(lines, hold_log)
+        self.client = self  # container.client.containers.get(id) is this container again
+        self.containers = self
+
+    def get(self, container_id: str) -> FakeContainer:
+        assert container_id == self.id
+        return self
+
+    def logs(self, stream: bool, follow: bool) -> FakeStream:
         if self.fail_logs:
             raise KeyboardInterrupt  # the person pressed Ctrl-C while the step ran
-        return iter(self.lines)
+        return self.stream
 
     def reload(self) -> None:
         self.attrs = {"State": {"Status": "exited", "ExitCode": self.code}}
@@ -70,6 +95,16 @@ def test_a_killed_step_fails_with_its_signal_named_and_is_removed(capsys) -> Non
     assert run_step_container(client, "img/pipeline:1", COMMAND, {}) == 137
     assert "ended with exit 137 (killed by SIGKILL)" in capsys.readouterr().out
     assert client.container.removed
+
+
+def test_a_log_the_engine_never_ends_is_closed_after_the_container_has(capsys, monkeypatch) -> None:
+    """podman has had releases whose followed log outlived the container: the step still ends, with its code."""
+    monkeypatch.setattr(containers, "LOG_GRACE_SECONDS", 0.2)
+    client = FakeClient(FakeContainer(3, [b"last words\n"], hold_log=True))
+    start = time.monotonic()
+    assert run_step_container(client, "img/pipeline:1", COMMAND, {}) == 3
+    assert time.monotonic() - start < 10 and client.container.stream.closed.is_set()
+    assert "last words" in capsys.readouterr().out and client.container.removed
 
 
 def test_a_step_interrupted_on_the_host_is_removed_too() -> None:

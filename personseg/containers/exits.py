@@ -5,14 +5,22 @@ The docker SDK's ``Container.wait()`` (and ``containers.run()`` without ``detach
 before it starts watching for one, and then never answers (containers/podman bug 28514, fixed upstream
 in 2026; Debian bookworm ships podman 4.3.1): the caller hangs for ever. Inspecting the container's state
 is an ordinary request, bounded by the client's timeout, and reads the same exit code on Docker and podman.
+
+A followed log (``logs(stream=True, follow=True)``) should end when the container does; podman has had
+releases where it did not (containers/podman bugs 6627 and 11461). ``close_when_ended`` bounds that wait by
+the container's life.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
 from personseg.errors import UserError
+
+log = logging.getLogger(__name__)
 
 # States after which a container runs no more (Docker's names; podman's compatible API reports the same).
 ENDED = ("exited", "dead")
@@ -54,3 +62,23 @@ def run_to_exit(client: Any, image: str, command: list[str] | None, timeout: flo
         return code, container.logs(stdout=True, stderr=True)
     finally:
         container.remove(force=True)
+
+
+def close_when_ended(container: Any, stream: Any, grace: float = 10.0, poll: float = 2.0) -> threading.Thread:
+    """Close ``stream`` (``container``'s followed log) ``grace`` seconds after the container has ended.
+
+    Runs in a daemon thread, which it returns; the reader's loop then ends as if the engine had closed the
+    stream. Closing a stream that already ended does nothing. The container is watched through its own
+    ``Container`` object, so the caller's is not reloaded from another thread.
+    """
+    def watch() -> None:
+        try:
+            wait_for_exit(container.client.containers.get(container.id), poll=poll)
+        except Exception as exc:  # removed meanwhile, or the engine went away: nothing left to follow
+            log.debug("watching container %s: %s", container.id, exc)
+        time.sleep(grace)
+        stream.close()
+
+    watcher = threading.Thread(target=watch, name=f"close-log-{container.id[:12]}", daemon=True)
+    watcher.start()
+    return watcher

@@ -12,7 +12,8 @@ waits on it. A container that already removed itself answers 404 on Docker, whic
 (``return 0`` on ``NotFound``): a step killed mid-run would pass. podman 4.3's compatible API answers 500
 instead, which kfp raises as an error. Here the container runs without auto-remove; its exit status is
 read from its state (``personseg.containers.exits``: podman's ``/wait`` can miss a quick exit and never
-answer), and it is removed afterwards, whatever happened, so no container is left behind.
+answer), its followed log is closed if it stays open ``LOG_GRACE_SECONDS`` after the container ended, and it
+is removed afterwards, whatever happened, so no container is left behind.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from personseg.containers.exits import wait_for_exit
+from personseg.containers.exits import close_when_ended, wait_for_exit
 from personseg.errors import UserError
 
 # Variables the steps read from the host's environment: object storage (endpoint, keys, region) and personseg's
@@ -39,6 +40,8 @@ STEP_USER = "1000:1000"
 # Where a containerized run deploys by default: the serving image on the same engine. `local` would start the
 # server inside the deploy step's container, which ends with the step.
 DEPLOY_TARGET = "container"
+# How long a step's followed log may stay open after its container has ended (then it is closed: exits.py).
+LOG_GRACE_SECONDS = 10.0
 
 
 def step_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -142,7 +145,9 @@ def run_step_container(client: Any, image: str, command: list[str], volumes: dic
                                       stdout=True, stderr=True, volumes={**volumes, **(extra_volumes or {})},
                                       **run_args)
     try:
-        for line in whole_lines(container.logs(stream=True, follow=True)):
+        stream = container.logs(stream=True, follow=True)
+        close_when_ended(container, stream, LOG_GRACE_SECONDS)
+        for line in whole_lines(stream):
             print(line, end="")
         code = wait_for_exit(container)
         if code != 0:
