@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from personseg.containers.exits import wait_for_exit
+
 TINY_IMAGE = "localhost/personseg-test-tiny:1"
 
 
@@ -70,6 +72,20 @@ def import_tiny_image(client, ref: str = TINY_IMAGE) -> str:
     image_id = json.loads(answer.strip().splitlines()[-1])["status"]
     client.images.get(image_id).tag(repository, tag)
     return image_id
+
+
+def run_to_exit(client, image: str, command: list[str] | None, timeout: float, **options) -> tuple[int, bytes]:
+    """Run ``command`` in ``image`` to its end; its exit code and output; the container removed.
+
+    What ``client.containers.run(image, command, remove=True)`` does, without the docker SDK's unbounded
+    ``/wait`` (``personseg.containers.exits``); ``command`` None keeps the image's.
+    """
+    container = client.containers.run(image, command, detach=True, **options)
+    try:
+        code = wait_for_exit(container, timeout)
+        return code, container.logs(stdout=True, stderr=True)
+    finally:
+        container.remove(force=True)
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from containers_fixtures import TINY_IMAGE, engine, import_tiny_image  # noqa: F401
+from containers_fixtures import TINY_IMAGE, engine, import_tiny_image, run_to_exit  # noqa: F401
 
 from personseg.containers.engine import CONTAINERS_CONF, connect, podman_env
-from personseg.containers.exits import ContainerStillRunning, close_when_ended, run_to_exit, wait_for_exit
+from personseg.containers.exits import ContainerStillRunning, close_when_ended, wait_for_exit
 
 
 def test_podman_reads_a_project_local_containers_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from containers_fixtures import run_to_exit
 from deploy_fixtures import tiny_onnx_model
 from serving_fixtures import decode_png, encode, split_image
 from serving_image_fixtures import serving_image_built  # noqa: F401
 
 from personseg.cli import main
 from personseg.containers.engine import connect
-from personseg.containers.exits import run_to_exit
 from personseg.deploy.config import DeployConfig
 from personseg.deploy.container_spec import LABEL_DEPLOYMENT
 from personseg.deploy.outcome import DeployFailed

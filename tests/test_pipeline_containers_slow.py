@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from containers_fixtures import run_to_exit
 from images_fixtures import PIPELINE_LOCK
 from pipeline_fixtures import TINY_PARAMS
 from serving_fixtures import decode_png, encode, split_image
@@ -28,7 +29,6 @@ from serving_image_fixtures import images_built
 from personseg import __version__
 from personseg.cli import main
 from personseg.containers.engine import connect
-from personseg.containers.exits import run_to_exit
 from personseg.deploy.container_spec import LABEL_DEPLOYMENT
 from personseg.image_refs import pipeline_image
 from personseg_kfp.local.containers import RUN_LABEL

@@ -104,7 +104,7 @@ def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8,
     steps = weight / scale.reshape(-1, 1, 1, 1)
     assert np.all((q == np.floor(steps)) | (q == np.ceil(steps)))  # each weight one step down or up
     nearest = {i.name: numpy_helper.to_array(i)
-               for i in quantize_input_convs(tuned, x, adaptive_rounding=False)[0].graph.initializer}
+               for i in quantize_input_convs(tuned, x, correction="bias")[0].graph.initializer}
     q_nearest = nearest[f"{conv.input[1]}_quantized"]
     assert np.abs(q_nearest * scale.reshape(-1, 1, 1, 1) - weight).max() <= scale.max() / 2 + 1e-7
     assert (q != q_nearest).any()
@@ -122,7 +122,8 @@ def test_the_openvino_candidate_quantizes_the_input_conv_as_inc_would(tiny_int8,
         e = (steps_ * scale.reshape(-1, 1, 1, 1) - weight).reshape(len(bias), -1)
         return np.einsum("ck,kl,cl->c", e, moments.covariance, e)
     assert np.all(spread(q) <= spread(q_nearest) + 1e-12) and spread(q).sum() < 0.9 * spread(q_nearest).sum()
-    plain = {i.name: numpy_helper.to_array(i) for i in quantize_input_convs(tuned, None)[0].graph.initializer}
+    plain = {i.name: numpy_helper.to_array(i)
+             for i in quantize_input_convs(tuned, x, correction="none")[0].graph.initializer}
     assert np.array_equal(plain[f"{conv.input[1]}_quantized"], q_nearest)
     assert np.array_equal(plain[f"{conv.name}_corrected_bias"], bias)  # the control corrects nothing
     assert quantize_input_convs(model, x)[1] == []  # nothing float left to quantize
@@ -175,3 +176,12 @@ def test_when_the_step_keeps_that_candidate_its_card_and_openvino_say_so(tiny_in
     assert {k["node_type"] for k in card["openvino"]["executed"]["float_kernels"]} <= {"Interpolate"}
     assert "bias corrected" in card["openvino"]["measurements"]["inc-int8-input"]["source"]
     assert quantization["input_convs_correction"] == "rounding"
+
+
+def test_an_unknown_correction_is_refused_by_name():
+    import numpy as np
+
+    from personseg.quantize.input_convs import quantize_input_convs
+
+    with pytest.raises(ValueError, match="correction 'adaround': expected one of rounding, bias, none"):
+        quantize_input_convs(onnx.ModelProto(), np.zeros((1, 3, 4, 4), np.float32), correction="adaround")

@@ -49,21 +49,6 @@ def wait_for_exit(container: Any, timeout: float | None = None, poll: float = 0.
         time.sleep(poll)
 
 
-def run_to_exit(client: Any, image: str, command: list[str] | None, timeout: float,
-                **options: Any) -> tuple[int, bytes]:
-    """Run ``command`` in ``image`` to its end; return its exit code and output; remove the container.
-
-    What ``client.containers.run(image, command, remove=True)`` does, without its unbounded ``/wait``;
-    ``command`` None keeps the image's.
-    """
-    container = client.containers.run(image, command, detach=True, **options)
-    try:
-        code = wait_for_exit(container, timeout)
-        return code, container.logs(stdout=True, stderr=True)
-    finally:
-        container.remove(force=True)
-
-
 def close_when_ended(container: Any, stream: Any, grace: float = 10.0, poll: float = 2.0) -> threading.Thread:
     """Close ``stream`` (``container``'s followed log) ``grace`` seconds after the container has ended.
 

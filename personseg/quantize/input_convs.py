@@ -33,6 +33,9 @@ from personseg.quantize.rounding import ConvGeometry, PatchMoments, patch_moment
 log = logging.getLogger(__name__)
 
 IMAGE_SCALE = 1.0 / 255.0
+# How the weights' rounding is corrected: for the calibration patches and the bias (the step's); to nearest with
+# the bias corrected; neither (the last two are a benchmark's controls).
+CORRECTIONS = ("rounding", "bias", "none")
 
 
 def input_convs(model: onnx.ModelProto) -> list[str]:
@@ -74,17 +77,19 @@ def _corrected_bias(bias: np.ndarray | None, error: np.ndarray, moments: PatchMo
     return (base - error.reshape(error.shape[0], -1) @ moments.mean).astype(np.float32)
 
 
-def quantize_input_convs(model: onnx.ModelProto, images: np.ndarray | None, reduce_range: bool = False,
-                         adaptive_rounding: bool = True) -> tuple[onnx.ModelProto, list[str]]:
+def quantize_input_convs(model: onnx.ModelProto, images: np.ndarray, reduce_range: bool = False,
+                         correction: str = "rounding") -> tuple[onnx.ModelProto, list[str]]:
     """A copy of ``model`` with its float input convolutions reading a quantized image with int8 weights.
 
-    ``images`` are calibration inputs (N, C, H, W, as the model reads them): each weight is rounded for
-    their patches (to nearest without ``adaptive_rounding``) and the bias takes back the mean shift. None
-    rounds to nearest and leaves the bias, as does a convolution with groups or automatic padding (the two
-    controls are a benchmark's). ``reduce_range`` gives 7-bit weights, as INC's card says it gave the rest
-    (CPUs without VNNI).
+    ``images`` are calibration inputs (N, C, H, W, as the model reads them). ``correction`` (one of
+    ``CORRECTIONS``): ``rounding`` rounds each weight for their patches and takes the mean shift back in the
+    bias; ``bias`` rounds to nearest and corrects the bias; ``none`` does neither. A convolution with groups
+    or automatic padding is rounded to nearest, uncorrected. ``reduce_range`` gives 7-bit weights, as INC's
+    card says it gave the rest (CPUs without VNNI).
     Returns the copy and the names of the convolutions it quantized (none when INC already did).
     """
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
@@ -93,7 +98,7 @@ def quantize_input_convs(model: onnx.ModelProto, images: np.ndarray | None, redu
     image_q: dict[str, str] = {}  # graph input -> its dequantized tensor
     added: list[onnx.NodeProto] = []
     done: list[str] = []
-    moments: dict[tuple[str, ConvGeometry | None], PatchMoments] = {}  # per image input and window
+    moments: dict[tuple[str, ConvGeometry], PatchMoments] = {}  # per image input and window
     for node in graph.node:
         if (node.name not in targets or len(node.input) < 2 or node.input[1] not in inits
                 or (len(node.input) > 2 and node.input[2] and node.input[2] not in inits)):
@@ -111,13 +116,14 @@ def quantize_input_convs(model: onnx.ModelProto, images: np.ndarray | None, redu
         w_name = node.input[1]
         weight = numpy_helper.to_array(inits[w_name])
         geometry = _geometry(node, weight.shape[2:])
-        if images is not None and geometry is None:
+        these = None
+        if correction != "none" and geometry is None:
             log.info("quantize: %s has groups or automatic padding: its weights are rounded to nearest", node.name)
-        key = (image, geometry)
-        if images is not None and geometry is not None and key not in moments:
-            moments[key] = patch_moments(images, geometry)
-        these = moments.get(key)
-        q, scale = _weights(weight, reduce_range, these if adaptive_rounding else None)
+        elif correction != "none":
+            if (image, geometry) not in moments:
+                moments[(image, geometry)] = patch_moments(images, geometry)
+            these = moments[(image, geometry)]
+        q, scale = _weights(weight, reduce_range, these if correction == "rounding" else None)
         error = q.astype(np.float32) * scale.reshape(-1, *(1,) * (weight.ndim - 1)) - weight
         old_bias = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
         b_name = f"{node.name}_corrected_bias"

@@ -33,7 +33,7 @@ from personseg.cpuquota import default_threads
 from personseg.errors import UserError
 from personseg.modeldir import ModelInfo, read_metrics, read_model_dir, write_config
 from personseg.quality import agreement_iou, mean_scores
-from personseg.quantize.input_convs import quantize_input_convs
+from personseg.quantize.input_convs import CORRECTIONS, quantize_input_convs
 from personseg.quantize.openvino_graph import openvino_executed_nodes, openvino_fp32_nodes, profile
 from personseg.quantize.openvino_qdq import for_openvino
 from personseg.quantize.precision import Precision, measure
@@ -43,8 +43,6 @@ from personseg.runtime.openvino import compile_openvino, read_openvino_model
 log = logging.getLogger(__name__)
 IR_FILE = "model.xml"
 METHODS = ("inc", "inc-int8-input", "nncf")
-# How the inc-int8-input candidate corrects the image convolution's rounding: the step's first, then controls.
-INPUT_CORRECTIONS = ("rounding", "bias", "none")
 BATCH = 8
 # How much worse a candidate's agreement with FP32 may be than INC's for it to replace INC (half an IoU point):
 # a faster model only at equal quality. In a demo run NNCF won on speed by 6 % at agreement 0.979
@@ -160,7 +158,7 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
                                                   "source": "INC's INT8 QDQ ONNX rewritten for OpenVINO, read by it",
                                                   "openvino_qdq": rewrites.to_dict()}}
     if "inc-int8-input" in methods and keeps_input_convs(inc_info.extra):
-        correction = INPUT_CORRECTIONS[0]
+        correction = CORRECTIONS[0]
         quantized, names = int8_input_model(qdq, inc_info.extra, calib_inputs, correction)
         models["inc-int8-input"] = read_openvino_model(quantized.SerializeToString())
         recipes["inc-int8-input"] = {**recipes["inc"], "source": recipes["inc"]["source"] + ", with the "
@@ -174,19 +172,14 @@ def _candidates(inc_info: ModelInfo, fp32_onnx_path: Path, calib_inputs: np.ndar
 
 
 def int8_input_model(qdq: Any, inc_card: dict[str, Any], calib_inputs: np.ndarray,
-                     correction: str = "rounding") -> tuple[Any, list[str]]:
+                     correction: str = CORRECTIONS[0]) -> tuple[Any, list[str]]:
     """The ``inc-int8-input`` candidate's ONNX: INC's rewritten QDQ with the image's convolutions quantized.
 
-    Weights 7-bit where INC's card says ``reduce_range``. ``correction`` (one of ``INPUT_CORRECTIONS``):
-    ``rounding``, the step's, rounds each weight for the calibration images' patches and corrects the bias
-    for their mean; ``bias`` rounds to nearest and corrects the bias; ``none`` does neither (the last two
-    are a benchmark's controls). Returns it and the names quantized.
+    Weights 7-bit where INC's card says ``reduce_range``; ``correction`` as ``input_convs.CORRECTIONS`` says
+    (the step's is the first, the others are a benchmark's controls). Returns it and the names quantized.
     """
-    if correction not in INPUT_CORRECTIONS:
-        raise ValueError(f"correction {correction!r}: expected one of {', '.join(INPUT_CORRECTIONS)}")
     reduce_range = bool(inc_card.get("quantization", {}).get("reduce_range", False))
-    return quantize_input_convs(qdq, None if correction == "none" else calib_inputs, reduce_range,
-                                adaptive_rounding=correction == "rounding")
+    return quantize_input_convs(qdq, calib_inputs, reduce_range, correction)
 
 
 def _timing_batch(tune_inputs: np.ndarray) -> np.ndarray:
